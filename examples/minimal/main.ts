@@ -1,0 +1,28 @@
+/**
+ * The seed's minimal model container, in this runtime's API: a handler that
+ * reads the frame and returns no detections.
+ *
+ *   RUTH_MODEL_ID=minimal npm run example:minimal
+ *
+ * `MINIMAL_LATENCY_MS` adds simulated model latency (for demos and the
+ * graceful-shutdown test).
+ */
+import { NodeRuntime } from "@effect/platform-node"
+import { Effect, Layer } from "effect"
+import { InferenceHandler, ModelContainer } from "@ruth-ai/model-runtime"
+
+const latencyMs = Number(process.env.MINIMAL_LATENCY_MS ?? 0)
+
+const Handler = Layer.succeed(
+  InferenceHandler,
+  InferenceHandler.of({
+    infer: (_request, frame) =>
+      Effect.succeed({ detections: [], metadata: { bytes_read: frame.data.length } }).pipe(
+        Effect.delay(latencyMs)
+      )
+  })
+)
+
+NodeRuntime.runMain(
+  ModelContainer.launchWith({ modelId: process.env.RUTH_MODEL_ID ?? "minimal" }).pipe(Effect.provide(Handler))
+)

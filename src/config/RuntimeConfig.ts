@@ -1,0 +1,172 @@
+/**
+ * Runtime settings of a container: where it listens, how much work it takes
+ * on, how it reports liveness. Read once from the environment at start-up
+ * (`RuntimeConfig.fromEnv`); tests build them directly (`RuntimeConfig.layer`).
+ */
+import * as path from "node:path"
+import { Config, ConfigError, Context, Effect, Either, Layer } from "effect"
+import { DEFAULT_MAX_MESSAGE_BYTES } from "../contract/codec.js"
+
+export interface RuntimeSettings {
+  /** The model this container serves; requests naming another get MODEL_MISMATCH. */
+  readonly modelId: string
+  /** Reported by health; from model.yaml when there is one. */
+  readonly modelVersion: string
+  readonly socketDir: string
+  /** `{socketDir}/vas_model_{modelId}.sock` unless set explicitly. */
+  readonly socketPath: string
+  /** File mode of the socket, e.g. 0o600 (default) or 0o660 for a shared group. */
+  readonly socketMode: number
+  /** Frames may only be read below these directories (after resolving `..` and symlinks). */
+  readonly frameRoots: ReadonlyArray<string>
+  readonly maxInflight: number
+  readonly requestTimeoutMs: number
+  readonly idleTimeoutMs: number
+  readonly drainTimeoutMs: number
+  readonly maxMessageBytes: number
+  /** 0 disables the heartbeat file. */
+  readonly heartbeatIntervalMs: number
+  readonly heartbeatDir: string
+  /** Install SIGTERM/SIGINT handlers that drain and stop the container. */
+  readonly handleSignals: boolean
+}
+
+export const defaults = {
+  modelVersion: "unknown",
+  socketDir: "/tmp",
+  socketMode: 0o600,
+  frameRoots: ["/dev/shm", "/tmp"] as ReadonlyArray<string>,
+  maxInflight: 64,
+  requestTimeoutMs: 5_000,
+  idleTimeoutMs: 60_000,
+  drainTimeoutMs: 10_000,
+  maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
+  heartbeatIntervalMs: 5_000,
+  heartbeatDir: "/tmp",
+  handleSignals: true
+} as const
+
+/** Model ids become file names; keep them to a safe alphabet. */
+const MODEL_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/
+
+export const socketPathFor = (socketDir: string, modelId: string): string =>
+  path.join(socketDir, `vas_model_${modelId}.sock`)
+
+export const heartbeatPathFor = (heartbeatDir: string, modelId: string): string =>
+  path.join(heartbeatDir, `vas_heartbeat_${modelId}.json`)
+
+export type RuntimeSettingsInput = { readonly modelId: string } & Partial<Omit<RuntimeSettings, "modelId">>
+
+/** Fills defaults and checks invariants; the reason names the setting. */
+export const makeSettings = (input: RuntimeSettingsInput): Either.Either<RuntimeSettings, string> => {
+  const s = { ...defaults, ...input }
+  if (!MODEL_ID.test(s.modelId)) {
+    return Either.left(`model id '${s.modelId}' must match ${MODEL_ID.source} (it becomes part of file names)`)
+  }
+  const positive = ["maxInflight", "requestTimeoutMs", "idleTimeoutMs", "maxMessageBytes"] as const
+  for (const key of positive) {
+    if (!Number.isInteger(s[key]) || s[key] <= 0) return Either.left(`${key} must be a positive integer, got ${s[key]}`)
+  }
+  for (const key of ["drainTimeoutMs", "heartbeatIntervalMs"] as const) {
+    if (!Number.isInteger(s[key]) || s[key] < 0) return Either.left(`${key} must be a non-negative integer, got ${s[key]}`)
+  }
+  if (s.maxMessageBytes > 0xffffffff) return Either.left(`maxMessageBytes cannot exceed 4 GiB (u32 length prefix)`)
+  if (!Number.isInteger(s.socketMode) || s.socketMode < 0 || s.socketMode > 0o777) {
+    return Either.left(`socketMode must be a file mode like 0600, got ${s.socketMode}`)
+  }
+  if (s.frameRoots.length === 0 || s.frameRoots.some((r) => !path.isAbsolute(r))) {
+    return Either.left(`frameRoots must be absolute directories, got ${JSON.stringify(s.frameRoots)}`)
+  }
+  return Either.right({
+    ...s,
+    frameRoots: s.frameRoots.map((r) => path.resolve(r)),
+    socketPath: input.socketPath ?? socketPathFor(s.socketDir, s.modelId)
+  })
+}
+
+const octalMode = (name: string) =>
+  Config.string(name).pipe(
+    Config.mapOrFail((raw) =>
+      /^0?[0-7]{3}$/.test(raw.trim())
+        ? Either.right(parseInt(raw.trim(), 8))
+        : Either.left(ConfigError.InvalidData([], `expected an octal file mode like 0600 or 0660, got '${raw}'`))
+    )
+  )
+
+const positiveInt = (name: string) =>
+  Config.integer(name).pipe(Config.validate({ message: "must be a positive integer", validation: (n) => n > 0 }))
+const nonNegativeInt = (name: string) =>
+  Config.integer(name).pipe(Config.validate({ message: "must be >= 0", validation: (n) => n >= 0 }))
+
+/**
+ * The environment: `RUTH_*` keys, plus `VAS_HEARTBEAT_INTERVAL_SECONDS` as the
+ * reference read it. `overrides` win over the environment (flags, model.yaml).
+ */
+export const settingsFromEnv = (overrides: Partial<RuntimeSettingsInput> = {}) =>
+  Effect.gen(function*() {
+    const env = yield* Config.all({
+      modelId: Config.option(Config.nonEmptyString("RUTH_MODEL_ID")),
+      modelVersion: Config.option(Config.nonEmptyString("RUTH_MODEL_VERSION")),
+      socketDir: Config.option(Config.nonEmptyString("RUTH_SOCKET_DIR")),
+      socketPath: Config.option(Config.nonEmptyString("RUTH_SOCKET_PATH")),
+      socketMode: Config.option(octalMode("RUTH_SOCKET_MODE")),
+      frameRoots: Config.option(Config.nonEmptyString("RUTH_FRAME_ROOTS")),
+      maxInflight: Config.option(positiveInt("RUTH_MAX_INFLIGHT")),
+      requestTimeoutMs: Config.option(positiveInt("RUTH_REQUEST_TIMEOUT_MS")),
+      idleTimeoutMs: Config.option(positiveInt("RUTH_IDLE_TIMEOUT_MS")),
+      drainTimeoutMs: Config.option(nonNegativeInt("RUTH_DRAIN_TIMEOUT_MS")),
+      maxMessageBytes: Config.option(positiveInt("RUTH_MAX_MESSAGE_BYTES")),
+      heartbeatSeconds: Config.option(
+        Config.number("RUTH_HEARTBEAT_INTERVAL_SECONDS").pipe(
+          Config.orElse(() => Config.number("VAS_HEARTBEAT_INTERVAL_SECONDS")),
+          Config.validate({ message: "must be >= 0 (0 disables the heartbeat)", validation: (n) => n >= 0 })
+        )
+      ),
+      heartbeatDir: Config.option(Config.nonEmptyString("RUTH_HEARTBEAT_DIR"))
+    })
+    const fromEnv: Record<string, unknown> = {}
+    const set = (key: keyof RuntimeSettings, value: { _tag: "Some"; value: unknown } | { _tag: "None" }) => {
+      if (value._tag === "Some") fromEnv[key] = value.value
+    }
+    set("modelId", env.modelId)
+    set("modelVersion", env.modelVersion)
+    set("socketDir", env.socketDir)
+    set("socketPath", env.socketPath)
+    set("socketMode", env.socketMode)
+    if (env.frameRoots._tag === "Some") {
+      fromEnv.frameRoots = env.frameRoots.value.split(/[,:]/).map((r) => r.trim()).filter((r) => r !== "")
+    }
+    set("maxInflight", env.maxInflight)
+    set("requestTimeoutMs", env.requestTimeoutMs)
+    set("idleTimeoutMs", env.idleTimeoutMs)
+    set("drainTimeoutMs", env.drainTimeoutMs)
+    set("maxMessageBytes", env.maxMessageBytes)
+    if (env.heartbeatSeconds._tag === "Some") fromEnv.heartbeatIntervalMs = Math.round(env.heartbeatSeconds.value * 1000)
+    set("heartbeatDir", env.heartbeatDir)
+    const merged = { ...fromEnv, ...overrides } as Partial<RuntimeSettingsInput>
+    if (merged.modelId === undefined) {
+      return yield* Effect.fail(
+        ConfigError.MissingData(["RUTH_MODEL_ID"], "RUTH_MODEL_ID is required: the id of the model this container serves")
+      )
+    }
+    return yield* Either.match(makeSettings({ ...merged, modelId: merged.modelId }), {
+      onLeft: (reason) => Effect.fail(ConfigError.InvalidData([], reason)),
+      onRight: Effect.succeed
+    })
+  })
+
+export class RuntimeConfig extends Context.Tag("@ruth-ai/model-runtime/RuntimeConfig")<RuntimeConfig, RuntimeSettings>() {
+  /** Settings from the environment, validated once; errors name the key. */
+  static readonly fromEnv = (overrides: Partial<RuntimeSettingsInput> = {}) =>
+    Layer.effect(RuntimeConfig, settingsFromEnv(overrides))
+
+  /** Settings given directly (tests, embedding); defaults fill the rest. */
+  static readonly layer = (input: RuntimeSettingsInput) =>
+    Layer.effect(
+      RuntimeConfig,
+      Either.match(makeSettings(input), {
+        onLeft: (reason) => Effect.fail(ConfigError.InvalidData([], reason)),
+        onRight: Effect.succeed
+      })
+    )
+}

@@ -1,0 +1,128 @@
+/**
+ * Length-prefixed framing: `[u32 big-endian length][length bytes of UTF-8 JSON]`.
+ *
+ * `FrameDecoder` is incremental and does no I/O: feed it chunks exactly as they
+ * arrive; any split or merge of the stream yields the same messages. An
+ * announced length above the limit is reported before a byte of it is buffered.
+ */
+
+export const HEADER_BYTES = 4
+export const DEFAULT_MAX_MESSAGE_BYTES = 10 * 1024 * 1024
+
+export type DecodedEvent =
+  | { readonly _tag: "Message"; readonly payload: Uint8Array }
+  | { readonly _tag: "TooLarge"; readonly length: number; readonly limit: number }
+
+export class FrameDecoder {
+  /** Chunks received but not yet part of a complete message (kept apart: no copy until one completes). */
+  private chunks: Array<Uint8Array> = []
+  private buffered = 0
+  private failed = false
+
+  constructor(readonly maxMessageBytes: number = DEFAULT_MAX_MESSAGE_BYTES) {}
+
+  /** True once a too-large length was seen: the stream cannot be resynchronised. */
+  get isFailed(): boolean {
+    return this.failed
+  }
+
+  /** Bytes buffered for an incomplete message. */
+  get bufferedBytes(): number {
+    return this.buffered
+  }
+
+  /** Feeds a chunk; returns the events it completes, in stream order. */
+  push(chunk: Uint8Array): Array<DecodedEvent> {
+    const events: Array<DecodedEvent> = []
+    if (this.failed || chunk.length === 0) return events
+    if (this.chunks.length > 0) {
+      this.chunks.push(chunk)
+      this.buffered += chunk.length
+      if (this.buffered < HEADER_BYTES) return events
+      const length = this.peekLength()
+      if (length > this.maxMessageBytes) return this.fail(events, length)
+      if (this.buffered < HEADER_BYTES + length) return events
+      chunk = concatAll(this.chunks, this.buffered)
+      this.chunks = []
+      this.buffered = 0
+    }
+    let offset = 0
+    while (chunk.length - offset >= HEADER_BYTES) {
+      const length = readLength(chunk, offset)
+      if (length > this.maxMessageBytes) return this.fail(events, length)
+      const end = offset + HEADER_BYTES + length
+      if (end > chunk.length) break
+      events.push({ _tag: "Message", payload: chunk.subarray(offset + HEADER_BYTES, end) })
+      offset = end
+    }
+    if (offset < chunk.length) {
+      // Copy the tail so we never pin a large chunk for a few leftover bytes.
+      this.chunks = [chunk.slice(offset)]
+      this.buffered = chunk.length - offset
+    }
+    return events
+  }
+
+  private fail(events: Array<DecodedEvent>, length: number): Array<DecodedEvent> {
+    this.failed = true
+    this.chunks = []
+    this.buffered = 0
+    events.push({ _tag: "TooLarge", length, limit: this.maxMessageBytes })
+    return events
+  }
+
+  /** The announced length at the head of the buffered chunks (needs >= 4 bytes buffered). */
+  private peekLength(): number {
+    const head = new Uint8Array(HEADER_BYTES)
+    let filled = 0
+    for (const c of this.chunks) {
+      const take = Math.min(HEADER_BYTES - filled, c.length)
+      head.set(c.subarray(0, take), filled)
+      filled += take
+      if (filled === HEADER_BYTES) break
+    }
+    return readLength(head, 0)
+  }
+}
+
+const readLength = (buf: Uint8Array, offset: number): number =>
+  buf[offset]! * 0x1000000 + (buf[offset + 1]! << 16) + (buf[offset + 2]! << 8) + buf[offset + 3]!
+
+const concatAll = (chunks: ReadonlyArray<Uint8Array>, total: number): Uint8Array => {
+  const out = new Uint8Array(total)
+  let at = 0
+  for (const c of chunks) {
+    out.set(c, at)
+    at += c.length
+  }
+  return out
+}
+
+/** Frames a JSON value: 4-byte big-endian length, then its UTF-8 JSON. */
+export const encodeMessage = (value: unknown): Buffer => {
+  const json = JSON.stringify(value)
+  const size = Buffer.byteLength(json, "utf8")
+  const out = Buffer.allocUnsafe(HEADER_BYTES + size)
+  out.writeUInt32BE(size, 0)
+  out.write(json, HEADER_BYTES, "utf8")
+  return out
+}
+
+/** Frames raw payload bytes (tests and tools that send non-JSON on purpose). */
+export const encodePayload = (payload: Uint8Array): Buffer => {
+  const out = Buffer.allocUnsafe(HEADER_BYTES + payload.length)
+  out.writeUInt32BE(payload.length, 0)
+  out.set(payload, HEADER_BYTES)
+  return out
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true })
+
+/** Parses a payload as UTF-8 JSON, saying why when it is not. */
+export const parseJson = (payload: Uint8Array): { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly reason: string } => {
+  try {
+    return { ok: true, value: JSON.parse(utf8.decode(payload)) }
+  } catch (e) {
+    return { ok: false, reason: e instanceof Error ? e.message : String(e) }
+  }
+}
