@@ -29,16 +29,22 @@ const Unit = Schema.Number.pipe(
 export const FrameMetadata = Schema.Struct({
   width: PositiveInt,
   height: PositiveInt,
-  format: Schema.optionalWith(NonEmpty, { default: () => "NV12" }),
+  /** Absent means NV12 (see `frameFormat`). */
+  format: Schema.optional(NonEmpty),
   frame_id: Schema.optional(Schema.Unknown),
   stride: Schema.optional(PositiveInt),
   timestamp: Schema.optional(Schema.Number),
   pts: Schema.optional(Schema.Number)
-})
+}).annotations({ identifier: "an object with width and height" })
 export type FrameMetadata = typeof FrameMetadata.Type
 
+/** The frame's pixel format as sent, NV12 when absent. */
+export const frameFormat = (meta: FrameMetadata): string => meta.format ?? "NV12"
+
 /** Per-request overrides (`confidence_threshold`, `nms_iou_threshold`, …); models ignore keys they do not know. */
-export const RequestConfig = Schema.Record({ key: Schema.String, value: Schema.Unknown })
+export const RequestConfig = Schema.Record({ key: Schema.String, value: Schema.Unknown }).annotations({
+  identifier: "an object"
+})
 export type RequestConfig = typeof RequestConfig.Type
 
 /** `request_id` is our extension: echoed in the response when the caller sends one. */
@@ -56,7 +62,7 @@ export const InferenceRequest = Schema.Struct({
   ),
   config: Schema.optional(Schema.NullOr(RequestConfig)),
   request_id: Schema.optional(RequestId)
-})
+}).annotations({ identifier: "a request object" })
 export type InferenceRequest = typeof InferenceRequest.Type
 /** What a caller builds: `format` may be left out. */
 export type InferenceRequestInput = typeof InferenceRequest.Encoded
@@ -66,7 +72,7 @@ export const BBox = Schema.Tuple(Unit, Unit, Unit, Unit).pipe(
   Schema.filter((b) => (b[0] <= b[2] && b[1] <= b[3]) || "must satisfy x_min <= x_max and y_min <= y_max")
 )
 
-/** One detection. `track_id` is always present on the wire (null when untracked), as the reference sent it. */
+/** One detection. On the wire `track_id` is always present (null when untracked), as the reference sent it. */
 export const Detection = Schema.Struct({
   class_id: Schema.Number.pipe(
     Schema.int(says("must be an integer")),
@@ -75,11 +81,8 @@ export const Detection = Schema.Struct({
   class_name: NonEmpty,
   confidence: Unit,
   bbox: BBox,
-  track_id: Schema.optionalWith(
-    Schema.NullOr(Schema.Number.pipe(Schema.int(says("must be an integer or null")))),
-    { default: () => null }
-  )
-})
+  track_id: Schema.optional(Schema.NullOr(Schema.Number.pipe(Schema.int(says("must be an integer or null")))))
+}).annotations({ identifier: "a detection object" })
 export type Detection = typeof Detection.Type
 /** What a handler returns: `track_id` may be left out. */
 export type DetectionInput = typeof Detection.Encoded
@@ -141,6 +144,12 @@ export const decodeRequest = (input: unknown): Either.Either<InferenceRequest, s
 
 const decodeDetectionsEither = Schema.decodeUnknownEither(Schema.Array(Detection), { errors: "all" })
 
-/** Validates what a handler returned; the runtime never sends a detection that breaks the contract. */
+/**
+ * Validates what a handler returned, in wire form (`track_id` filled with null):
+ * the runtime never sends a detection that breaks the contract.
+ */
 export const decodeDetections = (input: unknown): Either.Either<ReadonlyArray<Detection>, string> =>
-  Either.mapLeft(decodeDetectionsEither(input), formatParseError)
+  Either.map(
+    Either.mapLeft(decodeDetectionsEither(input), formatParseError),
+    (ds) => ds.map((d) => (d.track_id === undefined ? { ...d, track_id: null } : d))
+  )

@@ -11,7 +11,7 @@ import * as path from "node:path"
 import { Context, Effect, Layer, type Scope } from "effect"
 import { RuntimeConfig } from "../config/RuntimeConfig.js"
 import { FrameAccessDenied, type FrameError, FrameInvalid, FrameNotFound } from "../contract/errors.js"
-import type { InferenceRequest } from "../contract/schema.js"
+import { frameFormat, type InferenceRequest } from "../contract/schema.js"
 import { type Frame, frameByteLength, isPixelFormat, minStride, type PixelFormat } from "./Frame.js"
 
 export interface FrameReaderShape {
@@ -117,11 +117,11 @@ export const frameGeometry = (
   request: InferenceRequest
 ): { readonly format: PixelFormat; readonly stride: number; readonly bytes: number } | FrameInvalid => {
   const meta = request.frame_metadata
-  const format = meta.format.toUpperCase()
+  const format = frameFormat(meta).toUpperCase()
   if (!isPixelFormat(format)) {
     return new FrameInvalid({
       path: request.frame_reference,
-      reason: `unsupported format '${meta.format}' (supported: NV12, RGB24, BGR24)`
+      reason: `unsupported format '${frameFormat(meta)}' (supported: NV12, RGB24, BGR24)`
     })
   }
   const stride = meta.stride ?? minStride(format, meta.width)

@@ -1,0 +1,718 @@
+/**
+ * model.yaml (CONTRACT §6) and the runtime's extension sections (`preprocessing`,
+ * `backend`, `postprocess`, `limits`): the schema, the loader that checks the
+ * files it names, and the CPU/GPU decision.
+ *
+ * The decoded config keeps the YAML's snake_case keys so every problem path
+ * (`resource_requirements.cpu_fallback_allowed`) is exactly what the author wrote;
+ * the one camelCase view is `PreprocessSettings`, consumed by the preprocess module.
+ *
+ * `loadModelConfig` uses `node:fs/promises` directly, so its requirement channel is empty.
+ */
+import * as fs from "node:fs/promises"
+import * as nodePath from "node:path"
+import { Config, Data, Effect, Either, Option, ParseResult, Schema } from "effect"
+import * as YAML from "yaml"
+
+// ---------------------------------------------------------------------------
+// Leaf schemas: every one carries an override message so a problem reads
+// "must be <what>, got <value>" whatever part of the check failed.
+// ---------------------------------------------------------------------------
+
+/** A value as it appears in a problem reason. */
+const show = (u: unknown): string => {
+  if (u === undefined) return "nothing"
+  if (u === null) return "null (empty value)"
+  if (typeof u === "string") return JSON.stringify(u)
+  if (typeof u === "number" || typeof u === "boolean" || typeof u === "bigint") return String(u)
+  if (Array.isArray(u) || typeof u === "object") {
+    const text = Array.isArray(u) ? JSON.stringify(u) : "a mapping"
+    return text.length > 60 ? `${text.slice(0, 57)}...` : text
+  }
+  return typeof u
+}
+
+const must = (what: string) => ({
+  message: (issue: ParseResult.ParseIssue) => ({ message: `must be ${what}, got ${show(issue.actual)}`, override: true })
+})
+
+const oneOf = <const L extends ReadonlyArray<string>>(...values: L) =>
+  Schema.Literal(...values).annotations(must(`one of ${values.join(", ")}`))
+
+const NonEmptyString = Schema.String.pipe(Schema.filter((s) => s.trim().length > 0)).annotations(
+  must("a non-empty string")
+)
+const Text = Schema.String.annotations(must("a string"))
+const Bool = Schema.Boolean.annotations(must("true or false"))
+const int = () => Schema.Number.pipe(Schema.int())
+const finite = () => Schema.Number.pipe(Schema.finite())
+const PositiveInt = int().pipe(Schema.positive()).annotations(must("a positive integer"))
+const NonNegativeInt = int().pipe(Schema.nonNegative()).annotations(must("a non-negative integer"))
+const Unit = Schema.Number.pipe(Schema.between(0, 1)).annotations(must("between 0 and 1"))
+const PositiveNumber = finite().pipe(Schema.positive()).annotations(must("a number > 0"))
+const NonNegativeNumber = finite().pipe(Schema.nonNegative()).annotations(must("a number >= 0"))
+const StringList = Schema.Array(Schema.String).annotations(must("a list of strings"))
+const NonEmptyStringList = Schema.Array(Schema.String.pipe(Schema.filter((s) => s.trim().length > 0))).annotations(
+  must("a list of non-empty strings")
+)
+const Size = Schema.Tuple(int().pipe(Schema.positive()), int().pipe(Schema.positive())).annotations(
+  must("[width, height] with positive integers")
+)
+const Triple = Schema.Tuple(finite(), finite(), finite()).annotations(must("a list of 3 numbers"))
+const PositiveTriple = Schema.Tuple(
+  finite().pipe(Schema.positive()),
+  finite().pipe(Schema.positive()),
+  finite().pipe(Schema.positive())
+).annotations(must("a list of 3 numbers > 0"))
+const PadValue = int().pipe(Schema.between(0, 255)).annotations(must("an integer from 0 to 255"))
+
+/** Model ids become socket and heartbeat file names (same alphabet as RuntimeConfig). */
+const ModelId = Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/)).annotations(
+  must("a non-empty id of letters, digits, '.', '_' or '-' (it becomes part of socket and heartbeat file names)")
+)
+
+type Raw = Record<string, unknown>
+
+const isRecord = (u: unknown): u is Raw => typeof u === "object" && u !== null && !Array.isArray(u)
+
+/**
+ * A section (`backend: {...}`): a non-mapping value is reported as such instead of as a
+ * type dump (a struct with defaults is a transformation, whose own annotations never show).
+ */
+const section = <S extends Schema.Schema.AnyNoContext>(schema: S) =>
+  Schema.transformOrFail(Schema.Unknown, schema, {
+    // strict: false because the output is only known to be a mapping; `schema` checks the rest.
+    strict: false,
+    decode: (u, _, ast) =>
+      isRecord(u)
+        ? ParseResult.succeed(u)
+        : ParseResult.fail(new ParseResult.Type(ast, u, `must be a mapping of keys, got ${show(u)}`)),
+    encode: ParseResult.succeed
+  })
+
+// `exact` keeps the encoded side a plain schema (no `| undefined` union whose members would
+// each add a problem); YAML's empty values (null) are dropped before decoding instead.
+const optionalKey = <S extends Schema.Schema.AnyNoContext>(schema: S) => Schema.optionalWith(schema, { exact: true })
+
+const withDefault = <S extends Schema.Schema.AnyNoContext>(schema: S, value: () => Schema.Schema.Type<S>) =>
+  Schema.optionalWith(schema, { default: value, exact: true })
+
+// ---------------------------------------------------------------------------
+// Sections
+// ---------------------------------------------------------------------------
+
+const resourceRequirementsFields = {
+  gpu_required: withDefault(Bool, () => false),
+  gpu_memory_mb: optionalKey(PositiveInt),
+  cpu_fallback_allowed: optionalKey(Bool)
+}
+
+const CONTRADICTION =
+  "contradicts gpu_required: true — a model that requires a GPU must refuse to run without one, so it cannot also allow falling back to CPU; set cpu_fallback_allowed: false (or gpu_required: false if CPU is acceptable)"
+
+/**
+ * `cpu_fallback_allowed` defaults to true, except when `gpu_required: true`
+ * (where true would be the contradiction): then an omitted value means false.
+ */
+export const ResourceRequirements = Schema.transform(
+  section(Schema.Struct(resourceRequirementsFields)).pipe(
+    Schema.filter((r) =>
+      false
+        ? { path: ["cpu_fallback_allowed"], message: CONTRADICTION }
+        : undefined
+    )
+  ),
+  Schema.Struct({
+    gpu_required: Schema.Boolean,
+    gpu_memory_mb: Schema.optionalWith(Schema.Number, { exact: true }),
+    cpu_fallback_allowed: Schema.Boolean
+  }),
+  {
+    strict: true,
+    decode: (r) => ({ ...r, cpu_fallback_allowed: r.cpu_fallback_allowed ?? !r.gpu_required }),
+    encode: (r) => r
+  }
+)
+
+const outputSchemaFields = {
+  type: optionalKey(Text),
+  format: optionalKey(Text),
+  classes: optionalKey(PositiveInt),
+  class_names: optionalKey(StringList),
+  class_names_file: optionalKey(NonEmptyString)
+}
+
+export const OutputSchema = section(Schema.Struct(outputSchemaFields)).pipe(
+  Schema.filter((o) =>
+    o.class_names !== undefined && o.class_names_file !== undefined
+      ? { path: ["class_names_file"], message: "give either class_names or class_names_file, not both" }
+      : undefined
+  )
+)
+
+const preprocessingFields = {
+  input_size: optionalKey(Size),
+  resize: withDefault(oneOf("letterbox", "stretch"), () => "letterbox" as const),
+  pad_value: withDefault(PadValue, () => 113),
+  color_matrix: withDefault(oneOf("bt601", "bt709"), () => "bt601" as const),
+  color_range: withDefault(oneOf("full", "limited"), () => "full" as const),
+  channel_order: withDefault(oneOf("rgb", "bgr"), () => "rgb" as const),
+  scale: withDefault(PositiveNumber, () => 1 / 255),
+  mean: withDefault(Triple, () => [0, 0, 0] as const),
+  std: withDefault(PositiveTriple, () => [1, 1, 1] as const),
+  layout: withDefault(oneOf("nchw", "nhwc"), () => "nchw" as const),
+  dtype: withDefault(oneOf("float32", "uint8"), () => "float32" as const)
+}
+
+export const Preprocessing = section(Schema.Struct(preprocessingFields))
+
+const backendFields = {
+  execution_providers: withDefault(
+    Schema.NonEmptyArray(Schema.Literal("cpu", "cuda")).annotations(must("a non-empty list of: cpu, cuda")),
+    () => ["cpu"] as const
+  ),
+  intra_op_threads: withDefault(NonNegativeInt, () => 0),
+  inter_op_threads: withDefault(NonNegativeInt, () => 0),
+  warmup_runs: withDefault(NonNegativeInt, () => 1),
+  input_name: optionalKey(NonEmptyString),
+  output_names: optionalKey(NonEmptyStringList)
+}
+
+export const Backend = section(Schema.Struct(backendFields))
+
+const yoloFields = {
+  kind: Schema.Literal("yolo"),
+  layout: withDefault(oneOf("auto", "v8", "v5"), () => "auto" as const),
+  max_detections: withDefault(PositiveInt, () => 100),
+  class_agnostic_nms: withDefault(Bool, () => false)
+}
+
+const dbTextFields = {
+  kind: Schema.Literal("db_text"),
+  threshold: withDefault(Unit, () => 0.3),
+  box_threshold: withDefault(Unit, () => 0.6),
+  unclip_ratio: withDefault(PositiveNumber, () => 1.5),
+  min_area: withDefault(NonNegativeNumber, () => 16),
+  max_detections: withDefault(PositiveInt, () => 1000)
+}
+
+const noneFields = { kind: Schema.Literal("none") }
+
+const POSTPROCESS_KINDS = ["yolo", "db_text", "none"] as const
+
+/** Which options each post-processor reads, for the unknown-key warnings. */
+const postprocessKeys: Record<(typeof POSTPROCESS_KINDS)[number], ReadonlyArray<string>> = {
+  yolo: Object.keys(yoloFields),
+  db_text: Object.keys(dbTextFields),
+  none: Object.keys(noneFields)
+}
+
+/** `kind` decides which options apply; an omitted kind means `none`. */
+export const Postprocess = Schema.transformOrFail(
+  Schema.Unknown,
+  Schema.Union(Schema.Struct(yoloFields), Schema.Struct(dbTextFields), Schema.Struct(noneFields)),
+  {
+    // strict: false because the output is only shaped like the union; the union itself checks it.
+    strict: false,
+    decode: (u, _, ast) => {
+      if (!isRecord(u)) {
+        return ParseResult.fail(new ParseResult.Type(ast, u, `must be a mapping of keys, got ${show(u)}`))
+      }
+      const kind = u["kind"]
+      if (kind === undefined) return ParseResult.succeed({ ...u, kind: "none" })
+      if (typeof kind === "string" && (POSTPROCESS_KINDS as ReadonlyArray<string>).includes(kind)) {
+        return ParseResult.succeed(u)
+      }
+      return ParseResult.fail(
+        new ParseResult.Pointer(
+          "kind",
+          u,
+          new ParseResult.Type(ast, kind, `must be one of ${POSTPROCESS_KINDS.join(", ")}, got ${show(kind)}`)
+        )
+      )
+    },
+    encode: ParseResult.succeed
+  }
+)
+
+const limitsFields = {
+  max_inflight: optionalKey(PositiveInt),
+  request_timeout_ms: optionalKey(PositiveInt)
+}
+
+export const Limits = section(Schema.Struct(limitsFields))
+
+/** A section's value when the key is absent: the section decoded from `{}`. */
+const defaultOf = <S extends Schema.Schema.AnyNoContext>(schema: S): (() => Schema.Schema.Type<S>) => {
+  const value: Schema.Schema.Type<S> = Schema.decodeUnknownSync(schema)({})
+  return () => value
+}
+
+// ---------------------------------------------------------------------------
+// model.yaml
+// ---------------------------------------------------------------------------
+
+const modelConfigFields = {
+  model_id: ModelId,
+  model_name: NonEmptyString,
+  model_version: NonEmptyString,
+  description: optionalKey(Text),
+  author: optionalKey(Text),
+  license: optionalKey(Text),
+  supported_tasks: withDefault(StringList, () => []),
+  input_format: withDefault(oneOf("NV12", "RGB24", "BGR24"), () => "NV12" as const),
+  expected_resolution: withDefault(Size, () => [640, 640] as const),
+  resource_requirements: withDefault(ResourceRequirements, defaultOf(ResourceRequirements)),
+  // "pytorch" is accepted here so the loader can say why it cannot run, instead of "unknown value".
+  model_type: withDefault(oneOf("onnx", "pytorch"), () => "onnx" as const),
+  model_weights: NonEmptyString,
+  confidence_threshold: withDefault(Unit, () => 0.5),
+  nms_iou_threshold: optionalKey(Unit),
+  output_schema: withDefault(OutputSchema, defaultOf(OutputSchema)),
+  preprocessing: withDefault(Preprocessing, defaultOf(Preprocessing)),
+  backend: withDefault(Backend, defaultOf(Backend)),
+  postprocess: withDefault(Postprocess, defaultOf(Postprocess)),
+  limits: withDefault(Limits, defaultOf(Limits))
+}
+
+/** The whole of model.yaml; unknown keys are ignored (the loader lists them as warnings). */
+export const ModelConfig = Schema.Struct(modelConfigFields)
+export type ModelConfig = typeof ModelConfig.Type
+export type ResourceRequirements = typeof ResourceRequirements.Type
+export type OutputSchema = typeof OutputSchema.Type
+export type Preprocessing = typeof Preprocessing.Type
+export type Backend = typeof Backend.Type
+export type Postprocess = typeof Postprocess.Type
+export type Limits = typeof Limits.Type
+
+/** Known keys per mapping, for warnings about keys that would otherwise be silently ignored. */
+const knownKeys: ReadonlyArray<readonly [section: string | undefined, keys: ReadonlyArray<string>]> = [
+  [undefined, Object.keys(modelConfigFields)],
+  ["resource_requirements", Object.keys(resourceRequirementsFields)],
+  ["preprocessing", Object.keys(preprocessingFields)],
+  ["backend", Object.keys(backendFields)],
+  ["limits", Object.keys(limitsFields)]
+  // output_schema is open-ended by contract ("e.g."): extra keys there are not suspicious.
+]
+
+// ---------------------------------------------------------------------------
+// Preprocess settings (camelCase, for the preprocess module)
+// ---------------------------------------------------------------------------
+
+export interface PreprocessSettings {
+  readonly width: number
+  readonly height: number
+  readonly resize: "letterbox" | "stretch"
+  readonly padValue: number
+  readonly colorMatrix: "bt601" | "bt709"
+  readonly range: "full" | "limited"
+  readonly channelOrder: "rgb" | "bgr"
+  readonly scale: number
+  readonly mean: readonly [number, number, number]
+  readonly std: readonly [number, number, number]
+  readonly layout: "nchw" | "nhwc"
+  readonly dtype: "float32" | "uint8"
+}
+
+/** Model input size is `preprocessing.input_size`, else `expected_resolution`. */
+export const toPreprocessSettings = (
+  config: Pick<ModelConfig, "preprocessing" | "expected_resolution">
+): PreprocessSettings => {
+  const p = config.preprocessing
+  const [width, height] = p.input_size ?? config.expected_resolution
+  return {
+    width,
+    height,
+    resize: p.resize,
+    padValue: p.pad_value,
+    colorMatrix: p.color_matrix,
+    range: p.color_range,
+    channelOrder: p.channel_order,
+    scale: p.scale,
+    mean: p.mean,
+    std: p.std,
+    layout: p.layout,
+    dtype: p.dtype
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------
+
+/** One thing wrong with a model.yaml; `path` is the dotted key ("" for the file as a whole). */
+export interface ModelConfigProblem {
+  readonly path: string
+  readonly reason: string
+}
+
+/**
+ * What kind of failure, so discovery can say `missing_weights` rather than `invalid_model_yaml`:
+ * - `missing_file`: no model.yaml (or no such path)
+ * - `unreadable`: it exists but cannot be read
+ * - `missing_weights`: the YAML is valid and the only problem is that `model_weights` does not exist
+ * - `invalid`: anything else (syntax, schema, unsupported model_type, missing class_names_file, ...)
+ */
+export type ModelConfigErrorKind = "missing_file" | "unreadable" | "missing_weights" | "invalid"
+
+const formatProblems = (problems: ReadonlyArray<ModelConfigProblem>): string =>
+  problems.map((p) => (p.path === "" ? p.reason : `${p.path}: ${p.reason}`)).join("; ")
+
+/** A model.yaml that cannot be used; `message` names the file and lists every problem. */
+export class ModelConfigError extends Data.TaggedError("ModelConfigError")<{
+  readonly file: string
+  readonly kind: ModelConfigErrorKind
+  readonly problems: ReadonlyArray<ModelConfigProblem>
+  /** The model_id from the file when it could be read, to say which model is broken. */
+  readonly modelId: string | undefined
+}> {
+  /** The problems without the file name, e.g. for a discovery reason. */
+  get details(): string {
+    return formatProblems(this.problems)
+  }
+  override get message() {
+    return `${this.file}: ${this.details}`
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Decoding (pure)
+// ---------------------------------------------------------------------------
+
+const formatPath = (path: ReadonlyArray<PropertyKey>): string =>
+  path.reduce<string>(
+    (acc, key) => (typeof key === "number" ? `${acc}[${key}]` : acc === "" ? String(key) : `${acc}.${String(key)}`),
+    ""
+  )
+
+/** YAML writes `key:` with no value as null: such keys count as absent. */
+const dropNulls = (u: unknown): unknown =>
+  isRecord(u)
+    ? Object.fromEntries(Object.entries(u).flatMap(([k, v]) => (v === null ? [] : [[k, dropNulls(v)]])))
+    : u
+
+const valueAt = (u: unknown, path: ReadonlyArray<PropertyKey>): unknown =>
+  path.reduce<unknown>((acc, key) => (isRecord(acc) && typeof key === "string" ? acc[key] : undefined), u)
+
+const schemaProblems = (raw: unknown, error: ParseResult.ParseError): ReadonlyArray<ModelConfigProblem> =>
+  ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => ({
+    path: formatPath(issue.path),
+    reason: issue._tag !== "Missing"
+      ? issue.message
+      : valueAt(raw, issue.path) === null
+      ? "is required, but its value is empty"
+      : "is required"
+  }))
+
+const describeTopLevel = (u: unknown): string =>
+  u === null || u === undefined ? "the file is empty" : Array.isArray(u) ? "it is a list" : `it is ${show(u)}`
+
+/** Keys whose value is text even when YAML reads it as a number (`model_version: 1.0`). */
+const TEXT_KEYS = ["model_id", "model_name", "model_version", "description", "author", "license"] as const
+
+export interface ParsedYaml {
+  readonly raw: Raw
+  readonly warnings: ReadonlyArray<string>
+}
+
+/** YAML text → the top-level mapping, or the problems that prevent reading it. */
+export const parseModelYaml = (text: string): Either.Either<ParsedYaml, ReadonlyArray<ModelConfigProblem>> => {
+  const doc = YAML.parseDocument(text, { prettyErrors: true, uniqueKeys: true })
+  if (doc.errors.length > 0) {
+    // The first line holds the message and "at line L, column C"; the rest is a source excerpt.
+    return Either.left(
+      doc.errors.map((e) => ({ path: "", reason: `YAML syntax error: ${e.message.split("\n")[0]?.replace(/:$/, "")}` }))
+    )
+  }
+  const value: unknown = doc.toJS({ maxAliasCount: 100 })
+  if (!isRecord(value)) {
+    return Either.left([
+      { path: "", reason: `must be a YAML mapping of keys (model_id, model_name, ...), but ${describeTopLevel(value)}` }
+    ])
+  }
+  const warnings: Array<string> = doc.warnings.map((w) => `YAML: ${w.message.split("\n")[0]}`)
+  const raw: Raw = { ...value }
+  for (const key of TEXT_KEYS) {
+    const node = doc.get(key, true)
+    if (YAML.isScalar(node) && typeof node.value === "number" && typeof node.source === "string") {
+      raw[key] = node.source
+      warnings.push(`${key}: ${node.source} is a YAML number, read as the text "${node.source}" (quote it to be explicit)`)
+    }
+  }
+  return Either.right({ raw, warnings })
+}
+
+/** Unknown keys in model.yaml and its runtime sections, one warning each. */
+const unknownKeyWarnings = (raw: Raw): ReadonlyArray<string> => {
+  const warnings: Array<string> = []
+  const check = (section: string | undefined, value: unknown, keys: ReadonlyArray<string>) => {
+    if (!isRecord(value)) return
+    for (const key of Object.keys(value)) {
+      if (!keys.includes(key)) {
+        warnings.push(`unknown key '${section === undefined ? key : `${section}.${key}`}' is ignored`)
+      }
+    }
+  }
+  for (const [section, keys] of knownKeys) check(section, section === undefined ? raw : raw[section], keys)
+  const post = raw["postprocess"]
+  if (isRecord(post)) {
+    const kind = post["kind"] ?? "none"
+    const keys = typeof kind === "string" && kind in postprocessKeys
+      ? postprocessKeys[kind as keyof typeof postprocessKeys]
+      : undefined
+    if (keys !== undefined) check("postprocess", post, keys)
+  }
+  return warnings
+}
+
+/** Decodes a parsed model.yaml mapping against the schema, collecting every problem. */
+export const decodeModelConfig = (raw: unknown): Either.Either<ModelConfig, ReadonlyArray<ModelConfigProblem>> =>
+  Schema.decodeUnknownEither(ModelConfig, { errors: "all", onExcessProperty: "ignore" })(dropNulls(raw)).pipe(
+    Either.mapLeft((error) => schemaProblems(raw, error))
+  )
+
+// ---------------------------------------------------------------------------
+// Loading (files)
+// ---------------------------------------------------------------------------
+
+/** @internal An fs failure reduced to what a reason needs. */
+export interface FsFailure {
+  readonly code: string
+  readonly message: string
+}
+
+/** @internal Runs an fs promise, with its failure as data. */
+export const tryFs = <A>(f: () => Promise<A>): Effect.Effect<A, FsFailure> =>
+  Effect.tryPromise({
+    try: f,
+    catch: (e): FsFailure =>
+      e instanceof Error
+        ? { code: "code" in e && typeof e.code === "string" ? e.code : "EUNKNOWN", message: e.message }
+        : { code: "EUNKNOWN", message: String(e) }
+  })
+
+const NOT_FOUND = new Set(["ENOENT", "ENOTDIR", "ELOOP"])
+
+export interface LoadedModelConfig {
+  /** The decoded model.yaml, snake_case keys as written, defaults filled in. */
+  readonly config: ModelConfig
+  /** Absolute model directory (the one holding model.yaml). */
+  readonly directory: string
+  /** Absolute path of model.yaml. */
+  readonly file: string
+  /** Absolute path of `model_weights`, checked to exist. */
+  readonly weightsPath: string
+  /** From `output_schema.class_names` or `class_names_file`; index = class id. */
+  readonly classNames: ReadonlyArray<string>
+  readonly preprocess: PreprocessSettings
+  /** Things that do not stop the model but an operator should see (unknown keys, ...). */
+  readonly warnings: ReadonlyArray<string>
+}
+
+const rawString = (value: unknown): string | undefined =>
+  typeof value === "string" && value.trim().length > 0 ? value : undefined
+
+const fail = (file: string, kind: ModelConfigErrorKind, reason: string, modelId?: string) =>
+  new ModelConfigError({ file, kind, problems: [{ path: "", reason }], modelId })
+
+/** Where model.yaml is for a directory or file argument. */
+const locate = (target: string): Effect.Effect<{ directory: string; file: string }, ModelConfigError> =>
+  Effect.gen(function*() {
+    const absolute = nodePath.resolve(target)
+    const stat = yield* Effect.either(tryFs(() => fs.stat(absolute)))
+    if (Either.isLeft(stat)) {
+      const kind = NOT_FOUND.has(stat.left.code) ? "missing_file" : "unreadable"
+      return yield* fail(absolute, kind, kind === "missing_file" ? "not found" : `cannot access: ${stat.left.code}`)
+    }
+    return stat.right.isDirectory()
+      ? { directory: absolute, file: nodePath.join(absolute, "model.yaml") }
+      : { directory: nodePath.dirname(absolute), file: absolute }
+  })
+
+const readText = (file: string): Effect.Effect<string, ModelConfigError> =>
+  tryFs(() => fs.readFile(file, "utf8")).pipe(
+    Effect.mapError((e) =>
+      NOT_FOUND.has(e.code)
+        ? fail(file, "missing_file", `not found (every model directory needs a model.yaml)`)
+        : e.code === "EISDIR"
+        ? fail(file, "invalid", "is a directory, not a file")
+        : fail(file, "unreadable", `cannot be read: ${e.code}`)
+    )
+  )
+
+/** The weights must be an existing, readable file. */
+const checkWeights = (weightsPath: string): Effect.Effect<ModelConfigProblem | undefined> =>
+  Effect.gen(function*() {
+    const stat = yield* Effect.either(tryFs(() => fs.stat(weightsPath)))
+    if (Either.isLeft(stat)) {
+      return NOT_FOUND.has(stat.left.code)
+        ? { path: "model_weights", reason: `file not found: ${weightsPath}` }
+        : { path: "model_weights", reason: `cannot access ${weightsPath}: ${stat.left.code}` }
+    }
+    if (!stat.right.isFile()) return { path: "model_weights", reason: `not a file: ${weightsPath}` }
+    const readable = yield* Effect.either(tryFs(() => fs.access(weightsPath, fs.constants.R_OK)))
+    return Either.isLeft(readable)
+      ? { path: "model_weights", reason: `not readable: ${weightsPath} (${readable.left.code})` }
+      : undefined
+  })
+
+const CLASS_NAMES_FILE = "output_schema.class_names_file"
+
+/** One class name per line; trailing blank lines are fine, blank lines in between would shift class ids. */
+const readClassNames = (file: string): Effect.Effect<Either.Either<ReadonlyArray<string>, ModelConfigProblem>> =>
+  tryFs(() => fs.readFile(file, "utf8")).pipe(
+    Effect.map((text) => {
+      const lines = text.split("\n").map((line) => line.trim())
+      while (lines.length > 0 && lines[lines.length - 1] === "") lines.pop()
+      if (lines.length === 0) return Either.left({ path: CLASS_NAMES_FILE, reason: `file is empty: ${file}` })
+      const blank = lines.indexOf("")
+      return blank >= 0
+        ? Either.left({
+          path: CLASS_NAMES_FILE,
+          reason: `line ${blank + 1} of ${file} is blank (one class name per line; the line number is the class id)`
+        })
+        : Either.right(lines)
+    }),
+    Effect.catchAll((e) =>
+      Effect.succeed(Either.left({
+        path: CLASS_NAMES_FILE,
+        reason: NOT_FOUND.has(e.code) ? `file not found: ${file}` : `cannot read ${file}: ${e.code}`
+      }))
+    )
+  )
+
+/** The message for a model whose format this runtime cannot execute. */
+export const unsupportedModelTypeReason = (modelType: string): string =>
+  `model_type '${modelType}' is not supported by this runtime; export the model to ONNX and set model_type: onnx`
+
+/**
+ * Reads and validates a model: `target` is a model directory or its model.yaml.
+ * Every problem (syntax, schema, unsupported model_type, missing weights,
+ * missing class_names_file) is reported together in one `ModelConfigError`.
+ */
+export const loadModelConfig: (target: string) => Effect.Effect<LoadedModelConfig, ModelConfigError> = Effect.fn(
+  "loadModelConfig"
+)(function*(target: string) {
+  const { directory, file } = yield* locate(target)
+  const text = yield* readText(file)
+  const parsed = parseModelYaml(text)
+  if (Either.isLeft(parsed)) {
+    return yield* new ModelConfigError({ file, kind: "invalid", problems: parsed.left, modelId: undefined })
+  }
+  const { raw } = parsed.right
+  const modelId = rawString(raw["model_id"])
+  const decoded = decodeModelConfig(raw)
+  const problems: Array<ModelConfigProblem> = Either.isLeft(decoded) ? [...decoded.left] : []
+
+  // File checks use the raw values so they are reported even when other keys are invalid.
+  if (raw["model_type"] === "pytorch") problems.push({ path: "model_type", reason: unsupportedModelTypeReason("pytorch") })
+  const weights = rawString(raw["model_weights"])
+  const weightsPath = weights === undefined ? undefined : nodePath.resolve(directory, weights)
+  const weightsProblem = weightsPath === undefined ? undefined : yield* checkWeights(weightsPath)
+  if (weightsProblem !== undefined) problems.push(weightsProblem)
+
+  const output = raw["output_schema"]
+  const namesFile = isRecord(output) ? rawString(output["class_names_file"]) : undefined
+  const namesFromFile = namesFile === undefined
+    ? undefined
+    : yield* readClassNames(nodePath.resolve(directory, namesFile))
+  if (namesFromFile !== undefined && Either.isLeft(namesFromFile)) problems.push(namesFromFile.left)
+
+  if (Either.isLeft(decoded) || problems.length > 0 || weightsPath === undefined) {
+    const onlyWeightsMissing = problems.length === 1 && weightsProblem?.reason.startsWith("file not found") === true
+    return yield* new ModelConfigError({
+      file,
+      kind: onlyWeightsMissing ? "missing_weights" : "invalid",
+      problems,
+      modelId
+    })
+  }
+
+  const config = decoded.right
+  const classNames = namesFromFile !== undefined && Either.isRight(namesFromFile)
+    ? namesFromFile.right
+    : config.output_schema.class_names ?? []
+  const warnings = [...parsed.right.warnings, ...unknownKeyWarnings(raw)]
+  const classes = config.output_schema.classes
+  if (classes !== undefined && classNames.length > 0 && classNames.length !== classes) {
+    warnings.push(`output_schema: classes is ${classes} but ${classNames.length} class names are given`)
+  }
+  return { config, directory, file, weightsPath, classNames, preprocess: toPreprocessSettings(config), warnings }
+})
+
+// ---------------------------------------------------------------------------
+// Device (CPU / GPU)
+// ---------------------------------------------------------------------------
+
+/** The model cannot run on this machine because it needs a GPU that is not there. */
+export class GpuUnavailable extends Data.TaggedError("GpuUnavailable")<{
+  readonly modelId: string
+  readonly reason: string
+}> {
+  override get message() {
+    return this.reason
+  }
+}
+
+export interface DeviceChoice {
+  readonly device: "cpu" | "cuda"
+  /** Set when the model asked for CUDA and was moved to CPU. */
+  readonly warning?: string
+}
+
+/**
+ * Picks the device from what the model asks for and whether a GPU is present:
+ * - `gpu_required: true`: cuda, or refuse without a GPU;
+ * - `execution_providers` with cuda: cuda, or without a GPU cpu (with a warning)
+ *   if `cpu_fallback_allowed`, else refuse;
+ * - otherwise cpu.
+ */
+export const resolveDevice = (
+  config: Pick<ModelConfig, "model_id" | "resource_requirements" | "backend">,
+  gpuAvailable: boolean
+): Either.Either<DeviceChoice, GpuUnavailable> => {
+  const { gpu_required, cpu_fallback_allowed } = config.resource_requirements
+  const wantsCuda = gpu_required || config.backend.execution_providers.includes("cuda")
+  if (!wantsCuda) return Either.right({ device: "cpu" })
+  if (gpuAvailable) return Either.right({ device: "cuda" })
+  const id = config.model_id
+  if (gpu_required) {
+    return Either.left(
+      new GpuUnavailable({
+        modelId: id,
+        reason: `model ${id} requires a GPU (resource_requirements.gpu_required: true) but none is available`
+      })
+    )
+  }
+  if (cpu_fallback_allowed) {
+    return Either.right({
+      device: "cpu",
+      warning:
+        `model ${id} asks for cuda (backend.execution_providers) but no GPU is available; running on CPU (resource_requirements.cpu_fallback_allowed: true)`
+    })
+  }
+  return Either.left(
+    new GpuUnavailable({
+      modelId: id,
+      reason:
+        `model ${id} asks for cuda (backend.execution_providers) and forbids CPU fallback (resource_requirements.cpu_fallback_allowed: false) but no GPU is available`
+    })
+  )
+}
+
+const GPU_DEVICES = ["/dev/nvidiactl", "/dev/nvidia0"] as const
+
+/**
+ * Whether an NVIDIA GPU is visible to this process. `RUTH_GPU_AVAILABLE=0|1`
+ * overrides the check (tests, or hosts where the device nodes lie); an invalid
+ * value is logged and ignored.
+ */
+export const detectGpu: Effect.Effect<boolean> = Effect.gen(function*() {
+  const override = yield* Config.option(Config.boolean("RUTH_GPU_AVAILABLE")).pipe(
+    Effect.map(Option.getOrUndefined),
+    Effect.catchAll((e) => Effect.as(Effect.logWarning(`ignoring RUTH_GPU_AVAILABLE: ${e}`), undefined))
+  )
+  if (override !== undefined) return override
+  const found = yield* Effect.forEach(GPU_DEVICES, (device) => Effect.either(tryFs(() => fs.access(device))))
+  return found.some(Either.isRight)
+}).pipe(Effect.withSpan("detectGpu"))
