@@ -1,0 +1,60 @@
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { call, request, tempDir, writeFrameFile } from "../support/harness.js"
+import { collectOutput, exitOf, spawnTs, waitForFile } from "../support/child.js"
+
+const startExample = (dir: string, latencyMs: number) =>
+  Effect.acquireRelease(
+    Effect.sync(() =>
+      spawnTs("examples/minimal/main.ts", [], {
+        RUTH_MODEL_ID: "minimal",
+        RUTH_SOCKET_DIR: dir,
+        RUTH_HEARTBEAT_DIR: dir,
+        MINIMAL_LATENCY_MS: String(latencyMs)
+      })
+    ),
+    (child) => Effect.sync(() => child.kill("SIGKILL"))
+  )
+
+describe("graceful shutdown of the example container (child process)", () => {
+  it.scopedLive("SIGTERM during an in-flight request: the response arrives, the socket is gone, exit code 0", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir()
+      const child = yield* startExample(dir, 1500)
+      const output = collectOutput(child)
+      const socket = path.join(dir, "vas_model_minimal.sock")
+      yield* Effect.promise(() => waitForFile(socket))
+      const frame = writeFrameFile(dir, "frame", 64, 48)
+      const inflight = call(socket, request(frame, { model_id: "minimal", request_id: "in-flight" }))
+      yield* Effect.sleep("300 millis")
+      child.kill("SIGTERM")
+      const reply = yield* Effect.promise(() => inflight)
+      expect(reply).toMatchObject({ request_id: "in-flight", error: null, detections: [], metadata: { bytes_read: 4608 } })
+      const exit = yield* Effect.promise(() => exitOf(child))
+      expect(exit, output()).toEqual({ code: 0, signal: null })
+      expect(fs.existsSync(socket)).toBe(false)
+      const beat = JSON.parse(fs.readFileSync(path.join(dir, "vas_heartbeat_minimal.json"), "utf8"))
+      expect(beat).toMatchObject({ status: "stopped", metrics: { total_requests: 1, total_errors: 0 } })
+    }))
+
+  it.scopedLive("a second signal exits at once, without waiting for the drain", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir()
+      const child = yield* startExample(dir, 30_000)
+      const socket = path.join(dir, "vas_model_minimal.sock")
+      yield* Effect.promise(() => waitForFile(socket))
+      const frame = writeFrameFile(dir, "frame", 64, 48)
+      const inflight = call(socket, request(frame, { model_id: "minimal" })).catch(() => "closed")
+      yield* Effect.sleep("300 millis")
+      child.kill("SIGTERM")
+      yield* Effect.sleep("200 millis")
+      const t0 = Date.now()
+      child.kill("SIGINT")
+      const exit = yield* Effect.promise(() => exitOf(child))
+      expect(Date.now() - t0).toBeLessThan(2000)
+      expect(exit).toEqual({ code: 130, signal: null })
+      expect(yield* Effect.promise(() => inflight)).toBe("closed")
+    }))
+})

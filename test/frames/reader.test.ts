@@ -1,0 +1,118 @@
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Either, Exit } from "effect"
+import { decodeRequest, type InferenceRequest } from "../../src/contract/schema.js"
+import { FrameReader } from "../../src/frames/FrameReader.js"
+import { request, tempDir, writeFrameFile } from "../support/harness.js"
+
+const req = (ref: string, meta: Record<string, unknown> = {}): InferenceRequest =>
+  Either.getOrThrow(decodeRequest(request(ref, { frame_metadata: { width: 64, height: 48, ...meta } })))
+
+const openFds = () => fs.readdirSync("/proc/self/fd").length
+
+/** Reads a frame with a reader confined to `roots`, returning the failure code or the frame. */
+const read = (roots: ReadonlyArray<string>, r: InferenceRequest) =>
+  Effect.scoped(FrameReader.make(roots).read(r)).pipe(
+    Effect.map((frame) => ({ ok: true as const, frame })),
+    Effect.catchAll((e) => Effect.succeed({ ok: false as const, code: e.code, message: e.message }))
+  )
+
+describe("FrameReader (raw file layout)", () => {
+  it.scopedLive("reads an NV12 frame of width*height*3/2 bytes from offset 0", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir()
+      const p = path.join(dir, "frame")
+      const bytes = Buffer.alloc(64 * 48 * 1.5 + 100) // trailing bytes are ignored
+      for (let i = 0; i < bytes.length; i++) bytes[i] = i % 251
+      fs.writeFileSync(p, bytes)
+      const r = yield* read([dir], req(p))
+      expect(r.ok).toBe(true)
+      if (r.ok) {
+        expect(r.frame).toMatchObject({ width: 64, height: 48, stride: 64, format: "NV12" })
+        expect(Buffer.from(r.frame.data).equals(bytes.subarray(0, 4608))).toBe(true)
+      }
+    }))
+
+  it.scopedLive("honours stride, and RGB24/BGR24 sizes", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir()
+      const p = path.join(dir, "padded")
+      fs.writeFileSync(p, Buffer.alloc(80 * 72))
+      expect((yield* read([dir], req(p, { stride: 80 }))).ok).toBe(true)
+      expect(yield* read([dir], req(p, { stride: 96 }))).toMatchObject({ ok: false, code: "FRAME_INVALID" })
+      expect(yield* read([dir], req(p, { stride: 32 }))).toMatchObject({ ok: false, code: "FRAME_INVALID", message: expect.stringContaining("stride 32") })
+      const rgb = path.join(dir, "rgb")
+      fs.writeFileSync(rgb, Buffer.alloc(64 * 48 * 3))
+      expect((yield* read([dir], req(rgb, { format: "RGB24" }))).ok).toBe(true)
+      expect(yield* read([dir], req(rgb, { format: "YUYV" }))).toMatchObject({ ok: false, code: "FRAME_INVALID", message: expect.stringContaining("'YUYV'") })
+    }))
+
+  it.scopedLive("FRAME_NOT_FOUND for a missing file", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir()
+      expect(yield* read([dir], req(path.join(dir, "nope")))).toMatchObject({ ok: false, code: "FRAME_NOT_FOUND" })
+    }))
+
+  it.scopedLive("FRAME_INVALID for a file too small for the stated dimensions", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir()
+      const small = writeFrameFile(dir, "small", 32, 32)
+      expect(yield* read([dir], req(small))).toMatchObject({ ok: false, code: "FRAME_INVALID", message: expect.stringContaining("1536 bytes") })
+    }))
+
+  it.scopedLive("FRAME_ACCESS_DENIED outside the roots, via '..', via symlinks, and for relative paths", () =>
+    Effect.gen(function*() {
+      const root = yield* tempDir()
+      const outside = yield* tempDir()
+      const secret = writeFrameFile(outside, "secret", 64, 48)
+      const inside = writeFrameFile(root, "ok", 64, 48)
+      const denied = { ok: false, code: "FRAME_ACCESS_DENIED" }
+      expect(yield* read([root], req(secret))).toMatchObject(denied)
+      expect(yield* read([root], req(path.join(root, "..", path.basename(outside), "secret")))).toMatchObject(denied)
+      fs.symlinkSync(secret, path.join(root, "link"))
+      expect(yield* read([root], req(path.join(root, "link")))).toMatchObject(denied)
+      fs.symlinkSync(outside, path.join(root, "dirlink"))
+      expect(yield* read([root], req(path.join(root, "dirlink", "secret")))).toMatchObject(denied)
+      expect(yield* read([root], req("ok"))).toMatchObject(denied)
+      expect(yield* read([root], req(root))).toMatchObject(denied) // the root itself is not a frame
+      // A symlink that stays inside the roots is fine.
+      fs.symlinkSync(inside, path.join(root, "innerlink"))
+      expect((yield* read([root], req(path.join(root, "innerlink")))).ok).toBe(true)
+    }))
+
+  it.scopedLive("never opens for writing and closes every handle, on success and on failure", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir()
+      const ok = writeFrameFile(dir, "ok", 64, 48)
+      const small = writeFrameFile(dir, "small", 8, 8)
+      fs.chmodSync(ok, 0o444)
+      const before = openFds()
+      for (let i = 0; i < 200; i++) {
+        yield* read([dir], req(ok))
+        yield* read([dir], req(small))
+        yield* read([dir], req(path.join(dir, "missing")))
+      }
+      expect(openFds()).toBe(before)
+      const exit = yield* Effect.exit(Effect.scoped(Effect.zipRight(FrameReader.make([dir]).read(req(ok)), Effect.interrupt)))
+      expect(Exit.isInterrupted(exit)).toBe(true)
+      expect(openFds()).toBe(before)
+    }))
+})
+
+describe("FrameReader.layerMemory", () => {
+  it.effect("serves frames by reference without shared memory", () =>
+    Effect.gen(function*() {
+      const reader = yield* FrameReader
+      const frame = yield* Effect.scoped(reader.read(req("mem://cam1")))
+      expect(frame.data.length).toBe(4608)
+      const missing = yield* Effect.flip(Effect.scoped(reader.read(req("mem://cam2"))))
+      expect(missing.code).toBe("FRAME_NOT_FOUND")
+      const wrongSize = yield* Effect.flip(Effect.scoped(reader.read(req("mem://cam1", { width: 32 }))))
+      expect(wrongSize.code).toBe("FRAME_INVALID")
+    }).pipe(
+      Effect.provide(
+        FrameReader.layerMemory(new Map([["mem://cam1", { format: "NV12" as const, width: 64, height: 48, stride: 64, data: new Uint8Array(4608) }]]))
+      )
+    ))
+})

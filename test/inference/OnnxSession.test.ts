@@ -1,0 +1,162 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Exit, Scope } from "effect"
+import { existsSync } from "node:fs"
+import { createRequire } from "node:module"
+import { dirname, join } from "node:path"
+import { makeOnnxSession, warmUp } from "../../src/inference/OnnxSession.js"
+import { castToFloatModel, constantOutputModel, identityModel, tempDir, writeTempFile } from "../support/onnxBuilder.js"
+
+const identityFloat = identityModel({
+  inputName: "input",
+  outputName: "output",
+  elemType: "float32",
+  dims: ["batch", 4, "height", "width"]
+})
+
+const openIdentity = Effect.gen(function* () {
+  const path = yield* writeTempFile("identity.onnx", identityFloat)
+  return yield* makeOnnxSession({ modelPath: path, executionProviders: ["cpu"], intraOpThreads: 1 })
+})
+
+// The CUDA provider ships as a separate shared library next to the ORT binding; absent on CPU-only installs.
+const cudaProviderInstalled = (() => {
+  const ortDir = dirname(createRequire(import.meta.url).resolve("onnxruntime-node"))
+  return existsSync(join(ortDir, "..", "bin", "napi-v6", process.platform, process.arch, "libonnxruntime_providers_cuda.so"))
+})()
+
+describe("makeOnnxSession", () => {
+  it.scoped("a missing model file fails with OnnxModelLoadFailed naming the path", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const path = join(dir, "nope.onnx")
+      const error = yield* Effect.flip(makeOnnxSession({ modelPath: path, executionProviders: ["cpu"] }))
+      expect(error._tag).toBe("OnnxModelLoadFailed")
+      expect(error.message).toBe(`failed to load ONNX model ${path}: file does not exist`)
+    })
+  )
+
+  it.scoped("a corrupt model file fails with OnnxModelLoadFailed and ORT's reason", () =>
+    Effect.gen(function* () {
+      const path = yield* writeTempFile("corrupt.onnx", new TextEncoder().encode("this is not a protobuf"))
+      const error = yield* Effect.flip(makeOnnxSession({ modelPath: path, executionProviders: ["cpu"] }))
+      expect(error._tag).toBe("OnnxModelLoadFailed")
+      expect(error.message).toContain(`failed to load ONNX model ${path}: `)
+      expect(error.message.length).toBeGreaterThan(`failed to load ONNX model ${path}: `.length)
+    })
+  )
+
+  it.scoped("a directory is not a model", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const error = yield* Effect.flip(makeOnnxSession({ modelPath: dir, executionProviders: ["cpu"] }))
+      expect(error.message).toBe(`failed to load ONNX model ${dir}: not a regular file`)
+    })
+  )
+
+  it.scoped.skipIf(cudaProviderInstalled)("requesting CUDA on a CPU-only build fails with ExecutionProviderUnavailable", () =>
+    Effect.gen(function* () {
+      const path = yield* writeTempFile("identity.onnx", identityFloat)
+      const error = yield* Effect.flip(makeOnnxSession({ modelPath: path, executionProviders: ["cuda", "cpu"] }))
+      expect(error._tag).toBe("ExecutionProviderUnavailable")
+      if (error._tag === "ExecutionProviderUnavailable") {
+        expect(error.provider).toBe("cuda")
+        expect(error.path).toBe(path)
+      }
+    })
+  )
+
+  it.scoped("exposes input and output names and metadata, including symbolic dims", () =>
+    Effect.gen(function* () {
+      const session = yield* openIdentity
+      expect(session.inputNames).toEqual(["input"])
+      expect(session.outputNames).toEqual(["output"])
+      expect(session.inputs).toEqual([{ name: "input", elementType: "float32", dims: ["batch", 4, "height", "width"] }])
+      expect(session.outputs).toEqual([{ name: "output", elementType: "float32", dims: ["batch", 4, "height", "width"] }])
+    })
+  )
+
+  it.scoped("runs float32 feeds and returns the outputs", () =>
+    Effect.gen(function* () {
+      const session = yield* openIdentity
+      const data = Float32Array.from({ length: 2 * 4 * 3 * 5 }, (_, i) => i * 0.5)
+      const out = yield* session.run({ input: { data, dims: [2, 4, 3, 5], type: "float32" } })
+      expect(out["output"]?.dims).toEqual([2, 4, 3, 5])
+      expect(Array.from(out["output"]?.data ?? [])).toEqual(Array.from(data))
+    })
+  )
+
+  it.scoped("runs uint8 feeds", () =>
+    Effect.gen(function* () {
+      const path = yield* writeTempFile("cast.onnx", castToFloatModel({ inputName: "pixels", outputName: "values", dims: [1, 4] }))
+      const session = yield* makeOnnxSession({ modelPath: path, executionProviders: ["cpu"] })
+      expect(session.inputs[0]?.elementType).toBe("uint8")
+      const out = yield* session.run({ pixels: { data: Uint8Array.of(0, 1, 128, 255), dims: [1, 4], type: "uint8" } })
+      expect(Array.from(out["values"]?.data ?? [])).toEqual([0, 1, 128, 255])
+    })
+  )
+
+  it.scoped("concurrent runs each get their own outputs", () =>
+    Effect.gen(function* () {
+      const session = yield* openIdentity
+      const inputs = Array.from({ length: 8 }, (_, k) => Float32Array.from({ length: 4 * 16 * 16 }, (_, i) => k * 1000 + i))
+      const outputs = yield* Effect.all(
+        inputs.map((data) => session.run({ input: { data, dims: [1, 4, 16, 16], type: "float32" } })),
+        { concurrency: "unbounded" }
+      )
+      const datas = outputs.map((o) => o["output"]?.data)
+      datas.forEach((d, k) => expect(Array.from(d ?? [])).toEqual(Array.from(inputs[k] ?? [])))
+      expect(new Set(datas.map((d) => d?.buffer)).size).toBe(inputs.length)
+    })
+  )
+
+  it.scoped("rejects feeds that do not fit the model, naming the input", () =>
+    Effect.gen(function* () {
+      const session = yield* openIdentity
+      const short = yield* Effect.flip(
+        session.run({ input: { data: new Float32Array(10), dims: [1, 4, 2, 2], type: "float32" } })
+      )
+      expect(short._tag).toBe("OnnxRunFailed")
+      expect(short.message).toContain("input 'input' has 10 values, dims [1, 4, 2, 2] need 16")
+      const missing = yield* Effect.flip(session.run({}))
+      expect(missing.message).toContain("missing input(s): input")
+      const unknown = yield* Effect.flip(
+        session.run({
+          input: { data: new Float32Array(16), dims: [1, 4, 2, 2], type: "float32" },
+          other: { data: new Float32Array(1), dims: [1], type: "float32" }
+        })
+      )
+      expect(unknown.message).toContain("unknown input 'other'")
+      const wrongRank = yield* Effect.flip(session.run({ input: { data: new Float32Array(4), dims: [4], type: "float32" } }))
+      expect(wrongRank._tag).toBe("OnnxRunFailed")
+    })
+  )
+
+  it.effect("releases the session when its scope closes: later runs fail, an in-flight run finishes first", () =>
+    Effect.gen(function* () {
+      const scope = yield* Scope.make()
+      const session = yield* Scope.extend(openIdentity, scope)
+      const feeds = { input: { data: new Float32Array(4 * 64 * 64).fill(2), dims: [1, 4, 64, 64], type: "float32" as const } }
+      const [inFlight] = yield* Effect.all([session.run(feeds), Scope.close(scope, Exit.void)], { concurrency: "unbounded" })
+      expect(inFlight["output"]?.data[0]).toBe(2)
+      const after = yield* Effect.flip(session.run(feeds))
+      expect(after._tag).toBe("OnnxRunFailed")
+      expect(after.message).toContain("the session has been released")
+    })
+  )
+})
+
+describe("warmUp", () => {
+  it.scoped("runs zeros through the model; zero runs touch nothing; ORT rejections surface typed", () =>
+    Effect.gen(function* () {
+      const path = yield* writeTempFile(
+        "constant.onnx",
+        constantOutputModel({ inputName: "images", inputDims: [1, 3, 8, 8], outputName: "out", outputDims: [1, 2], values: Float32Array.of(1, 2) })
+      )
+      const session = yield* makeOnnxSession({ modelPath: path, executionProviders: ["cpu"] })
+      yield* warmUp(session, "images", [1, 3, 8, 8], "float32", 3)
+      const wrong = yield* Effect.flip(warmUp(session, "images", [1, 3, 4, 4, 2], "float32", 1))
+      expect(wrong._tag).toBe("OnnxRunFailed")
+      yield* warmUp(session, "images", [1, 3, 4, 4, 2], "float32", 0)
+    })
+  )
+})
