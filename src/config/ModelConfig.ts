@@ -117,7 +117,7 @@ const CONTRADICTION =
 export const ResourceRequirements = Schema.transform(
   section(Schema.Struct(resourceRequirementsFields)).pipe(
     Schema.filter((r) =>
-      false
+      r.gpu_required && r.cpu_fallback_allowed === true
         ? { path: ["cpu_fallback_allowed"], message: CONTRADICTION }
         : undefined
     )
@@ -153,7 +153,7 @@ export const OutputSchema = section(Schema.Struct(outputSchemaFields)).pipe(
 const preprocessingFields = {
   input_size: optionalKey(Size),
   resize: withDefault(oneOf("letterbox", "stretch"), () => "letterbox" as const),
-  pad_value: withDefault(PadValue, () => 113),
+  pad_value: withDefault(PadValue, () => 114),
   color_matrix: withDefault(oneOf("bt601", "bt709"), () => "bt601" as const),
   color_range: withDefault(oneOf("full", "limited"), () => "full" as const),
   channel_order: withDefault(oneOf("rgb", "bgr"), () => "rgb" as const),

@@ -27,6 +27,8 @@ export interface RuntimeSettings {
   /** 0 disables the heartbeat file. */
   readonly heartbeatIntervalMs: number
   readonly heartbeatDir: string
+  /** Bytes of free frame buffers kept for reuse. */
+  readonly framePoolBytes: number
   /** Install SIGTERM/SIGINT handlers that drain and stop the container. */
   readonly handleSignals: boolean
 }
@@ -43,6 +45,7 @@ export const defaults = {
   maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
   heartbeatIntervalMs: 5_000,
   heartbeatDir: "/tmp",
+  framePoolBytes: 256 * 1024 * 1024,
   handleSignals: true
 } as const
 
@@ -64,6 +67,9 @@ export const makeSettings = (input: RuntimeSettingsInput): Either.Either<Runtime
     return Either.left(`model id '${s.modelId}' must match ${MODEL_ID.source} (it becomes part of file names)`)
   }
   const positive = ["maxInflight", "requestTimeoutMs", "idleTimeoutMs", "maxMessageBytes"] as const
+  if (!Number.isInteger(s.framePoolBytes) || s.framePoolBytes < 0) {
+    return Either.left(`framePoolBytes must be a non-negative integer, got ${s.framePoolBytes}`)
+  }
   for (const key of positive) {
     if (!Number.isInteger(s[key]) || s[key] <= 0) return Either.left(`${key} must be a positive integer, got ${s[key]}`)
   }
@@ -122,7 +128,8 @@ export const settingsFromEnv = (overrides: Partial<RuntimeSettingsInput> = {}) =
           Config.validate({ message: "must be >= 0 (0 disables the heartbeat)", validation: (n) => n >= 0 })
         )
       ),
-      heartbeatDir: Config.option(Config.nonEmptyString("RUTH_HEARTBEAT_DIR"))
+      heartbeatDir: Config.option(Config.nonEmptyString("RUTH_HEARTBEAT_DIR")),
+      framePoolBytes: Config.option(nonNegativeInt("RUTH_FRAME_POOL_BYTES"))
     })
     const fromEnv: Record<string, unknown> = {}
     const set = (key: keyof RuntimeSettings, value: { _tag: "Some"; value: unknown } | { _tag: "None" }) => {
@@ -143,6 +150,7 @@ export const settingsFromEnv = (overrides: Partial<RuntimeSettingsInput> = {}) =
     set("maxMessageBytes", env.maxMessageBytes)
     if (env.heartbeatSeconds._tag === "Some") fromEnv.heartbeatIntervalMs = Math.round(env.heartbeatSeconds.value * 1000)
     set("heartbeatDir", env.heartbeatDir)
+    set("framePoolBytes", env.framePoolBytes)
     const merged = { ...fromEnv, ...overrides } as Partial<RuntimeSettingsInput>
     if (merged.modelId === undefined) {
       return yield* Effect.fail(

@@ -4,7 +4,7 @@
  * response → bytes. It cannot fail: every failure becomes exactly one error
  * response with its code.
  */
-import { Cause, Duration, Effect, Either } from "effect"
+import { Cause, Effect, Either } from "effect"
 import { type DecodedEvent, encodeMessage, parseJson } from "../contract/codec.js"
 import {
   InferenceFailed,
@@ -18,8 +18,9 @@ import {
   toWireError
 } from "../contract/errors.js"
 import { decodeDetections, decodeRequest, type Detection, type InferenceRequest } from "../contract/schema.js"
+import type { Frame } from "../frames/Frame.js"
 import { FrameReader } from "../frames/FrameReader.js"
-import type { Reply } from "../ipc/IpcServer.js"
+import type { MessageHandler, Reply } from "../ipc/IpcServer.js"
 import { VERSION } from "../version.js"
 import { InferenceHandler, type InferenceOutput } from "./InferenceHandler.js"
 import type { ContainerState } from "./Metrics.js"
@@ -61,7 +62,9 @@ const errorBody = (echo: Echo, error: RequestError) => ({
 const round3 = (ms: number) => Math.round(ms * 1000) / 1000
 
 const normaliseOutput = (out: InferenceOutput | ReadonlyArray<unknown>): { detections: unknown; metadata: unknown } =>
-  Array.isArray(out) ? { detections: out, metadata: undefined } : { detections: (out as InferenceOutput).detections, metadata: (out as InferenceOutput).metadata }
+  Array.isArray(out)
+    ? { detections: out, metadata: undefined }
+    : { detections: (out as InferenceOutput).detections, metadata: (out as InferenceOutput).metadata }
 
 interface InferenceResult {
   readonly detections: ReadonlyArray<Detection>
@@ -78,7 +81,6 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
   Effect.gen(function*() {
     const reader = yield* FrameReader
     const handler = yield* InferenceHandler
-    const timeout = Duration.millis(settings.requestTimeoutMs)
 
     const reply = (body: unknown, close = false): Reply => {
       try {
@@ -103,102 +105,114 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
       ...state.snapshot()
     })
 
-    /** Runs an admitted request: frame → handler → validated detections. */
-    const infer = (request: InferenceRequest): Effect.Effect<InferenceResult, RequestError> =>
-      Effect.gen(function*() {
-        const t0 = performance.now()
-        const frame = yield* reader.read(request)
-        const t1 = performance.now()
-        const output = yield* handler.infer(request, frame).pipe(
-          Effect.catchAllDefect((defect) =>
-            Effect.fail(new InferenceFailed({ reason: `handler crashed: ${Cause.pretty(Cause.die(defect))}`, cause: defect }))
-          )
-        )
-        const t2 = performance.now()
-        const { detections, metadata } = normaliseOutput(output)
-        const valid = decodeDetections(detections)
-        if (Either.isLeft(valid)) {
-          return yield* new InferenceFailed({ reason: `handler returned invalid detections: ${valid.left}` })
+    /** Checks what the handler returned; the runtime never sends a response that breaks the contract. */
+    const validate = (output: InferenceOutput | ReadonlyArray<unknown>, frame: Frame, readMs: number, inferMs: number) => {
+      const { detections, metadata } = normaliseOutput(output)
+      const valid = decodeDetections(detections)
+      if (Either.isLeft(valid)) {
+        return Effect.fail(new InferenceFailed({ reason: `handler returned invalid detections: ${valid.left}` }))
+      }
+      if (metadata !== undefined && !isRecord(metadata)) {
+        return Effect.fail(new InferenceFailed({ reason: "handler returned metadata that is not an object" }))
+      }
+      return Effect.succeed({
+        detections: valid.right,
+        metadata: {
+          ...metadata,
+          frame_read_ms: round3(readMs),
+          inference_time_ms: round3(inferMs),
+          frame_width: frame.width,
+          frame_height: frame.height
         }
-        if (metadata !== undefined && !isRecord(metadata)) {
-          return yield* new InferenceFailed({ reason: "handler returned metadata that is not an object" })
-        }
-        return {
-          detections: valid.right,
-          metadata: {
-            ...metadata,
-            frame_read_ms: round3(t1 - t0),
-            inference_time_ms: round3(t2 - t1),
-            frame_width: frame.width,
-            frame_height: frame.height
-          }
-        }
-      }).pipe(Effect.scoped)
+      })
+    }
 
-    /** Takes an in-flight slot for the request, or answers OVERLOADED at once (no queue). */
-    const admitted = (request: InferenceRequest) =>
-      Effect.suspend((): Effect.Effect<InferenceResult, RequestError> => {
-        if (state.inflight >= settings.maxInflight) return Effect.fail(new Overloaded({ maxInflight: settings.maxInflight }))
-        state.inflight++
-        return infer(request).pipe(
-          Effect.timeoutFail({ duration: timeout, onTimeout: () => new RequestTimeout({ timeoutMs: settings.requestTimeoutMs }) }),
-          Effect.ensuring(Effect.sync(() => state.inflight--))
+    const crashed = (defect: unknown) =>
+      Effect.fail(new InferenceFailed({ reason: `handler crashed: ${Cause.pretty(Cause.die(defect))}`, cause: defect }))
+
+    /** Runs an admitted request: frame → handler → validated detections. Few operations: this is the hot path. */
+    const infer = (request: InferenceRequest): Effect.Effect<InferenceResult, RequestError> => {
+      const t0 = performance.now()
+      return reader.use(request, (frame) => {
+        const t1 = performance.now()
+        return handler.infer(request, frame).pipe(
+          Effect.catchAllDefect(crashed),
+          Effect.flatMap((output) => validate(output, frame, t1 - t0, performance.now() - t1))
         )
       })
+    }
 
-    const handleRequest = (raw: unknown, started: number): Effect.Effect<Reply> => {
+    /** Answers for a request that ended with an error. */
+    const failed = (echo: Echo, started: number, error: RequestError): Reply => {
+      state.record(performance.now() - started, error.code)
+      return reply(errorBody(echo, error))
+    }
+
+    const succeeded = (request: InferenceRequest, started: number, result: InferenceResult): Reply => {
+      state.record(performance.now() - started, undefined)
+      return reply({
+        model_id: request.model_id,
+        camera_id: request.camera_id,
+        frame_id: request.frame_metadata.frame_id ?? 0,
+        detections: result.detections,
+        metadata: result.metadata,
+        error: null,
+        ...(request.request_id !== undefined ? { request_id: request.request_id } : {})
+      })
+    }
+
+    /**
+     * Everything decided without running the model is answered synchronously
+     * (bad input, health, overload, draining); only an admitted request needs
+     * a fiber, holding an in-flight slot until it ends.
+     */
+    const handleRequest = (raw: unknown, started: number): Reply | Effect.Effect<Reply> => {
       const echo = echoOf(raw, settings.modelId)
-      const fail = (error: RequestError) => {
-        state.record(performance.now() - started, error.code)
-        return Effect.succeed(reply(errorBody(echo, error)))
-      }
-      if (state.status !== "ready") return fail(new ShuttingDown())
+      if (state.status !== "ready") return failed(echo, started, new ShuttingDown())
       const decoded = decodeRequest(raw)
-      if (Either.isLeft(decoded)) return fail(new InvalidRequest({ reason: decoded.left }))
+      if (Either.isLeft(decoded)) return failed(echo, started, new InvalidRequest({ reason: decoded.left }))
       const request = decoded.right
       if (request.model_id !== settings.modelId) {
-        return fail(new ModelMismatch({ expected: settings.modelId, received: request.model_id }))
+        return failed(echo, started, new ModelMismatch({ expected: settings.modelId, received: request.model_id }))
       }
-      return admitted(request).pipe(
+      if (state.inflight >= settings.maxInflight) {
+        return failed(echo, started, new Overloaded({ maxInflight: settings.maxInflight }))
+      }
+      state.inflight++
+      return infer(request).pipe(
+        Effect.ensuring(Effect.sync(() => state.inflight--)),
         Effect.matchEffect({
-          onFailure: (error) => {
-            if (error._tag === "InferenceFailed") {
-              return Effect.logWarning(error.message).pipe(Effect.zipRight(fail(error)))
-            }
-            return fail(error)
-          },
-          onSuccess: ({ detections, metadata }) => {
-            state.record(performance.now() - started, undefined)
-            return Effect.succeed(
-              reply({
-                model_id: request.model_id,
-                camera_id: request.camera_id,
-                frame_id: request.frame_metadata.frame_id ?? 0,
-                detections,
-                metadata,
-                error: null,
-                ...(request.request_id !== undefined ? { request_id: request.request_id } : {})
-              })
-            )
-          }
+          onFailure: (error) =>
+            error._tag === "InferenceFailed"
+              ? Effect.as(Effect.logWarning(error.message), failed(echo, started, error))
+              : Effect.succeed(failed(echo, started, error)),
+          onSuccess: (result) => Effect.succeed(succeeded(request, started, result))
         })
       )
     }
 
-    return (event: DecodedEvent): Effect.Effect<Reply> => {
+    const handle = (event: DecodedEvent): Reply | Effect.Effect<Reply> => {
       const started = performance.now()
       if (event._tag === "TooLarge") {
         const error = new MessageTooLarge({ length: event.length, limit: event.limit })
         state.record(0, error.code)
-        return Effect.succeed(reply(errorBody(echoOf(undefined, settings.modelId), error), true))
+        return reply(errorBody(echoOf(undefined, settings.modelId), error), true)
       }
       const parsed = parseJson(event.payload)
       if (!parsed.ok) {
-        const error = new InvalidRequest({ reason: `body is not valid UTF-8 JSON: ${parsed.reason}` })
-        state.record(performance.now() - started, error.code)
-        return Effect.succeed(reply(errorBody(echoOf(undefined, settings.modelId), error)))
+        return failed(echoOf(undefined, settings.modelId), started, new InvalidRequest({ reason: `body is not valid UTF-8 JSON: ${parsed.reason}` }))
       }
-      if (isRecord(parsed.value) && parsed.value.op === "health") return Effect.succeed(reply(health()))
+      if (isRecord(parsed.value) && parsed.value.op === "health") return reply(health())
       return handleRequest(parsed.value, started)
     }
+
+    /** The answer when the server's deadline interrupted a request (its fiber has been interrupted). */
+    const onTimeout = (event: DecodedEvent): Reply => {
+      const parsed = event._tag === "Message" ? parseJson(event.payload) : undefined
+      const error = new RequestTimeout({ timeoutMs: settings.requestTimeoutMs })
+      state.record(settings.requestTimeoutMs, error.code)
+      return reply(errorBody(echoOf(parsed?.ok ? parsed.value : undefined, settings.modelId), error))
+    }
+
+    return { handle, timeoutMs: settings.requestTimeoutMs, onTimeout } satisfies MessageHandler<never>
   })

@@ -252,16 +252,16 @@ const geometryFor = (frame: FrameView, options: PreprocessOptions): Geometry => 
 const buildGamutTable = (c: YuvToRgb): Uint16Array => {
   const table = new Uint16Array(65536)
   const eps = 1e-7
+  // 0 ≤ yScale·(Y − yOffset) + k ≤ 255  ⇔  Y ∈ [yOffset − k/yScale, yOffset + (255 − k)/yScale]
+  const lower = (k: number): number => Math.ceil(c.yOffset - k / c.yScale - eps)
+  const upper = (k: number): number => Math.floor(c.yOffset + (255 - k) / c.yScale + eps)
   for (let u = 0; u < 256; u++) {
+    const kb = c.bu * (u - 128)
     for (let v = 0; v < 256; v++) {
-      const chroma = [c.rv * (v - 128), c.gu * (u - 128) + c.gv * (v - 128), c.bu * (u - 128)]
-      let lo = 0
-      let hi = 255
-      for (const k of chroma) {
-        // 0 ≤ yScale·(Y − yOffset) + k ≤ 255
-        lo = Math.max(lo, Math.ceil(c.yOffset - k / c.yScale - eps))
-        hi = Math.min(hi, Math.floor(c.yOffset + (255 - k) / c.yScale + eps))
-      }
+      const kr = c.rv * (v - 128)
+      const kg = c.gu * (u - 128) + c.gv * (v - 128)
+      const lo = Math.max(0, lower(kr), lower(kg), lower(kb))
+      const hi = Math.min(255, upper(kr), upper(kg), upper(kb))
       table[(u << 8) | v] = lo > hi ? 255 : lo | (hi << 8)
     }
   }

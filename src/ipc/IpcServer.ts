@@ -3,15 +3,14 @@
  * out, in order, on every connection. It knows nothing of models: a
  * `MessageHandler` turns each decoded event into a reply.
  *
- * Each connection is a fiber in a set owned by the server's scope; each
- * connection handles its messages one after another (so replies keep request
- * order) and stops reading while a backlog of decoded messages waits, so a
- * pipelining client cannot make us buffer without bound. Concurrency comes
- * from many connections.
+ * A connection handles its messages one after another (so replies keep
+ * request order) and stops reading while a backlog of decoded messages
+ * waits, so a pipelining client cannot make us buffer without bound.
+ * Concurrency comes from many connections.
  */
 import * as fs from "node:fs"
 import * as net from "node:net"
-import { Data, Effect, FiberSet, type Scope } from "effect"
+import { Data, Effect, Exit, Fiber, FiberId, Runtime, type Scope } from "effect"
 import { type DecodedEvent, FrameDecoder } from "../contract/codec.js"
 import { claimSocketPath, releaseSocketPath, SocketPathError } from "./socketPath.js"
 
@@ -31,7 +30,14 @@ export interface Reply {
   readonly close: boolean
 }
 
-export type MessageHandler<R> = (event: DecodedEvent) => Effect.Effect<Reply, never, R>
+/** Turns each decoded event into exactly one reply. */
+export interface MessageHandler<R> {
+  /** A reply at once, or an effect computing it (run in its own fiber, under the deadline). */
+  readonly handle: (event: DecodedEvent) => Reply | Effect.Effect<Reply, never, R>
+  /** How long one event may take; then its fiber is interrupted and `onTimeout` answers instead. */
+  readonly timeoutMs: number
+  readonly onTimeout: (event: DecodedEvent) => Reply
+}
 
 export interface IpcServer {
   readonly socketPath: string
@@ -56,95 +62,32 @@ export class ListenError extends Data.TaggedError("ListenError")<{ readonly path
 /** Decoded events waiting to be handled before the connection reads more. */
 const MAX_PENDING_EVENTS = 16
 
-/** One accepted socket: turns 'data' events into a pull-based stream of decoded events. */
-class Connection {
-  private readonly events: Array<DecodedEvent> = []
-  private waiter: (() => void) | undefined
-  private ended = false
-  busy = false
-
-  constructor(readonly socket: net.Socket, maxMessageBytes: number, idleTimeoutMs: number) {
-    const decoder = new FrameDecoder(maxMessageBytes)
-    socket.on("data", (chunk: Buffer) => {
-      for (const event of decoder.push(chunk)) this.events.push(event)
-      if (decoder.isFailed) socket.pause()
-      if (this.events.length >= MAX_PENDING_EVENTS) socket.pause()
-      this.wake()
-    })
-    const end = () => {
-      this.ended = true
-      this.wake()
-    }
-    socket.on("end", end)
-    socket.on("close", end)
-    socket.on("error", end)
-    socket.setTimeout(idleTimeoutMs)
-    socket.on("timeout", () => {
-      if (!this.busy) socket.destroy()
-    })
-  }
-
-  private wake() {
-    const w = this.waiter
-    this.waiter = undefined
-    w?.()
-  }
-
-  /** The next event, or undefined once the peer has finished and nothing is left. */
-  readonly next: Effect.Effect<DecodedEvent | undefined> = Effect.suspend(() => {
-    const event = this.events.shift()
-    if (event !== undefined) {
-      if (this.events.length < MAX_PENDING_EVENTS && this.socket.isPaused() && !this.ended) this.socket.resume()
-      return Effect.succeed(event)
-    }
-    if (this.ended) return Effect.succeed(undefined)
-    return Effect.async<void>((resume) => {
-      this.waiter = () => resume(Effect.void)
-      return Effect.sync(() => {
-        this.waiter = undefined
-      })
-    }).pipe(Effect.zipRight(this.next))
-  })
-
-  /** Writes a reply, waiting for the socket to drain when its buffer is full. */
-  write(bytes: Uint8Array): Effect.Effect<void> {
-    const socket = this.socket
-    if (socket.destroyed || !socket.writable) return Effect.void
-    if (socket.write(bytes)) return Effect.void
-    return Effect.async<void>((resume) => {
-      const done = () => {
-        socket.off("drain", done)
-        socket.off("close", done)
-        resume(Effect.void)
-      }
-      socket.on("drain", done)
-      socket.on("close", done)
-      return Effect.sync(() => {
-        socket.off("drain", done)
-        socket.off("close", done)
-      })
-    })
-  }
-}
-
 /**
  * Binds the socket and serves until the scope closes. Closing the scope stops
- * accepting, closes every connection and removes the socket file.
+ * accepting, closes every connection (interrupting its request) and removes
+ * the socket file.
+ *
+ * Each request runs in its own fiber, forked from the scope's runtime and
+ * tracked until it ends; a connection starts the next request only when the
+ * previous reply is written, so replies keep request order. (One fiber per
+ * request and a plain timer for its deadline: this is the hot path.)
  */
 export const serve = <R>(
   options: IpcServerOptions,
-  handle: MessageHandler<R>
+  handler: MessageHandler<R>
 ): Effect.Effect<IpcServer, SocketPathError | ListenError, Scope.Scope | R> =>
   Effect.gen(function*() {
     const { socketPath } = options
     yield* claimSocketPath(socketPath)
-    const connections = new Set<Connection>()
+    const runFork = Runtime.runFork(yield* Effect.runtime<R>())
+    const connections = new Set<net.Socket>()
+    const requests = new Set<Fiber.RuntimeFiber<Reply>>()
     let busy = 0
     let idleWaiters: Array<() => void> = []
-    const setBusy = (conn: Connection, value: boolean) => {
-      if (conn.busy === value) return
-      conn.busy = value
-      busy += value ? 1 : -1
+    let closing = false
+
+    const settle = () => {
+      busy--
       if (busy === 0 && idleWaiters.length > 0) {
         const waiters = idleWaiters
         idleWaiters = []
@@ -152,38 +95,98 @@ export const serve = <R>(
       }
     }
 
-    const serveConnection = (conn: Connection): Effect.Effect<void, never, R> =>
-      Effect.gen(function*() {
-        while (true) {
-          const event = yield* conn.next
-          if (event === undefined) return
-          setBusy(conn, true)
-          const reply = yield* handle(event)
-          yield* conn.write(reply.bytes)
-          setBusy(conn, false)
-          if (reply.close) return
-        }
-      }).pipe(
-        Effect.ensuring(
-          Effect.sync(() => {
-            setBusy(conn, false)
-            connections.delete(conn)
-            if (!conn.socket.destroyed) conn.socket.end(() => conn.socket.destroy())
+    const accept = (socket: net.Socket) => {
+      if (closing) return void socket.destroy()
+      connections.add(socket)
+      const decoder = new FrameDecoder(options.maxMessageBytes)
+      const pending: Array<DecodedEvent> = []
+      let head = 0
+      let inProgress = false
+      let ended = false
+
+      const finish = () => {
+        if (!socket.destroyed) socket.end(() => socket.destroy())
+      }
+
+      /** Handles pending events in order until one needs a fiber, the queue is empty or the socket is full. */
+      const pump = (): void => {
+        while (!inProgress) {
+          if (head === pending.length) {
+            pending.length = 0
+            head = 0
+            if (ended) finish()
+            return
+          }
+          const event = pending[head]!
+          pending[head++] = undefined!
+          if (pending.length - head < MAX_PENDING_EVENTS && socket.isPaused() && !ended && !decoder.isFailed) {
+            socket.resume()
+          }
+          const handled = handler.handle(event)
+          if (!Effect.isEffect(handled)) {
+            if (!respond(handled)) return
+            continue
+          }
+          inProgress = true
+          busy++
+          let expired = false
+          const fiber = runFork(handled)
+          requests.add(fiber)
+          const timer = setTimeout(() => {
+            expired = true
+            fiber.unsafeInterruptAsFork(FiberId.none)
+          }, handler.timeoutMs)
+          fiber.addObserver((exit) => {
+            clearTimeout(timer)
+            requests.delete(fiber)
+            const reply = Exit.isSuccess(exit) ? exit.value : expired ? handler.onTimeout(event) : undefined
+            inProgress = false
+            settle()
+            // Without a reply the request was interrupted by shutdown: the socket is going away.
+            if (reply !== undefined && respond(reply)) pump()
           })
-        )
-      )
+        }
+      }
 
-    const fibers = yield* FiberSet.make<void, never>()
-    const run = yield* FiberSet.runtime(fibers)<R>()
+      /** Writes a reply; false when the connection must not go on now (closing, or its buffer is full). */
+      const respond = (reply: Reply): boolean => {
+        if (socket.destroyed) return false
+        if (reply.close) {
+          socket.end(reply.bytes, () => socket.destroy())
+          pending.length = 0
+          head = 0
+          return false
+        }
+        if (socket.write(reply.bytes)) return true
+        // The client reads slower than we answer: wait for the buffer to drain.
+        socket.once("drain", pump)
+        return false
+      }
 
-    const server = net.createServer({ allowHalfOpen: true }, (socket) => {
-      const conn = new Connection(socket, options.maxMessageBytes, options.idleTimeoutMs)
-      connections.add(conn)
-      run(serveConnection(conn))
-    })
+      socket.on("data", (chunk: Buffer) => {
+        for (const event of decoder.push(chunk)) pending.push(event)
+        if (decoder.isFailed || pending.length - head >= MAX_PENDING_EVENTS) socket.pause()
+        pump()
+      })
+      socket.on("end", () => {
+        ended = true
+        if (!inProgress && head === pending.length) finish()
+      })
+      socket.on("error", () => socket.destroy())
+      socket.on("close", () => {
+        connections.delete(socket)
+      })
+      socket.setTimeout(options.idleTimeoutMs)
+      socket.on("timeout", () => {
+        if (!inProgress) socket.destroy()
+      })
+    }
+
+    const server = net.createServer({ allowHalfOpen: true }, accept)
     server.on("error", () => {}) // errors after listen surface per connection
 
     let accepting = false
+    let inode = 0
     const stopAccepting = Effect.suspend(() => {
       if (!accepting) return Effect.void
       accepting = false
@@ -200,17 +203,18 @@ export const serve = <R>(
       })
     })
     accepting = true
-    const inode = fs.statSync(socketPath).ino
+    inode = fs.statSync(socketPath).ino
     yield* Effect.try({
       try: () => fs.chmodSync(socketPath, options.socketMode),
       catch: (e) => new ListenError({ path: socketPath, reason: `cannot set mode ${options.socketMode.toString(8)}: ${String(e)}` })
     }).pipe(Effect.tapError(() => stopAccepting))
 
     const closeConnections = Effect.suspend(() => {
-      for (const conn of connections) conn.socket.destroy()
-      return FiberSet.clear(fibers)
+      closing = true
+      for (const socket of connections) socket.destroy()
+      connections.clear()
+      return Fiber.interruptAll(requests)
     })
-    // Runs before the FiberSet's own finalizer (finalizers run in reverse order).
     yield* Effect.addFinalizer(() => Effect.zipRight(stopAccepting, closeConnections))
 
     const awaitIdle = Effect.async<void>((resume) => {

@@ -13,7 +13,7 @@ const openFds = () => fs.readdirSync("/proc/self/fd").length
 
 /** Reads a frame with a reader confined to `roots`, returning the failure code or the frame. */
 const read = (roots: ReadonlyArray<string>, r: InferenceRequest) =>
-  Effect.scoped(FrameReader.make(roots).read(r)).pipe(
+  FrameReader.make(roots).use(r, Effect.succeed).pipe(
     Effect.map((frame) => ({ ok: true as const, frame })),
     Effect.catchAll((e) => Effect.succeed({ ok: false as const, code: e.code, message: e.message }))
   )
@@ -94,7 +94,7 @@ describe("FrameReader (raw file layout)", () => {
         yield* read([dir], req(path.join(dir, "missing")))
       }
       expect(openFds()).toBe(before)
-      const exit = yield* Effect.exit(Effect.scoped(Effect.zipRight(FrameReader.make([dir]).read(req(ok)), Effect.interrupt)))
+      const exit = yield* Effect.exit(FrameReader.make([dir]).use(req(ok), () => Effect.interrupt))
       expect(Exit.isInterrupted(exit)).toBe(true)
       expect(openFds()).toBe(before)
     }))
@@ -104,11 +104,11 @@ describe("FrameReader.layerMemory", () => {
   it.effect("serves frames by reference without shared memory", () =>
     Effect.gen(function*() {
       const reader = yield* FrameReader
-      const frame = yield* Effect.scoped(reader.read(req("mem://cam1")))
+      const frame = yield* reader.use(req("mem://cam1"), Effect.succeed)
       expect(frame.data.length).toBe(4608)
-      const missing = yield* Effect.flip(Effect.scoped(reader.read(req("mem://cam2"))))
+      const missing = yield* Effect.flip(reader.use(req("mem://cam2"), Effect.succeed))
       expect(missing.code).toBe("FRAME_NOT_FOUND")
-      const wrongSize = yield* Effect.flip(Effect.scoped(reader.read(req("mem://cam1", { width: 32 }))))
+      const wrongSize = yield* Effect.flip(reader.use(req("mem://cam1", { width: 32 }), Effect.succeed))
       expect(wrongSize.code).toBe("FRAME_INVALID")
     }).pipe(
       Effect.provide(

@@ -1,0 +1,84 @@
+/** `ruth-model bench`: closed-loop load against a running container. */
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { Command, Options } from "@effect/cli"
+import { Console, Effect, Option } from "effect"
+import { encodeMessage } from "../contract/codec.js"
+import { type LoadProgress, type LoadResult, runLoad } from "../ipc/loadgen.js"
+import { jsonOption, modelIdOf, resolveSocket, socketOption, timeoutOption } from "./common.js"
+
+const options = {
+  socket: socketOption,
+  concurrency: Options.integer("concurrency").pipe(Options.withAlias("c"), Options.withDefault(8)),
+  duration: Options.float("duration").pipe(Options.withDescription("seconds"), Options.withDefault(10)),
+  connectPerRequest: Options.boolean("connect-per-request").pipe(
+    Options.withDescription("open a new connection for every request, as the reference callers do")
+  ),
+  frame: Options.text("frame").pipe(
+    Options.withDescription("frame to reference (default: a gray 640x360 NV12 frame written to /dev/shm for the run)"),
+    Options.optional
+  ),
+  width: Options.integer("width").pipe(Options.withDefault(640)),
+  height: Options.integer("height").pipe(Options.withDefault(360)),
+  modelId: Options.text("model-id").pipe(Options.optional),
+  timeoutMs: timeoutOption,
+  json: jsonOption
+}
+
+/** A temporary NV12 frame in shared memory (or the temp dir where there is none), removed after the run. */
+const scratchFrame = (width: number, height: number) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const dir = fs.existsSync("/dev/shm") ? "/dev/shm" : os.tmpdir()
+      const p = path.join(dir, `ruth-bench-${process.pid}.nv12`)
+      fs.writeFileSync(p, Buffer.alloc(width * height + width * Math.ceil(height / 2), 128))
+      return p
+    }),
+    (p) => Effect.sync(() => fs.rmSync(p, { force: true }))
+  )
+
+const fmt = (n: number, digits = 2) => n.toFixed(digits)
+
+export const formatResult = (r: LoadResult): string =>
+  [
+    `${r.requests} requests in ${fmt(r.durationMs / 1000)} s with ${r.concurrency} ${r.connectPerRequest ? "connect-per-request" : "persistent"} client(s)`,
+    `throughput  ${fmt(r.rps, 0)} req/s`,
+    `latency     p50 ${fmt(r.latencyMs.p50, 3)} ms   p90 ${fmt(r.latencyMs.p90, 3)} ms   p99 ${fmt(r.latencyMs.p99, 3)} ms   max ${fmt(r.latencyMs.max, 3)} ms`,
+    `errors      ${r.errorResponses} error responses, ${r.failures} transport failures` +
+      (r.firstError !== undefined ? `\n            first error response: ${r.firstError}` : "") +
+      (r.firstFailure !== undefined ? `\n            first failure: ${r.firstFailure}` : "")
+  ].join("\n")
+
+export const benchCommand = Command.make("bench", options, (o) =>
+  Effect.gen(function*() {
+    const socketPath = yield* resolveSocket(o.socket)
+    const modelId = Option.isSome(o.modelId) ? o.modelId.value : yield* modelIdOf(socketPath, o.timeoutMs)
+    const frame = Option.isSome(o.frame) ? o.frame.value : yield* scratchFrame(o.width, o.height)
+    const message = encodeMessage({
+      frame_reference: frame,
+      frame_metadata: { width: o.width, height: o.height, format: "NV12", frame_id: 0 },
+      camera_id: "bench",
+      model_id: modelId,
+      timestamp: Date.now() / 1000
+    })
+    const tty = process.stderr.isTTY === true
+    const onProgress = (p: LoadProgress) =>
+      process.stderr.write(
+        `${tty ? "\r\x1b[2K" : ""}  ${fmt(p.elapsedMs / 1000, 0)}s  ${p.requests} requests  ${fmt(p.recentRps, 0)} req/s  ` +
+          `${p.errorResponses} error responses  ${p.failures} failures${tty ? "" : "\n"}`
+      )
+    const result = yield* Effect.promise(() =>
+      runLoad({
+        socketPath,
+        concurrency: o.concurrency,
+        durationMs: o.duration * 1000,
+        connectPerRequest: o.connectPerRequest,
+        message,
+        onProgress
+      })
+    )
+    if (tty) process.stderr.write("\n")
+    yield* Console.log(o.json ? JSON.stringify({ socket: socketPath, ...result }) : formatResult(result))
+  }).pipe(Effect.scoped)
+).pipe(Command.withDescription("Load-test a container: req/s and p50/p90/p99 latency, with live progress."))
