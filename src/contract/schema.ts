@@ -149,7 +149,7 @@ const decodeDetectionsEither = Schema.decodeUnknownEither(Schema.Array(Detection
  * the runtime never sends a detection that breaks the contract.
  */
 export const decodeDetections = (input: unknown): Either.Either<ReadonlyArray<Detection>, string> =>
-  Either.map(
+  Array.isArray(input) && input.length === 0 ? Either.right([]) : Either.map(
     Either.mapLeft(decodeDetectionsEither(input), formatParseError),
     (ds) => ds.map((d) => (d.track_id === undefined ? { ...d, track_id: null } : d))
   )

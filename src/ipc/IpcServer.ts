@@ -10,7 +10,7 @@
  */
 import * as fs from "node:fs"
 import * as net from "node:net"
-import { Data, Effect, Exit, Fiber, FiberId, Runtime, type Scope } from "effect"
+import { Data, Effect, Exit, Fiber, FiberId, Runtime, Schedule, type Scope } from "effect"
 import { type DecodedEvent, FrameDecoder } from "../contract/codec.js"
 import { claimSocketPath, releaseSocketPath, SocketPathError } from "./socketPath.js"
 
@@ -80,7 +80,8 @@ export const serve = <R>(
     const { socketPath } = options
     yield* claimSocketPath(socketPath)
     const runFork = Runtime.runFork(yield* Effect.runtime<R>())
-    const connections = new Set<net.Socket>()
+    /** Open connections, with when each last had traffic and whether a request is in progress. */
+    const connections = new Map<net.Socket, { lastActive: number; inProgress: boolean }>()
     const requests = new Set<Fiber.RuntimeFiber<Reply>>()
     let busy = 0
     let idleWaiters: Array<() => void> = []
@@ -97,7 +98,8 @@ export const serve = <R>(
 
     const accept = (socket: net.Socket) => {
       if (closing) return void socket.destroy()
-      connections.add(socket)
+      const activity = { lastActive: performance.now(), inProgress: false }
+      connections.set(socket, activity)
       const decoder = new FrameDecoder(options.maxMessageBytes)
       const pending: Array<DecodedEvent> = []
       let head = 0
@@ -127,10 +129,17 @@ export const serve = <R>(
             if (!respond(handled)) return
             continue
           }
+          // Started immediately: a request that never waits (a fast model) completes right here, with no timer.
+          const fiber = runFork(handled, { immediate: true })
+          const done = fiber.unsafePoll()
+          if (done !== null) {
+            if (Exit.isSuccess(done) && respond(done.value)) continue
+            return
+          }
           inProgress = true
+          activity.inProgress = true
           busy++
           let expired = false
-          const fiber = runFork(handled)
           requests.add(fiber)
           const timer = setTimeout(() => {
             expired = true
@@ -141,6 +150,8 @@ export const serve = <R>(
             requests.delete(fiber)
             const reply = Exit.isSuccess(exit) ? exit.value : expired ? handler.onTimeout(event) : undefined
             inProgress = false
+            activity.inProgress = false
+            activity.lastActive = performance.now()
             settle()
             // Without a reply the request was interrupted by shutdown: the socket is going away.
             if (reply !== undefined && respond(reply)) pump()
@@ -164,6 +175,7 @@ export const serve = <R>(
       }
 
       socket.on("data", (chunk: Buffer) => {
+        activity.lastActive = performance.now()
         for (const event of decoder.push(chunk)) pending.push(event)
         if (decoder.isFailed || pending.length - head >= MAX_PENDING_EVENTS) socket.pause()
         pump()
@@ -175,10 +187,6 @@ export const serve = <R>(
       socket.on("error", () => socket.destroy())
       socket.on("close", () => {
         connections.delete(socket)
-      })
-      socket.setTimeout(options.idleTimeoutMs)
-      socket.on("timeout", () => {
-        if (!inProgress) socket.destroy()
       })
     }
 
@@ -211,11 +219,20 @@ export const serve = <R>(
 
     const closeConnections = Effect.suspend(() => {
       closing = true
-      for (const socket of connections) socket.destroy()
+      for (const socket of connections.keys()) socket.destroy()
       connections.clear()
       return Fiber.interruptAll(requests)
     })
     yield* Effect.addFinalizer(() => Effect.zipRight(stopAccepting, closeConnections))
+
+    // One sweep for all connections instead of a timer per socket refreshed on every read and write.
+    const sweepEvery = Math.max(25, Math.min(1000, Math.floor(options.idleTimeoutMs / 4)))
+    yield* Effect.sync(() => {
+      const now = performance.now()
+      for (const [socket, activity] of connections) {
+        if (!activity.inProgress && now - activity.lastActive >= options.idleTimeoutMs) socket.destroy()
+      }
+    }).pipe(Effect.repeat(Schedule.spaced(sweepEvery)), Effect.forkScoped)
 
     const awaitIdle = Effect.async<void>((resume) => {
       if (busy === 0) return resume(Effect.void)

@@ -67,11 +67,14 @@ class Samples {
 export const quantile = (sorted: Float64Array, q: number): number =>
   sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!
 
+const ERROR_NULL = Buffer.from('"error":null')
+
+/** The reply's `error`, or undefined when it is null: a byte search first, parsing only the rare error replies. */
 const errorOf = (payload: Uint8Array): string | undefined => {
+  const bytes = Buffer.from(payload.buffer, payload.byteOffset, payload.length)
+  if (bytes.indexOf(ERROR_NULL) !== -1) return undefined
   try {
-    const reply = JSON.parse(Buffer.from(payload.buffer, payload.byteOffset, payload.length).toString("utf8")) as {
-      error?: unknown
-    }
+    const reply = JSON.parse(bytes.toString("utf8")) as { error?: unknown }
     return reply.error === null || reply.error === undefined ? undefined : String(reply.error)
   } catch {
     return "reply is not JSON"

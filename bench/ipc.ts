@@ -1,0 +1,168 @@
+/**
+ * IPC benchmark: a no-op model behind our runtime against a bare Node `net`
+ * server with the same framing and no validation, under the same load
+ * generator, in one run. Servers run as child processes (one core each side).
+ *
+ *   npx tsx bench/ipc.ts [--duration S] [--json]
+ *
+ * Rows: 1, 8 and 64 clients, persistent and connect-per-request. Servers:
+ *   bare        the baseline
+ *   ours        ModelContainer, no-op handler, frames served from memory (IPC + validation + orchestration)
+ *   ours+shm    the same reading a 640x360 NV12 frame from /dev/shm per request (adds open/read/close and a 345 KB copy)
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import { encodeMessage } from "../src/contract/codec.js"
+import { type LoadResult, runLoad } from "../src/ipc/loadgen.js"
+
+type ServerKind = "bare" | "ours" | "ours+shm"
+
+export interface IpcBenchRow {
+  readonly server: ServerKind
+  readonly connections: number
+  readonly mode: "persistent" | "connect-per-request"
+  readonly rps: number
+  readonly p50Ms: number
+  readonly p90Ms: number
+  readonly p99Ms: number
+  readonly errors: number
+  /** Ours vs the bare server in the same configuration. */
+  readonly rpsRatio?: number
+  readonly p99Ratio?: number
+  readonly target?: string
+  readonly meetsTarget?: boolean
+}
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+const WIDTH = 640
+const HEIGHT = 360
+
+const startServer = async (kind: ServerKind, dir: string, frame: string): Promise<{ child: ChildProcess; socket: string }> => {
+  const socket = kind === "bare" ? path.join(dir, "bare.sock") : path.join(dir, "vas_model_bench.sock")
+  fs.rmSync(socket, { force: true })
+  const script = kind === "bare" ? "servers/bare.ts" : "servers/ours.ts"
+  const args = kind === "bare" ? [socket] : [dir, "bench", kind === "ours" ? "memory" : "shm", frame]
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(here, script), ...args], {
+    stdio: ["ignore", "ignore", "inherit"]
+  })
+  const deadline = Date.now() + 20_000
+  while (!fs.existsSync(socket)) {
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`${kind} server did not start`)
+    await new Promise((r) => setTimeout(r, 25))
+  }
+  return { child, socket }
+}
+
+const stopServer = (child: ChildProcess) =>
+  new Promise<void>((resolve) => {
+    if (child.exitCode !== null) return resolve()
+    child.once("exit", () => resolve())
+    child.kill("SIGTERM")
+  })
+
+const TARGETS: Record<string, { rps: number; label: string }> = {
+  "connect-per-request": { rps: 0.7, label: ">=70% rps" },
+  "persistent-1": { rps: 0.7, label: ">=70% rps" },
+  "persistent-8": { rps: 0.5, label: ">=50% rps" },
+  "persistent-64": { rps: 0.5, label: ">=50% rps" }
+}
+
+export const runIpcBench = async (
+  options: { durationMs?: number; connections?: ReadonlyArray<number>; log?: (line: string) => void } = {}
+): Promise<Array<IpcBenchRow>> => {
+  const durationMs = options.durationMs ?? 3000
+  const connections = options.connections ?? [1, 8, 64]
+  const log = options.log ?? (() => {})
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ruth-bench-ipc-"))
+  const shmDir = fs.existsSync("/dev/shm") ? "/dev/shm" : dir
+  const frame = path.join(shmDir, `ruth-bench-ipc-${process.pid}.nv12`)
+  fs.writeFileSync(frame, Buffer.alloc((WIDTH * HEIGHT * 3) / 2, 128))
+  const message = encodeMessage({
+    frame_reference: frame,
+    frame_metadata: { width: WIDTH, height: HEIGHT, format: "NV12", frame_id: 0 },
+    camera_id: "bench",
+    model_id: "bench",
+    timestamp: Date.now() / 1000
+  })
+  const results = new Map<string, LoadResult>()
+  const rows: Array<IpcBenchRow> = []
+  try {
+    for (const kind of ["bare", "ours", "ours+shm"] as const) {
+      const { child, socket } = await startServer(kind, dir, frame)
+      try {
+        // Warm-up: JIT, pools, first connections.
+        await runLoad({ socketPath: socket, concurrency: 8, durationMs: 1000, connectPerRequest: false, message })
+        for (const n of connections) {
+          for (const connectPerRequest of [false, true]) {
+            const r = await runLoad({ socketPath: socket, concurrency: n, durationMs, connectPerRequest, message })
+            const mode = connectPerRequest ? "connect-per-request" : "persistent"
+            results.set(`${kind}/${n}/${mode}`, r)
+            const base = results.get(`bare/${n}/${mode}`)
+            const target = TARGETS[connectPerRequest ? mode : `${mode}-${n}`]
+            const row: IpcBenchRow = {
+              server: kind,
+              connections: n,
+              mode,
+              rps: r.rps,
+              p50Ms: r.latencyMs.p50,
+              p90Ms: r.latencyMs.p90,
+              p99Ms: r.latencyMs.p99,
+              errors: r.errorResponses + r.failures,
+              ...(kind !== "bare" && base !== undefined
+                ? {
+                  rpsRatio: r.rps / base.rps,
+                  p99Ratio: r.latencyMs.p99 / base.latencyMs.p99,
+                  ...(target !== undefined
+                    ? {
+                      target: `${target.label}, p99 <=2x`,
+                      meetsTarget: r.rps / base.rps >= target.rps && r.latencyMs.p99 / base.latencyMs.p99 <= 2
+                    }
+                    : {})
+                }
+                : {})
+            }
+            rows.push(row)
+            log(formatRow(row))
+          }
+        }
+      } finally {
+        await stopServer(child)
+      }
+    }
+  } finally {
+    fs.rmSync(frame, { force: true })
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+  return rows
+}
+
+const pct = (x: number | undefined) => (x === undefined ? "" : `${(x * 100).toFixed(0)}%`)
+
+export const formatRow = (r: IpcBenchRow): string =>
+  [
+    r.server.padEnd(9),
+    String(r.connections).padStart(3),
+    r.mode.padEnd(20),
+    r.rps.toFixed(0).padStart(8),
+    r.p50Ms.toFixed(3).padStart(8),
+    r.p99Ms.toFixed(3).padStart(8),
+    String(r.errors).padStart(6),
+    pct(r.rpsRatio).padStart(7),
+    (r.p99Ratio === undefined ? "" : `${r.p99Ratio.toFixed(2)}x`).padStart(7),
+    r.meetsTarget === undefined ? "" : r.meetsTarget ? "  ok" : "  MISSED"
+  ].join(" ")
+
+export const HEADER = "server    conns mode                    req/s  p50 ms   p99 ms errors vs bare p99 vs  target"
+
+const isMain = process.argv[1] !== undefined && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])
+if (isMain) {
+  const json = process.argv.includes("--json")
+  const at = process.argv.indexOf("--duration")
+  const durationMs = at > 0 ? Number(process.argv[at + 1]) * 1000 : 3000
+  if (!json) console.log(HEADER)
+  const rows = await runIpcBench({ durationMs, log: json ? () => {} : (line) => console.log(line) })
+  if (json) for (const row of rows) console.log(JSON.stringify({ bench: "ipc", ...row }))
+}

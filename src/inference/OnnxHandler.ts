@@ -1,0 +1,454 @@
+/**
+ * The built-in ONNX backend: a model directory's `model.yaml` becomes an `InferenceHandler`.
+ *
+ * At start-up (`make` / `layer`) the model is checked against its model.yaml — model type, device,
+ * input/output names, element type, layout, fixed sizes, output shape — and anything that cannot
+ * work fails with a `BackendStartError` that says why, before a single request is accepted.
+ * The session lives as long as the layer's scope and is warmed up `backend.warmup_runs` times.
+ *
+ * Per request: frame → tensor (`preprocess`) → `session.run` → `yolo` / `db_text` / `none`
+ * post-processing → detections in normalised frame coordinates, with per-stage timings.
+ *
+ * ```ts
+ * const loaded = yield* loadModelConfig("/opt/ruth-ai/models/text-detection")
+ * ModelContainer.launch.pipe(Effect.provide(OnnxHandler.layer(loaded)))
+ * ```
+ *
+ * Note: onnxruntime-node runs a session synchronously on the JS thread (see OnnxSession.ts), so a
+ * run stalls the event loop for its duration and concurrent requests are serialised on it.
+ */
+import { Data, Effect, Either, Exit, Layer } from "effect"
+import type { Scope } from "effect"
+import type { ModelConfig, LoadedModelConfig } from "../config/ModelConfig.js"
+import { detectGpu, resolveDevice, unsupportedModelTypeReason } from "../config/ModelConfig.js"
+import { InferenceFailed } from "../contract/errors.js"
+import type { InferenceRequest } from "../contract/schema.js"
+import { InferenceHandler, type InferenceHandlerShape, type InferenceOutput } from "../container/InferenceHandler.js"
+import type { Frame } from "../frames/Frame.js"
+import { makePreprocessOptions, preprocess, type PreprocessOptions, tensorDims, tensorLength } from "../frames/preprocess.js"
+import { stretchTransform, type FrameTransform } from "../frames/transform.js"
+import { decodeDbText } from "./postprocess/dbText.js"
+import type { OutputTensor, RawDetection, UnsupportedOutputShape } from "./postprocess/types.js"
+import { decodeYolo } from "./postprocess/yolo.js"
+import {
+  type ExecutionProvider,
+  type InputElementType,
+  makeOnnxSession,
+  type OnnxError,
+  type OnnxSession,
+  type ValueInfo
+} from "./OnnxSession.js"
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+/** The model cannot be served by this backend; `reason` says why in terms of model.yaml and the model file. */
+export class BackendStartError extends Data.TaggedError("BackendStartError")<{
+  readonly modelId: string
+  readonly reason: string
+  readonly cause?: unknown
+}> {
+  override get message() {
+    return `model '${this.modelId}' cannot start: ${this.reason}`
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Options and defaults
+
+export interface OnnxHandlerOptions {
+  /** Whether a GPU is present; detected (`detectGpu`, honouring RUTH_GPU_AVAILABLE) when absent. */
+  readonly gpuAvailable?: boolean
+}
+
+/** The IoU threshold when neither model.yaml nor the request gives one (the common YOLO default). */
+export const DEFAULT_NMS_IOU_THRESHOLD = 0.45
+
+/** Free tensor buffers kept for reuse; more concurrent requests allocate (and drop) their own. */
+const POOLED_TENSORS = 2
+
+// ---------------------------------------------------------------------------------------------
+// Start-up checks (pure)
+
+/** Which model input and output the backend uses, once they are known to fit model.yaml. */
+export interface ModelIo {
+  readonly input: ValueInfo
+  readonly inputType: InputElementType
+  /** The output handed to the post-processor. */
+  readonly output: ValueInfo
+}
+
+const showDims = (dims: ReadonlyArray<number | string>): string => `[${dims.join(", ")}]`
+
+const names = (values: ReadonlyArray<ValueInfo>): string => values.map((v) => `'${v.name}'`).join(", ")
+
+/** The run feeds only the image tensor, so every other input must be absent. */
+const pickInput = (config: ModelConfig, inputs: ReadonlyArray<ValueInfo>): Either.Either<ValueInfo, string> => {
+  const wanted = config.backend.input_name
+  if (wanted !== undefined) {
+    const found = inputs.find((i) => i.name === wanted)
+    if (found === undefined) {
+      return Either.left(`backend.input_name '${wanted}' is not an input of the model; it has ${names(inputs)}`)
+    }
+    const others = inputs.filter((i) => i.name !== wanted)
+    return others.length === 0
+      ? Either.right(found)
+      : Either.left(
+        `the model has further inputs (${names(others)}) besides '${wanted}'; this backend feeds only the image tensor`
+      )
+  }
+  const [only, ...rest] = inputs
+  if (only === undefined) return Either.left("the model declares no inputs")
+  return rest.length === 0
+    ? Either.right(only)
+    : Either.left(`the model has ${inputs.length} inputs (${names(inputs)}); this backend feeds one image tensor`)
+}
+
+const pickOutput = (config: ModelConfig, outputs: ReadonlyArray<ValueInfo>): Either.Either<ValueInfo, string> => {
+  const wanted = config.backend.output_names
+  if (wanted !== undefined) {
+    const missing = wanted.filter((name) => !outputs.some((o) => o.name === name))
+    if (missing.length > 0) {
+      return Either.left(
+        `backend.output_names ${missing.map((m) => `'${m}'`).join(", ")} ${missing.length === 1 ? "is not an output" : "are not outputs"} of the model; it has ${names(outputs)}`
+      )
+    }
+  }
+  const name = wanted?.[0] ?? outputs[0]?.name
+  const found = outputs.find((o) => o.name === name)
+  return found === undefined ? Either.left("the model declares no outputs") : Either.right(found)
+}
+
+const checkInputType = (input: ValueInfo, dtype: InputElementType): Either.Either<InputElementType, string> => {
+  const type = input.elementType
+  if (type === "float32" || type === "uint8") {
+    return type === dtype
+      ? Either.right(type)
+      : Either.left(`model input '${input.name}' is ${type} but preprocessing.dtype is ${dtype}; set dtype: ${type}`)
+  }
+  return Either.left(
+    `model input '${input.name}' is ${type ?? "not a tensor"}; this backend feeds float32 or uint8 (preprocessing.dtype)`
+  )
+}
+
+/** Checks a declared 4-d image input against the tensor preprocessing will produce. */
+const checkInputShape = (input: ValueInfo, pre: PreprocessOptions): Either.Either<void, string> => {
+  const dims = input.dims
+  // Undeclared shape: nothing to check until the first run.
+  if (dims.length === 0) return Either.right(undefined)
+  const where = `model input '${input.name}' ${showDims(dims)}`
+  if (dims.length !== 4) return Either.left(`${where} is not a 4-d image tensor (expected [N, 3, H, W] or [N, H, W, 3])`)
+  const [n, a, b, c] = dims as readonly [number | string, number | string, number | string, number | string]
+  if (typeof n === "number" && n !== 1) return Either.left(`${where} has a fixed batch of ${n}; this backend sends one frame per run`)
+  const nchw = pre.layout === "nchw"
+  const channels = nchw ? a : c
+  const [h, w] = nchw ? [b, c] : [a, b]
+  if (typeof channels === "number" && channels !== 3) {
+    const other = nchw ? c : a
+    return Either.left(
+      other === 3
+        ? `${where} is ${nchw ? "NHWC" : "NCHW"} but preprocessing.layout is ${pre.layout}; set layout: ${nchw ? "nhwc" : "nchw"}`
+        : `${where} has ${channels} channels (preprocessing.layout ${pre.layout}); this backend produces 3-channel images`
+    )
+  }
+  const wrongH = typeof h === "number" && h !== pre.height
+  const wrongW = typeof w === "number" && w !== pre.width
+  if (wrongH || wrongW) {
+    const modelSize = `${typeof w === "number" ? w : "any"}x${typeof h === "number" ? h : "any"}`
+    return Either.left(
+      `${where} expects a ${modelSize} (width x height) image but preprocessing.input_size is ${pre.width}x${pre.height}; make them agree`
+    )
+  }
+  return Either.right(undefined)
+}
+
+/** A declared output shape the post-processor can never read. */
+const checkOutputShape = (output: ValueInfo, kind: ModelConfig["postprocess"]["kind"]): Either.Either<void, string> => {
+  const dims = output.dims
+  const where = `model output '${output.name}' ${showDims(dims)}`
+  if (output.elementType === null) return Either.left(`model output '${output.name}' is not a tensor`)
+  if (dims.length === 0 || kind === "none") return Either.right(undefined)
+  if (kind === "yolo" && dims.length !== 2 && dims.length !== 3) {
+    return Either.left(`${where} cannot be a YOLO head (postprocess.kind yolo expects [1, 4+C, N] or [1, N, 5+C])`)
+  }
+  if (kind === "db_text" && (dims.length < 2 || dims.slice(0, -2).some((d) => typeof d === "number" && d !== 1))) {
+    return Either.left(`${where} is not a probability map (postprocess.kind db_text expects [1, 1, H, W])`)
+  }
+  return Either.right(undefined)
+}
+
+/**
+ * Matches the model's declared inputs and outputs against model.yaml; the `Left` is a reason for
+ * a person, naming both sides of the disagreement.
+ */
+export const checkModelIo = (
+  config: ModelConfig,
+  pre: PreprocessOptions,
+  inputs: ReadonlyArray<ValueInfo>,
+  outputs: ReadonlyArray<ValueInfo>
+): Either.Either<ModelIo, string> =>
+  Either.gen(function*() {
+    const input = yield* pickInput(config, inputs)
+    const inputType = yield* checkInputType(input, pre.dtype)
+    yield* checkInputShape(input, pre)
+    const output = yield* pickOutput(config, outputs)
+    yield* checkOutputShape(output, config.postprocess.kind)
+    return { input, inputType, output }
+  })
+
+// ---------------------------------------------------------------------------------------------
+// Post-processing
+
+/** Thresholds after the request's overrides. */
+interface Thresholds {
+  readonly confidence: number
+  readonly iou: number
+}
+
+const unitOverride = (request: InferenceRequest, key: string): number | undefined => {
+  const value = request.config?.[key]
+  return typeof value === "number" && value >= 0 && value <= 1 ? value : undefined
+}
+
+/** Request `config` wins when it holds a number in [0, 1]; anything else falls back to model.yaml. */
+const thresholdsFor = (config: ModelConfig, request: InferenceRequest): Thresholds => ({
+  confidence: unitOverride(request, "confidence_threshold") ?? config.confidence_threshold,
+  iou: unitOverride(request, "nms_iou_threshold") ?? config.nms_iou_threshold ?? DEFAULT_NMS_IOU_THRESHOLD
+})
+
+type Decoder = (
+  output: OutputTensor,
+  transform: FrameTransform,
+  thresholds: Thresholds
+) => Either.Either<ReadonlyArray<RawDetection>, UnsupportedOutputShape>
+
+const makeDecoder = (loaded: LoadedModelConfig): Decoder => {
+  const post = loaded.config.postprocess
+  switch (post.kind) {
+    case "yolo":
+      return (output, transform, t) =>
+        decodeYolo(output, transform, {
+          layout: post.layout,
+          confidenceThreshold: t.confidence,
+          iouThreshold: t.iou,
+          maxDetections: post.max_detections,
+          classAgnostic: post.class_agnostic_nms,
+          classNames: loaded.classNames
+        })
+    case "db_text": {
+      // model.yaml may rename the single class (e.g. "text_line"); the decoder always says "text".
+      const name = loaded.classNames[0]
+      const options = {
+        threshold: post.threshold,
+        boxThreshold: post.box_threshold,
+        unclipRatio: post.unclip_ratio,
+        minArea: post.min_area,
+        maxDetections: post.max_detections
+      }
+      return (output, transform, t) =>
+        Either.map(decodeDbText(output, transform, options), (detections) =>
+          detections
+            // box_threshold selects regions; confidence_threshold then filters like any detector's.
+            .filter((d) => d.confidence >= t.confidence)
+            .map((d) => (name !== undefined && name.length > 0 ? { ...d, class_name: name } : d)))
+    }
+    case "none":
+      return () => Either.right([])
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tensor buffers
+
+/**
+ * Reusable input tensors of one size. A buffer belongs to one request from preprocessing until
+ * its run has finished, so concurrent requests never share one.
+ */
+const makeTensorPool = (dtype: InputElementType, length: number) => {
+  const free: Array<Float32Array | Uint8Array> = []
+  return {
+    acquire: (): Float32Array | Uint8Array =>
+      free.pop() ?? (dtype === "float32" ? new Float32Array(length) : new Uint8Array(length)),
+    release: (buffer: Float32Array | Uint8Array): void => {
+      if (free.length < POOLED_TENSORS) free.push(buffer)
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The handler
+
+const round3 = (ms: number): number => Math.round(ms * 1000) / 1000
+
+const describeOnnxError = (error: OnnxError): string => error.message
+
+/** Opens the session on `device`, or on CPU when CUDA turns out to be missing and fallback is allowed. */
+const openSession = (
+  loaded: LoadedModelConfig,
+  device: "cpu" | "cuda",
+  fail: (reason: string, cause?: unknown) => BackendStartError
+): Effect.Effect<{ session: OnnxSession; device: "cpu" | "cuda" }, BackendStartError, Scope.Scope> => {
+  const { config } = loaded
+  const threads = (n: number) => (n > 0 ? n : undefined)
+  const intra = threads(config.backend.intra_op_threads)
+  const inter = threads(config.backend.inter_op_threads)
+  const open = (providers: ReadonlyArray<ExecutionProvider>) =>
+    makeOnnxSession({
+      modelPath: loaded.weightsPath,
+      executionProviders: providers,
+      ...(intra !== undefined ? { intraOpThreads: intra } : {}),
+      ...(inter !== undefined ? { interOpThreads: inter } : {})
+    })
+  if (device === "cpu") {
+    return open(["cpu"]).pipe(
+      Effect.map((session) => ({ session, device })),
+      Effect.mapError((e) => fail(describeOnnxError(e), e))
+    )
+  }
+  const { gpu_required, cpu_fallback_allowed } = config.resource_requirements
+  return open(["cuda", "cpu"]).pipe(
+    Effect.map((session) => ({ session, device })),
+    Effect.catchTag("ExecutionProviderUnavailable", (e) =>
+      !gpu_required && cpu_fallback_allowed
+        ? Effect.logWarning(
+          `model ${config.model_id}: CUDA execution provider unavailable (${e.reason}); running on CPU (resource_requirements.cpu_fallback_allowed: true)`
+        ).pipe(
+          Effect.zipRight(open(["cpu"])),
+          Effect.map((session) => ({ session, device: "cpu" as const }))
+        )
+        : Effect.fail(e)),
+    Effect.mapError((e) =>
+      e._tag === "ExecutionProviderUnavailable"
+        ? fail(
+          `cuda was requested but its execution provider is unavailable (${e.reason}) and CPU fallback is not allowed (${gpu_required ? "resource_requirements.gpu_required: true" : "resource_requirements.cpu_fallback_allowed: false"})`,
+          e
+        )
+        : fail(describeOnnxError(e), e)
+    )
+  )
+}
+
+/**
+ * Builds the ONNX handler for a loaded model: checks, opens and warms up the session (released
+ * when `Scope` closes) and returns the `infer` the container calls per request.
+ */
+export const make = (
+  loaded: LoadedModelConfig,
+  options: OnnxHandlerOptions = {}
+): Effect.Effect<InferenceHandlerShape, BackendStartError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const { config } = loaded
+    const modelId = config.model_id
+    const fail = (reason: string, cause?: unknown) =>
+      new BackendStartError({ modelId, reason, ...(cause !== undefined ? { cause } : {}) })
+
+    if (config.model_type !== "onnx") return yield* fail(unsupportedModelTypeReason(config.model_type))
+
+    const gpuAvailable = options.gpuAvailable ?? (yield* detectGpu)
+    const choice = resolveDevice(config, gpuAvailable)
+    if (Either.isLeft(choice)) return yield* fail(choice.left.reason, choice.left)
+    if (choice.right.warning !== undefined) yield* Effect.logWarning(choice.right.warning)
+
+    const { session, device } = yield* openSession(loaded, choice.right.device, fail)
+
+    const pre = makePreprocessOptions(loaded.preprocess)
+    const io = checkModelIo(config, pre, session.inputs, session.outputs)
+    if (Either.isLeft(io)) return yield* fail(`${io.left} (model ${loaded.weightsPath}, config ${loaded.file})`)
+    const { input, inputType, output } = io.right
+    const dims = tensorDims(pre)
+    const decode = makeDecoder(loaded)
+
+    // Warm-up also proves the output can be decoded, so a wrong postprocess.kind fails here, not per request.
+    const warmupRuns = config.backend.warmup_runs
+    if (warmupRuns > 0) {
+      const zeros = inputType === "float32" ? new Float32Array(tensorLength(pre)) : new Uint8Array(tensorLength(pre))
+      const feeds = { [input.name]: { data: zeros, dims, type: inputType } }
+      const started = performance.now()
+      const outputs = yield* Effect.repeatN(session.run(feeds), warmupRuns - 1).pipe(
+        Effect.mapError((e) => fail(`warm-up run failed: ${describeOnnxError(e)}`, e))
+      )
+      const tensor = outputs[output.name]
+      const identity = stretchTransform(pre.width, pre.height, pre.width, pre.height)
+      const decoded = tensor === undefined
+        ? Either.left(`model output '${output.name}' is missing from the run's results`)
+        : Either.mapLeft(decode(tensor, identity, { confidence: 1, iou: 0.5 }), (e) => e.message)
+      if (Either.isLeft(decoded)) {
+        return yield* fail(`postprocess.kind ${config.postprocess.kind} cannot read the model's output: ${decoded.left}`)
+      }
+      yield* Effect.logDebug(`model ${modelId}: ${warmupRuns} warm-up run(s) in ${round3(performance.now() - started)} ms`)
+    }
+
+    yield* Effect.logInfo(`ONNX backend ready for model ${modelId}`).pipe(
+      Effect.annotateLogs({
+        model_id: modelId,
+        weights: loaded.weightsPath,
+        device,
+        input: `${input.name} ${showDims(dims)} ${inputType} ${pre.layout} (model declares ${showDims(input.dims)})`,
+        output: output.name,
+        preprocess: `${pre.resize} ${pre.width}x${pre.height} ${pre.channelOrder} ${pre.colorMatrix}/${pre.range}`,
+        intra_op_threads: config.backend.intra_op_threads === 0 ? "ort default" : config.backend.intra_op_threads,
+        inter_op_threads: config.backend.inter_op_threads === 0 ? "ort default" : config.backend.inter_op_threads,
+        warmup_runs: warmupRuns,
+        postprocess: config.postprocess.kind
+      })
+    )
+
+    const pool = makeTensorPool(inputType, tensorLength(pre))
+    const inputSize: readonly [number, number] = [pre.width, pre.height]
+    const runFailed = (error: OnnxError) => new InferenceFailed({ reason: describeOnnxError(error), cause: error })
+
+    const infer = (request: InferenceRequest, frame: Frame): Effect.Effect<InferenceOutput, InferenceFailed> =>
+      Effect.suspend(() => {
+        const t0 = performance.now()
+        const buffer = pool.acquire()
+        let prepared: ReturnType<typeof preprocess>
+        try {
+          // Reads the frame now, while its bytes are guaranteed valid.
+          prepared = preprocess(frame, pre, buffer)
+        } catch (cause) {
+          pool.release(buffer)
+          return Effect.fail(
+            new InferenceFailed({ reason: `preprocessing failed: ${cause instanceof Error ? cause.message : String(cause)}`, cause })
+          )
+        }
+        const t1 = performance.now()
+        const feeds = { [input.name]: { data: prepared.tensor, dims, type: inputType } }
+        return session.run(feeds).pipe(
+          // An interrupted run may still be queued inside ORT with this buffer: drop it rather than reuse it.
+          Effect.onExit((exit) => (Exit.isInterrupted(exit) ? Effect.void : Effect.sync(() => pool.release(buffer)))),
+          Effect.mapError(runFailed),
+          Effect.flatMap((outputs) => {
+            const t2 = performance.now()
+            const tensor = outputs[output.name]
+            if (tensor === undefined) {
+              return Effect.fail(new InferenceFailed({ reason: `model output '${output.name}' is missing from the run's results` }))
+            }
+            const decoded = decode(tensor, prepared.transform, thresholdsFor(config, request))
+            if (Either.isLeft(decoded)) {
+              return Effect.fail(
+                new InferenceFailed({ reason: `postprocess ${config.postprocess.kind}: ${decoded.left.message}`, cause: decoded.left })
+              )
+            }
+            const t3 = performance.now()
+            return Effect.succeed({
+              detections: decoded.right,
+              metadata: {
+                preprocess_ms: round3(t1 - t0),
+                inference_ms: round3(t2 - t1),
+                postprocess_ms: round3(t3 - t2),
+                device,
+                input_size: inputSize
+              }
+            })
+          })
+        )
+      })
+
+    return InferenceHandler.of({ infer })
+  })
+
+/** `make` as the `InferenceHandler` layer; the session is released when the layer's scope closes. */
+export const layer = (
+  loaded: LoadedModelConfig,
+  options: OnnxHandlerOptions = {}
+): Layer.Layer<InferenceHandler, BackendStartError> => Layer.scoped(InferenceHandler, make(loaded, options))
