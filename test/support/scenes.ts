@@ -128,8 +128,9 @@ export const sampleSceneSpecs: ReadonlyArray<SceneSpec> = [
   {
     name: "blank",
     background: "#eef1f4",
+    // Plain panels only: PP-OCR reads a lone circle or rounded box at this scale as an "O" or "0".
     decor: `<rect x="200" y="160" width="380" height="260" fill="#d9dee5"/>` +
-      `<circle cx="900" cy="400" r="140" fill="#e3e7d8"/>`,
+      `<rect x="720" y="300" width="420" height="300" fill="#e3e7d8"/>`,
     lines: []
   }
 ]
