@@ -11,10 +11,11 @@ import { CliFailure } from "./common.js"
 import { benchCommand } from "./bench.js"
 import { healthCommand } from "./health.js"
 import { inferCommand } from "./infer.js"
+import { discoverCommand, validateCommand } from "./models.js"
 
 const root = Command.make("ruth-model").pipe(
   Command.withDescription("Run, probe and load-test Ruth AI model containers."),
-  Command.withSubcommands([healthCommand, inferCommand, benchCommand])
+  Command.withSubcommands([healthCommand, inferCommand, benchCommand, validateCommand, discoverCommand])
 )
 
 const cli = Command.run(root, { name: "ruth-model", version: VERSION })

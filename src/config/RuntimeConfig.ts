@@ -4,7 +4,7 @@
  * (`RuntimeConfig.fromEnv`); tests build them directly (`RuntimeConfig.layer`).
  */
 import * as path from "node:path"
-import { Config, ConfigError, Context, Effect, Either, Layer } from "effect"
+import { Config, ConfigError, Context, Effect, Either, Layer, Option } from "effect"
 import { DEFAULT_MAX_MESSAGE_BYTES } from "../contract/codec.js"
 
 export interface RuntimeSettings {
@@ -104,69 +104,101 @@ const positiveInt = (name: string) =>
 const nonNegativeInt = (name: string) =>
   Config.integer(name).pipe(Config.validate({ message: "must be >= 0", validation: (n) => n >= 0 }))
 
+/** Where an effective setting came from, highest precedence first. */
+export type SettingSource = "flag" | "env" | "model.yaml" | "default"
+
+export interface ResolvedSettings {
+  readonly settings: RuntimeSettings
+  readonly sources: Readonly<Record<keyof RuntimeSettings, SettingSource>>
+}
+
+/** The `RUTH_*` environment (plus `VAS_HEARTBEAT_INTERVAL_SECONDS`, as the reference read it). */
+const fromEnvironment = Effect.gen(function*() {
+  const env = yield* Config.all({
+    modelId: Config.option(Config.nonEmptyString("RUTH_MODEL_ID")),
+    modelVersion: Config.option(Config.nonEmptyString("RUTH_MODEL_VERSION")),
+    socketDir: Config.option(Config.nonEmptyString("RUTH_SOCKET_DIR")),
+    socketPath: Config.option(Config.nonEmptyString("RUTH_SOCKET_PATH")),
+    socketMode: Config.option(octalMode("RUTH_SOCKET_MODE")),
+    frameRoots: Config.option(
+      Config.nonEmptyString("RUTH_FRAME_ROOTS").pipe(
+        Config.map((raw) => raw.split(/[,:]/).map((r) => r.trim()).filter((r) => r !== ""))
+      )
+    ),
+    maxInflight: Config.option(positiveInt("RUTH_MAX_INFLIGHT")),
+    requestTimeoutMs: Config.option(positiveInt("RUTH_REQUEST_TIMEOUT_MS")),
+    idleTimeoutMs: Config.option(positiveInt("RUTH_IDLE_TIMEOUT_MS")),
+    drainTimeoutMs: Config.option(nonNegativeInt("RUTH_DRAIN_TIMEOUT_MS")),
+    maxMessageBytes: Config.option(positiveInt("RUTH_MAX_MESSAGE_BYTES")),
+    heartbeatIntervalMs: Config.option(
+      Config.number("RUTH_HEARTBEAT_INTERVAL_SECONDS").pipe(
+        Config.orElse(() => Config.number("VAS_HEARTBEAT_INTERVAL_SECONDS")),
+        Config.validate({ message: "must be >= 0 (0 disables the heartbeat)", validation: (n) => n >= 0 }),
+        Config.map((seconds) => Math.round(seconds * 1000))
+      )
+    ),
+    heartbeatDir: Config.option(Config.nonEmptyString("RUTH_HEARTBEAT_DIR")),
+    framePoolBytes: Config.option(nonNegativeInt("RUTH_FRAME_POOL_BYTES"))
+  })
+  const present: Record<string, unknown> = {}
+  for (const [key, value] of Object.entries(env) as Array<[string, Option.Option<unknown>]>) {
+    if (Option.isSome(value)) present[key] = value.value
+  }
+  return present as Partial<RuntimeSettingsInput>
+})
+
 /**
- * The environment: `RUTH_*` keys, plus `VAS_HEARTBEAT_INTERVAL_SECONDS` as the
- * reference read it. `overrides` win over the environment (flags, model.yaml).
+ * Resolves the settings once, by precedence: `flags` > environment >
+ * `modelYaml` > defaults, and says where each value came from.
  */
-export const settingsFromEnv = (overrides: Partial<RuntimeSettingsInput> = {}) =>
+export const resolveSettings = (
+  layers: { readonly flags?: Partial<RuntimeSettingsInput>; readonly modelYaml?: Partial<RuntimeSettingsInput> } = {}
+): Effect.Effect<ResolvedSettings, ConfigError.ConfigError> =>
   Effect.gen(function*() {
-    const env = yield* Config.all({
-      modelId: Config.option(Config.nonEmptyString("RUTH_MODEL_ID")),
-      modelVersion: Config.option(Config.nonEmptyString("RUTH_MODEL_VERSION")),
-      socketDir: Config.option(Config.nonEmptyString("RUTH_SOCKET_DIR")),
-      socketPath: Config.option(Config.nonEmptyString("RUTH_SOCKET_PATH")),
-      socketMode: Config.option(octalMode("RUTH_SOCKET_MODE")),
-      frameRoots: Config.option(Config.nonEmptyString("RUTH_FRAME_ROOTS")),
-      maxInflight: Config.option(positiveInt("RUTH_MAX_INFLIGHT")),
-      requestTimeoutMs: Config.option(positiveInt("RUTH_REQUEST_TIMEOUT_MS")),
-      idleTimeoutMs: Config.option(positiveInt("RUTH_IDLE_TIMEOUT_MS")),
-      drainTimeoutMs: Config.option(nonNegativeInt("RUTH_DRAIN_TIMEOUT_MS")),
-      maxMessageBytes: Config.option(positiveInt("RUTH_MAX_MESSAGE_BYTES")),
-      heartbeatSeconds: Config.option(
-        Config.number("RUTH_HEARTBEAT_INTERVAL_SECONDS").pipe(
-          Config.orElse(() => Config.number("VAS_HEARTBEAT_INTERVAL_SECONDS")),
-          Config.validate({ message: "must be >= 0 (0 disables the heartbeat)", validation: (n) => n >= 0 })
-        )
-      ),
-      heartbeatDir: Config.option(Config.nonEmptyString("RUTH_HEARTBEAT_DIR")),
-      framePoolBytes: Config.option(nonNegativeInt("RUTH_FRAME_POOL_BYTES"))
-    })
-    const fromEnv: Record<string, unknown> = {}
-    const set = (key: keyof RuntimeSettings, value: { _tag: "Some"; value: unknown } | { _tag: "None" }) => {
-      if (value._tag === "Some") fromEnv[key] = value.value
+    const env = yield* fromEnvironment
+    const ordered: ReadonlyArray<readonly [SettingSource, Partial<RuntimeSettingsInput>]> = [
+      ["flag", layers.flags ?? {}],
+      ["env", env],
+      ["model.yaml", layers.modelYaml ?? {}]
+    ]
+    const merged: Record<string, unknown> = {}
+    const sources: Record<string, SettingSource> = {}
+    for (const key of [...Object.keys(defaults), "modelId", "socketPath"] as Array<keyof RuntimeSettings>) {
+      const layer = ordered.find(([, values]) => values[key] !== undefined)
+      if (layer !== undefined) {
+        merged[key] = layer[1][key]
+        sources[key] = layer[0]
+      } else {
+        sources[key] = "default"
+      }
     }
-    set("modelId", env.modelId)
-    set("modelVersion", env.modelVersion)
-    set("socketDir", env.socketDir)
-    set("socketPath", env.socketPath)
-    set("socketMode", env.socketMode)
-    if (env.frameRoots._tag === "Some") {
-      fromEnv.frameRoots = env.frameRoots.value.split(/[,:]/).map((r) => r.trim()).filter((r) => r !== "")
-    }
-    set("maxInflight", env.maxInflight)
-    set("requestTimeoutMs", env.requestTimeoutMs)
-    set("idleTimeoutMs", env.idleTimeoutMs)
-    set("drainTimeoutMs", env.drainTimeoutMs)
-    set("maxMessageBytes", env.maxMessageBytes)
-    if (env.heartbeatSeconds._tag === "Some") fromEnv.heartbeatIntervalMs = Math.round(env.heartbeatSeconds.value * 1000)
-    set("heartbeatDir", env.heartbeatDir)
-    set("framePoolBytes", env.framePoolBytes)
-    const merged = { ...fromEnv, ...overrides } as Partial<RuntimeSettingsInput>
     if (merged.modelId === undefined) {
       return yield* Effect.fail(
         ConfigError.MissingData(["RUTH_MODEL_ID"], "RUTH_MODEL_ID is required: the id of the model this container serves")
       )
     }
-    return yield* Either.match(makeSettings({ ...merged, modelId: merged.modelId }), {
+    const settings = yield* Either.match(makeSettings({ ...merged, modelId: String(merged.modelId) }), {
       onLeft: (reason) => Effect.fail(ConfigError.InvalidData([], reason)),
       onRight: Effect.succeed
     })
+    if (sources.socketPath === "default") sources.socketPath = sources.socketDir!
+    return { settings, sources: sources as Record<keyof RuntimeSettings, SettingSource> }
   })
 
+/** The effective settings, one `key=value (source)` per line, for the start-up log. */
+export const describeSettings = ({ settings, sources }: ResolvedSettings): string =>
+  (Object.keys(sources) as Array<keyof RuntimeSettings>)
+    .map((key) => {
+      const value = settings[key]
+      const shown = key === "socketMode" ? `0${(value as number).toString(8)}` : JSON.stringify(value)
+      return `  ${key}=${shown} (${sources[key]})`
+    })
+    .join("\n")
+
 export class RuntimeConfig extends Context.Tag("@ruth-ai/model-runtime/RuntimeConfig")<RuntimeConfig, RuntimeSettings>() {
-  /** Settings from the environment, validated once; errors name the key. */
-  static readonly fromEnv = (overrides: Partial<RuntimeSettingsInput> = {}) =>
-    Layer.effect(RuntimeConfig, settingsFromEnv(overrides))
+  /** Settings from the environment, `flags` winning over it; validated once, errors name the key. */
+  static readonly fromEnv = (flags: Partial<RuntimeSettingsInput> = {}) =>
+    Layer.effect(RuntimeConfig, Effect.map(resolveSettings({ flags }), (r) => r.settings))
 
   /** Settings given directly (tests, embedding); defaults fill the rest. */
   static readonly layer = (input: RuntimeSettingsInput) =>

@@ -12,8 +12,16 @@
  * close connections, write a final `stopped` heartbeat. A second signal exits
  * the process at once.
  */
-import { type ConfigError, Deferred, Effect, Layer, type Scope } from "effect"
-import { RuntimeConfig, type RuntimeSettings, type RuntimeSettingsInput } from "../config/RuntimeConfig.js"
+import { Config, type ConfigError, Deferred, Effect, Layer, Option, type Scope } from "effect"
+import type { LoadedModelConfig } from "../config/ModelConfig.js"
+import { discoverModels, findModel, type ModelNotFound, type ModelsDirError, type ModelUnavailable } from "../config/ModelDiscovery.js"
+import {
+  describeSettings,
+  resolveSettings,
+  RuntimeConfig,
+  type RuntimeSettings,
+  type RuntimeSettingsInput
+} from "../config/RuntimeConfig.js"
 import { FrameReader } from "../frames/FrameReader.js"
 import { type ListenError, serve } from "../ipc/IpcServer.js"
 import type { SocketPathError } from "../ipc/socketPath.js"
@@ -136,17 +144,72 @@ export const run: Effect.Effect<void, StartError, RuntimeConfig | FrameReader | 
   Effect.flatMap(start, (container) => container.awaitShutdown)
 )
 
-/** Runtime config from the environment (plus `overrides`) and the live frame reader. */
-export const layerFromEnv = (overrides: Partial<RuntimeSettingsInput> = {}) =>
-  FrameReader.layer.pipe(Layer.provideMerge(RuntimeConfig.fromEnv(overrides)))
+/** What `launchWith` takes: settings that win over the environment, and where models live. */
+export type LaunchOptions = Partial<RuntimeSettingsInput> & {
+  /** Scan this directory for `{model}/model.yaml` (default: `RUTH_MODELS_DIR`, else no discovery). */
+  readonly modelsDir?: string
+}
 
-/** `run` configured from the environment: all a model author needs besides the handler. */
-export const launch: Effect.Effect<void, StartError | ConfigError.ConfigError, InferenceHandler> = run.pipe(
-  Effect.provide(layerFromEnv())
-)
+/** The runtime settings a model.yaml contributes (below the environment and flags). */
+export const settingsFromModel = (model: LoadedModelConfig): Partial<RuntimeSettingsInput> => ({
+  modelId: model.config.model_id,
+  modelVersion: model.config.model_version,
+  ...(model.config.limits.max_inflight !== undefined ? { maxInflight: model.config.limits.max_inflight } : {}),
+  ...(model.config.limits.request_timeout_ms !== undefined
+    ? { requestTimeoutMs: model.config.limits.request_timeout_ms }
+    : {})
+})
 
-/** `launch` with settings that win over the environment. */
-export const launchWith = (
-  overrides: Partial<RuntimeSettingsInput>
-): Effect.Effect<void, StartError | ConfigError.ConfigError, InferenceHandler> =>
-  run.pipe(Effect.provide(layerFromEnv(overrides)))
+export type ModelSelectionError = ModelsDirError | ModelNotFound | ModelUnavailable
+
+/** Scans the models dir once and picks the model to serve, logging what was found. */
+export const selectModel = (
+  modelsDir: string,
+  modelId: string
+): Effect.Effect<LoadedModelConfig, ModelSelectionError> =>
+  Effect.gen(function*() {
+    const models = yield* discoverModels(modelsDir)
+    for (const m of models) {
+      yield* m.status === "available"
+        ? Effect.logInfo(`model ${m.name}: available (${m.config.config.model_id} ${m.config.config.model_version})`)
+        : Effect.logWarning(`model ${m.name}: unavailable: ${m.reason}`)
+    }
+    const model = yield* findModel(models, modelId)
+    for (const warning of model.config.warnings) yield* Effect.logWarning(`${model.config.file}: ${warning}`)
+    return model.config
+  })
+
+const envModelsDir = Config.option(Config.nonEmptyString("RUTH_MODELS_DIR"))
+const envModelId = Config.option(Config.nonEmptyString("RUTH_MODEL_ID"))
+
+/**
+ * Resolves the settings once — flags > environment > model.yaml > defaults —
+ * logs the effective configuration, and returns the selected model when a
+ * models dir and model id are known.
+ */
+export const resolveLaunch = (options: LaunchOptions = {}) =>
+  Effect.gen(function*() {
+    const { modelsDir: dirFlag, ...flags } = options
+    const modelsDir = dirFlag ?? Option.getOrUndefined(yield* envModelsDir)
+    const modelId = flags.modelId ?? Option.getOrUndefined(yield* envModelId)
+    const model = modelsDir !== undefined && modelId !== undefined ? yield* selectModel(modelsDir, modelId) : undefined
+    const resolved = yield* resolveSettings({ flags, ...(model ? { modelYaml: settingsFromModel(model) } : {}) })
+    yield* Effect.logInfo(`effective configuration (flag > env > model.yaml > default):\n${describeSettings(resolved)}`)
+    return { settings: resolved.settings, model }
+  })
+
+/** Runtime config (from `resolveLaunch`) and the live frame reader. */
+const runtimeLayer = (settings: RuntimeSettings) =>
+  FrameReader.layer.pipe(Layer.provideMerge(Layer.succeed(RuntimeConfig, settings)))
+
+export type LaunchError = StartError | ConfigError.ConfigError | ModelSelectionError
+
+/**
+ * `run` configured from `options`, the environment and — when a models dir
+ * and model id are given — the model's model.yaml.
+ */
+export const launchWith = (options: LaunchOptions): Effect.Effect<void, LaunchError, InferenceHandler> =>
+  Effect.flatMap(resolveLaunch(options), ({ settings }) => run.pipe(Effect.provide(runtimeLayer(settings))))
+
+/** All a model author needs besides the handler: configuration from the environment. */
+export const launch: Effect.Effect<void, LaunchError, InferenceHandler> = Effect.suspend(() => launchWith({}))

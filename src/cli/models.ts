@@ -1,0 +1,87 @@
+/** `ruth-model validate` and `ruth-model discover`: check model.yaml files before deploying them. */
+import { Args, Command, Options } from "@effect/cli"
+import { Console, Effect, Option } from "effect"
+import { loadModelConfig } from "../config/ModelConfig.js"
+import { discoverModels } from "../config/ModelDiscovery.js"
+import { CliFailure, jsonOption } from "./common.js"
+
+export const DEFAULT_MODELS_DIR = "/opt/ruth-ai/models"
+
+export const validateCommand = Command.make(
+  "validate",
+  { target: Args.text({ name: "PATH" }).pipe(Args.withDescription("a model directory or its model.yaml")), json: jsonOption },
+  ({ json, target }) =>
+    loadModelConfig(target).pipe(
+      Effect.matchEffect({
+        onFailure: (error) =>
+          Effect.zipRight(
+            json
+              ? Console.log(JSON.stringify({ valid: false, file: error.file, kind: error.kind, problems: error.problems }))
+              : Console.log(
+                [`invalid: ${error.file}`, ...error.problems.map((p) => `  - ${p.path === "" ? "" : `${p.path}: `}${p.reason}`)].join("\n")
+              ),
+            Effect.fail(new CliFailure({ message: "", exitCode: 1 }))
+          ),
+        onSuccess: (loaded) =>
+          json
+            ? Console.log(
+              JSON.stringify({
+                valid: true,
+                file: loaded.file,
+                model_id: loaded.config.model_id,
+                model_version: loaded.config.model_version,
+                weights: loaded.weightsPath,
+                class_names: loaded.classNames,
+                preprocess: loaded.preprocess,
+                postprocess: loaded.config.postprocess,
+                warnings: loaded.warnings
+              })
+            )
+            : Console.log(
+              [
+                `valid: ${loaded.file}`,
+                `  model     ${loaded.config.model_id} ${loaded.config.model_version} (${loaded.config.model_type})`,
+                `  weights   ${loaded.weightsPath}`,
+                `  input     ${loaded.preprocess.width}x${loaded.preprocess.height} ${loaded.preprocess.resize}, ${loaded.preprocess.layout} ${loaded.preprocess.dtype}`,
+                `  classes   ${loaded.classNames.length === 0 ? "(none)" : loaded.classNames.join(", ")}`,
+                ...loaded.warnings.map((w) => `  warning: ${w}`)
+              ].join("\n")
+            )
+      })
+    )
+).pipe(Command.withDescription("Check a model directory or model.yaml; exit 0 when valid, 1 when not."))
+
+export const modelsDirOption = Options.directory("models-dir", { exists: "either" }).pipe(
+  Options.withDescription(`where models live (default: $RUTH_MODELS_DIR or ${DEFAULT_MODELS_DIR})`),
+  Options.optional
+)
+
+export const resolveModelsDir = (flag: Option.Option<string>): string =>
+  Option.getOrElse(flag, () => process.env.RUTH_MODELS_DIR ?? DEFAULT_MODELS_DIR)
+
+export const discoverCommand = Command.make("discover", { modelsDir: modelsDirOption, json: jsonOption }, (o) =>
+  Effect.gen(function*() {
+    const dir = resolveModelsDir(o.modelsDir)
+    const models = yield* discoverModels(dir).pipe(
+      Effect.mapError((e) => new CliFailure({ message: e.message, exitCode: 1 }))
+    )
+    if (o.json) {
+      const rows = models.map((m) =>
+        m.status === "available"
+          ? { name: m.name, directory: m.directory, status: m.status, model_id: m.config.config.model_id, model_version: m.config.config.model_version }
+          : { name: m.name, directory: m.directory, status: m.status, code: m.code, reason: m.reason }
+      )
+      return yield* Console.log(JSON.stringify({ models_dir: dir, models: rows }))
+    }
+    if (models.length === 0) return yield* Console.log(`no models in ${dir}`)
+    const width = Math.max(4, ...models.map((m) => m.name.length))
+    yield* Console.log(`${"NAME".padEnd(width)}  STATUS       MODEL / REASON`)
+    for (const m of models) {
+      yield* Console.log(
+        `${m.name.padEnd(width)}  ${m.status.padEnd(11)}  ${
+          m.status === "available" ? `${m.config.config.model_id} ${m.config.config.model_version}` : m.reason
+        }`
+      )
+    }
+  })
+).pipe(Command.withDescription("List the models in a models directory: available, or unavailable and why."))
