@@ -1,16 +1,37 @@
-/** `ruth-model infer`: send one request for a frame in shared memory and print the response. */
+/**
+ * `ruth-model infer`: send one request and print the response. The frame is
+ * either already in shared memory (`--frame`) or made from an image file
+ * (`--image`), published to shared memory for the request and removed after.
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
 import { Command, Options } from "@effect/cli"
 import { Console, Effect, Option } from "effect"
+import type { InferenceResponse } from "../contract/schema.js"
+import { annotateJpeg, imageToNv12 } from "../frames/image.js"
+import { publishExportDir, publishRaw, sharedMemoryDir } from "../frames/publish.js"
 import { makeClient } from "../ipc/ModelClient.js"
 import { CliFailure, modelIdOf, resolveSocket, socketOption, timeoutOption, unreachable } from "./common.js"
 
 const options = {
   socket: socketOption,
-  frame: Options.text("frame").pipe(Options.withDescription("path of the frame in shared memory (raw NV12 file)")),
-  width: Options.integer("width").pipe(Options.withDescription("frame width in pixels")),
-  height: Options.integer("height").pipe(Options.withDescription("frame height in pixels")),
-  format: Options.text("format").pipe(Options.withDescription("pixel format"), Options.withDefault("NV12")),
-  stride: Options.integer("stride").pipe(Options.withDescription("bytes per row, when padded"), Options.optional),
+  frame: Options.text("frame").pipe(
+    Options.withDescription("path of a frame already in shared memory (raw file or frame-export directory)"),
+    Options.optional
+  ),
+  image: Options.file("image", { exists: "yes" }).pipe(
+    Options.withDescription("a JPEG/PNG/WebP to send: written to /dev/shm as an NV12 frame for the request"),
+    Options.optional
+  ),
+  layout: Options.choice("layout", ["raw", "export-dir"]).pipe(
+    Options.withDescription("how --image is published in shared memory"),
+    Options.withDefault("raw" as const)
+  ),
+  out: Options.text("out").pipe(Options.withDescription("with --image: write a JPEG with the detections drawn"), Options.optional),
+  width: Options.integer("width").pipe(Options.withDescription("frame width (with --image: resize to it)"), Options.optional),
+  height: Options.integer("height").pipe(Options.withDescription("frame height (with --image: resize to it)"), Options.optional),
+  format: Options.text("format").pipe(Options.withDescription("pixel format of --frame"), Options.withDefault("NV12")),
+  stride: Options.integer("stride").pipe(Options.withDescription("bytes per row of --frame, when padded"), Options.optional),
   cameraId: Options.text("camera-id").pipe(Options.withDefault("cli")),
   frameId: Options.integer("frame-id").pipe(Options.withDefault(0)),
   modelId: Options.text("model-id").pipe(
@@ -20,20 +41,62 @@ const options = {
   timeoutMs: timeoutOption
 }
 
+const usage = (message: string) => new CliFailure({ message, exitCode: 2 })
+
+interface Published {
+  readonly reference: string
+  readonly width: number
+  readonly height: number
+  readonly data: Uint8Array
+}
+
+/** The image as an NV12 frame in shared memory for the scope, in the chosen layout. */
+const publishImage = (image: string, layout: "raw" | "export-dir", frameId: number, size: { width?: number; height?: number }) =>
+  Effect.acquireRelease(
+    Effect.tryPromise({
+      try: async (): Promise<Published> => {
+        const nv12 = await imageToNv12(image, size)
+        const base = path.join(sharedMemoryDir(), `ruth-infer-${process.pid}`)
+        if (layout === "raw") publishRaw(`${base}.nv12`, nv12)
+        else publishExportDir(base, nv12, BigInt(frameId))
+        return { reference: layout === "raw" ? `${base}.nv12` : base, ...nv12 }
+      },
+      catch: (e) => usage(`cannot read ${image} as an image: ${e instanceof Error ? e.message : String(e)}`)
+    }),
+    (p) => Effect.sync(() => fs.rmSync(p.reference, { recursive: true, force: true }))
+  )
+
 export const inferCommand = Command.make("infer", options, (o) =>
   Effect.gen(function*() {
     const socketPath = yield* resolveSocket(o.socket)
+    if (Option.isSome(o.frame) === Option.isSome(o.image)) return yield* usage("give exactly one of --frame PATH or --image FILE")
+    let reference: string
+    let width: number
+    let height: number
+    let published: Published | undefined
+    if (Option.isSome(o.image)) {
+      published = yield* publishImage(o.image.value, o.layout, o.frameId, {
+        ...(Option.isSome(o.width) ? { width: o.width.value } : {}),
+        ...(Option.isSome(o.height) ? { height: o.height.value } : {})
+      })
+      ;({ reference, width, height } = published)
+    } else {
+      if (Option.isNone(o.width) || Option.isNone(o.height)) return yield* usage("--frame needs --width and --height")
+      reference = Option.getOrThrow(o.frame)
+      width = o.width.value
+      height = o.height.value
+    }
     const modelId = Option.isSome(o.modelId) ? o.modelId.value : yield* modelIdOf(socketPath, o.timeoutMs)
-    const response = yield* Effect.scoped(
+    const response: InferenceResponse = yield* Effect.scoped(
       Effect.flatMap(makeClient({ socketPath, timeoutMs: o.timeoutMs }), (client) =>
         client.infer({
-          frame_reference: o.frame,
+          frame_reference: reference,
           frame_metadata: {
-            width: o.width,
-            height: o.height,
-            format: o.format,
+            width,
+            height,
+            format: published !== undefined ? "NV12" : o.format,
             frame_id: o.frameId,
-            ...(Option.isSome(o.stride) ? { stride: o.stride.value } : {})
+            ...(Option.isSome(o.stride) && published === undefined ? { stride: o.stride.value } : {})
           },
           camera_id: o.cameraId,
           model_id: modelId,
@@ -42,6 +105,13 @@ export const inferCommand = Command.make("infer", options, (o) =>
       )
     ).pipe(Effect.mapError(unreachable))
     yield* Console.log(JSON.stringify(response, null, 2))
+    if (Option.isSome(o.out)) {
+      if (published === undefined) return yield* usage("--out needs --image")
+      const frame = { ...published, stride: published.width, format: "NV12" as const }
+      const jpeg = yield* Effect.promise(() => annotateJpeg(frame, response.detections ?? []))
+      fs.writeFileSync(o.out.value, jpeg)
+      yield* Console.error(`annotated image written to ${o.out.value}`)
+    }
     if (response.error !== null) return yield* new CliFailure({ message: "", exitCode: 1 })
-  })
+  }).pipe(Effect.scoped)
 ).pipe(Command.withDescription("Send one inference request and print the response (exit 1 on an error response)."))
