@@ -12,10 +12,11 @@ import { benchCommand } from "./bench.js"
 import { healthCommand } from "./health.js"
 import { inferCommand } from "./infer.js"
 import { discoverCommand, validateCommand } from "./models.js"
+import { serveCommand } from "./serve.js"
 
 const root = Command.make("ruth-model").pipe(
   Command.withDescription("Run, probe and load-test Ruth AI model containers."),
-  Command.withSubcommands([healthCommand, inferCommand, benchCommand, validateCommand, discoverCommand])
+  Command.withSubcommands([healthCommand, inferCommand, benchCommand, validateCommand, discoverCommand, serveCommand])
 )
 
 const cli = Command.run(root, { name: "ruth-model", version: VERSION })

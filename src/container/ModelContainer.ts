@@ -12,7 +12,7 @@
  * close connections, write a final `stopped` heartbeat. A second signal exits
  * the process at once.
  */
-import { Config, type ConfigError, Deferred, Effect, Layer, Option, type Scope } from "effect"
+import { Config, type ConfigError, Data, Deferred, Effect, Layer, Option, type Scope } from "effect"
 import type { LoadedModelConfig } from "../config/ModelConfig.js"
 import { discoverModels, findModel, type ModelNotFound, type ModelsDirError, type ModelUnavailable } from "../config/ModelDiscovery.js"
 import {
@@ -213,3 +213,24 @@ export const launchWith = (options: LaunchOptions): Effect.Effect<void, LaunchEr
 
 /** All a model author needs besides the handler: configuration from the environment. */
 export const launch: Effect.Effect<void, LaunchError, InferenceHandler> = Effect.suspend(() => launchWith({}))
+
+/** `serveModel` was asked for without a model to serve. */
+export class NoModelSelected extends Data.TaggedError("NoModelSelected")<{}> {
+  override get message() {
+    return "no model to serve: give a models dir and a model id (--models-dir/--model-id, or RUTH_MODELS_DIR/RUTH_MODEL_ID)"
+  }
+}
+
+/**
+ * Serves a discovered model with the built-in backend its model.yaml
+ * selects (ONNX), no code needed. The model is loaded and warmed up before
+ * the socket is bound, so a container that listens is ready.
+ */
+export const serveModel = (options: LaunchOptions) =>
+  Effect.gen(function*() {
+    const { model, settings } = yield* resolveLaunch(options)
+    if (model === undefined) return yield* new NoModelSelected()
+    // Loaded on demand: handler-only containers never pay for the native ONNX runtime.
+    const OnnxHandler = yield* Effect.promise(() => import("../inference/OnnxHandler.js"))
+    yield* run.pipe(Effect.provide(Layer.merge(OnnxHandler.layer(model), runtimeLayer(settings))))
+  })
