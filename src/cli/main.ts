@@ -13,10 +13,11 @@ import { healthCommand } from "./health.js"
 import { inferCommand } from "./infer.js"
 import { discoverCommand, validateCommand } from "./models.js"
 import { serveCommand } from "./serve.js"
+import { demoCommand } from "./demo.js"
 
 const root = Command.make("ruth-model").pipe(
   Command.withDescription("Run, probe and load-test Ruth AI model containers."),
-  Command.withSubcommands([healthCommand, inferCommand, benchCommand, validateCommand, discoverCommand, serveCommand])
+  Command.withSubcommands([healthCommand, inferCommand, benchCommand, validateCommand, discoverCommand, serveCommand, demoCommand])
 )
 
 const cli = Command.run(root, { name: "ruth-model", version: VERSION })
@@ -41,4 +42,4 @@ const program = Effect.suspend(() => cli(process.argv)).pipe(
   Effect.catchAllCause(() => Effect.void)
 )
 
-NodeRuntime.runMain(program, { disableErrorReporting: true, disablePrettyLogger: true })
+NodeRuntime.runMain(program, { disableErrorReporting: true })

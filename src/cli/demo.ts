@@ -1,0 +1,136 @@
+/**
+ * `ruth-model demo` (`npm start`): the text-detection model served by the
+ * built-in backend on a temporary socket, bundled scenes published to shared
+ * memory in the frame-export layout, sent through `ModelClient`, a table of
+ * detections with per-stage latency, annotated JPEGs — then it keeps serving
+ * until Ctrl+C (or exits at once with `--once`).
+ */
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import { Command, Options } from "@effect/cli"
+import { Console, Effect, Option, Schedule } from "effect"
+import type { InferenceResponse } from "../contract/schema.js"
+import * as ModelContainer from "../container/ModelContainer.js"
+import { annotateJpeg, imageToNv12, type Nv12Image } from "../frames/image.js"
+import { publishExportDir, sharedMemoryDir } from "../frames/publish.js"
+import { makeClient } from "../ipc/ModelClient.js"
+import { CliFailure } from "./common.js"
+
+/** The package root: two levels above this file, in src/cli as in dist/cli. */
+const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..")
+
+const options = {
+  out: Options.directory("out").pipe(
+    Options.withDescription("where the annotated JPEGs go"),
+    Options.withDefault("demo-output")
+  ),
+  once: Options.boolean("once").pipe(Options.withDescription("exit after the table instead of serving until Ctrl+C")),
+  modelsDir: Options.directory("models-dir").pipe(
+    Options.withDescription("models to serve from (default: the bundled examples/models)"),
+    Options.optional
+  ),
+  modelId: Options.text("model-id").pipe(Options.withDefault("text-detection")),
+  scenes: Options.directory("scenes").pipe(
+    Options.withDescription("PNG/JPEG scenes to send (default: the bundled examples/scenes)"),
+    Options.optional
+  )
+}
+
+interface SceneResult {
+  readonly name: string
+  readonly response: InferenceResponse
+  readonly roundTripMs: number
+}
+
+const ms = (v: unknown) => (typeof v === "number" ? v.toFixed(1).padStart(7) : "      -")
+
+const formatTable = (results: ReadonlyArray<SceneResult>): string => {
+  const header = "scene            detections  frame_read  preprocess  inference  postprocess  round trip (ms)"
+  const rows = results.map(({ name, response, roundTripMs }) => {
+    const m = (response.metadata ?? {}) as Record<string, unknown>
+    const found = response.error === null ? String(response.detections.length) : `error: ${response.error_code ?? ""}`
+    return `${name.padEnd(16)} ${found.padStart(10)}  ${ms(m.frame_read_ms)}     ${ms(m.preprocess_ms)}    ${ms(m.inference_ms)}     ${ms(m.postprocess_ms)}      ${ms(roundTripMs)}`
+  })
+  const boxes = results.flatMap(({ name, response }) =>
+    response.detections.map((d) => `  ${name}: ${d.class_name} ${d.confidence.toFixed(2)} [${d.bbox.map((v) => v.toFixed(3)).join(", ")}]`)
+  )
+  return [header, ...rows, "", "detections (normalised x_min, y_min, x_max, y_max):", ...boxes].join("\n")
+}
+
+export const demoCommand = Command.make("demo", options, (o) =>
+  Effect.gen(function*() {
+    const modelsDir = Option.getOrElse(o.modelsDir, () => path.join(packageRoot, "examples", "models"))
+    const scenesDir = Option.getOrElse(o.scenes, () => path.join(packageRoot, "examples", "scenes"))
+    const sceneFiles = fs.readdirSync(scenesDir).filter((f) => /\.(png|jpe?g|webp)$/i.test(f)).sort()
+    if (sceneFiles.length === 0) return yield* new CliFailure({ message: `no images in ${scenesDir}`, exitCode: 2 })
+
+    const socketDir = yield* Effect.acquireRelease(
+      Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "ruth-demo-"))),
+      (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
+    )
+    const frameRoot = yield* Effect.acquireRelease(
+      Effect.sync(() => fs.mkdtempSync(path.join(sharedMemoryDir(), "ruth-demo-"))),
+      (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
+    )
+    const socketPath = path.join(socketDir, `vas_model_${o.modelId}.sock`)
+
+    // The container runs beside the demo; when it stops (Ctrl+C), the demo ends with it.
+    const container = ModelContainer.serveModel({ modelsDir, modelId: o.modelId, socketDir, heartbeatDir: socketDir })
+    const demo = Effect.gen(function*() {
+      yield* Console.log(`starting model '${o.modelId}' from ${modelsDir} ...`)
+      const client = yield* makeClient({ socketPath, timeoutMs: 30_000, poolSize: 1 })
+      yield* client.health.pipe(Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo("60 seconds"))))
+
+      const results: Array<SceneResult> = []
+      const frames = new Map<string, Nv12Image>()
+      for (const [i, file] of sceneFiles.entries()) {
+        const name = path.parse(file).name
+        const nv12 = yield* Effect.promise(() => imageToNv12(path.join(scenesDir, file)))
+        frames.set(name, nv12)
+        const dir = path.join(frameRoot, name)
+        publishExportDir(dir, nv12, BigInt(i + 1))
+        const t0 = performance.now()
+        const response = yield* client.infer({
+          frame_reference: dir,
+          frame_metadata: { width: nv12.width, height: nv12.height, format: "NV12", frame_id: i + 1 },
+          camera_id: `demo-${name}`,
+          model_id: o.modelId,
+          timestamp: Date.now() / 1000
+        })
+        results.push({ name, response, roundTripMs: performance.now() - t0 })
+      }
+      yield* Console.log(`\n${formatTable(results)}\n`)
+
+      fs.mkdirSync(o.out, { recursive: true })
+      for (const { name, response } of results) {
+        const frame = frames.get(name)!
+        const jpeg = yield* Effect.promise(() =>
+          annotateJpeg({ ...frame, stride: frame.width, format: "NV12" }, response.detections)
+        )
+        fs.writeFileSync(path.join(o.out, `${name}.jpg`), jpeg)
+      }
+      yield* Console.log(`annotated images: ${sceneFiles.map((f) => path.join(o.out, `${path.parse(f).name}.jpg`)).join(", ")}`)
+      if (results.some((r) => r.response.error !== null)) {
+        return yield* new CliFailure({ message: "some scenes were answered with an error", exitCode: 1 })
+      }
+      if (o.once) return
+      yield* Console.log(
+        [
+          "",
+          `serving '${o.modelId}' on ${socketPath} — try, from another shell:`,
+          `  ./bin/ruth-model.js infer --socket ${socketPath} --image ${path.join(scenesDir, sceneFiles[0]!)} --out annotated.jpg`,
+          `  ./bin/ruth-model.js bench --socket ${socketPath} --concurrency 2 --duration 5 --width 1280 --height 720`,
+          "Ctrl+C to stop."
+        ].join("\n")
+      )
+      return yield* Effect.never
+    }).pipe(Effect.scoped)
+
+    yield* Effect.raceFirst(
+      container.pipe(Effect.mapError((e) => new CliFailure({ message: e.message, exitCode: 1 }))),
+      demo.pipe(Effect.mapError((e) => (e instanceof CliFailure ? e : new CliFailure({ message: e.message, exitCode: 1 }))))
+    )
+  }).pipe(Effect.scoped)
+).pipe(Command.withDescription("Serve the bundled text-detection model, send it the bundled scenes, print what it finds."))
