@@ -2,17 +2,23 @@
  * `npm run bench`: every benchmark, one after another (they share two cores,
  * so never in parallel). `--json` prints one JSON object per row.
  */
-import { formatPreprocessTable, runPreprocessBench } from "./preprocess.js"
+import { E2E_HEADER, formatE2eRow, runE2eBench } from "./e2e.js"
 import { HEADER, runIpcBench } from "./ipc.js"
+import { formatPreprocessTable, runPreprocessBench } from "./preprocess.js"
 
 const json = process.argv.includes("--json")
 const print = (line: string) => console.log(line)
+const emit = (bench: string, rows: ReadonlyArray<object>) => {
+  if (json) for (const row of rows) print(JSON.stringify({ bench, ...row }))
+}
 
 if (!json) print(`# IPC (${new Date().toISOString()})\n${HEADER}`)
-const ipc = await runIpcBench({ log: json ? () => {} : print })
-if (json) for (const row of ipc) print(JSON.stringify({ bench: "ipc", ...row }))
+emit("ipc", await runIpcBench({ log: json ? () => {} : print }))
 
 if (!json) print("\n# Preprocessing")
 const pre = await runPreprocessBench()
-if (json) for (const row of pre) print(JSON.stringify({ bench: "preprocess", ...row }))
+if (json) emit("preprocess", pre)
 else print(formatPreprocessTable(pre))
+
+if (!json) print(`\n# End to end, real model\n${E2E_HEADER}`)
+emit("e2e", await runE2eBench({ log: json ? () => {} : print }))

@@ -1,0 +1,182 @@
+/**
+ * End-to-end benchmark with the real model: the text-detection container
+ * (`ruth-model serve`, a child process) fed 1920x1080 NV12 frames from
+ * /dev/shm by 1, 2 and 4 concurrent cameras, each a persistent connection
+ * sending its next frame when the previous answer arrives.
+ *
+ *   npx tsx bench/e2e.ts [--duration S] [--json]
+ *
+ * Per stage (medians): socket + decode + response (round trip minus the
+ * server's frame read and handler time), frame read, preprocessing,
+ * session.run (including any wait for the session), post-processing.
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import { Effect } from "effect"
+import { imageToNv12 } from "../src/frames/image.js"
+import { publishRaw, sharedMemoryDir } from "../src/frames/publish.js"
+import { quantile } from "../src/ipc/loadgen.js"
+import { makeClient } from "../src/ipc/ModelClient.js"
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+const root = path.resolve(here, "..")
+
+export interface E2eRow {
+  readonly cameras: number
+  readonly frames: number
+  readonly fps: number
+  readonly p50Ms: number
+  readonly p99Ms: number
+  /** Median milliseconds per stage. */
+  readonly stages: {
+    readonly socketAndCodec: number
+    readonly frameRead: number
+    readonly preprocess: number
+    readonly sessionRun: number
+    readonly postprocess: number
+  }
+  /** Share of the median end-to-end latency spent outside session.run. */
+  readonly nonModelShare: number
+  readonly errors: number
+}
+
+const median = (xs: Array<number>) => quantile(Float64Array.from(xs).sort(), 0.5)
+
+const startServer = async (socketDir: string): Promise<ChildProcess> => {
+  const child = spawn(
+    process.execPath,
+    [path.join(root, "bin/ruth-model.js"), "serve", "--models-dir", path.join(root, "examples/models"), "--model-id", "text-detection", "--socket-dir", socketDir],
+    { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, RUTH_HEARTBEAT_DIR: socketDir } }
+  )
+  const socket = path.join(socketDir, "vas_model_text-detection.sock")
+  const deadline = Date.now() + 60_000
+  while (!fs.existsSync(socket)) {
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error("text-detection container did not start")
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  return child
+}
+
+export const runE2eBench = async (
+  options: { durationMs?: number; cameras?: ReadonlyArray<number>; log?: (line: string) => void } = {}
+): Promise<Array<E2eRow>> => {
+  const durationMs = options.durationMs ?? 10_000
+  const log = options.log ?? (() => {})
+  const socketDir = fs.mkdtempSync(path.join(os.tmpdir(), "ruth-bench-e2e-"))
+  const socketPath = path.join(socketDir, "vas_model_text-detection.sock")
+  const scenes = ["street-sign", "notice-board", "blank", "street-sign"]
+  const frames = await Promise.all(
+    scenes.map(async (scene, i) => {
+      const nv12 = await imageToNv12(path.join(root, "examples/scenes", `${scene}.png`), { width: 1920, height: 1080 })
+      const file = path.join(sharedMemoryDir(), `ruth-bench-e2e-${process.pid}-cam${i}.nv12`)
+      publishRaw(file, nv12)
+      return { file, width: nv12.width, height: nv12.height }
+    })
+  )
+  const child = await startServer(socketDir)
+  const rows: Array<E2eRow> = []
+  try {
+    for (const cameras of options.cameras ?? [1, 2, 4]) {
+      const row = await Effect.runPromise(
+        Effect.scoped(
+          Effect.gen(function*() {
+            const client = yield* makeClient({ socketPath, timeoutMs: 30_000, poolSize: cameras })
+            const latencies: Array<number> = []
+            const stages = { socketAndCodec: [] as Array<number>, frameRead: [] as Array<number>, preprocess: [] as Array<number>, sessionRun: [] as Array<number>, postprocess: [] as Array<number> }
+            let errors = 0
+            const send = (cam: number, frameId: number) => {
+              const f = frames[cam]!
+              return client.infer({
+                frame_reference: f.file,
+                frame_metadata: { width: f.width, height: f.height, format: "NV12", frame_id: frameId },
+                camera_id: `cam${cam}`,
+                model_id: "text-detection",
+                timestamp: Date.now() / 1000
+              })
+            }
+            // Warm-up: first frames of this geometry build caches.
+            yield* Effect.forEach(Array.from({ length: cameras }, (_, c) => c), (c) => send(c, 0), { concurrency: "unbounded" })
+            const start = performance.now()
+            const deadline = start + durationMs
+            const camera = (cam: number) =>
+              Effect.gen(function*() {
+                let frameId = 1
+                while (performance.now() < deadline) {
+                  const t0 = performance.now()
+                  const r = yield* send(cam, frameId++)
+                  const total = performance.now() - t0
+                  if (r.error !== null) {
+                    errors++
+                    continue
+                  }
+                  const m = (r.metadata ?? {}) as Record<string, number>
+                  latencies.push(total)
+                  const serverSide = (m.frame_read_ms ?? 0) + (m.inference_time_ms ?? 0)
+                  stages.socketAndCodec.push(total - serverSide)
+                  stages.frameRead.push(m.frame_read_ms ?? 0)
+                  stages.preprocess.push(m.preprocess_ms ?? 0)
+                  stages.sessionRun.push(m.inference_ms ?? 0)
+                  stages.postprocess.push(m.postprocess_ms ?? 0)
+                }
+              })
+            yield* Effect.forEach(Array.from({ length: cameras }, (_, c) => c), camera, { concurrency: "unbounded" })
+            const elapsed = performance.now() - start
+            const sorted = Float64Array.from(latencies).sort()
+            const p50 = quantile(sorted, 0.5)
+            const medians = {
+              socketAndCodec: median(stages.socketAndCodec),
+              frameRead: median(stages.frameRead),
+              preprocess: median(stages.preprocess),
+              sessionRun: median(stages.sessionRun),
+              postprocess: median(stages.postprocess)
+            }
+            const e2e = medians.socketAndCodec + medians.frameRead + medians.preprocess + medians.sessionRun + medians.postprocess
+            return {
+              cameras,
+              frames: latencies.length,
+              fps: (latencies.length * 1000) / elapsed,
+              p50Ms: p50,
+              p99Ms: quantile(sorted, 0.99),
+              stages: medians,
+              nonModelShare: (e2e - medians.sessionRun) / e2e,
+              errors
+            } satisfies E2eRow
+          })
+        )
+      )
+      rows.push(row)
+      log(formatE2eRow(row))
+    }
+  } finally {
+    await new Promise<void>((resolve) => {
+      child.once("exit", () => resolve())
+      child.kill("SIGTERM")
+    })
+    for (const f of frames) fs.rmSync(f.file, { force: true })
+    fs.rmSync(socketDir, { recursive: true, force: true })
+  }
+  return rows
+}
+
+const f1 = (v: number) => v.toFixed(1).padStart(7)
+
+export const E2E_HEADER =
+  "cameras   fps  p50 ms  p99 ms | socket+codec  frame read  preprocess  session.run  postprocess | non-model share  errors"
+
+export const formatE2eRow = (r: E2eRow): string =>
+  `${String(r.cameras).padStart(7)} ${r.fps.toFixed(1).padStart(5)} ${f1(r.p50Ms)} ${f1(r.p99Ms)} |` +
+  `      ${f1(r.stages.socketAndCodec)}     ${f1(r.stages.frameRead)}     ${f1(r.stages.preprocess)}      ${f1(r.stages.sessionRun)}      ${f1(r.stages.postprocess)} |` +
+  `          ${(r.nonModelShare * 100).toFixed(1).padStart(5)}%  ${String(r.errors).padStart(6)}`
+
+const isMain = process.argv[1] !== undefined && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])
+if (isMain) {
+  const json = process.argv.includes("--json")
+  const at = process.argv.indexOf("--duration")
+  const durationMs = at > 0 ? Number(process.argv[at + 1]) * 1000 : 10_000
+  if (!json) console.log(E2E_HEADER)
+  const rows = await runE2eBench({ durationMs, log: json ? () => {} : (line) => console.log(line) })
+  if (json) for (const row of rows) console.log(JSON.stringify({ bench: "e2e", ...row }))
+}
