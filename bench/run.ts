@@ -2,7 +2,7 @@
  * `npm run bench`: every benchmark, one after another (they share two cores,
  * so never in parallel). `--json` prints one JSON object per row.
  */
-import { E2E_HEADER, formatE2eRow, runE2eBench } from "./e2e.js"
+import { E2E_HEADER, runE2eBench } from "./e2e.js"
 import { HEADER, runIpcBench } from "./ipc.js"
 import { formatPreprocessTable, runPreprocessBench } from "./preprocess.js"
 

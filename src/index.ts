@@ -3,18 +3,66 @@
  */
 export { VERSION } from "./version.js"
 
+// The wire contract
 export * from "./contract/schema.js"
 export * from "./contract/errors.js"
-export { DEFAULT_MAX_MESSAGE_BYTES, encodeMessage, FrameDecoder, type DecodedEvent } from "./contract/codec.js"
+export { DEFAULT_MAX_MESSAGE_BYTES, type DecodedEvent, encodeMessage, FrameDecoder } from "./contract/codec.js"
 
-export { RuntimeConfig, type RuntimeSettings, type RuntimeSettingsInput, socketPathFor, heartbeatPathFor } from "./config/RuntimeConfig.js"
+// Configuration
+export {
+  describeSettings,
+  heartbeatPathFor,
+  resolveSettings,
+  RuntimeConfig,
+  type RuntimeSettings,
+  type RuntimeSettingsInput,
+  socketPathFor
+} from "./config/RuntimeConfig.js"
+export {
+  detectGpu,
+  GpuUnavailable,
+  type LoadedModelConfig,
+  loadModelConfig,
+  ModelConfig,
+  ModelConfigError,
+  type PreprocessSettings,
+  resolveDevice
+} from "./config/ModelConfig.js"
+export {
+  type DiscoveredModel,
+  discoverModels,
+  findModel,
+  ModelNotFound,
+  ModelsDirError,
+  ModelUnavailable
+} from "./config/ModelDiscovery.js"
 
+// Frames
 export type { Frame, PixelFormat } from "./frames/Frame.js"
 export { FrameReader, type FrameReaderShape } from "./frames/FrameReader.js"
+export { BufferPool } from "./frames/BufferPool.js"
 export * from "./frames/transform.js"
+export {
+  defaultPreprocessOptions,
+  makePreprocessOptions,
+  preprocess,
+  type Preprocessed,
+  type PreprocessOptions,
+  tensorDims,
+  tensorLength
+} from "./frames/preprocess.js"
+export { annotateJpeg, frameToJpeg, imageToNv12, nv12ToRgb, rgbToNv12 } from "./frames/image.js"
+export { encodeFrameMeta, publishExportDir, publishRaw, sharedMemoryDir } from "./frames/publish.js"
 
+// Inference
 export { InferenceHandler, type InferenceHandlerShape, type InferenceOutput } from "./container/InferenceHandler.js"
+export { decodeYolo } from "./inference/postprocess/yolo.js"
+export { decodeDbText } from "./inference/postprocess/dbText.js"
+export { nonMaxSuppression } from "./inference/postprocess/nms.js"
+
+// The runtime
 export * as ModelContainer from "./container/ModelContainer.js"
 export type { RunningContainer } from "./container/ModelContainer.js"
 
+// Talking to a container
 export { ClientError, type ClientOptions, type HealthResponse, makeClient, ModelClient, type ModelClientShape } from "./ipc/ModelClient.js"
