@@ -280,8 +280,6 @@ const makeTensorPool = (dtype: InputElementType, length: number) => {
 
 const round3 = (ms: number): number => Math.round(ms * 1000) / 1000
 
-const describeOnnxError = (error: OnnxError): string => error.message
-
 /** Opens the session on `device`, or on CPU when CUDA turns out to be missing and fallback is allowed. */
 const openSession = (
   loaded: LoadedModelConfig,
@@ -302,7 +300,7 @@ const openSession = (
   if (device === "cpu") {
     return open(["cpu"]).pipe(
       Effect.map((session) => ({ session, device })),
-      Effect.mapError((e) => fail(describeOnnxError(e), e))
+      Effect.mapError((e) => fail(e.message, e))
     )
   }
   const { gpu_required, cpu_fallback_allowed } = config.resource_requirements
@@ -323,7 +321,7 @@ const openSession = (
           `cuda was requested but its execution provider is unavailable (${e.reason}) and CPU fallback is not allowed (${gpu_required ? "resource_requirements.gpu_required: true" : "resource_requirements.cpu_fallback_allowed: false"})`,
           e
         )
-        : fail(describeOnnxError(e), e)
+        : fail(e.message, e)
     )
   )
 }
@@ -365,7 +363,7 @@ export const make = (
       const feeds = { [input.name]: { data: zeros, dims, type: inputType } }
       const started = performance.now()
       const outputs = yield* Effect.repeatN(session.run(feeds), warmupRuns - 1).pipe(
-        Effect.mapError((e) => fail(`warm-up run failed: ${describeOnnxError(e)}`, e))
+        Effect.mapError((e) => fail(`warm-up run failed: ${e.message}`, e))
       )
       const tensor = outputs[output.name]
       const identity = stretchTransform(pre.width, pre.height, pre.width, pre.height)
@@ -395,7 +393,7 @@ export const make = (
 
     const pool = makeTensorPool(inputType, tensorLength(pre))
     const inputSize: readonly [number, number] = [pre.width, pre.height]
-    const runFailed = (error: OnnxError) => new InferenceFailed({ reason: describeOnnxError(error), cause: error })
+    const runFailed = (error: OnnxError) => new InferenceFailed({ reason: error.message, cause: error })
 
     const infer = (request: InferenceRequest, frame: Frame): Effect.Effect<InferenceOutput, InferenceFailed> =>
       Effect.suspend(() => {
@@ -431,6 +429,7 @@ export const make = (
             }
             const t3 = performance.now()
             return Effect.succeed({
+              // inference_ms is the wall time of session.run, including any wait behind other runs (ORT serialises them).
               detections: decoded.right,
               metadata: {
                 preprocess_ms: round3(t1 - t0),
@@ -442,7 +441,7 @@ export const make = (
             })
           })
         )
-      })
+      }).pipe(Effect.withSpan("OnnxHandler.infer", { attributes: { model_id: modelId } }))
 
     return InferenceHandler.of({ infer })
   })

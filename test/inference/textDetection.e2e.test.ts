@@ -1,0 +1,82 @@
+/**
+ * The real PP-OCRv4 text detector, end to end: examples/models/text-detection/model.yaml loaded as
+ * an operator would, rendered scenes written as raw NV12 frame files, requests over the socket.
+ */
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import { describe, expect, it } from "@effect/vitest"
+import { Context, Effect, Layer } from "effect"
+import { loadModelConfig } from "../../src/config/ModelConfig.js"
+import { InferenceHandler } from "../../src/container/InferenceHandler.js"
+import { imageToNv12 } from "../../src/frames/image.js"
+import * as OnnxHandler from "../../src/inference/OnnxHandler.js"
+import { call, request, startContainer, tempDir } from "../support/harness.js"
+import { type Box, iou, type Scene, sampleScenes } from "../support/scenes.js"
+
+const MODEL_DIR = fileURLToPath(new URL("../../examples/models/text-detection", import.meta.url))
+
+interface WireDetection {
+  readonly class_name: string
+  readonly confidence: number
+  readonly bbox: Box
+}
+
+/** A text-detection container on a socket, reading frame files from os.tmpdir(). */
+const textContainer = Effect.gen(function*() {
+  const loaded = yield* loadModelConfig(MODEL_DIR)
+  const context = yield* Layer.build(OnnxHandler.layer(loaded, { gpuAvailable: false }))
+  return yield* startContainer({
+    handler: Context.get(context, InferenceHandler),
+    settings: { modelId: "text-detection", frameRoots: [os.tmpdir()], requestTimeoutMs: 60_000 }
+  })
+})
+
+/** Writes the scene as a raw NV12 frame file (CONTRACT §5 layout 1) and asks the container about it. */
+const detect = (socketPath: string, dir: string, scene: Scene, frameId: number) =>
+  Effect.gen(function*() {
+    const nv12 = yield* Effect.promise(() => imageToNv12(scene.png))
+    const file = path.join(dir, `vas_frames_${scene.name}`)
+    fs.writeFileSync(file, nv12.data)
+    const reply = yield* Effect.promise(() =>
+      call(
+        socketPath,
+        request(file, {
+          model_id: "text-detection",
+          frame_metadata: { width: nv12.width, height: nv12.height, format: "NV12", frame_id: frameId }
+        })
+      )
+    )
+    expect(reply.error).toBeNull()
+    return { detections: reply.detections as ReadonlyArray<WireDetection>, metadata: reply.metadata as Record<string, unknown> }
+  })
+
+const bestIou = (box: Box, detections: ReadonlyArray<WireDetection>): number =>
+  Math.max(0, ...detections.map((d) => iou(d.bbox, box)))
+
+const bestIouOfLines = (box: Box, scene: Scene): number => Math.max(0, ...scene.lines.map((l) => iou(box, l.box)))
+
+describe("text detection (PP-OCRv4) end to end", () => {
+  it.scopedLive("finds every rendered text line (IoU >= 0.5) and nothing in a frame without text", () =>
+    Effect.gen(function*() {
+      const scenes = yield* Effect.promise(() => sampleScenes())
+      expect(scenes.map((s) => s.name)).toEqual(["street-sign", "notice-board", "blank"])
+      const dir = yield* tempDir("ruth-text-e2e-")
+      const c = yield* textContainer
+
+      for (const [index, scene] of scenes.entries()) {
+        const { detections, metadata } = yield* detect(c.socketPath, dir, scene, index + 1)
+        expect(metadata).toMatchObject({ device: "cpu", input_size: [640, 640], frame_width: 1280, frame_height: 720 })
+        for (const line of scene.lines) {
+          expect(bestIou(line.box, detections), `${scene.name}: "${line.text}"`).toBeGreaterThanOrEqual(0.5)
+        }
+        // Nothing is found outside the known lines (no false positives on the panels and borders).
+        for (const d of detections) {
+          expect(d.class_name).toBe("text")
+          expect(bestIouOfLines(d.bbox, scene), `${scene.name}: detection at ${d.bbox.join(", ")}`).toBeGreaterThan(0.3)
+        }
+        if (scene.lines.length === 0) expect(detections).toEqual([])
+      }
+    }))
+})
