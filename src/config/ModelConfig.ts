@@ -9,6 +9,7 @@
  *
  * `loadModelConfig` uses `node:fs/promises` directly, so its requirement channel is empty.
  */
+import type { PreprocessOptions } from "../frames/preprocess.js"
 import * as fs from "node:fs/promises"
 import * as nodePath from "node:path"
 import { Config, Data, Effect, Either, Option, ParseResult, Schema } from "effect"
@@ -299,20 +300,8 @@ const knownKeys: ReadonlyArray<readonly [section: string | undefined, keys: Read
 // Preprocess settings (camelCase, for the preprocess module)
 // ---------------------------------------------------------------------------
 
-export interface PreprocessSettings {
-  readonly width: number
-  readonly height: number
-  readonly resize: "letterbox" | "stretch"
-  readonly padValue: number
-  readonly colorMatrix: "bt601" | "bt709"
-  readonly range: "full" | "limited"
-  readonly channelOrder: "rgb" | "bgr"
-  readonly scale: number
-  readonly mean: readonly [number, number, number]
-  readonly std: readonly [number, number, number]
-  readonly layout: "nchw" | "nhwc"
-  readonly dtype: "float32" | "uint8"
-}
+/** The model.yaml `preprocessing` section in the form the preprocess module takes. */
+export type PreprocessSettings = PreprocessOptions
 
 /** Model input size is `preprocessing.input_size`, else `expected_resolution`. */
 export const toPreprocessSettings = (
