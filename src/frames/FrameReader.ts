@@ -1,9 +1,26 @@
 /**
- * Reads the frame a request names from shared memory, read-only; the
+ * Reads the frame a request names from shared memory, read-only; every
  * descriptor is closed before the handler runs, on every path.
  *
+ * Two layouts (CONTRACT §5), chosen by what `frame_reference` is:
+ * - a file: the raw layout — one frame from offset 0, geometry from the
+ *   request's `frame_metadata`. One synchronous open/fstat/read/close.
+ * - a directory: the frame-export layout — `frame.meta` (64-byte header,
+ *   see frameMeta.ts) describes `frame.data`; the header's geometry is
+ *   authoritative and the request's width/height (and format, if given)
+ *   must agree with it. The frame carries the header's frameId/timestampNs.
+ *
+ * Torn: the writer renames new files in without waiting for us, so we read
+ * header → data → header; the read is torn when the headers differ,
+ * frame.data's size is not the header's data_size, or frame.data is newer
+ * than frame.meta (the writer renames data before meta; file times may be a
+ * clock tick coarse, so this catches frames more than a few ms apart). We retry
+ * `TORN_ATTEMPTS` times, `TORN_RETRY_MS` apart, then answer FRAME_TORN.
+ * Stale: a request naming an integer `frame_id` that is not the header's gets
+ * FRAME_STALE — detections must belong to the frame whose id we echo.
+ *
  * `frame_reference` is caller input: it must lie below a configured root
- * after resolving `..`, and the file actually opened — after following any
+ * after resolving `..`, and every file actually opened — after following any
  * symlinks — must lie below a root too (checked on the open descriptor, so
  * nothing can be swapped in between check and read).
  */
@@ -11,13 +28,26 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { Context, Effect, Layer } from "effect"
 import { RuntimeConfig } from "../config/RuntimeConfig.js"
-import { FrameAccessDenied, type FrameError, FrameInvalid, FrameNotFound } from "../contract/errors.js"
+import {
+  FrameAccessDenied,
+  type FrameError,
+  FrameInvalid,
+  FrameNotFound,
+  FrameStale,
+  FrameTorn
+} from "../contract/errors.js"
 import { frameFormat, type InferenceRequest } from "../contract/schema.js"
 import { BufferPool } from "./BufferPool.js"
 import { type Frame, frameByteLength, isPixelFormat, minStride, type PixelFormat } from "./Frame.js"
+import { decodeFrameMeta, FRAME_META_BYTES, type FrameMetaHeader, pixelFormatOf, requestedFrameId } from "./frameMeta.js"
 
 /** Free frame buffers kept for reuse when nothing else is configured. */
 export const DEFAULT_POOL_BYTES = 256 * 1024 * 1024
+
+/** Reads of a frame-export directory before giving up with FRAME_TORN. */
+export const TORN_ATTEMPTS = 3
+/** Pause before re-reading a torn frame: the writer's data-to-meta window is microseconds, so this outlasts it. */
+export const TORN_RETRY_MS = 1
 
 export interface FrameReaderShape {
   /**
@@ -40,6 +70,10 @@ export class FrameReader extends Context.Tag("@ruth-ai/model-runtime/FrameReader
     FrameReader,
     Effect.map(RuntimeConfig, (config) => makeFileReader(config.frameRoots, new BufferPool(config.framePoolBytes)))
   )
+
+  /** The live reader with a pool the caller owns, e.g. to watch its occupancy (`inUse`). */
+  static readonly layerWithPool = (pool: BufferPool) =>
+    Layer.effect(FrameReader, Effect.map(RuntimeConfig, (config) => makeFileReader(config.frameRoots, pool)))
 
   /**
    * Serves frames from memory by reference: handler tests need no shared
@@ -104,18 +138,30 @@ class Abort {
   constructor(readonly error: FrameError) {}
 }
 
-/** Reads exactly `length` bytes from offset 0 into `into`, or says the file shrank. */
-const readExactly = (fd: number, p: string, into: Uint8Array, length: number): void => {
+/** Reads up to `length` bytes from offset 0 into `into`; fewer means the file shrank under us. */
+const readUpTo = (fd: number, into: Uint8Array, length: number): number => {
   let got = 0
   while (got < length) {
     const n = fs.readSync(fd, into, got, length - got, got)
     if (n === 0) break
     got += n
   }
-  if (got !== length) {
-    throw new Abort(new FrameInvalid({ path: p, reason: `frame truncated while reading: ${got} of ${length} bytes` }))
-  }
+  return got
 }
+
+/** The writer replaced a file mid-read: thrown inside the export-directory read, returned from it. */
+class Torn {}
+const torn = new Torn()
+
+/** Real time even under a TestClock: what we wait for is an outside writer, not Effect's clock. */
+const pauseMs = (ms: number): Effect.Effect<void> =>
+  Effect.async<void>((resume) => {
+    const timer = setTimeout(() => resume(Effect.void), ms)
+    return Effect.sync(() => clearTimeout(timer))
+  })
+
+/** A frame whose bytes are borrowed from the pool. */
+type PooledFrame = Frame & { readonly data: Uint8Array }
 
 /** The checked geometry of a request's frame. */
 export const frameGeometry = (
@@ -160,38 +206,58 @@ const makeFileReader = (roots: ReadonlyArray<string>, pool: BufferPool): FrameRe
    * descriptor itself (one syscall, and no window for a swap between check
    * and open); elsewhere we resolve the path.
    */
-  const realPathOf = (fd: number, lexical: string): string => {
+  const realPathOf = (fd: number, file: string): string => {
     try {
       return fs.readlinkSync(`/proc/self/fd/${fd}`)
     } catch {
-      return fs.realpathSync.native(lexical)
+      return fs.realpathSync.native(file)
     }
+  }
+
+  /**
+   * Opens `file` read-only and checks where it really is; errors name `shown`
+   * (the caller's spelling). The caller closes the descriptor.
+   */
+  const openConfined = (file: string, shown: string): { readonly fd: number; readonly real: string } => {
+    let fd: number
+    try {
+      fd = fs.openSync(file, OPEN_FLAGS)
+    } catch (e) {
+      throw new Abort(fsError(shown, e))
+    }
+    try {
+      const real = realPathOf(fd, file)
+      if (!isBelow(real, resolvedRoots)) {
+        throw new Abort(
+          new FrameAccessDenied({ path: shown, reason: `resolves to ${real}, outside the allowed roots (${allowed})` })
+        )
+      }
+      return { fd, real }
+    } catch (e) {
+      fs.closeSync(fd)
+      throw e instanceof Abort ? e : new Abort(fsError(shown, e))
+    }
+  }
+
+  /** Anything unexpected from fs inside a read becomes the frame error for `shown`; our own signals pass. */
+  const rethrow = (shown: string, e: unknown): never => {
+    throw e instanceof Abort || e instanceof Torn ? e : new Abort(fsError(shown, e))
   }
 
   /**
    * Open, check, read and close in one synchronous step: frames live in
    * tmpfs, where these calls are memory copies, and the descriptor never
-   * outlives the read.
+   * outlives the read. A directory hands over to the export layout.
    */
-  const readFrame = (request: InferenceRequest, lexical: string): Frame & { readonly data: Uint8Array } => {
+  const readFrame = (request: InferenceRequest, lexical: string): PooledFrame | Torn => {
     const reference = request.frame_reference
     const geometry = frameGeometry(request)
-    if (geometry instanceof FrameInvalid) throw new Abort(geometry)
-    let fd: number
+    const { fd, real } = openConfined(lexical, reference)
     try {
-      fd = fs.openSync(lexical, OPEN_FLAGS)
-    } catch (e) {
-      throw new Abort(fsError(reference, e))
-    }
-    try {
-      const real = realPathOf(fd, lexical)
-      if (!isBelow(real, resolvedRoots)) {
-        throw new Abort(
-          new FrameAccessDenied({ path: reference, reason: `resolves to ${real}, outside the allowed roots (${allowed})` })
-        )
-      }
       const stat = fs.fstatSync(fd)
+      if (stat.isDirectory()) return readExportDir(request, lexical, real)
       if (!stat.isFile()) throw new Abort(new FrameInvalid({ path: reference, reason: "not a regular file" }))
+      if (geometry instanceof FrameInvalid) throw new Abort(geometry)
       const { width, height } = request.frame_metadata
       if (stat.size < geometry.bytes) {
         throw new Abort(
@@ -203,31 +269,180 @@ const makeFileReader = (roots: ReadonlyArray<string>, pool: BufferPool): FrameRe
         )
       }
       const data = pool.acquire(geometry.bytes)
+      let got: number
       try {
-        readExactly(fd, reference, data, geometry.bytes)
+        got = readUpTo(fd, data, geometry.bytes)
       } catch (e) {
         pool.release(data)
         throw e
       }
+      if (got !== geometry.bytes) {
+        pool.release(data)
+        throw new Abort(
+          new FrameInvalid({ path: reference, reason: `frame truncated while reading: ${got} of ${geometry.bytes} bytes` })
+        )
+      }
       return { reference, format: geometry.format, width, height, stride: geometry.stride, data }
     } catch (e) {
-      throw e instanceof Abort ? e : new Abort(fsError(reference, e))
+      return rethrow(reference, e)
     } finally {
       fs.closeSync(fd)
     }
   }
 
+  /** One read of `frame.meta`: its v1 bytes, and when it was written. */
+  const readMeta = (dirReal: string, shownDir: string): { readonly bytes: Buffer; readonly mtimeMs: number } => {
+    const shown = path.join(shownDir, "frame.meta")
+    const { fd } = openConfined(path.join(dirReal, "frame.meta"), shown)
+    try {
+      const stat = fs.fstatSync(fd)
+      if (!stat.isFile()) throw new Abort(new FrameInvalid({ path: shown, reason: "not a regular file" }))
+      if (stat.size < FRAME_META_BYTES) {
+        throw new Abort(
+          new FrameInvalid({ path: shown, reason: `header has ${stat.size} bytes, expected at least ${FRAME_META_BYTES}` })
+        )
+      }
+      const bytes = Buffer.alloc(FRAME_META_BYTES)
+      if (readUpTo(fd, bytes, FRAME_META_BYTES) !== FRAME_META_BYTES) throw torn
+      return { bytes, mtimeMs: stat.mtimeMs }
+    } catch (e) {
+      return rethrow(shown, e)
+    } finally {
+      fs.closeSync(fd)
+    }
+  }
+
+  /**
+   * The frame a header describes, if the request may use it. Identity comes
+   * first (a stale frame's geometry is moot); a data_size beyond the frame is
+   * padding we ignore, as trailing bytes in the raw layout.
+   */
+  const checkHeader = (
+    request: InferenceRequest,
+    header: FrameMetaHeader,
+    requested: bigint | undefined,
+    shownDir: string
+  ): { readonly format: PixelFormat; readonly bytes: number } => {
+    const reference = request.frame_reference
+    const shown = path.join(shownDir, "frame.meta")
+    const invalid = (reason: string) => new Abort(new FrameInvalid({ path: shown, reason }))
+    if (header.version < 1) throw invalid(`unsupported header version ${header.version}`)
+    if (requested !== undefined && requested !== header.frameId) {
+      throw new Abort(
+        new FrameStale({ path: reference, requested: requested.toString(), found: header.frameId.toString() })
+      )
+    }
+    const format = pixelFormatOf(header.pixelFormat)
+    if (format === undefined) {
+      throw invalid(`unknown pixel_format ${header.pixelFormat} (known: 0 = NV12, 1 = RGB24, 2 = BGR24)`)
+    }
+    const { width, height, stride } = header
+    if (width === 0 || height === 0) throw invalid(`header says ${width}x${height}`)
+    const meta = request.frame_metadata
+    if (meta.width !== width || meta.height !== height) {
+      throw invalid(`header says ${width}x${height}, request says ${meta.width}x${meta.height}`)
+    }
+    if (meta.format !== undefined && meta.format.toUpperCase() !== format) {
+      throw invalid(`header says ${format}, request says ${meta.format}`)
+    }
+    if (stride < minStride(format, width)) {
+      throw invalid(`stride ${stride} is smaller than a ${format} row of width ${width} (${minStride(format, width)} bytes)`)
+    }
+    const bytes = frameByteLength(format, height, stride)
+    if (header.dataSize < BigInt(bytes)) {
+      throw invalid(
+        `data_size ${header.dataSize} is less than a ${width}x${height} ${format} frame with stride ${stride} (${bytes} bytes)`
+      )
+    }
+    return { format, bytes }
+  }
+
+  /**
+   * Reads the first `bytes` of `frame.data` into a pooled buffer; `torn` if
+   * the file is not the one `header` describes (its size differs, or it was
+   * written after frame.meta — the writer renames data first) or shrank.
+   */
+  const readData = (
+    dirReal: string,
+    shownDir: string,
+    header: FrameMetaHeader,
+    bytes: number,
+    metaMtimeMs: number
+  ): Uint8Array => {
+    const shown = path.join(shownDir, "frame.data")
+    const { fd } = openConfined(path.join(dirReal, "frame.data"), shown)
+    try {
+      const stat = fs.fstatSync(fd)
+      if (!stat.isFile()) throw new Abort(new FrameInvalid({ path: shown, reason: "not a regular file" }))
+      if (BigInt(stat.size) !== header.dataSize || stat.mtimeMs > metaMtimeMs) throw torn
+      const data = pool.acquire(bytes)
+      let got: number
+      try {
+        got = readUpTo(fd, data, bytes)
+      } catch (e) {
+        pool.release(data)
+        throw e
+      }
+      if (got !== bytes) {
+        pool.release(data)
+        throw torn
+      }
+      return data
+    } catch (e) {
+      return rethrow(shown, e)
+    } finally {
+      fs.closeSync(fd)
+    }
+  }
+
+  /** Header → data → header: the frame if both headers agree and describe the data, else `torn`. */
+  const readExportDir = (request: InferenceRequest, shownDir: string, dirReal: string): PooledFrame | Torn => {
+    const requested = requestedFrameId(request.frame_metadata.frame_id)
+    try {
+      const before = readMeta(dirReal, shownDir)
+      const header = decodeFrameMeta(before.bytes)
+      const { format, bytes } = checkHeader(request, header, requested, shownDir)
+      const data = readData(dirReal, shownDir, header, bytes, before.mtimeMs)
+      try {
+        if (!readMeta(dirReal, shownDir).bytes.equals(before.bytes)) throw torn
+      } catch (e) {
+        pool.release(data)
+        throw e
+      }
+      return {
+        reference: request.frame_reference,
+        format,
+        width: header.width,
+        height: header.height,
+        stride: header.stride,
+        data,
+        frameId: header.frameId,
+        timestampNs: header.timestampNs
+      }
+    } catch (e) {
+      if (e instanceof Torn) return torn
+      throw e
+    }
+  }
+
   return {
     use: (request, use) =>
-      Effect.flatMap(confineLexically(request.frame_reference), (lexical) =>
-        Effect.acquireUseRelease(
-          Effect.try({
-            try: () => readFrame(request, lexical),
-            catch: (e) => (e instanceof Abort ? e.error : fsError(request.frame_reference, e))
-          }),
-          use,
-          (frame) => Effect.sync(() => pool.release(frame.data))
-        )
-      )
+      Effect.flatMap(confineLexically(request.frame_reference), (lexical) => {
+        // One synchronous read per attempt; only a torn export-directory read comes round again.
+        const acquire = (attempt: number): Effect.Effect<PooledFrame, FrameError> =>
+          Effect.suspend(() => {
+            let frame: PooledFrame | Torn
+            try {
+              frame = readFrame(request, lexical)
+            } catch (e) {
+              return Effect.fail(e instanceof Abort ? e.error : fsError(request.frame_reference, e))
+            }
+            if (!(frame instanceof Torn)) return Effect.succeed(frame)
+            return attempt >= TORN_ATTEMPTS
+              ? Effect.fail(new FrameTorn({ path: request.frame_reference, attempts: attempt }))
+              : Effect.zipRight(pauseMs(TORN_RETRY_MS), acquire(attempt + 1))
+          })
+        return Effect.acquireUseRelease(acquire(1), use, (frame) => Effect.sync(() => pool.release(frame.data)))
+      })
   }
 }

@@ -1,8 +1,11 @@
+import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { Worker } from "node:worker_threads"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Exit } from "effect"
 import { decodeRequest, type InferenceRequest } from "../../src/contract/schema.js"
+import { BufferPool } from "../../src/frames/BufferPool.js"
 import { FrameReader } from "../../src/frames/FrameReader.js"
 import { request, tempDir, writeFrameFile } from "../support/harness.js"
 
@@ -99,6 +102,87 @@ describe("FrameReader (raw file layout)", () => {
       expect(openFds()).toBe(before)
     }))
 })
+
+describe("FrameReader (raw file layout) when frames vanish", () => {
+  it.scopedLive("a deleted file is FRAME_NOT_FOUND, a truncated one FRAME_INVALID, a FIFO never blocks", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir()
+      const p = writeFrameFile(dir, "frame", 64, 48)
+      expect((yield* read([dir], req(p))).ok).toBe(true)
+      fs.rmSync(p)
+      expect(yield* read([dir], req(p))).toMatchObject({ ok: false, code: "FRAME_NOT_FOUND" })
+      writeFrameFile(dir, "frame", 64, 48)
+      fs.truncateSync(p, 1000)
+      expect(yield* read([dir], req(p))).toMatchObject({ ok: false, code: "FRAME_INVALID", message: expect.stringContaining("file has 1000 bytes") })
+      const fifo = path.join(dir, "fifo")
+      execFileSync("mkfifo", [fifo])
+      expect(yield* read([dir], req(fifo))).toMatchObject({ ok: false, code: "FRAME_INVALID", message: expect.stringContaining("not a regular file") })
+    }))
+
+  it.scopedLive("racing a writer that truncates, rewrites and deletes the file in place: clean errors, nothing leaked", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir()
+      const width = 1280
+      const height = 720
+      const size = width * height * 1.5
+      const p = writeFrameFile(dir, "frame", width, height)
+      const pool = new BufferPool(64 << 20)
+      const reader = FrameReader.make([dir], pool)
+      const r = req(p, { width, height })
+      const shrank = "FRAME_INVALID (shrank while reading)"
+      const seen = new Map<string, number>()
+      const before = openFds() // before the writer thread, which has descriptors of its own
+      const race = Effect.gen(function*() {
+        const writer = yield* Effect.acquireRelease(
+          Effect.sync(() => new Worker(TRUNCATING_WRITER, { eval: true, workerData: { file: p, size } })),
+          (w) => Effect.promise(() => w.terminate())
+        )
+        yield* Effect.promise(() => new Promise((resolve) => writer.once("message", resolve)))
+        const started = Date.now()
+        // At least a second, and until a read has seen the file shrink under it (give up after 10 s).
+        while (Date.now() - started < 1_000 || (!seen.has(shrank) && Date.now() - started < 10_000)) {
+          const outcome = yield* reader.use(r, (frame) => Effect.succeed(frame.data.length)).pipe(Effect.either)
+          if (Either.isRight(outcome)) expect(outcome.right).toBe(size)
+          const key = Either.isRight(outcome)
+            ? "ok"
+            : outcome.left.message.includes("truncated while reading")
+            ? shrank
+            : outcome.left.code
+          seen.set(key, (seen.get(key) ?? 0) + 1)
+        }
+      })
+      yield* Effect.scoped(race)
+      expect([...seen.keys()].filter((k) => !["ok", "FRAME_NOT_FOUND", "FRAME_INVALID", shrank].includes(k))).toEqual([])
+      expect(seen.get(shrank)).toBeGreaterThan(0)
+      expect(openFds()).toBe(before)
+      expect(pool.inUse).toBe(0)
+    }))
+
+  it.scopedLive("ignores frame_id: the raw layout records none", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir()
+      const p = writeFrameFile(dir, "frame", 64, 48)
+      const r = yield* read([dir], req(p, { frame_id: 12345 }))
+      expect(r.ok && r.frame.frameId === undefined).toBe(true)
+    }))
+})
+
+/** Rewrites a frame file in place (never atomically): truncate, refill, sometimes delete and recreate. */
+const TRUNCATING_WRITER = `
+const fs = require("node:fs")
+const { parentPort, workerData } = require("node:worker_threads")
+const { file, size } = workerData
+const full = Buffer.alloc(size, 7)
+parentPort.postMessage("running")
+for (let i = 0; ; i++) {
+  if (i % 16 === 0) { try { fs.rmSync(file) } catch {} }
+  const fd = fs.openSync(file, "w")
+  fs.writeSync(fd, full, 0, size, 0)
+  fs.ftruncateSync(fd, i % 3 === 0 ? 0 : size >> 1)
+  fs.writeSync(fd, full, 0, size, 0)
+  fs.closeSync(fd)
+}
+`
 
 describe("FrameReader.layerMemory", () => {
   it.effect("serves frames by reference without shared memory", () =>

@@ -7,6 +7,7 @@ import { Effect, Layer, type Scope } from "effect"
 import { encodeMessage, FrameDecoder } from "../../src/contract/codec.js"
 import { RuntimeConfig, type RuntimeSettingsInput } from "../../src/config/RuntimeConfig.js"
 import type { Frame } from "../../src/frames/Frame.js"
+import type { BufferPool } from "../../src/frames/BufferPool.js"
 import { FrameReader } from "../../src/frames/FrameReader.js"
 import { InferenceHandler, type InferenceHandlerShape } from "../../src/container/InferenceHandler.js"
 import * as ModelContainer from "../../src/container/ModelContainer.js"
@@ -25,6 +26,8 @@ export interface TestContainerOptions {
   readonly settings?: Partial<RuntimeSettingsInput>
   /** In-memory frames by reference; when absent, frames are read from the filesystem. */
   readonly frames?: ReadonlyMap<string, Omit<Frame, "reference">>
+  /** The live reader's buffer pool, so a test can watch its occupancy (ignored with `frames`). */
+  readonly pool?: BufferPool
 }
 
 /** Starts a container on a socket in a temp dir; stops (drains) it when the scope closes. */
@@ -39,7 +42,11 @@ export const startContainer = (options: TestContainerOptions = {}) =>
       drainTimeoutMs: 2_000,
       ...options.settings
     })
-    const reader = options.frames ? FrameReader.layerMemory(options.frames) : FrameReader.layer
+    const reader = options.frames
+      ? FrameReader.layerMemory(options.frames)
+      : options.pool
+      ? FrameReader.layerWithPool(options.pool)
+      : FrameReader.layer
     const layer = Layer.mergeAll(reader, Layer.succeed(InferenceHandler, options.handler ?? noDetections)).pipe(
       Layer.provideMerge(config)
     )

@@ -1,0 +1,63 @@
+/**
+ * The `frame.meta` header of the frame-export directory layout (CONTRACT §5):
+ * 64 bytes in the host's byte order. Version 1 is what we know; later
+ * versions may only append, so any version >= 1 is read and the bytes past
+ * the v1 fields are ignored.
+ *
+ * `pixel_format` 0 is the contract's NV12; 1 = RGB24 and 2 = BGR24 are our
+ * extension (see `PIXEL_FORMAT_CODES` in publish.ts, the writer's side).
+ */
+import * as os from "node:os"
+import type { PixelFormat } from "./Frame.js"
+import { FRAME_META_BYTES, PIXEL_FORMAT_CODES } from "./publish.js"
+
+export { FRAME_META_BYTES }
+
+export interface FrameMetaHeader {
+  readonly version: number
+  readonly frameId: bigint
+  readonly timestampNs: bigint
+  readonly width: number
+  readonly height: number
+  /** The raw `pixel_format` code; see `pixelFormatOf`. */
+  readonly pixelFormat: number
+  readonly stride: number
+  readonly dataSize: bigint
+}
+
+const LITTLE_ENDIAN = os.endianness() === "LE"
+
+/** Decodes the v1 fields of a header of at least `FRAME_META_BYTES` bytes. */
+export const decodeFrameMeta = (bytes: Uint8Array): FrameMetaHeader => {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  const u32 = (at: number) => view.getUint32(at, LITTLE_ENDIAN)
+  const u64 = (at: number) => view.getBigUint64(at, LITTLE_ENDIAN)
+  return {
+    version: u32(0),
+    frameId: u64(8),
+    timestampNs: u64(16),
+    width: u32(24),
+    height: u32(28),
+    pixelFormat: u32(32),
+    stride: u32(36),
+    dataSize: u64(40)
+  }
+}
+
+const FORMAT_BY_CODE: ReadonlyMap<number, PixelFormat> = new Map(
+  Object.entries(PIXEL_FORMAT_CODES).map(([format, code]) => [code, format as PixelFormat])
+)
+
+/** The pixel format a `pixel_format` code names, if we know it. */
+export const pixelFormatOf = (code: number): PixelFormat | undefined => FORMAT_BY_CODE.get(code)
+
+/**
+ * The frame id a request names, when it names one we can compare: an integer
+ * number or a string of digits. Anything else (absent, null, "cam1-42") is
+ * not checked.
+ */
+export const requestedFrameId = (frameId: unknown): bigint | undefined => {
+  if (typeof frameId === "number" && Number.isInteger(frameId)) return BigInt(frameId)
+  if (typeof frameId === "string" && /^-?\d+$/.test(frameId.trim())) return BigInt(frameId.trim())
+  return undefined
+}

@@ -1,0 +1,371 @@
+import { execFileSync } from "node:child_process"
+import * as fs from "node:fs"
+import fsDefault from "node:fs"
+import { syncBuiltinESMExports } from "node:module"
+import * as path from "node:path"
+import { Worker } from "node:worker_threads"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Either, Exit } from "effect"
+import { decodeRequest, type InferenceRequest } from "../../src/contract/schema.js"
+import { BufferPool } from "../../src/frames/BufferPool.js"
+import type { PixelFormat } from "../../src/frames/Frame.js"
+import { FrameReader, TORN_ATTEMPTS } from "../../src/frames/FrameReader.js"
+import { encodeFrameMeta, publishExportDir, sharedMemoryDir } from "../../src/frames/publish.js"
+import { request, tempDir } from "../support/harness.js"
+
+const W = 64
+const H = 48
+const NV12_BYTES = W * H * 1.5
+
+/** A request for `ref`; `frame_id` only when given (the harness default names frame 1). */
+const req = (ref: string, meta: Record<string, unknown> = {}): InferenceRequest =>
+  Either.getOrThrow(decodeRequest(request(ref, { frame_metadata: { width: W, height: H, ...meta } })))
+
+/** A fresh directory in shared memory (the temp dir where there is none), removed with the scope. */
+const shmDir = () =>
+  Effect.acquireRelease(
+    Effect.sync(() => fs.mkdtempSync(path.join(sharedMemoryDir(), "ruth-test-"))),
+    (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
+  )
+
+const openFds = () => fs.readdirSync("/proc/self/fd").length
+
+const read = (roots: ReadonlyArray<string>, r: InferenceRequest) =>
+  FrameReader.make(roots).use(r, (frame) => Effect.succeed({ ...frame, data: Buffer.from(frame.data) })).pipe(
+    Effect.map((frame) => ({ ok: true as const, frame })),
+    Effect.catchAll((e) => Effect.succeed({ ok: false as const, code: e.code, message: e.message, error: e }))
+  )
+
+/** Publishes a patterned frame (byte i = i % 251) into `dir` and returns its bytes. */
+const publish = (dir: string, frameId = 7n, format: PixelFormat = "NV12", stride?: number): Buffer => {
+  const rowBytes = stride ?? (format === "NV12" ? W : W * 3)
+  const data = Buffer.alloc(format === "NV12" ? rowBytes * H * 1.5 : rowBytes * H)
+  for (let i = 0; i < data.length; i++) data[i] = i % 251
+  publishExportDir(dir, { data, width: W, height: H, format, ...(stride !== undefined ? { stride } : {}) }, frameId)
+  return data
+}
+
+/** Rewrites frame.meta with `edit` applied to a valid header for `data` (frame.data untouched, meta stays newer). */
+const editMeta = (dir: string, data: Uint8Array, edit: (meta: Buffer) => Buffer | void) => {
+  const meta = encodeFrameMeta({ data, width: W, height: H }, 7n)
+  fs.writeFileSync(path.join(dir, "frame.meta"), edit(meta) ?? meta)
+}
+
+describe("FrameReader (frame-export directory layout)", () => {
+  it.scopedLive("reads frame.data as frame.meta describes it, with the header's id and timestamp", () =>
+    Effect.gen(function*() {
+      const root = yield* tempDir()
+      const dir = path.join(root, "camera_1")
+      const data = publish(dir, 7n)
+      for (const frameId of [undefined, 7, "7", "not-a-number", null, 7.5]) {
+        const r = yield* read([root], req(dir, frameId === undefined ? {} : { frame_id: frameId }))
+        expect(r).toMatchObject({ ok: true, frame: { format: "NV12", width: W, height: H, stride: W, frameId: 7n } })
+        if (r.ok) {
+          expect(r.frame.data.equals(data)).toBe(true)
+          expect(typeof r.frame.timestampNs).toBe("bigint")
+        }
+      }
+      // A trailing slash names the same directory.
+      expect((yield* read([root], req(dir + "/"))).ok).toBe(true)
+    }))
+
+  it.scopedLive("header geometry is authoritative: its stride and formats 1 = RGB24, 2 = BGR24; the request's stride is ignored", () =>
+    Effect.gen(function*() {
+      const root = yield* tempDir()
+      const padded = path.join(root, "padded")
+      publish(padded, 7n, "NV12", 80)
+      expect(yield* read([root], req(padded, { stride: 64 }))).toMatchObject({ ok: true, frame: { stride: 80 } })
+      for (const format of ["RGB24", "BGR24"] as const) {
+        const dir = path.join(root, format)
+        const data = publish(dir, 7n, format)
+        const r = yield* read([root], req(dir))
+        expect(r).toMatchObject({ ok: true, frame: { format, stride: W * 3 } })
+        if (r.ok) expect(r.frame.data.equals(data)).toBe(true)
+      }
+    }))
+
+  it.scopedLive("FRAME_INVALID when the request disagrees with the header, or the header is unusable", () =>
+    Effect.gen(function*() {
+      const root = yield* tempDir()
+      const dir = path.join(root, "cam")
+      const data = publish(dir)
+      const invalid = (text: string) => ({ ok: false, code: "FRAME_INVALID", message: expect.stringContaining(text) })
+      expect(yield* read([root], req(dir, { width: 32 }))).toMatchObject(invalid("header says 64x48, request says 32x48"))
+      expect(yield* read([root], req(dir, { format: "RGB24" }))).toMatchObject(invalid("header says NV12, request says RGB24"))
+
+      editMeta(dir, data, (m) => void m.writeUInt32LE(7, 32))
+      expect(yield* read([root], req(dir))).toMatchObject(invalid("unknown pixel_format 7"))
+      editMeta(dir, data, (m) => void m.writeUInt32LE(0, 0))
+      expect(yield* read([root], req(dir))).toMatchObject(invalid("unsupported header version 0"))
+      editMeta(dir, data, (m) => m.subarray(0, 40))
+      expect(yield* read([root], req(dir))).toMatchObject(invalid("header has 40 bytes, expected at least 64"))
+      editMeta(dir, data, (m) => void m.writeUInt32LE(32, 36))
+      expect(yield* read([root], req(dir))).toMatchObject(invalid("stride 32 is smaller"))
+      // A header whose data_size cannot hold its own geometry is broken, not torn: no retry helps.
+      editMeta(dir, data, (m) => void m.writeBigUInt64LE(100n, 40))
+      fs.truncateSync(path.join(dir, "frame.data"), 100)
+      fs.utimesSync(path.join(dir, "frame.data"), new Date(0), new Date(0))
+      expect(yield* read([root], req(dir))).toMatchObject(invalid("data_size 100 is less than"))
+    }))
+
+  it.scopedLive("accepts later header versions and ignores what it does not know", () =>
+    Effect.gen(function*() {
+      const root = yield* tempDir()
+      const dir = path.join(root, "cam")
+      const data = publish(dir)
+      editMeta(dir, data, (m) => {
+        m.writeUInt32LE(2, 0)
+        m.fill(0xab, 48)
+        return Buffer.concat([m, Buffer.alloc(64, 0xcd)])
+      })
+      expect(yield* read([root], req(dir))).toMatchObject({ ok: true, frame: { frameId: 7n } })
+    }))
+
+  it.scopedLive("FRAME_STALE when the request names another frame_id than the header's", () =>
+    Effect.gen(function*() {
+      const root = yield* tempDir()
+      const dir = path.join(root, "cam")
+      publish(dir, 8n)
+      for (const frameId of [7, "7", -1]) {
+        const r = yield* read([root], req(dir, { frame_id: frameId }))
+        expect(r).toMatchObject({ ok: false, code: "FRAME_STALE", message: expect.stringContaining("holds frame_id 8") })
+      }
+      // Identity is checked before geometry: a stale frame's shape says nothing about ours.
+      expect(yield* read([root], req(dir, { frame_id: 7, width: 32 }))).toMatchObject({ ok: false, code: "FRAME_STALE" })
+      // ids beyond 2^53 compare exactly when sent as strings
+      publish(dir, 2n ** 63n + 1n)
+      expect((yield* read([root], req(dir, { frame_id: (2n ** 63n + 1n).toString() }))).ok).toBe(true)
+      expect(yield* read([root], req(dir, { frame_id: (2n ** 63n).toString() }))).toMatchObject({ code: "FRAME_STALE" })
+    }))
+
+  it.scopedLive(`FRAME_TORN after ${TORN_ATTEMPTS} attempts when frame.data is not the frame frame.meta describes`, () =>
+    Effect.gen(function*() {
+      const root = yield* tempDir()
+      const dir = path.join(root, "cam")
+      const dataFile = path.join(dir, "frame.data")
+      const data = publish(dir)
+      const tornError = { ok: false, code: "FRAME_TORN", error: { attempts: TORN_ATTEMPTS } }
+      // data_size disagrees with frame.data's size
+      editMeta(dir, data, (m) => void m.writeBigUInt64LE(BigInt(NV12_BYTES + 10), 40))
+      expect(yield* read([root], req(dir))).toMatchObject(tornError)
+      // frame.data shrank (truncated in place) below data_size
+      publish(dir)
+      fs.truncateSync(dataFile, 100)
+      expect(yield* read([root], req(dir))).toMatchObject(tornError)
+      // frame.data is newer than frame.meta: the next frame's data with this frame's header
+      publish(dir)
+      const metaTime = fs.statSync(path.join(dir, "frame.meta")).mtime
+      fs.utimesSync(dataFile, metaTime, new Date(metaTime.getTime() + 1000))
+      expect(yield* read([root], req(dir))).toMatchObject(tornError)
+      // and once the writer catches up, it reads again
+      publish(dir)
+      expect((yield* read([root], req(dir))).ok).toBe(true)
+    }))
+
+  /**
+   * A live writer: every byte of frame n is n % 251. Racing it, every frame we
+   * return must be whole; the only failure allowed is FRAME_TORN.
+   */
+  const raceWriter = (writer: { readonly alternateStride: boolean; readonly pauseMs: number }) =>
+    Effect.gen(function*() {
+      const root = yield* shmDir() // where frames live in production, with tmpfs's timestamps
+      const dir = path.join(root, "cam")
+      publish(dir, 0n)
+      const worker = yield* Effect.acquireRelease(
+        Effect.sync(() => new Worker(WRITER, { eval: true, workerData: { dir, width: W, height: H, ...writer } })),
+        (w) => Effect.promise(() => w.terminate())
+      )
+      yield* Effect.promise(() => new Promise((resolve) => worker.once("message", resolve)))
+      const counts = { ok: 0, torn: 0 }
+      const reader = FrameReader.make([root])
+      const deadline = Date.now() + 1_500
+      while (Date.now() < deadline) {
+        const r = yield* reader.use(req(dir), (frame) =>
+          Effect.sync(() => {
+            const expected = Number(frame.frameId! % 251n)
+            const stride = writer.alternateStride && frame.frameId! % 2n === 1n ? W + 16 : W
+            return frame.stride === stride && frame.data.length === stride * H * 1.5 && frame.data.every((b) => b === expected)
+          })).pipe(Effect.either)
+        if (Either.isRight(r)) {
+          expect(r.right).toBe(true)
+          counts.ok++
+        } else {
+          expect(r.left.code).toBe("FRAME_TORN")
+          counts.torn++
+        }
+      }
+      expect(counts.ok).toBeGreaterThan(0)
+      return counts
+    })
+
+  it.scopedLive("racing a writer that replaces frames as fast as it can: whole frames or FRAME_TORN", () =>
+    // Consecutive frames differ in size here, so header and size checks catch every tear.
+    raceWriter({ alternateStride: true, pauseMs: 0 }))
+
+  it.scopedLive("racing a paced writer of same-size frames: the next frame's data is caught by its mtime", () =>
+    // Same size, same header until the writer renames the new meta: only "data newer than meta" tells.
+    // That needs frames a clock tick apart (file times may be coarse: up to 10 ms); cameras are 30+ ms apart.
+    raceWriter({ alternateStride: false, pauseMs: 20 }))
+
+  it.scopedLive("FRAME_NOT_FOUND for a missing frame.meta, frame.data or directory", () =>
+    Effect.gen(function*() {
+      const root = yield* tempDir()
+      const dir = path.join(root, "cam")
+      publish(dir)
+      fs.rmSync(path.join(dir, "frame.data"))
+      expect(yield* read([root], req(dir))).toMatchObject({ ok: false, code: "FRAME_NOT_FOUND", message: expect.stringContaining("frame.data") })
+      publish(dir)
+      fs.rmSync(path.join(dir, "frame.meta"))
+      expect(yield* read([root], req(dir))).toMatchObject({ ok: false, code: "FRAME_NOT_FOUND", message: expect.stringContaining("frame.meta") })
+      fs.rmSync(dir, { recursive: true })
+      expect(yield* read([root], req(dir))).toMatchObject({ ok: false, code: "FRAME_NOT_FOUND" })
+    }))
+
+  it.scopedLive("confines the directory and each file to the roots; a FIFO cannot stall the read", () =>
+    Effect.gen(function*() {
+      const root = yield* tempDir()
+      const outside = yield* tempDir()
+      const denied = { ok: false, code: "FRAME_ACCESS_DENIED" }
+      const secretDir = path.join(outside, "secret")
+      publish(secretDir)
+      expect(yield* read([root], req(secretDir))).toMatchObject(denied)
+      fs.symlinkSync(secretDir, path.join(root, "dirlink"))
+      expect(yield* read([root], req(path.join(root, "dirlink")))).toMatchObject(denied)
+      for (const file of ["frame.data", "frame.meta"]) {
+        const dir = path.join(root, `link-${file}`)
+        publish(dir)
+        fs.rmSync(path.join(dir, file))
+        fs.symlinkSync(path.join(secretDir, file), path.join(dir, file))
+        expect(yield* read([root], req(dir))).toMatchObject({ ...denied, message: expect.stringContaining(file) })
+      }
+      // Symlinks that stay inside the roots are fine.
+      const real = path.join(root, "real")
+      const data = publish(real)
+      const inner = path.join(root, "inner")
+      fs.mkdirSync(inner)
+      fs.symlinkSync(path.join(real, "frame.data"), path.join(inner, "frame.data"))
+      fs.symlinkSync(path.join(real, "frame.meta"), path.join(inner, "frame.meta"))
+      const r = yield* read([root], req(inner))
+      expect(r.ok && r.frame.data.equals(data)).toBe(true)
+
+      const fifo = path.join(root, "fifo")
+      publish(fifo)
+      fs.rmSync(path.join(fifo, "frame.data"))
+      execFileSync("mkfifo", [path.join(fifo, "frame.data")])
+      expect(yield* read([root], req(fifo))).toMatchObject({ ok: false, code: "FRAME_INVALID", message: expect.stringContaining("not a regular file") })
+    }))
+
+  it.scopedLive("never writes: read-only files in a read-only directory work, and nothing changes", () =>
+    Effect.gen(function*() {
+      const root = yield* tempDir()
+      const dir = path.join(root, "cam")
+      publish(dir)
+      const files = ["frame.meta", "frame.data"].map((f) => path.join(dir, f))
+      for (const f of files) fs.chmodSync(f, 0o444)
+      fs.chmodSync(dir, 0o555) // r-x: a directory needs x to be traversed
+      const snapshot = () => files.map((f) => ({ bytes: fs.readFileSync(f), stat: fs.statSync(f, { bigint: true }) }))
+      const before = snapshot()
+      const raw = path.join(root, "raw")
+      fs.writeFileSync(raw, Buffer.alloc(NV12_BYTES, 9), { mode: 0o444 })
+      const rawBefore = fs.statSync(raw, { bigint: true })
+      const flagsSeen = yield* Effect.acquireUseRelease(
+        Effect.sync(() => spyOnOpen()),
+        (spy) =>
+          Effect.gen(function*() {
+            for (let i = 0; i < 20; i++) {
+              expect((yield* read([root], req(dir))).ok).toBe(true)
+              expect((yield* read([root], req(raw))).ok).toBe(true)
+            }
+            return spy.flags
+          }),
+        (spy) => Effect.sync(() => spy.restore())
+      )
+      expect(flagsSeen.length).toBeGreaterThanOrEqual(20 * 5)
+      const writeFlags = fs.constants.O_WRONLY | fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_APPEND
+      expect(flagsSeen.filter((f) => typeof f !== "number" || (f & writeFlags) !== 0)).toEqual([])
+      const after = snapshot()
+      for (const [i, b] of before.entries()) {
+        expect(after[i]!.bytes.equals(b.bytes)).toBe(true)
+        expect(after[i]!.stat.mtimeNs).toBe(b.stat.mtimeNs)
+        expect(after[i]!.stat.ctimeNs).toBe(b.stat.ctimeNs)
+      }
+      expect(fs.statSync(raw, { bigint: true }).ctimeNs).toBe(rawBefore.ctimeNs)
+      fs.chmodSync(dir, 0o755) // let the scope remove it
+    }))
+
+  it.scopedLive("closes every descriptor and returns every buffer, whatever the outcome", () =>
+    Effect.gen(function*() {
+      const root = yield* tempDir()
+      const good = path.join(root, "good")
+      const data = publish(good)
+      const tornTime = path.join(root, "torn-time")
+      publish(tornTime)
+      fs.utimesSync(path.join(tornTime, "frame.data"), new Date(), new Date(Date.now() + 60_000))
+      const tornSize = path.join(root, "torn-size")
+      publish(tornSize)
+      editMeta(tornSize, data, (m) => void m.writeBigUInt64LE(BigInt(NV12_BYTES + 1), 40))
+      const broken = path.join(root, "broken")
+      publish(broken)
+      editMeta(broken, data, (m) => void m.writeBigUInt64LE(1n, 40))
+      const pool = new BufferPool(1 << 20)
+      const reader = FrameReader.make([root], pool)
+      const before = openFds()
+      for (let i = 0; i < 50; i++) {
+        const cases = [[good, {}], [good, { frame_id: 6 }], [tornTime, {}], [tornSize, {}], [broken, {}], [path.join(root, "none"), {}]] as const
+        const codes: Array<string> = []
+        for (const [dir, meta] of cases) {
+          const r = yield* Effect.either(reader.use(req(dir, meta), Effect.succeed))
+          codes.push(r._tag === "Right" ? "ok" : r.left.code)
+        }
+        expect(codes).toEqual(["ok", "FRAME_STALE", "FRAME_TORN", "FRAME_TORN", "FRAME_INVALID", "FRAME_NOT_FOUND"])
+      }
+      const exit = yield* Effect.exit(reader.use(req(good), () => Effect.interrupt))
+      expect(Exit.isInterrupted(exit)).toBe(true)
+      expect(openFds()).toBe(before)
+      expect(pool.inUse).toBe(0)
+    }))
+})
+
+/** Records the flags of every fs.openSync call until restored (the builtin's ESM exports follow its default export). */
+const spyOnOpen = () => {
+  const flags: Array<unknown> = []
+  const original = fs.openSync
+  const target = fsDefault
+  target.openSync = ((p: fs.PathLike, f?: fs.OpenMode, m?: fs.Mode | null) => {
+    flags.push(f)
+    return original(p, f ?? "r", m)
+  }) as typeof fs.openSync
+  syncBuiltinESMExports()
+  return {
+    flags,
+    restore: () => {
+      target.openSync = original
+      syncBuiltinESMExports()
+    }
+  }
+}
+
+/** A frame-export writer as the core runs it: data then meta, each renamed into place, never waiting. */
+const WRITER = `
+const fs = require("node:fs")
+const path = require("node:path")
+const { parentPort, workerData } = require("node:worker_threads")
+const { dir, width, height, alternateStride, pauseMs } = workerData
+const pause = new Int32Array(new SharedArrayBuffer(4))
+const le = require("node:os").endianness() === "LE"
+const put = (file, bytes) => { fs.writeFileSync(file + ".tmp", bytes); fs.renameSync(file + ".tmp", file) }
+let sent = false
+for (let id = 1n; ; id++) {
+  const stride = alternateStride && id % 2n === 1n ? width + 16 : width
+  const data = Buffer.alloc(stride * height * 1.5, Number(id % 251n))
+  const meta = Buffer.alloc(64)
+  const u32 = (v, at) => le ? meta.writeUInt32LE(v, at) : meta.writeUInt32BE(v, at)
+  const u64 = (v, at) => le ? meta.writeBigUInt64LE(v, at) : meta.writeBigUInt64BE(v, at)
+  u32(1, 0); u64(id, 8); u64(process.hrtime.bigint(), 16); u32(width, 24); u32(height, 28); u32(0, 32); u32(stride, 36)
+  u64(BigInt(data.length), 40)
+  put(path.join(dir, "frame.data"), data)
+  put(path.join(dir, "frame.meta"), meta)
+  if (!sent) { parentPort.postMessage("running"); sent = true }
+  if (pauseMs > 0) Atomics.wait(pause, 0, 0, pauseMs)
+}
+`
