@@ -21,9 +21,17 @@ export interface Frame {
   readonly timestampNs?: bigint
 }
 
-/** Bytes a frame occupies for its format, dimensions and stride. */
-export const frameByteLength = (format: PixelFormat, height: number, stride: number): number =>
-  format === "NV12" ? stride * height + stride * Math.ceil(height / 2) : stride * height
+/** The pixel part of a frame: what preprocessing and image helpers need. */
+export type FrameView = Pick<Frame, "data" | "width" | "height" | "stride" | "format">
+
+/** Bytes a frame of this geometry needs (the last row of each plane may omit its stride padding). */
+export const frameByteLength = (format: PixelFormat, width: number, height: number, stride: number): number => {
+  if (format === "NV12") {
+    const chromaRows = Math.ceil(height / 2)
+    return stride * height + (chromaRows - 1) * stride + 2 * Math.ceil(width / 2)
+  }
+  return (height - 1) * stride + 3 * width
+}
 
 /** The smallest stride a format allows for a width. */
 export const minStride = (format: PixelFormat, width: number): number => (format === "NV12" ? width : width * 3)

@@ -182,7 +182,7 @@ export const frameGeometry = (
       reason: `stride ${stride} is smaller than a ${format} row of width ${meta.width} (${minStride(format, meta.width)} bytes)`
     })
   }
-  return { format, stride, bytes: frameByteLength(format, meta.height, stride) }
+  return { format, stride, bytes: frameByteLength(format, meta.width, meta.height, stride) }
 }
 
 const makeFileReader = (roots: ReadonlyArray<string>, pool: BufferPool): FrameReaderShape => {
@@ -348,7 +348,7 @@ const makeFileReader = (roots: ReadonlyArray<string>, pool: BufferPool): FrameRe
     if (stride < minStride(format, width)) {
       throw invalid(`stride ${stride} is smaller than a ${format} row of width ${width} (${minStride(format, width)} bytes)`)
     }
-    const bytes = frameByteLength(format, height, stride)
+    const bytes = frameByteLength(format, width, height, stride)
     if (header.dataSize < BigInt(bytes)) {
       throw invalid(
         `data_size ${header.dataSize} is less than a ${width}x${height} ${format} frame with stride ${stride} (${bytes} bytes)`

@@ -3,11 +3,10 @@
  * (snapshots), and JPEG snapshots annotated with detection boxes.
  */
 import sharp from "sharp"
+import { frameByteLength, type FrameView } from "./Frame.js"
 import {
   type ColorMatrix,
   type ColorRange,
-  type FrameView,
-  frameByteLength,
   lumaWeights,
   yuvToRgbCoefficients
 } from "./preprocess.js"

@@ -9,18 +9,10 @@
  * "convert to an RGB image, then resize" (e.g. OpenCV cvtColor + resize) computes.
  * Chroma is upsampled by nearest neighbour before interpolation, as OpenCV's cvtColor does.
  */
+import { frameByteLength, type FrameView } from "./Frame.js"
 import { type FrameTransform, letterboxTransform, stretchTransform } from "./transform.js"
 
-export type PixelFormat = "NV12" | "RGB24" | "BGR24"
-
-export interface FrameView {
-  readonly data: Uint8Array
-  readonly width: number
-  readonly height: number
-  /** Bytes per row (NV12: of both planes). */
-  readonly stride: number
-  readonly format: PixelFormat
-}
+export type { FrameView, PixelFormat } from "./Frame.js"
 
 export type ColorMatrix = "bt601" | "bt709"
 export type ColorRange = "full" | "limited"
@@ -83,15 +75,6 @@ export const tensorDims = (
   options: PreprocessOptions
 ): readonly [1, 3, number, number] | readonly [1, number, number, 3] =>
   options.layout === "nchw" ? [1, 3, options.height, options.width] : [1, options.height, options.width, 3]
-
-/** Bytes a frame of this geometry needs (the last row may omit its stride padding). */
-export const frameByteLength = (format: PixelFormat, width: number, height: number, stride: number): number => {
-  if (format === "NV12") {
-    const chromaRows = Math.ceil(height / 2)
-    return stride * height + (chromaRows - 1) * stride + 2 * Math.ceil(width / 2)
-  }
-  return (height - 1) * stride + 3 * width
-}
 
 /** Luma weights of the two supported matrices (Y = kr·R + (1 − kr − kb)·G + kb·B). */
 export const lumaWeights: Readonly<Record<ColorMatrix, { readonly kr: number; readonly kb: number }>> = {

@@ -1,3 +1,4 @@
+import { frameByteLength } from "../../src/frames/Frame.js"
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import fsDefault from "node:fs"
@@ -184,7 +185,7 @@ describe("FrameReader (frame-export directory layout)", () => {
           Effect.sync(() => {
             const expected = Number(frame.frameId! % 251n)
             const stride = writer.alternateStride && frame.frameId! % 2n === 1n ? W + 16 : W
-            return frame.stride === stride && frame.data.length === stride * H * 1.5 && frame.data.every((b) => b === expected)
+            return frame.stride === stride && frame.data.length === frameByteLength("NV12", W, H, stride) && frame.data.every((b) => b === expected)
           })).pipe(Effect.either)
         if (Either.isRight(r)) {
           expect(r.right).toBe(true)
