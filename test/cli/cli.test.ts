@@ -1,8 +1,10 @@
 import { execFile } from "node:child_process"
+import * as fs from "node:fs"
 import { promisify } from "node:util"
+import sharp from "sharp"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { startContainer, writeFrameFile } from "../support/harness.js"
+import { startContainer, tempDir, writeFrameFile } from "../support/harness.js"
 
 const exec = promisify(execFile)
 
@@ -41,6 +43,27 @@ describe("ruth-model CLI", () => {
       expect(JSON.parse(missing.stdout)).toMatchObject({ error_code: "FRAME_NOT_FOUND" })
     }))
 
+  it.scopedLive("infer --image: publishes the image in either layout, annotates the answer, leaves nothing in /dev/shm", () =>
+    Effect.gen(function*() {
+      const c = yield* startContainer({
+        handler: {
+          infer: (_req, frame) =>
+            Effect.succeed([{ class_id: 0, class_name: "sign", confidence: 0.8, bbox: [0.25, 0.25, 0.75, 0.75] as const }]).pipe(
+              Effect.tap(() => Effect.sync(() => expect([frame.width, frame.height]).toEqual([1280, 720])))
+            )
+        }
+      })
+      for (const layout of ["raw", "export-dir"]) {
+        const out = `${c.dir}/annotated-${layout}.jpg`
+        const r = yield* ruthModel(["infer", "--socket", c.socketPath, "--image", "examples/scenes/street-sign.png", "--layout", layout, "--out", out])
+        expect(r.code, r.stderr).toBe(0)
+        expect(JSON.parse(r.stdout)).toMatchObject({ error: null, detections: [{ class_name: "sign" }] })
+        const meta = yield* Effect.promise(() => sharp(out).metadata())
+        expect(meta).toMatchObject({ format: "jpeg", width: 1280, height: 720 })
+      }
+      expect(fs.readdirSync("/dev/shm").filter((f) => f.startsWith("ruth-infer-"))).toEqual([])
+    }))
+
   it.scopedLive("bench --json: one JSON object with throughput and percentiles, no failures", () =>
     Effect.gen(function*() {
       const c = yield* startContainer()
@@ -53,10 +76,34 @@ describe("ruth-model CLI", () => {
       expect(r.stderr).toMatch(/req\/s/) // live progress
     }))
 
+  it.scopedLive("validate and discover: exit codes, human and --json output", () =>
+    Effect.gen(function*() {
+      const good = yield* ruthModel(["validate", "examples/models/text-detection"])
+      expect(good.code).toBe(0)
+      expect(good.stdout).toContain("valid: ")
+      const dir = yield* tempDir()
+      fs.mkdirSync(`${dir}/broken`)
+      fs.writeFileSync(`${dir}/broken/model.yaml`, "model_id: broken\nconfidence_threshold: 2\n")
+      fs.mkdirSync(`${dir}/empty`)
+      const bad = yield* ruthModel(["validate", `${dir}/broken/model.yaml`, "--json"])
+      expect(bad.code).toBe(1)
+      const report = JSON.parse(bad.stdout)
+      expect(report.valid).toBe(false)
+      expect(report.problems.map((p: { path: string }) => p.path)).toEqual(
+        expect.arrayContaining(["model_name", "model_version", "model_weights", "confidence_threshold"])
+      )
+      const table = yield* ruthModel(["discover", "--models-dir", dir])
+      expect(table.code).toBe(0)
+      expect(table.stdout).toMatch(/broken\s+unavailable\s+invalid_model_yaml/)
+      expect(table.stdout).toMatch(/empty\s+unavailable\s+missing_model_yaml/)
+      const json = JSON.parse((yield* ruthModel(["discover", "--models-dir", "examples/models", "--json"])).stdout)
+      expect(json.models).toEqual([expect.objectContaining({ name: "text-detection", status: "available", model_id: "text-detection" })])
+    }))
+
   it.live("--help lists every subcommand", () =>
     Effect.gen(function*() {
       const r = yield* ruthModel(["--help"])
-      for (const sub of ["health", "infer", "bench"]) expect(r.stdout).toContain(sub)
+      for (const sub of ["health", "infer", "bench", "validate", "discover", "serve", "demo"]) expect(r.stdout).toContain(sub)
       const h = yield* ruthModel(["bench", "--help"])
       expect(h.stdout).toContain("--connect-per-request")
     }))
