@@ -14,8 +14,8 @@
  * ModelContainer.launch.pipe(Effect.provide(OnnxHandler.layer(loaded)))
  * ```
  *
- * Note: onnxruntime-node runs a session synchronously on the JS thread (see OnnxSession.ts), so a
- * run stalls the event loop for its duration and concurrent requests are serialised on it.
+ * The session runs in a worker thread (see OnnxSession.ts): the event loop stays free for other
+ * connections, health and timeouts while the model runs; runs are serialised per session.
  */
 import { Data, Effect, Either, Exit, Layer } from "effect"
 import type { Scope } from "effect"
@@ -429,7 +429,7 @@ export const make = (
             }
             const t3 = performance.now()
             return Effect.succeed({
-              // inference_ms is the wall time of session.run, including any wait behind other runs (ORT serialises them).
+              // inference_ms is the wall time of session.run, including any wait behind other runs (one at a time per session).
               detections: decoded.right,
               metadata: {
                 preprocess_ms: round3(t1 - t0),

@@ -2,13 +2,37 @@
  * A scoped ONNX Runtime session: loaded when acquired, released when its scope closes,
  * with runs that take and return plain typed arrays.
  *
- * Note: onnxruntime-node executes `run` synchronously on the JS thread (inside a `setImmediate`),
- * so a run blocks the event loop for its whole duration and concurrent runs are serialised.
+ * onnxruntime-node executes `run` synchronously on the calling JS thread, so by default the
+ * session lives in a worker thread (onnxWorker.ts) and a run never blocks this thread's event
+ * loop. Runs of one session execute one at a time, in call order (ORT's intra-op threads still
+ * use all cores); inputs are copied when the run starts, outputs are moved back without a copy.
+ * `thread: "main"` keeps ORT on this thread instead: each run then stalls the event loop.
  */
 import { Data, Effect } from "effect"
 import type { Scope } from "effect"
+import { existsSync } from "node:fs"
 import { stat } from "node:fs/promises"
-import { InferenceSession, Tensor } from "onnxruntime-node"
+import { basename } from "node:path"
+import { fileURLToPath } from "node:url"
+import { Worker } from "node:worker_threads"
+import { InferenceSession, type Tensor } from "onnxruntime-node"
+import {
+  collectOutputs,
+  CONTROL_BUSY,
+  CONTROL_STOP,
+  type FromWorker,
+  makeControl,
+  ortSessionOptions,
+  reasonOf,
+  type ReadyMessage,
+  type RunReply,
+  type SessionSpec,
+  toOrtTensor,
+  type ToWorker,
+  toValueInfo,
+  type WireInput,
+  workerInit
+} from "./onnxWorker.js"
 import type { OutputTensor } from "./postprocess/types.js"
 
 /** The model file is missing, unreadable or not a valid ONNX model. */
@@ -32,7 +56,7 @@ export class ExecutionProviderUnavailable extends Data.TaggedError("ExecutionPro
   }
 }
 
-/** A run was rejected (bad feeds, released session) or failed inside ONNX Runtime. */
+/** A run was rejected (bad feeds, released session, stopped worker) or failed inside ONNX Runtime. */
 export class OnnxRunFailed extends Data.TaggedError("OnnxRunFailed")<{
   readonly path: string
   readonly reason: string
@@ -46,12 +70,20 @@ export type OnnxError = OnnxModelLoadFailed | ExecutionProviderUnavailable | Onn
 
 export type ExecutionProvider = "cpu" | "cuda"
 
+/** Where ORT runs: a worker thread of its own, or the thread that created the session. */
+export type OnnxSessionThread = "worker" | "main"
+
 export interface OnnxSessionOptions {
   readonly modelPath: string
   /** In order of preference; ONNX Runtime falls back along this list per node. */
   readonly executionProviders: ReadonlyArray<ExecutionProvider>
   readonly intraOpThreads?: number
   readonly interOpThreads?: number
+  /**
+   * `"worker"` (default): runs never block this thread's event loop. `"main"`: ORT runs in-process
+   * and each run stalls the event loop for its duration (for comparison, or as a fallback).
+   */
+  readonly thread?: OnnxSessionThread
 }
 
 /** A model input or output as the model declares it; a string dim is symbolic (dynamic). */
@@ -82,17 +114,17 @@ export interface OnnxSession {
   readonly run: (feeds: Readonly<Record<string, InputTensor>>) => Effect.Effect<Record<string, OutputTensor>, OnnxError>
 }
 
-const reasonOf = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause))
-
-const toValueInfo = (m: InferenceSession.ValueMetadata): ValueInfo =>
-  m.isTensor ? { name: m.name, elementType: m.type, dims: [...m.shape] } : { name: m.name, elementType: null, dims: [] }
-
 const elementCount = (dims: ReadonlyArray<number>): number => dims.reduce((n, d) => n * d, 1)
 
 const describeDims = (dims: ReadonlyArray<number | string>): string => `[${dims.join(", ")}]`
 
 // The ORT CPU build reports a missing CUDA provider as a failure to load its shared library.
 const mentionsProvider = (reason: string): boolean => /cuda|execution ?provider|providers_shared/i.test(reason)
+
+const loadError = (options: OnnxSessionOptions, reason: string): OnnxError =>
+  options.executionProviders.includes("cuda") && mentionsProvider(reason)
+    ? new ExecutionProviderUnavailable({ provider: "cuda", path: options.modelPath, reason })
+    : new OnnxModelLoadFailed({ path: options.modelPath, reason })
 
 const checkModelFile = (path: string): Effect.Effect<void, OnnxModelLoadFailed> =>
   Effect.tryPromise({
@@ -111,72 +143,52 @@ const checkModelFile = (path: string): Effect.Effect<void, OnnxModelLoadFailed> 
     )
   )
 
-const createSession = (options: OnnxSessionOptions): Effect.Effect<InferenceSession, OnnxError> => {
-  const path = options.modelPath
-  const sessionOptions: InferenceSession.SessionOptions = {
-    executionProviders: [...options.executionProviders],
-    graphOptimizationLevel: "all",
-    ...(options.intraOpThreads !== undefined ? { intraOpNumThreads: options.intraOpThreads } : {}),
-    ...(options.interOpThreads !== undefined ? { interOpNumThreads: options.interOpThreads } : {})
-  }
-  return checkModelFile(path).pipe(
-    Effect.zipRight(
-      Effect.tryPromise({
-        try: () => InferenceSession.create(path, sessionOptions),
-        catch: (cause): OnnxError => {
-          const reason = reasonOf(cause)
-          return options.executionProviders.includes("cuda") && mentionsProvider(reason)
-            ? new ExecutionProviderUnavailable({ provider: "cuda", path, reason })
-            : new OnnxModelLoadFailed({ path, reason })
-        }
-      })
-    )
-  )
-}
+const specOf = (options: OnnxSessionOptions): SessionSpec => ({
+  modelPath: options.modelPath,
+  executionProviders: [...options.executionProviders],
+  ...(options.intraOpThreads !== undefined ? { intraOpThreads: options.intraOpThreads } : {}),
+  ...(options.interOpThreads !== undefined ? { interOpThreads: options.interOpThreads } : {})
+})
 
-const toOutputTensor = (name: string, value: unknown): OutputTensor | string => {
-  // Structural check: `instanceof Tensor` breaks if two copies of onnxruntime-common get loaded.
-  if (typeof value !== "object" || value === null || !("data" in value) || !("dims" in value)) {
-    return `output '${name}' is not a tensor`
+/** Why `feeds` cannot be a run of a model with `inputNames`, or `undefined` when they can. */
+const checkFeeds = (inputNames: ReadonlyArray<string>, feeds: Readonly<Record<string, InputTensor>>): string | undefined => {
+  const missing = inputNames.filter((name) => !(name in feeds))
+  if (missing.length > 0) return `missing input(s): ${missing.join(", ")}`
+  for (const [name, input] of Object.entries(feeds)) {
+    if (!inputNames.includes(name)) return `unknown input '${name}'; the model takes ${inputNames.join(", ")}`
+    const expected = elementCount(input.dims)
+    if (input.data.length !== expected) {
+      return `input '${name}' has ${input.data.length} values, dims ${describeDims(input.dims)} need ${expected}`
+    }
   }
-  const rawDims: unknown = value.dims
-  if (!Array.isArray(rawDims) || !rawDims.every((d): d is number => typeof d === "number")) {
-    return `output '${name}' has no numeric dims`
-  }
-  const dims: ReadonlyArray<number> = [...rawDims]
-  const data: unknown = value.data
-  // ORT allocates fresh output buffers per run, so a float32 output is already owned by this call.
-  if (data instanceof Float32Array) return { data, dims }
-  if (
-    data instanceof Float64Array ||
-    data instanceof Int32Array ||
-    data instanceof Uint8Array ||
-    data instanceof Int8Array ||
-    data instanceof Uint16Array ||
-    data instanceof Int16Array ||
-    data instanceof Uint32Array
-  ) {
-    return { data: Float32Array.from(data), dims }
-  }
-  if (data instanceof BigInt64Array || data instanceof BigUint64Array) {
-    const out = new Float32Array(data.length)
-    for (let i = 0; i < data.length; i++) out[i] = Number(data[i]!)
-    return { data: out, dims }
-  }
-  return `output '${name}' holds non-numeric data (e.g. strings)`
+  return undefined
 }
 
 /**
  * Loads `modelPath` into an ONNX Runtime session that lives as long as the enclosing scope.
  * On scope close, new runs are refused, runs already handed to ORT are awaited, then the native
- * session is released.
+ * session is released (and its worker thread ended).
  */
 export const makeOnnxSession = (options: OnnxSessionOptions): Effect.Effect<OnnxSession, OnnxError, Scope.Scope> =>
+  options.thread === "main" ? makeInProcessSession(options) : makeWorkerSession(options)
+
+// ---------------------------------------------------------------------------------------------
+// In-process (thread: "main")
+
+const makeInProcessSession = (options: OnnxSessionOptions): Effect.Effect<OnnxSession, OnnxError, Scope.Scope> =>
   Effect.gen(function* () {
     const path = options.modelPath
     const state = { released: false, inFlight: new Set<Promise<unknown>>() }
 
-    const session = yield* Effect.acquireRelease(createSession(options), (s) =>
+    const create = checkModelFile(path).pipe(
+      Effect.zipRight(
+        Effect.tryPromise({
+          try: () => InferenceSession.create(path, ortSessionOptions(specOf(options))),
+          catch: (cause) => loadError(options, reasonOf(cause))
+        })
+      )
+    )
+    const session = yield* Effect.acquireRelease(create, (s) =>
       Effect.promise(async () => {
         state.released = true
         // Releasing under a scheduled run would hand ORT a disposed session mid-call.
@@ -187,44 +199,15 @@ export const makeOnnxSession = (options: OnnxSessionOptions): Effect.Effect<Onnx
 
     const inputNames = [...session.inputNames]
     const outputNames = [...session.outputNames]
-    const inputs = session.inputMetadata.map(toValueInfo)
-    const outputs = session.outputMetadata.map(toValueInfo)
     const runFailed = (reason: string) => new OnnxRunFailed({ path, reason })
-
-    const buildFeeds = (
-      feeds: Readonly<Record<string, InputTensor>>
-    ): Record<string, Tensor> | OnnxRunFailed => {
-      const missing = inputNames.filter((name) => !(name in feeds))
-      if (missing.length > 0) return runFailed(`missing input(s): ${missing.join(", ")}`)
-      const ortFeeds: Record<string, Tensor> = {}
-      for (const [name, input] of Object.entries(feeds)) {
-        if (!inputNames.includes(name)) {
-          return runFailed(`unknown input '${name}'; the model takes ${inputNames.join(", ")}`)
-        }
-        const expected = elementCount(input.dims)
-        if (input.data.length !== expected) {
-          return runFailed(
-            `input '${name}' has ${input.data.length} values, dims ${describeDims(input.dims)} need ${expected}`
-          )
-        }
-        // A fresh Tensor per call: ORT tensors are never shared between concurrent runs.
-        ortFeeds[name] =
-          input.type === "float32"
-            ? input.data instanceof Float32Array
-              ? new Tensor("float32", input.data, [...input.dims])
-              : new Tensor("float32", Float32Array.from(input.data), [...input.dims])
-            : input.data instanceof Uint8Array
-              ? new Tensor("uint8", input.data, [...input.dims])
-              : new Tensor("uint8", Uint8Array.from(input.data), [...input.dims])
-      }
-      return ortFeeds
-    }
 
     const run = (feeds: Readonly<Record<string, InputTensor>>) =>
       Effect.suspend(() => {
         if (state.released) return Effect.fail(runFailed("the session has been released"))
-        const ortFeeds = buildFeeds(feeds)
-        if (ortFeeds instanceof OnnxRunFailed) return Effect.fail(ortFeeds)
+        const problem = checkFeeds(inputNames, feeds)
+        if (problem !== undefined) return Effect.fail(runFailed(problem))
+        const ortFeeds: Record<string, Tensor> = {}
+        for (const [name, input] of Object.entries(feeds)) ortFeeds[name] = toOrtTensor(input)
         return Effect.tryPromise({
           try: () => {
             const pending = session.run(ortFeeds)
@@ -236,16 +219,256 @@ export const makeOnnxSession = (options: OnnxSessionOptions): Effect.Effect<Onnx
           catch: (cause) => runFailed(reasonOf(cause))
         }).pipe(
           Effect.flatMap((results) => {
-            const out: Record<string, OutputTensor> = {}
-            for (const name of outputNames) {
-              const converted = toOutputTensor(name, results[name])
-              if (typeof converted === "string") return Effect.fail(runFailed(converted))
-              out[name] = converted
-            }
-            return Effect.succeed(out)
+            const outputs = collectOutputs(results, outputNames)
+            return typeof outputs === "string" ? Effect.fail(runFailed(outputs)) : Effect.succeed(outputs)
           })
         )
-      }).pipe(Effect.withSpan("OnnxSession.run", { attributes: { model: path } }))
+      }).pipe(Effect.withSpan("OnnxSession.run", { attributes: { model: path, thread: "main" } }))
+
+    const onnxSession: OnnxSession = {
+      modelPath: path,
+      inputNames,
+      outputNames,
+      inputs: session.inputMetadata.map(toValueInfo),
+      outputs: session.outputMetadata.map(toValueInfo),
+      run
+    }
+    return onnxSession
+  })
+
+// ---------------------------------------------------------------------------------------------
+// Worker thread (thread: "worker")
+
+/** Input buffers kept per session for refilling; more concurrent runs allocate their own. */
+const SPARE_BUFFERS = 4
+
+/** A worker script: a module file, or (`eval`) source that loads one. */
+interface WorkerEntry {
+  readonly script: URL | string
+  readonly eval: boolean
+}
+
+/** The compiled worker next to this module (dist/), else its TypeScript source (src/ under tsx or vitest). */
+const locateWorker = (): WorkerEntry => {
+  const compiled = new URL("./onnxWorker.js", import.meta.url)
+  if (existsSync(compiled)) return { script: compiled, eval: false }
+  // Loaders registered on this thread do not reach a worker, and on Node 20 `--import tsx` in a worker's execArgv
+  // does not make it load .ts either: the worker registers tsx's require hook itself, then loads the source.
+  // Dynamic import keeps the bootstrap valid whether the inherited execArgv makes eval code CommonJS or ESM.
+  const source = fileURLToPath(new URL("./onnxWorker.ts", import.meta.url))
+  const script = `import("node:module").then(({ createRequire }) => {
+  const require = createRequire(${JSON.stringify(source)})
+  require("tsx/cjs/api").register()
+  require(${JSON.stringify(source)})
+})`
+  return { script, eval: true }
+}
+
+let workerEntry: WorkerEntry | undefined
+
+/** The longest the process waits at exit for a worker's native ORT call to return. */
+const EXIT_WAIT_MS = 10_000
+
+/** Control blocks of the workers still alive, for the exit hook. */
+const liveControls = new Set<Int32Array>()
+
+// Node terminates workers right after the 'exit' listeners; inside ORT that would abort the process.
+const letNativeCallsFinish = () => {
+  for (const control of liveControls) Atomics.store(control, CONTROL_STOP, 1)
+  const deadline = Date.now() + EXIT_WAIT_MS
+  for (const control of liveControls) Atomics.wait(control, CONTROL_BUSY, 1, Math.max(0, deadline - Date.now()))
+}
+
+const trackControl = (control: Int32Array): void => {
+  if (liveControls.size === 0) process.on("exit", letNativeCallsFinish)
+  liveControls.add(control)
+}
+
+const untrackControl = (control: Int32Array): void => {
+  if (liveControls.delete(control) && liveControls.size === 0) process.off("exit", letNativeCallsFinish)
+}
+
+type RunOutcome = RunReply | { readonly type: "gone"; readonly reason: string }
+
+/** The main thread's end of one session worker. */
+interface WorkerLink {
+  readonly ready: ReadyMessage
+  /** Why runs can no longer be served (released, worker stopped), or `undefined` while they can. */
+  readonly unavailable: () => string | undefined
+  /** A buffer of exactly `byteLength` bytes that may be moved to the worker: a spare one when there is. */
+  readonly buffer: (byteLength: number) => ArrayBuffer
+  /** Moves `feeds`' buffers to the worker; `settle` is called once, unless the returned cancel comes first. */
+  readonly post: (feeds: ReadonlyArray<WireInput>, settle: (outcome: RunOutcome) => void) => () => void
+  /** Lets posted runs finish, releases the session, ends the thread; resolves to ORT's release error, if any. */
+  readonly release: () => Promise<string | undefined>
+}
+
+const openWorker = (options: OnnxSessionOptions): Effect.Effect<WorkerLink, OnnxError> =>
+  Effect.async<WorkerLink, OnnxError>((resume) => {
+    const path = options.modelPath
+    const control = makeControl()
+    let worker: Worker
+    try {
+      const entry = (workerEntry ??= locateWorker())
+      worker = new Worker(entry.script, { eval: entry.eval, workerData: workerInit(specOf(options), control), name: `onnx ${basename(path)}` })
+      trackControl(control)
+    } catch (cause) {
+      resume(Effect.fail(new OnnxModelLoadFailed({ path, reason: `cannot start the inference worker: ${reasonOf(cause)}` })))
+      return
+    }
+
+    const pending = new Map<number, (outcome: RunOutcome) => void>()
+    // Runs posted and not yet answered, interrupted ones included: the worker is busy until they are.
+    const outstanding = new Set<number>()
+    const spare: Array<ArrayBuffer> = []
+    let nextId = 0
+    let phase: "loading" | "ready" | "releasing" | "stopped" = "loading"
+    let unavailable: string | undefined
+    let lastError: string | undefined
+    let onReleased: ((error: string | undefined) => void) | undefined
+
+    // An idle session must not keep the process alive, just as an in-process one does not.
+    const syncRef = () => (phase === "ready" && outstanding.size === 0 ? worker.unref() : worker.ref())
+
+    const failPending = (reason: string) => {
+      const settles = [...pending.values()]
+      pending.clear()
+      for (const settle of settles) settle({ type: "gone", reason })
+    }
+
+    const send = (message: ToWorker, transfer: ReadonlyArray<ArrayBuffer> = []) => worker.postMessage(message, [...transfer])
+
+    const link = (ready: ReadyMessage): WorkerLink => ({
+      ready,
+      unavailable: () => unavailable,
+      buffer: (byteLength) => {
+        const at = spare.findIndex((b) => b.byteLength === byteLength)
+        return (at >= 0 ? spare.splice(at, 1)[0] : undefined) ?? new ArrayBuffer(byteLength)
+      },
+      post: (feeds, settle) => {
+        if (unavailable !== undefined) {
+          settle({ type: "gone", reason: unavailable })
+          return () => {}
+        }
+        const id = nextId++
+        pending.set(id, settle)
+        outstanding.add(id)
+        syncRef()
+        const buffers = feeds.flatMap((f) => (f.data.buffer instanceof ArrayBuffer ? [f.data.buffer] : []))
+        send({ type: "run", id, feeds }, [...new Set(buffers)])
+        return () => {
+          if (!pending.delete(id)) return
+          // A run still queued in the worker is skipped; one already running finishes and its result is dropped.
+          if (phase === "ready" || phase === "releasing") send({ type: "cancel", id })
+        }
+      },
+      release: () =>
+        new Promise<string | undefined>((resolve) => {
+          unavailable ??= "the session has been released"
+          if (phase !== "ready") return resolve(undefined)
+          phase = "releasing"
+          syncRef()
+          onReleased = resolve
+          send({ type: "release" })
+        }).then(async (error) => {
+          phase = "stopped"
+          await worker.terminate()
+          return error
+        })
+    })
+
+    worker.on("message", (message: FromWorker) => {
+      switch (message.type) {
+        case "ready":
+          phase = "ready"
+          syncRef()
+          resume(Effect.succeed(link(message)))
+          return
+        case "loadFailed":
+          phase = "stopped"
+          void worker.terminate().finally(() => resume(Effect.fail(loadError(options, message.reason))))
+          return
+        case "result":
+        case "runFailed": {
+          for (const b of message.spare) if (spare.length < SPARE_BUFFERS) spare.push(b)
+          outstanding.delete(message.id)
+          syncRef()
+          const settle = pending.get(message.id)
+          // No taker means the run was interrupted: its result is dropped.
+          if (settle !== undefined) {
+            pending.delete(message.id)
+            settle(message)
+          }
+          return
+        }
+        case "released":
+          onReleased?.(message.error)
+          return
+      }
+    })
+    worker.on("error", (error) => {
+      lastError = reasonOf(error)
+    })
+    worker.on("messageerror", (error) => {
+      // A reply that cannot be decoded cannot be matched to its run: fail them all rather than leave one hanging.
+      const reason = `undecodable message from the inference worker: ${reasonOf(error)}`
+      unavailable ??= reason
+      failPending(reason)
+    })
+    worker.on("exit", (code) => {
+      untrackControl(control)
+      const was = phase
+      phase = "stopped"
+      outstanding.clear()
+      const reason = `the inference worker exited unexpectedly (exit code ${code})${lastError !== undefined ? `: ${lastError}` : ""}`
+      if (was === "loading") {
+        resume(Effect.fail(new OnnxModelLoadFailed({ path, reason })))
+        return
+      }
+      unavailable ??= reason
+      failPending(reason)
+      onReleased?.(undefined)
+    })
+  })
+
+/** A copy of `input` in a buffer the worker may take over, so the caller's array stays intact and reusable. */
+const copyInput = (name: string, input: InputTensor, buffer: (byteLength: number) => ArrayBuffer): WireInput => {
+  const length = input.data.length
+  const data = input.type === "float32"
+    ? new Float32Array(buffer(length * Float32Array.BYTES_PER_ELEMENT), 0, length)
+    : new Uint8Array(buffer(length), 0, length)
+  // Converts element-wise when the array's type differs from the declared one, like Float32Array.from.
+  data.set(input.data)
+  return { name, data, dims: [...input.dims], type: input.type }
+}
+
+const makeWorkerSession = (options: OnnxSessionOptions): Effect.Effect<OnnxSession, OnnxError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const path = options.modelPath
+    yield* checkModelFile(path)
+    const link = yield* Effect.acquireRelease(openWorker(options), (l) =>
+      Effect.promise(l.release).pipe(
+        Effect.flatMap((error) =>
+          error === undefined ? Effect.void : Effect.logWarning(`releasing ONNX session ${path} failed: ${error}`)
+        )
+      ))
+
+    const { inputNames, outputNames, inputs, outputs } = link.ready
+    const runFailed = (reason: string) => new OnnxRunFailed({ path, reason })
+
+    const run = (feeds: Readonly<Record<string, InputTensor>>) =>
+      Effect.suspend(() => {
+        const unavailable = link.unavailable()
+        if (unavailable !== undefined) return Effect.fail(runFailed(unavailable))
+        const problem = checkFeeds(inputNames, feeds)
+        if (problem !== undefined) return Effect.fail(runFailed(problem))
+        return Effect.async<Record<string, OutputTensor>, OnnxRunFailed>((resume) => {
+          const wire = Object.entries(feeds).map(([name, input]) => copyInput(name, input, link.buffer))
+          const cancel = link.post(wire, (outcome) =>
+            resume(outcome.type === "result" ? Effect.succeed(outcome.outputs) : Effect.fail(runFailed(outcome.reason))))
+          return Effect.sync(cancel)
+        })
+      }).pipe(Effect.withSpan("OnnxSession.run", { attributes: { model: path, thread: "worker" } }))
 
     const onnxSession: OnnxSession = { modelPath: path, inputNames, outputNames, inputs, outputs, run }
     return onnxSession

@@ -3,7 +3,7 @@ import { Effect, Exit, Scope } from "effect"
 import { existsSync } from "node:fs"
 import { createRequire } from "node:module"
 import { dirname, join } from "node:path"
-import { makeOnnxSession, warmUp } from "../../src/inference/OnnxSession.js"
+import { makeOnnxSession, type OnnxSessionOptions, warmUp } from "../../src/inference/OnnxSession.js"
 import { castToFloatModel, constantOutputModel, identityModel, tempDir, writeTempFile } from "../support/onnxBuilder.js"
 
 const identityFloat = identityModel({
@@ -13,10 +13,11 @@ const identityFloat = identityModel({
   dims: ["batch", 4, "height", "width"]
 })
 
-const openIdentity = Effect.gen(function* () {
-  const path = yield* writeTempFile("identity.onnx", identityFloat)
-  return yield* makeOnnxSession({ modelPath: path, executionProviders: ["cpu"], intraOpThreads: 1 })
-})
+// Every behaviour below holds for both placements of ORT; the worker thread is the default.
+const placements: ReadonlyArray<{ readonly label: string; readonly open: (options: OnnxSessionOptions) => ReturnType<typeof makeOnnxSession> }> = [
+  { label: "worker thread (default)", open: (options) => makeOnnxSession(options) },
+  { label: "main thread", open: (options) => makeOnnxSession({ ...options, thread: "main" }) }
+]
 
 // The CUDA provider ships as a separate shared library next to the ORT binding; absent on CPU-only installs.
 const cudaProviderInstalled = (() => {
@@ -24,12 +25,17 @@ const cudaProviderInstalled = (() => {
   return existsSync(join(ortDir, "..", "bin", "napi-v6", process.platform, process.arch, "libonnxruntime_providers_cuda.so"))
 })()
 
-describe("makeOnnxSession", () => {
+describe.each(placements)("makeOnnxSession on the $label", ({ open }) => {
+  const openIdentity = Effect.gen(function* () {
+    const path = yield* writeTempFile("identity.onnx", identityFloat)
+    return yield* open({ modelPath: path, executionProviders: ["cpu"], intraOpThreads: 1 })
+  })
+
   it.scoped("a missing model file fails with OnnxModelLoadFailed naming the path", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir
       const path = join(dir, "nope.onnx")
-      const error = yield* Effect.flip(makeOnnxSession({ modelPath: path, executionProviders: ["cpu"] }))
+      const error = yield* Effect.flip(open({ modelPath: path, executionProviders: ["cpu"] }))
       expect(error._tag).toBe("OnnxModelLoadFailed")
       expect(error.message).toBe(`failed to load ONNX model ${path}: file does not exist`)
     })
@@ -38,7 +44,7 @@ describe("makeOnnxSession", () => {
   it.scoped("a corrupt model file fails with OnnxModelLoadFailed and ORT's reason", () =>
     Effect.gen(function* () {
       const path = yield* writeTempFile("corrupt.onnx", new TextEncoder().encode("this is not a protobuf"))
-      const error = yield* Effect.flip(makeOnnxSession({ modelPath: path, executionProviders: ["cpu"] }))
+      const error = yield* Effect.flip(open({ modelPath: path, executionProviders: ["cpu"] }))
       expect(error._tag).toBe("OnnxModelLoadFailed")
       expect(error.message).toContain(`failed to load ONNX model ${path}: `)
       expect(error.message.length).toBeGreaterThan(`failed to load ONNX model ${path}: `.length)
@@ -48,7 +54,7 @@ describe("makeOnnxSession", () => {
   it.scoped("a directory is not a model", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir
-      const error = yield* Effect.flip(makeOnnxSession({ modelPath: dir, executionProviders: ["cpu"] }))
+      const error = yield* Effect.flip(open({ modelPath: dir, executionProviders: ["cpu"] }))
       expect(error.message).toBe(`failed to load ONNX model ${dir}: not a regular file`)
     })
   )
@@ -56,7 +62,7 @@ describe("makeOnnxSession", () => {
   it.scoped.skipIf(cudaProviderInstalled)("requesting CUDA on a CPU-only build fails with ExecutionProviderUnavailable", () =>
     Effect.gen(function* () {
       const path = yield* writeTempFile("identity.onnx", identityFloat)
-      const error = yield* Effect.flip(makeOnnxSession({ modelPath: path, executionProviders: ["cuda", "cpu"] }))
+      const error = yield* Effect.flip(open({ modelPath: path, executionProviders: ["cuda", "cpu"] }))
       expect(error._tag).toBe("ExecutionProviderUnavailable")
       if (error._tag === "ExecutionProviderUnavailable") {
         expect(error.provider).toBe("cuda")
@@ -88,7 +94,7 @@ describe("makeOnnxSession", () => {
   it.scoped("runs uint8 feeds", () =>
     Effect.gen(function* () {
       const path = yield* writeTempFile("cast.onnx", castToFloatModel({ inputName: "pixels", outputName: "values", dims: [1, 4] }))
-      const session = yield* makeOnnxSession({ modelPath: path, executionProviders: ["cpu"] })
+      const session = yield* open({ modelPath: path, executionProviders: ["cpu"] })
       expect(session.inputs[0]?.elementType).toBe("uint8")
       const out = yield* session.run({ pixels: { data: Uint8Array.of(0, 1, 128, 255), dims: [1, 4], type: "uint8" } })
       expect(Array.from(out["values"]?.data ?? [])).toEqual([0, 1, 128, 255])
@@ -145,14 +151,14 @@ describe("makeOnnxSession", () => {
   )
 })
 
-describe("warmUp", () => {
+describe.each(placements)("warmUp on the $label", ({ open }) => {
   it.scoped("runs zeros through the model; zero runs touch nothing; ORT rejections surface typed", () =>
     Effect.gen(function* () {
       const path = yield* writeTempFile(
         "constant.onnx",
         constantOutputModel({ inputName: "images", inputDims: [1, 3, 8, 8], outputName: "out", outputDims: [1, 2], values: Float32Array.of(1, 2) })
       )
-      const session = yield* makeOnnxSession({ modelPath: path, executionProviders: ["cpu"] })
+      const session = yield* open({ modelPath: path, executionProviders: ["cpu"] })
       yield* warmUp(session, "images", [1, 3, 8, 8], "float32", 3)
       const wrong = yield* Effect.flip(warmUp(session, "images", [1, 3, 4, 4, 2], "float32", 1))
       expect(wrong._tag).toBe("OnnxRunFailed")

@@ -1,0 +1,284 @@
+/**
+ * The ONNX Runtime side of an `OnnxSession`: session options, feed and output conversion, and —
+ * when started as a worker thread by OnnxSession.ts — the loop that owns one `InferenceSession`.
+ *
+ * The worker runs one inference at a time, in arrival order; a run cancelled before it starts is
+ * skipped. Input buffers come back to the caller with the reply so they can be refilled.
+ *
+ * Terminating a worker while ORT is inside native code aborts the whole process ("terminate called
+ * after throwing an instance of 'Napi::Error'"), so native calls are bracketed by a busy flag in a
+ * shared control block: at process exit the main thread stops new calls and waits for the current one.
+ *
+ * Imports only onnxruntime-node and Node built-ins (types aside), so the worker starts without
+ * Effect and loads the same way from the compiled .js and, through tsx, from this .ts source.
+ */
+import { isMainThread, parentPort, workerData } from "node:worker_threads"
+import type { MessagePort, TransferListItem } from "node:worker_threads"
+import { InferenceSession, Tensor } from "onnxruntime-node"
+import type { ExecutionProvider, InputElementType, ValueInfo } from "./OnnxSession.js"
+import type { OutputTensor } from "./postprocess/types.js"
+
+// ---------------------------------------------------------------------------------------------
+// Shared with the in-process session
+
+/** What a session is created from; plain data so it can travel as `workerData`. */
+export interface SessionSpec {
+  readonly modelPath: string
+  readonly executionProviders: ReadonlyArray<ExecutionProvider>
+  readonly intraOpThreads?: number
+  readonly interOpThreads?: number
+}
+
+/** One validated input, as the ORT side receives it. */
+export interface FeedInput {
+  readonly data: Float32Array | Uint8Array
+  readonly dims: ReadonlyArray<number>
+  readonly type: InputElementType
+}
+
+export const reasonOf = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause))
+
+export const ortSessionOptions = (spec: SessionSpec): InferenceSession.SessionOptions => ({
+  executionProviders: [...spec.executionProviders],
+  graphOptimizationLevel: "all",
+  ...(spec.intraOpThreads !== undefined ? { intraOpNumThreads: spec.intraOpThreads } : {}),
+  ...(spec.interOpThreads !== undefined ? { interOpNumThreads: spec.interOpThreads } : {})
+})
+
+export const toValueInfo = (m: InferenceSession.ValueMetadata): ValueInfo =>
+  m.isTensor ? { name: m.name, elementType: m.type, dims: [...m.shape] } : { name: m.name, elementType: null, dims: [] }
+
+/** A fresh Tensor per call: ORT tensors are never shared between concurrent runs. */
+export const toOrtTensor = (input: FeedInput): Tensor =>
+  input.type === "float32"
+    ? new Tensor("float32", input.data instanceof Float32Array ? input.data : Float32Array.from(input.data), [...input.dims])
+    : new Tensor("uint8", input.data instanceof Uint8Array ? input.data : Uint8Array.from(input.data), [...input.dims])
+
+const toOutputTensor = (name: string, value: unknown): OutputTensor | string => {
+  // Structural check: `instanceof Tensor` breaks if two copies of onnxruntime-common get loaded.
+  if (typeof value !== "object" || value === null || !("data" in value) || !("dims" in value)) {
+    return `output '${name}' is not a tensor`
+  }
+  const rawDims: unknown = value.dims
+  if (!Array.isArray(rawDims) || !rawDims.every((d): d is number => typeof d === "number")) {
+    return `output '${name}' has no numeric dims`
+  }
+  const dims: ReadonlyArray<number> = [...rawDims]
+  const data: unknown = value.data
+  // ORT allocates fresh output buffers per run, so a float32 output is already owned by this call.
+  if (data instanceof Float32Array) return { data, dims }
+  if (
+    data instanceof Float64Array ||
+    data instanceof Int32Array ||
+    data instanceof Uint8Array ||
+    data instanceof Int8Array ||
+    data instanceof Uint16Array ||
+    data instanceof Int16Array ||
+    data instanceof Uint32Array
+  ) {
+    return { data: Float32Array.from(data), dims }
+  }
+  if (data instanceof BigInt64Array || data instanceof BigUint64Array) {
+    const out = new Float32Array(data.length)
+    for (let i = 0; i < data.length; i++) out[i] = Number(data[i]!)
+    return { data: out, dims }
+  }
+  return `output '${name}' holds non-numeric data (e.g. strings)`
+}
+
+/** The declared outputs of a run as float32 tensors, in `outputNames` order, or why one cannot be. */
+export const collectOutputs = (
+  results: InferenceSession.OnnxValueMapType,
+  outputNames: ReadonlyArray<string>
+): Record<string, OutputTensor> | string => {
+  const out: Record<string, OutputTensor> = {}
+  for (const name of outputNames) {
+    const converted = toOutputTensor(name, results[name])
+    if (typeof converted === "string") return converted
+    out[name] = converted
+  }
+  return out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Worker protocol
+
+const WORKER_KIND = "@ruth-ai/model-runtime/onnx-session"
+
+/** Slot of the control block that is 1 while the worker is in (or about to enter) a native ORT call. */
+export const CONTROL_BUSY = 0
+/** Slot of the control block the main thread sets to 1 when the process exits: start no native call. */
+export const CONTROL_STOP = 1
+
+/** A control block shared by the main thread and one worker. */
+export const makeControl = (): Int32Array => new Int32Array(new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT))
+
+export interface WorkerInit {
+  readonly kind: typeof WORKER_KIND
+  readonly spec: SessionSpec
+  readonly control: Int32Array
+}
+
+export const workerInit = (spec: SessionSpec, control: Int32Array): WorkerInit => ({ kind: WORKER_KIND, spec, control })
+
+export interface WireInput extends FeedInput {
+  readonly name: string
+}
+
+export type ToWorker =
+  | { readonly type: "run"; readonly id: number; readonly feeds: ReadonlyArray<WireInput> }
+  | { readonly type: "cancel"; readonly id: number }
+  | { readonly type: "release" }
+
+export interface ReadyMessage {
+  readonly type: "ready"
+  readonly inputNames: ReadonlyArray<string>
+  readonly outputNames: ReadonlyArray<string>
+  readonly inputs: ReadonlyArray<ValueInfo>
+  readonly outputs: ReadonlyArray<ValueInfo>
+}
+
+export type RunReply =
+  | { readonly type: "result"; readonly id: number; readonly outputs: Record<string, OutputTensor>; readonly spare: ReadonlyArray<ArrayBuffer> }
+  | { readonly type: "runFailed"; readonly id: number; readonly reason: string; readonly spare: ReadonlyArray<ArrayBuffer> }
+
+export type FromWorker =
+  | ReadyMessage
+  | { readonly type: "loadFailed"; readonly reason: string }
+  | RunReply
+  /** `error` is set when ORT failed to release the session (the worker is done either way). */
+  | { readonly type: "released"; readonly error?: string }
+
+// ---------------------------------------------------------------------------------------------
+// Worker loop
+
+const isWorkerInit = (value: unknown): value is WorkerInit =>
+  typeof value === "object" && value !== null && "kind" in value && value.kind === WORKER_KIND
+
+type RunRequest = Extract<ToWorker, { type: "run" }>
+
+const STOPPED = Symbol("stopped")
+
+/** Runs `native` with the busy flag up, unless the process is exiting (then `STOPPED`, nothing started). */
+const guarded = async <A>(control: Int32Array, native: () => Promise<A>): Promise<A | typeof STOPPED> => {
+  // Flag first, then check: with the main thread's store-then-wait, one side always sees the other.
+  Atomics.store(control, CONTROL_BUSY, 1)
+  try {
+    if (Atomics.load(control, CONTROL_STOP) === 1) return STOPPED
+    return await native()
+  } finally {
+    Atomics.store(control, CONTROL_BUSY, 0)
+    Atomics.notify(control, CONTROL_BUSY)
+  }
+}
+
+const send = (port: MessagePort, message: FromWorker, transfer: ReadonlyArray<TransferListItem>): void => {
+  try {
+    port.postMessage(message, [...transfer])
+  } catch {
+    // A buffer ORT will not let go of (non-detachable) is copied instead of moved.
+    port.postMessage(message)
+  }
+}
+
+const inputBuffersOf = (request: RunRequest): Set<ArrayBuffer> => {
+  const buffers = new Set<ArrayBuffer>()
+  for (const feed of request.feeds) if (feed.data.buffer instanceof ArrayBuffer) buffers.add(feed.data.buffer)
+  return buffers
+}
+
+/** Answers `request` without running it, handing its input buffers back. */
+const reject = (port: MessagePort, request: RunRequest, reason: string): void => {
+  const buffers = [...inputBuffersOf(request)]
+  send(port, { type: "runFailed", id: request.id, reason, spare: buffers }, buffers)
+}
+
+const runOne = async (session: InferenceSession, request: RunRequest, port: MessagePort, control: Int32Array): Promise<void> => {
+  const inputBuffers = inputBuffersOf(request)
+  try {
+    const feeds: Record<string, Tensor> = {}
+    for (const feed of request.feeds) feeds[feed.name] = toOrtTensor(feed)
+    const results = await guarded(control, () => session.run(feeds))
+    // The process is exiting: nobody waits for the answer.
+    if (results === STOPPED) return
+    const outputs = collectOutputs(results, session.outputNames)
+    if (typeof outputs === "string") return reject(port, request, outputs)
+    const outputBuffers = new Set<ArrayBuffer>()
+    for (const o of Object.values(outputs)) if (o.data.buffer instanceof ArrayBuffer) outputBuffers.add(o.data.buffer)
+    // An input buffer that ORT handed back as an output belongs to the caller now, not to the refill pool.
+    const spare = [...inputBuffers].filter((b) => !outputBuffers.has(b))
+    send(port, { type: "result", id: request.id, outputs, spare }, [...outputBuffers, ...spare])
+  } catch (cause) {
+    reject(port, request, reasonOf(cause))
+  }
+}
+
+const serve = async (port: MessagePort, { spec, control }: WorkerInit): Promise<void> => {
+  let session: InferenceSession
+  try {
+    const created = await guarded(control, () => InferenceSession.create(spec.modelPath, ortSessionOptions(spec)))
+    if (created === STOPPED) return
+    session = created
+  } catch (cause) {
+    // Nothing listens on the port afterwards, so the worker ends on its own.
+    return send(port, { type: "loadFailed", reason: reasonOf(cause) }, [])
+  }
+
+  const queue: Array<RunRequest> = []
+  let draining = false
+  let releaseRequested = false
+
+  const release = async () => {
+    port.removeAllListeners("message")
+    try {
+      await guarded(control, () => session.release())
+      send(port, { type: "released" }, [])
+    } catch (cause) {
+      send(port, { type: "released", error: reasonOf(cause) }, [])
+    }
+  }
+
+  const drain = async () => {
+    if (draining) return
+    draining = true
+    for (;;) {
+      // One event-loop turn before picking the next run, so cancels that arrived meanwhile apply.
+      await new Promise<void>((resolve) => setImmediate(resolve))
+      const next = queue.shift()
+      if (next === undefined) break
+      await runOne(session, next, port, control)
+    }
+    draining = false
+    if (releaseRequested) await release()
+  }
+
+  port.on("message", (message: ToWorker) => {
+    switch (message.type) {
+      case "run":
+        queue.push(message)
+        void drain()
+        return
+      case "cancel": {
+        const at = queue.findIndex((r) => r.id === message.id)
+        const [cancelled] = at >= 0 ? queue.splice(at, 1) : []
+        if (cancelled !== undefined) reject(port, cancelled, "cancelled before it started")
+        return
+      }
+      case "release":
+        releaseRequested = true
+        void drain()
+        return
+    }
+  })
+
+  send(port, {
+    type: "ready",
+    inputNames: [...session.inputNames],
+    outputNames: [...session.outputNames],
+    inputs: session.inputMetadata.map(toValueInfo),
+    outputs: session.outputMetadata.map(toValueInfo)
+  }, [])
+}
+
+// Importing this module for its helpers (main thread, or a test runner's own workers) starts nothing.
+if (!isMainThread && parentPort !== null && isWorkerInit(workerData)) void serve(parentPort, workerData)
