@@ -114,7 +114,7 @@ export const runE2eBench = async (
                   }
                   const m = (r.metadata ?? {}) as Record<string, number>
                   latencies.push(total)
-                  const serverSide = (m.frame_read_ms ?? 0) + (m.inference_time_ms ?? 0)
+                  const serverSide = m.server_time_ms ?? (m.frame_read_ms ?? 0) + (m.inference_time_ms ?? 0)
                   stages.socketAndCodec.push(total - serverSide)
                   stages.frameRead.push(m.frame_read_ms ?? 0)
                   stages.preprocess.push(m.preprocess_ms ?? 0)

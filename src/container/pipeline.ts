@@ -149,13 +149,15 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
     }
 
     const succeeded = (request: InferenceRequest, started: number, result: InferenceResult): Reply => {
-      state.record(performance.now() - started, undefined)
+      const elapsed = performance.now() - started
+      state.record(elapsed, undefined)
       return reply({
         model_id: request.model_id,
         camera_id: request.camera_id,
         frame_id: request.frame_metadata.frame_id ?? 0,
         detections: result.detections,
-        metadata: result.metadata,
+        // server_time_ms: from the request's bytes to its answer, everything but the socket.
+        metadata: { ...result.metadata, server_time_ms: round3(elapsed) },
         error: null,
         ...(request.request_id !== undefined ? { request_id: request.request_id } : {})
       })

@@ -4,7 +4,7 @@
  * and typed errors.
  */
 import * as net from "node:net"
-import { Context, Data, Duration, Effect, Layer, Pool, type Scope } from "effect"
+import { Context, Data, Effect, Layer, type Scope } from "effect"
 import { encodeMessage, FrameDecoder, parseJson } from "../contract/codec.js"
 import type { InferenceRequestInput, InferenceResponse } from "../contract/schema.js"
 
@@ -49,10 +49,12 @@ export interface ModelClientShape {
   readonly health: Effect.Effect<HealthResponse, ClientError>
 }
 
+type Outcome = { readonly ok: true; readonly payload: Uint8Array } | { readonly ok: false; readonly error: ClientError }
+
 /** One socket carrying one request at a time. */
 class ClientConnection {
   private readonly decoder: FrameDecoder
-  private waiter: ((result: { ok: true; payload: Uint8Array } | { ok: false; error: ClientError }) => void) | undefined
+  private waiter: ((outcome: Outcome) => void) | undefined
   private failure: ClientError | undefined
 
   constructor(readonly socket: net.Socket, readonly socketPath: string, maxMessageBytes: number) {
@@ -68,8 +70,7 @@ class ClientConnection {
         w?.({ ok: true, payload: event.payload })
       }
     })
-    const closed = () => this.fail(new ClientError({ kind: "closed", socketPath, reason: "connection closed before a reply" }))
-    socket.on("close", closed)
+    socket.on("close", () => this.fail(new ClientError({ kind: "closed", socketPath, reason: "connection closed before a reply" })))
     socket.on("error", (e) => this.fail(new ClientError({ kind: "closed", socketPath, reason: e.message })))
   }
 
@@ -77,7 +78,8 @@ class ClientConnection {
     return this.failure !== undefined
   }
 
-  private fail(error: ClientError) {
+  /** Fails the request in progress (if any) and closes the socket for good. */
+  fail(error: ClientError) {
     this.failure ??= error
     const w = this.waiter
     this.waiter = undefined
@@ -85,77 +87,125 @@ class ClientConnection {
     this.socket.destroy()
   }
 
-  /** Writes a framed message and waits for the next reply on this connection. */
-  request(bytes: Uint8Array): Effect.Effect<unknown, ClientError> {
-    return Effect.async<Uint8Array, ClientError>((resume) => {
-      if (this.failure !== undefined) return resume(Effect.fail(this.failure))
-      this.waiter = (r) => resume(r.ok ? Effect.succeed(r.payload) : Effect.fail(r.error))
-      this.socket.write(bytes)
-      // Abandoned mid-request (timeout): a late reply would answer the next request, so drop the connection.
-      return Effect.sync(() => {
-        if (this.waiter !== undefined) {
-          this.waiter = undefined
-          this.fail(new ClientError({ kind: "closed", socketPath: this.socketPath, reason: "request abandoned" }))
-        }
-      })
-    }).pipe(
-      Effect.flatMap((payload) => {
-        const parsed = parseJson(payload)
-        return parsed.ok
-          ? Effect.succeed(parsed.value)
-          : Effect.fail(new ClientError({ kind: "protocol", socketPath: this.socketPath, reason: `reply is not JSON: ${parsed.reason}` }))
-      })
-    )
+  /** Writes a framed message; `done` gets the next reply on this connection. */
+  send(bytes: Uint8Array, done: (outcome: Outcome) => void) {
+    if (this.failure !== undefined) return done({ ok: false, error: this.failure })
+    this.waiter = done
+    this.socket.write(bytes)
   }
 }
 
-const connect = (socketPath: string, maxMessageBytes: number): Effect.Effect<ClientConnection, ClientError, Scope.Scope> =>
-  Effect.acquireRelease(
-    Effect.async<net.Socket, ClientError>((resume) => {
-      const socket = net.connect(socketPath)
-      const onError = (e: Error) => {
-        socket.destroy()
-        resume(Effect.fail(new ClientError({ kind: "connect", socketPath, reason: e.message })))
-      }
-      socket.once("error", onError)
-      socket.once("connect", () => {
-        socket.off("error", onError)
-        resume(Effect.succeed(socket))
-      })
-      return Effect.sync(() => socket.destroy())
-    }),
-    (socket) => Effect.sync(() => socket.destroy())
-  ).pipe(Effect.map((socket) => new ClientConnection(socket, socketPath, maxMessageBytes)))
+const openConnection = (
+  socketPath: string,
+  maxMessageBytes: number,
+  done: (conn: ClientConnection | ClientError) => void
+): net.Socket => {
+  const socket = net.connect(socketPath)
+  const onError = (e: Error) => {
+    socket.destroy()
+    done(new ClientError({ kind: "connect", socketPath, reason: e.message }))
+  }
+  socket.once("error", onError)
+  socket.once("connect", () => {
+    socket.off("error", onError)
+    done(new ClientConnection(socket, socketPath, maxMessageBytes))
+  })
+  return socket
+}
 
-/** A client in the current scope (pooled connections are closed with it). */
+/**
+ * A client in the current scope (pooled connections are closed with it).
+ * Each call is one callback-driven step (connection, write, reply, timer):
+ * the client sits on benchmarks' and callers' hot paths.
+ */
 export const makeClient = (options: ClientOptions): Effect.Effect<ModelClientShape, never, Scope.Scope> =>
   Effect.gen(function*() {
     const { socketPath } = options
     const maxMessageBytes = options.maxMessageBytes ?? 64 * 1024 * 1024
-    const timeout = Duration.millis(options.timeoutMs ?? 10_000)
+    const timeoutMs = options.timeoutMs ?? 10_000
     const poolSize = options.poolSize ?? 0
+    const idle: Array<ClientConnection> = []
+    const waiting: Array<(conn: ClientConnection | ClientError) => void> = []
+    const live = new Set<ClientConnection>()
+    let opening = 0
+    let closed = false
 
-    const withTimeout = <A>(effect: Effect.Effect<A, ClientError>) =>
-      Effect.timeoutFail(effect, {
-        duration: timeout,
-        onTimeout: () => new ClientError({ kind: "timeout", socketPath, reason: `no reply within ${Duration.format(timeout)}` })
+    /** Hands a connection to `use`: an idle one, a new one within the pool size, or the next one freed. */
+    const acquire = (use: (conn: ClientConnection | ClientError) => void) => {
+      if (closed) return use(new ClientError({ kind: "closed", socketPath, reason: "client closed" }))
+      const reusable = idle.pop()
+      if (reusable !== undefined) return use(reusable)
+      if (poolSize > 0 && live.size + opening >= poolSize) return void waiting.push(use)
+      opening++
+      openConnection(socketPath, maxMessageBytes, (conn) => {
+        opening--
+        if (!(conn instanceof ClientError)) live.add(conn)
+        use(conn)
       })
-
-    let sendBytes: (bytes: Uint8Array) => Effect.Effect<unknown, ClientError>
-    if (poolSize > 0) {
-      const pool = yield* Pool.make({ acquire: connect(socketPath, maxMessageBytes), size: poolSize })
-      sendBytes = (bytes) =>
-        Effect.scoped(
-          Effect.flatMap(Pool.get(pool), (conn) =>
-            conn.request(bytes).pipe(Effect.onExit(() => (conn.broken ? Pool.invalidate(pool, conn) : Effect.void)))
-          )
-        )
-    } else {
-      sendBytes = (bytes) => Effect.scoped(Effect.flatMap(connect(socketPath, maxMessageBytes), (conn) => conn.request(bytes)))
     }
 
-    const send = (message: unknown) =>
-      Effect.suspend(() => withTimeout(sendBytes(encodeMessage(message))))
+    const release = (conn: ClientConnection) => {
+      if (conn.broken || poolSize === 0 || closed) {
+        conn.socket.destroy()
+        live.delete(conn)
+        const next = waiting.shift()
+        if (next !== undefined) acquire(next)
+        return
+      }
+      const next = waiting.shift()
+      if (next !== undefined) next(conn)
+      else idle.push(conn)
+    }
+
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        closed = true
+        for (const conn of live) conn.socket.destroy()
+        for (const w of waiting.splice(0)) w(new ClientError({ kind: "closed", socketPath, reason: "client closed" }))
+      })
+    )
+
+    const send = (message: unknown): Effect.Effect<unknown, ClientError> =>
+      Effect.async<unknown, ClientError>((resume) => {
+        const bytes = encodeMessage(message)
+        let settled = false
+        let current: ClientConnection | undefined
+        const settle = (result: Effect.Effect<unknown, ClientError>) => {
+          if (settled) return false
+          settled = true
+          clearTimeout(timer)
+          resume(result)
+          return true
+        }
+        // Abandoned mid-request: a late reply would answer the next request, so that connection goes.
+        const abandon = (error: ClientError) => {
+          if (current !== undefined) current.fail(error)
+        }
+        const timer = setTimeout(() => {
+          const error = new ClientError({ kind: "timeout", socketPath, reason: `no reply within ${timeoutMs} ms` })
+          if (settle(Effect.fail(error))) abandon(error)
+        }, timeoutMs)
+        acquire((conn) => {
+          if (conn instanceof ClientError) return void settle(Effect.fail(conn))
+          if (settled) return release(conn) // timed out or interrupted while waiting for a connection
+          current = conn
+          conn.send(bytes, (outcome) => {
+            current = undefined
+            release(conn)
+            if (!outcome.ok) return void settle(Effect.fail(outcome.error))
+            const parsed = parseJson(outcome.payload)
+            settle(
+              parsed.ok
+                ? Effect.succeed(parsed.value)
+                : Effect.fail(new ClientError({ kind: "protocol", socketPath, reason: `reply is not JSON: ${parsed.reason}` }))
+            )
+          })
+        })
+        return Effect.sync(() => {
+          if (settle(Effect.interrupt)) abandon(new ClientError({ kind: "closed", socketPath, reason: "request interrupted" }))
+        })
+      })
+
     return {
       send,
       infer: (request) => send(request) as Effect.Effect<InferenceResponse, ClientError>,
