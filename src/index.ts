@@ -55,7 +55,12 @@ export { annotateJpeg, frameToJpeg, imageToNv12, nv12ToRgb, rgbToNv12 } from "./
 export { encodeFrameMeta, publishExportDir, publishRaw, sharedMemoryDir } from "./frames/publish.js"
 
 // Inference
-export { InferenceHandler, type InferenceHandlerShape, type InferenceOutput } from "./container/InferenceHandler.js"
+export {
+  type DetectionOutput,
+  InferenceHandler,
+  type InferenceHandlerShape,
+  type InferenceOutput
+} from "./container/InferenceHandler.js"
 export { decodeYolo } from "./inference/postprocess/yolo.js"
 export { decodeDbText } from "./inference/postprocess/dbText.js"
 export { nonMaxSuppression } from "./inference/postprocess/nms.js"

@@ -48,7 +48,7 @@ describe("ruth-model CLI", () => {
       const c = yield* startContainer({
         handler: {
           infer: (_req, frame) =>
-            Effect.succeed([{ class_id: 0, class_name: "sign", confidence: 0.8, bbox: [0.25, 0.25, 0.75, 0.75] as const }]).pipe(
+            Effect.succeed([{ class_id: 0, class_name: "sign", confidence: 0.8, bbox: [0.25, 0.25, 0.75, 0.75] }]).pipe(
               Effect.tap(() => Effect.sync(() => expect([frame.width, frame.height]).toEqual([1280, 720])))
             )
         }

@@ -5,8 +5,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Exit, Layer, Scope } from "effect"
 import * as YAML from "yaml"
 import { type LoadedModelConfig, loadModelConfig } from "../../src/config/ModelConfig.js"
-import type { DetectionInput } from "../../src/contract/schema.js"
-import { InferenceHandler, type InferenceOutput } from "../../src/container/InferenceHandler.js"
+import { type DetectionOutput, InferenceHandler, type InferenceOutput } from "../../src/container/InferenceHandler.js"
 import type { Frame } from "../../src/frames/Frame.js"
 import * as OnnxHandler from "../../src/inference/OnnxHandler.js"
 import { call, request, startContainer, tempDir } from "../support/harness.js"
@@ -88,7 +87,7 @@ const expectBox = (actual: Box, expected: Box, digits = 6) =>
   actual.forEach((v, i) => expect(v).toBeCloseTo(expected[i]!, digits))
 
 /** A handler's result as `{ detections, metadata }`, whichever form it returned. */
-const outputOf = (out: InferenceOutput | ReadonlyArray<DetectionInput>): InferenceOutput =>
+const outputOf = (out: InferenceOutput | ReadonlyArray<DetectionOutput>): InferenceOutput =>
   "detections" in out ? out : { detections: out }
 
 // ---- YOLO-style constant models ---------------------------------------------------------------

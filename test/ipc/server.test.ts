@@ -12,7 +12,7 @@ import { call, converse, memoryFrame, request, startContainer, tempDir, writeFra
 const frames = new Map([["/dev/shm/cam1", memoryFrame()]])
 const promise = <A>(f: () => Promise<A>) => Effect.promise(f)
 
-const person = { class_id: 0, class_name: "person", confidence: 0.75, bbox: [0.1, 0.2, 0.5, 0.9] as const }
+const person = { class_id: 0, class_name: "person", confidence: 0.75, bbox: [0.1, 0.2, 0.5, 0.9] }
 const detecting: InferenceHandlerShape = { infer: () => Effect.succeed({ detections: [person], metadata: { device: "cpu" } }) }
 
 describe("IPC server", () => {
@@ -102,7 +102,7 @@ describe("IPC server", () => {
               ? Effect.sync(() => {
                 throw new Error("kaboom")
               })
-              : Effect.succeed([{ ...person, confidence: 7 }] as const)
+              : Effect.succeed([{ ...person, confidence: 7 }])
         }
         const c = yield* startContainer({ handler, frames })
         expectError(yield* promise(() => call(c.socketPath, request("/dev/shm/cam1"))), "INFERENCE_FAILED", "model exploded")
