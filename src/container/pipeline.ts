@@ -1,8 +1,9 @@
 /**
  * One request, start to finish: bytes → JSON → schema → model check →
- * in-flight slot → frame (scoped) → handler (with timeout) → validated
+ * in-flight slot → frame (borrowed for the handler) → handler → validated
  * response → bytes. It cannot fail: every failure becomes exactly one error
- * response with its code.
+ * response with its code; the server's deadline interrupts a slow request and
+ * `onTimeout` answers it.
  */
 import { Cause, Effect, Either } from "effect"
 import { type DecodedEvent, encodeMessage, parseJson } from "../contract/codec.js"
