@@ -18,7 +18,7 @@ import {
   ShuttingDown,
   toWireError
 } from "../contract/errors.js"
-import { decodeDetections, decodeRequest, type Detection, type InferenceRequest } from "../contract/schema.js"
+import { decodeDetections, decodeRequest, type InferenceRequest } from "../contract/schema.js"
 import type { Frame } from "../frames/Frame.js"
 import { FrameReader } from "../frames/FrameReader.js"
 import type { MessageHandler, Reply } from "../ipc/IpcServer.js"
@@ -67,11 +67,6 @@ const normaliseOutput = (out: InferenceOutput | ReadonlyArray<unknown>): { detec
     ? { detections: out, metadata: undefined }
     : { detections: (out as InferenceOutput).detections, metadata: (out as InferenceOutput).metadata }
 
-interface InferenceResult {
-  readonly detections: ReadonlyArray<Detection>
-  readonly metadata: Record<string, unknown>
-}
-
 export interface PipelineDeps {
   readonly settings: RuntimeSettings
   readonly state: ContainerState
@@ -106,91 +101,99 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
       ...state.snapshot()
     })
 
-    /** Checks what the handler returned; the runtime never sends a response that breaks the contract. */
-    const validate = (output: InferenceOutput | ReadonlyArray<unknown>, frame: Frame, readMs: number, inferMs: number) => {
-      const { detections, metadata } = normaliseOutput(output)
-      const valid = decodeDetections(detections)
-      if (Either.isLeft(valid)) {
-        return Effect.fail(new InferenceFailed({ reason: `handler returned invalid detections: ${valid.left}` }))
-      }
-      if (metadata !== undefined && !isRecord(metadata)) {
-        return Effect.fail(new InferenceFailed({ reason: "handler returned metadata that is not an object" }))
-      }
-      return Effect.succeed({
-        detections: valid.right,
-        metadata: {
-          ...metadata,
-          frame_read_ms: round3(readMs),
-          inference_time_ms: round3(inferMs),
-          frame_width: frame.width,
-          frame_height: frame.height
-        }
-      })
-    }
-
-    const crashed = (defect: unknown) =>
-      Effect.fail(new InferenceFailed({ reason: `handler crashed: ${Cause.pretty(Cause.die(defect))}`, cause: defect }))
-
-    /** Runs an admitted request: frame → handler → validated detections. Few operations: this is the hot path. */
-    const infer = (request: InferenceRequest): Effect.Effect<InferenceResult, RequestError> => {
-      const t0 = performance.now()
-      return reader.use(request, (frame) => {
-        const t1 = performance.now()
-        return handler.infer(request, frame).pipe(
-          Effect.catchAllDefect(crashed),
-          Effect.flatMap((output) => validate(output, frame, t1 - t0, performance.now() - t1))
-        )
-      })
-    }
-
     /** Answers for a request that ended with an error. */
     const failed = (echo: Echo, started: number, error: RequestError): Reply => {
       state.record(performance.now() - started, error.code)
       return reply(errorBody(echo, error))
     }
 
-    const succeeded = (request: InferenceRequest, started: number, result: InferenceResult): Reply => {
+    /** Checks what the handler returned and answers: the runtime never sends a response that breaks the contract. */
+    const answer = (
+      request: InferenceRequest,
+      raw: unknown,
+      started: number,
+      output: InferenceOutput | ReadonlyArray<unknown>,
+      frame: Frame,
+      readMs: number,
+      inferMs: number
+    ): Effect.Effect<Reply> => {
+      const { detections, metadata } = normaliseOutput(output)
+      const valid = decodeDetections(detections)
+      const problem = Either.isLeft(valid)
+        ? `handler returned invalid detections: ${valid.left}`
+        : metadata !== undefined && !isRecord(metadata)
+        ? "handler returned metadata that is not an object"
+        : undefined
+      if (problem !== undefined || Either.isLeft(valid)) {
+        const error = new InferenceFailed({ reason: problem ?? "" })
+        return Effect.as(Effect.logWarning(error.message), failed(echoOf(raw, settings.modelId), started, error))
+      }
       const elapsed = performance.now() - started
       state.record(elapsed, undefined)
-      return reply({
+      return Effect.succeed(reply({
         model_id: request.model_id,
         camera_id: request.camera_id,
         frame_id: request.frame_metadata.frame_id ?? 0,
-        detections: result.detections,
-        // server_time_ms: from the request's bytes to its answer, everything but the socket.
-        metadata: { ...result.metadata, server_time_ms: round3(elapsed) },
+        detections: valid.right,
+        metadata: {
+          ...(metadata as Record<string, unknown> | undefined),
+          frame_read_ms: round3(readMs),
+          inference_time_ms: round3(inferMs),
+          frame_width: frame.width,
+          frame_height: frame.height,
+          // From the request's bytes to its answer: everything but the socket.
+          server_time_ms: round3(elapsed)
+        },
         error: null,
         ...(request.request_id !== undefined ? { request_id: request.request_id } : {})
-      })
+      }))
+    }
+
+    /** A failed request's answer: typed failures keep their code, defects become INFERENCE_FAILED. */
+    const answerFailure = (raw: unknown, started: number, cause: Cause.Cause<RequestError>): Effect.Effect<Reply> => {
+      if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
+      const failure = Cause.failureOption(cause)
+      const error = failure._tag === "Some"
+        ? failure.value
+        : new InferenceFailed({ reason: `handler crashed: ${Cause.pretty(cause)}`, cause: Cause.squash(cause) })
+      const answered = failed(echoOf(raw, settings.modelId), started, error)
+      return error._tag === "InferenceFailed" ? Effect.as(Effect.logWarning(error.message), answered) : Effect.succeed(answered)
     }
 
     /**
      * Everything decided without running the model is answered synchronously
      * (bad input, health, overload, draining); only an admitted request needs
-     * a fiber, holding an in-flight slot until it ends.
+     * a fiber, holding an in-flight slot until it ends. Few operations on that
+     * path: it is the hot one.
      */
     const handleRequest = (raw: unknown, started: number): Reply | Effect.Effect<Reply> => {
-      const echo = echoOf(raw, settings.modelId)
-      if (state.status !== "ready") return failed(echo, started, new ShuttingDown())
+      if (state.status !== "ready") return failed(echoOf(raw, settings.modelId), started, new ShuttingDown())
       const decoded = decodeRequest(raw)
-      if (Either.isLeft(decoded)) return failed(echo, started, new InvalidRequest({ reason: decoded.left }))
+      if (Either.isLeft(decoded)) {
+        return failed(echoOf(raw, settings.modelId), started, new InvalidRequest({ reason: decoded.left }))
+      }
       const request = decoded.right
       if (request.model_id !== settings.modelId) {
-        return failed(echo, started, new ModelMismatch({ expected: settings.modelId, received: request.model_id }))
+        return failed(
+          echoOf(raw, settings.modelId),
+          started,
+          new ModelMismatch({ expected: settings.modelId, received: request.model_id })
+        )
       }
       if (state.inflight >= settings.maxInflight) {
-        return failed(echo, started, new Overloaded({ maxInflight: settings.maxInflight }))
+        return failed(echoOf(raw, settings.modelId), started, new Overloaded({ maxInflight: settings.maxInflight }))
       }
       state.inflight++
-      return infer(request).pipe(
-        Effect.ensuring(Effect.sync(() => state.inflight--)),
-        Effect.matchEffect({
-          onFailure: (error) =>
-            error._tag === "InferenceFailed"
-              ? Effect.as(Effect.logWarning(error.message), failed(echo, started, error))
-              : Effect.succeed(failed(echo, started, error)),
-          onSuccess: (result) => Effect.succeed(succeeded(request, started, result))
+      const t0 = performance.now()
+      return reader.use(request, (frame) => {
+        const t1 = performance.now()
+        return Effect.matchCauseEffect(handler.infer(request, frame), {
+          onFailure: (cause) => answerFailure(raw, started, cause),
+          onSuccess: (output) => answer(request, raw, started, output, frame, t1 - t0, performance.now() - t1)
         })
+      }).pipe(
+        Effect.catchAll((error) => answerFailure(raw, started, Cause.fail(error))),
+        Effect.ensuring(Effect.sync(() => state.inflight--))
       )
     }
 
