@@ -3,9 +3,10 @@
  * server with the same framing and no validation, under the same load
  * generator, in one run. Servers run as child processes (one core each side).
  *
- *   npx tsx bench/ipc.ts [--duration S] [--json]
+ *   npx tsx bench/ipc.ts [--duration S] [--rounds N] [--json]
  *
- * Rows: 1, 8 and 64 clients, persistent and connect-per-request. Servers:
+ * Rows: 1, 8 and 64 clients, persistent and connect-per-request; each the
+ * median of N rounds (default 3) of S seconds (default 1). Servers:
  *   bare        the baseline
  *   ours        ModelContainer, no-op handler, frames served from memory (IPC + validation + orchestration)
  *   ours+shm    the same reading a 640x360 NV12 frame from /dev/shm per request (adds open/read/close and a 345 KB copy)
@@ -41,6 +42,7 @@ const WIDTH = 640
 const HEIGHT = 360
 
 const startServer = async (kind: ServerKind, dir: string, frame: string): Promise<{ child: ChildProcess; socket: string }> => {
+  // Each server gets its own directory, so all three can listen at once.
   const socket = kind === "bare" ? path.join(dir, "bare.sock") : path.join(dir, "vas_model_bench.sock")
   fs.rmSync(socket, { force: true })
   const script = kind === "bare" ? "servers/bare.ts" : "servers/ours.ts"
@@ -70,12 +72,30 @@ const TARGETS: Record<string, { rps: number; label: string }> = {
   "persistent-64": { rps: 0.5, label: ">=50% rps" }
 }
 
+const median = (xs: ReadonlyArray<number>): number => {
+  const sorted = [...xs].sort((x, y) => x - y)
+  return sorted[Math.floor((sorted.length - 1) / 2)]!
+}
+
+/**
+ * All three servers run side by side (an idle server costs nothing); each
+ * configuration is measured on bare, ours and ours+shm back to back, for
+ * `rounds` rounds, and each row reports the medians over the rounds — so
+ * the machine's drift over a minute does not land on one server only.
+ */
 export const runIpcBench = async (
-  options: { durationMs?: number; connections?: ReadonlyArray<number>; log?: (line: string) => void } = {}
+  options: {
+    durationMs?: number
+    rounds?: number
+    connections?: ReadonlyArray<number>
+    log?: (line: string) => void
+  } = {}
 ): Promise<Array<IpcBenchRow>> => {
-  const durationMs = options.durationMs ?? 3000
+  const durationMs = options.durationMs ?? 1000
+  const rounds = options.rounds ?? 3
   const connections = options.connections ?? [1, 8, 64]
   const log = options.log ?? (() => {})
+  const kinds = ["bare", "ours", "ours+shm"] as const
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ruth-bench-ipc-"))
   const shmDir = fs.existsSync("/dev/shm") ? "/dev/shm" : dir
   const frame = path.join(shmDir, `ruth-bench-ipc-${process.pid}.nv12`)
@@ -87,52 +107,65 @@ export const runIpcBench = async (
     model_id: "bench",
     timestamp: Date.now() / 1000
   })
-  const results = new Map<string, LoadResult>()
+  const servers = new Map<ServerKind, { child: ChildProcess; socket: string }>()
   const rows: Array<IpcBenchRow> = []
   try {
-    for (const kind of ["bare", "ours", "ours+shm"] as const) {
-      const { child, socket } = await startServer(kind, dir, frame)
-      try {
-        // Warm-up: JIT, pools, first connections.
-        await runLoad({ socketPath: socket, concurrency: 8, durationMs: 1000, connectPerRequest: false, message })
-        for (const n of connections) {
-          for (const connectPerRequest of [false, true]) {
-            const r = await runLoad({ socketPath: socket, concurrency: n, durationMs, connectPerRequest, message })
-            const mode = connectPerRequest ? "connect-per-request" : "persistent"
-            results.set(`${kind}/${n}/${mode}`, r)
-            const base = results.get(`bare/${n}/${mode}`)
-            const target = TARGETS[connectPerRequest ? mode : `${mode}-${n}`]
-            const row: IpcBenchRow = {
-              server: kind,
-              connections: n,
-              mode,
-              rps: r.rps,
-              p50Ms: r.latencyMs.p50,
-              p90Ms: r.latencyMs.p90,
-              p99Ms: r.latencyMs.p99,
-              errors: r.errorResponses + r.failures,
-              ...(kind !== "bare" && base !== undefined
-                ? {
-                  rpsRatio: r.rps / base.rps,
-                  p99Ratio: r.latencyMs.p99 / base.latencyMs.p99,
-                  ...(target !== undefined
-                    ? {
-                      target: `${target.label}, p99 <=2x`,
-                      meetsTarget: r.rps / base.rps >= target.rps && r.latencyMs.p99 / base.latencyMs.p99 <= 2
-                    }
-                    : {})
-                }
-                : {})
-            }
-            rows.push(row)
-            log(formatRow(row))
+    for (const kind of kinds) {
+      const serverDir = fs.mkdtempSync(path.join(dir, `${kind.replace("+", "-")}-`))
+      const server = await startServer(kind, serverDir, frame)
+      servers.set(kind, server)
+      // Warm-up: JIT, pools, first connections.
+      await runLoad({ socketPath: server.socket, concurrency: 8, durationMs: 1000, connectPerRequest: false, message })
+    }
+    for (const n of connections) {
+      for (const connectPerRequest of [false, true]) {
+        const mode = connectPerRequest ? "connect-per-request" : "persistent"
+        const samples = new Map<ServerKind, Array<LoadResult>>(kinds.map((k) => [k, []]))
+        for (let round = 0; round < rounds; round++) {
+          for (const kind of kinds) {
+            const socketPath = servers.get(kind)!.socket
+            samples.get(kind)!.push(await runLoad({ socketPath, concurrency: n, durationMs, connectPerRequest, message }))
           }
         }
-      } finally {
-        await stopServer(child)
+        const summary = (kind: ServerKind) => {
+          const rs = samples.get(kind)!
+          return {
+            rps: median(rs.map((r) => r.rps)),
+            p50Ms: median(rs.map((r) => r.latencyMs.p50)),
+            p90Ms: median(rs.map((r) => r.latencyMs.p90)),
+            p99Ms: median(rs.map((r) => r.latencyMs.p99)),
+            errors: rs.reduce((sum, r) => sum + r.errorResponses + r.failures, 0)
+          }
+        }
+        const base = summary("bare")
+        const target = TARGETS[connectPerRequest ? mode : `${mode}-${n}`]
+        for (const kind of kinds) {
+          const s = summary(kind)
+          const row: IpcBenchRow = {
+            server: kind,
+            connections: n,
+            mode,
+            ...s,
+            ...(kind !== "bare"
+              ? {
+                rpsRatio: s.rps / base.rps,
+                p99Ratio: s.p99Ms / base.p99Ms,
+                ...(target !== undefined && kind === "ours"
+                  ? {
+                    target: `${target.label}, p99 <=2x`,
+                    meetsTarget: s.rps / base.rps >= target.rps && s.p99Ms / base.p99Ms <= 2
+                  }
+                  : {})
+              }
+              : {})
+          }
+          rows.push(row)
+          log(formatRow(row))
+        }
       }
     }
   } finally {
+    for (const { child } of servers.values()) await stopServer(child)
     fs.rmSync(frame, { force: true })
     fs.rmSync(dir, { recursive: true, force: true })
   }
@@ -161,8 +194,10 @@ const isMain = process.argv[1] !== undefined && fileURLToPath(import.meta.url) =
 if (isMain) {
   const json = process.argv.includes("--json")
   const at = process.argv.indexOf("--duration")
-  const durationMs = at > 0 ? Number(process.argv[at + 1]) * 1000 : 3000
+  const durationMs = at > 0 ? Number(process.argv[at + 1]) * 1000 : 1000
+  const r = process.argv.indexOf("--rounds")
+  const rounds = r > 0 ? Number(process.argv[r + 1]) : 3
   if (!json) console.log(HEADER)
-  const rows = await runIpcBench({ durationMs, log: json ? () => {} : (line) => console.log(line) })
+  const rows = await runIpcBench({ durationMs, rounds, log: json ? () => {} : (line) => console.log(line) })
   if (json) for (const row of rows) console.log(JSON.stringify({ bench: "ipc", ...row }))
 }
