@@ -10,7 +10,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { Command, Options } from "@effect/cli"
-import { Console, Effect, Option, Schedule } from "effect"
+import { Console, Effect, Fiber, Option, Schedule } from "effect"
 import type { InferenceResponse } from "../contract/schema.js"
 import * as ModelContainer from "../container/ModelContainer.js"
 import { annotateJpeg, imageToNv12, type Nv12Image } from "../frames/image.js"
@@ -76,10 +76,17 @@ export const demoCommand = Command.make("demo", options, (o) =>
     )
     const socketPath = path.join(socketDir, `vas_model_${o.modelId}.sock`)
 
-    // The container runs beside the demo; when it stops (Ctrl+C), the demo ends with it.
-    const container = ModelContainer.serveModel({ modelsDir, modelId: o.modelId, socketDir, heartbeatDir: socketDir })
+    // The container runs beside the demo in this scope: closing it (Ctrl+C, or the end of --once)
+    // drains the container before the directories above are removed.
+    yield* Console.log(`starting model '${o.modelId}' from ${modelsDir} ...`)
+    const container = yield* ModelContainer.serveModel({ modelsDir, modelId: o.modelId, socketDir, heartbeatDir: socketDir }).pipe(
+      Effect.mapError((e) => new CliFailure({ message: e.message, exitCode: 1 })),
+      Effect.forkScoped
+    )
+    const stopped = Fiber.join(container).pipe(
+      Effect.zipRight(Effect.fail(new CliFailure({ message: "the container stopped before the demo finished", exitCode: 1 })))
+    )
     const demo = Effect.gen(function*() {
-      yield* Console.log(`starting model '${o.modelId}' from ${modelsDir} ...`)
       const client = yield* makeClient({ socketPath, timeoutMs: 30_000, poolSize: 1 })
       yield* client.health.pipe(Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo("60 seconds"))))
 
@@ -116,21 +123,26 @@ export const demoCommand = Command.make("demo", options, (o) =>
         return yield* new CliFailure({ message: "some scenes were answered with an error", exitCode: 1 })
       }
       if (o.once) return
+      // Suggest the scene with the most to find.
+      const best = results.reduce((a, b) => (b.response.detections.length > a.response.detections.length ? b : a))
+      const richest = sceneFiles.find((f) => path.parse(f).name === best.name) ?? sceneFiles[0]!
       yield* Console.log(
         [
           "",
           `serving '${o.modelId}' on ${socketPath} — try, from another shell:`,
-          `  ./bin/ruth-model.js infer --socket ${socketPath} --image ${path.join(scenesDir, sceneFiles[0]!)} --out annotated.jpg`,
+          `  ./bin/ruth-model.js infer --socket ${socketPath} --image ${path.join(scenesDir, richest)} --out annotated.jpg`,
           `  ./bin/ruth-model.js bench --socket ${socketPath} --concurrency 2 --duration 5 --width 1280 --height 720`,
           "Ctrl+C to stop."
         ].join("\n")
       )
-      return yield* Effect.never
-    }).pipe(Effect.scoped)
-
-    yield* Effect.raceFirst(
-      container.pipe(Effect.mapError((e) => new CliFailure({ message: e.message, exitCode: 1 }))),
-      demo.pipe(Effect.mapError((e) => (e instanceof CliFailure ? e : new CliFailure({ message: e.message, exitCode: 1 }))))
+    }).pipe(
+      Effect.scoped,
+      Effect.mapError((e) => (e instanceof CliFailure ? e : new CliFailure({ message: e.message, exitCode: 1 })))
     )
+
+    // A container that fails to start ends the demo with its reason instead of a wait for health.
+    yield* Effect.raceFirst(demo, stopped)
+    // Serve until the container stops: its own SIGINT/SIGTERM handler drains it.
+    if (!o.once) yield* Fiber.join(container)
   }).pipe(Effect.scoped)
 ).pipe(Command.withDescription("Serve the bundled text-detection model, send it the bundled scenes, print what it finds."))
