@@ -4,7 +4,7 @@
 # cached in ${XDG_CACHE_HOME:-~/.cache}/ruth-model-runtime/.
 #
 #   docker/node24-smoke.sh            build dist/, then under Node 24: import the package, start
-#                                     examples/minimal/main.js, `ruth-model health`, `ruth-model
+#                                     examples/minimal/main.ts, `ruth-model health`, `ruth-model
 #                                     infer`, SIGTERM -> exit 0 and the socket removed
 #   docker/node24-smoke.sh --suite    the same, then the whole vitest suite under Node 24
 #
@@ -56,7 +56,7 @@ ok "import @ruth-ai/model-runtime (dist), sharp, onnxruntime-node: $printed"
 
 cli() { "$node" dist/cli/main.js "$@"; }
 socket="$work/vas_model_minimal.sock"
-RUTH_MODEL_ID=minimal RUTH_SOCKET_DIR="$work" RUTH_HEARTBEAT_DIR="$work" "$node" examples/minimal/main.js >"$work/server.log" 2>&1 &
+RUTH_MODEL_ID=minimal RUTH_SOCKET_DIR="$work" RUTH_HEARTBEAT_DIR="$work" "$node" examples/minimal/main.ts >"$work/server.log" 2>&1 &
 server=$!
 deadline=$((SECONDS + 30))
 until cli health --socket "$socket" >/dev/null 2>&1; do
@@ -64,7 +64,7 @@ until cli health --socket "$socket" >/dev/null 2>&1; do
   [ "$SECONDS" -lt "$deadline" ] || fail "not ready after 30 s"
   sleep 0.3
 done
-ok "examples/minimal/main.js ready; health: $(cli health --socket "$socket")"
+ok "examples/minimal/main.ts ready; health: $(cli health --socket "$socket")"
 head -c 4608 /dev/zero >"$frame"
 response="$(cli infer --socket "$socket" --frame "$frame" --width 64 --height 48)" || fail "infer: $response"
 "$node" -e 'const r = JSON.parse(process.argv[1]); if (r.error !== null || r.metadata.bytes_read !== 4608) process.exit(1)' "$response" ||

@@ -314,7 +314,7 @@ unshare --pid --fork --mount --propagation private sh -c '
   rootfs="$1"; dir="$2"; shift 2
   mount --bind "$rootfs" "$rootfs" && mount -o remount,bind,ro "$rootfs" &&
   mount --rbind /dev "$rootfs/dev" && mount --bind "$dir" "$rootfs/tmp" && mount -t proc proc "$rootfs/proc" &&
-  exec chroot --userspec=10001:10001 "$rootfs" env -i "$@" node /app/main.js
+  exec chroot --userspec=10001:10001 "$rootfs" env -i "$@" node /app/main.ts
 ' pid1 "$rootfs" "$dir" "${image_env[@]}" >"$dir.log" 2>&1 &
 running_pid=$!
 wait_ready "$socket" 30

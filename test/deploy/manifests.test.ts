@@ -9,7 +9,6 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import ts from "typescript"
 import { parse, parseAllDocuments } from "yaml"
 import { DEFAULT_MODELS_DIR } from "../../src/cli/models.js"
 import { loadModelConfig } from "../../src/config/ModelConfig.js"
@@ -156,16 +155,6 @@ describe("examples/text-detection-image", () => {
         fs.rmSync(tmp, { recursive: true, force: true })
       }
     }))
-})
-
-describe("examples/minimal/main.js", () => {
-  it("is main.ts without its types (the image runs the JavaScript)", () => {
-    const code = (file: string) =>
-      ts.transpileModule(read(file), {
-        compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext, removeComments: true }
-      }).outputText.trim()
-    expect(code("examples/minimal/main.js")).toBe(code("examples/minimal/main.ts"))
-  })
 })
 
 // ---------------------------------------------------------------------------------------------
