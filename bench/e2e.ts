@@ -18,7 +18,7 @@ import { fileURLToPath } from "node:url"
 import { Effect } from "effect"
 import { imageToNv12 } from "../src/frames/image.js"
 import { publishRaw, sharedMemoryDir } from "../src/frames/publish.js"
-import { quantile } from "../src/ipc/loadgen.js"
+import { median, quantile } from "../src/ipc/loadgen.js"
 import { makeClient } from "../src/ipc/ModelClient.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -42,8 +42,6 @@ export interface E2eRow {
   readonly nonModelShare: number
   readonly errors: number
 }
-
-const median = (xs: Array<number>) => quantile(Float64Array.from(xs).sort(), 0.5)
 
 const startServer = async (socketDir: string): Promise<ChildProcess> => {
   const child = spawn(

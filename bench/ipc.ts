@@ -17,7 +17,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { encodeMessage } from "../src/contract/codec.js"
-import { type LoadResult, runLoad } from "../src/ipc/loadgen.js"
+import { type LoadResult, median, runLoad } from "../src/ipc/loadgen.js"
 
 type ServerKind = "bare" | "ours" | "ours+shm"
 
@@ -70,11 +70,6 @@ const TARGETS: Record<string, { rps: number; label: string }> = {
   "persistent-1": { rps: 0.7, label: ">=70% rps" },
   "persistent-8": { rps: 0.5, label: ">=50% rps" },
   "persistent-64": { rps: 0.5, label: ">=50% rps" }
-}
-
-const median = (xs: ReadonlyArray<number>): number => {
-  const sorted = [...xs].sort((x, y) => x - y)
-  return sorted[Math.floor((sorted.length - 1) / 2)]!
 }
 
 /**

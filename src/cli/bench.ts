@@ -40,7 +40,7 @@ const scratchFrame = (width: number, height: number) =>
 
 const fmt = (n: number, digits = 2) => n.toFixed(digits)
 
-export const formatResult = (r: LoadResult): string =>
+const formatResult = (r: LoadResult): string =>
   [
     `${r.requests} requests in ${fmt(r.durationMs / 1000)} s with ${r.concurrency} ${r.connectPerRequest ? "connect-per-request" : "persistent"} client(s)`,
     `throughput  ${fmt(r.rps, 0)} req/s`,

@@ -3,9 +3,9 @@
  * `{heartbeatDir}/vas_heartbeat_{model_id}.json`, replaced atomically
  * (temp file + rename) every interval.
  */
-import * as fs from "node:fs"
 import { Effect, Schedule, type Scope } from "effect"
 import { heartbeatPathFor, type RuntimeSettings } from "../config/RuntimeConfig.js"
+import { writeFileAtomically } from "../internal/files.js"
 import type { ContainerState } from "./Metrics.js"
 
 /** The reference's statuses: healthy while serving, draining during shutdown, stopped at the end. */
@@ -18,7 +18,6 @@ const statusOf = (state: ContainerState): HeartbeatStatus =>
 export const writeHeartbeat = (settings: RuntimeSettings, state: ContainerState): Effect.Effect<void> =>
   Effect.suspend(() => {
     const file = heartbeatPathFor(settings.heartbeatDir, settings.modelId)
-    const tmp = `${file}.${process.pid}.tmp`
     const m = state.snapshot()
     const body = {
       model_id: settings.modelId,
@@ -32,8 +31,7 @@ export const writeHeartbeat = (settings: RuntimeSettings, state: ContainerState)
       }
     }
     try {
-      fs.writeFileSync(tmp, JSON.stringify(body))
-      fs.renameSync(tmp, file)
+      writeFileAtomically(file, JSON.stringify(body))
       return Effect.void
     } catch (e) {
       return Effect.logWarning(`heartbeat not written to ${file}: ${String(e)}`)

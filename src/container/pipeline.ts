@@ -24,7 +24,7 @@ import { FrameReader } from "../frames/FrameReader.js"
 import type { MessageHandler, Reply } from "../ipc/IpcServer.js"
 import { VERSION } from "../version.js"
 import { InferenceHandler, type InferenceOutput } from "./InferenceHandler.js"
-import type { ContainerState } from "./Metrics.js"
+import { type ContainerState, roundMs } from "./Metrics.js"
 import type { RuntimeSettings } from "../config/RuntimeConfig.js"
 
 /** Fields echoed in a response, taken from whatever the caller sent. */
@@ -59,8 +59,6 @@ const errorBody = (echo: Echo, error: RequestError) => ({
   ...toWireError(error),
   ...(echo.request_id !== undefined ? { request_id: echo.request_id } : {})
 })
-
-const round3 = (ms: number) => Math.round(ms * 1000) / 1000
 
 const normaliseOutput = (out: InferenceOutput | ReadonlyArray<unknown>): { detections: unknown; metadata: unknown } =>
   Array.isArray(out)
@@ -107,6 +105,12 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
       return reply(errorBody(echo, error))
     }
 
+    /** Answers INFERENCE_FAILED for handler output that breaks the contract, and says so in the log. */
+    const rejected = (raw: unknown, started: number, reason: string): Effect.Effect<Reply> => {
+      const error = new InferenceFailed({ reason })
+      return Effect.as(Effect.logWarning(error.message), failed(echoOf(raw, settings.modelId), started, error))
+    }
+
     /** Checks what the handler returned and answers: the runtime never sends a response that breaks the contract. */
     const answer = (
       request: InferenceRequest,
@@ -119,14 +123,9 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
     ): Effect.Effect<Reply> => {
       const { detections, metadata } = normaliseOutput(output)
       const valid = decodeDetections(detections)
-      const problem = Either.isLeft(valid)
-        ? `handler returned invalid detections: ${valid.left}`
-        : metadata !== undefined && !isRecord(metadata)
-        ? "handler returned metadata that is not an object"
-        : undefined
-      if (problem !== undefined || Either.isLeft(valid)) {
-        const error = new InferenceFailed({ reason: problem ?? "" })
-        return Effect.as(Effect.logWarning(error.message), failed(echoOf(raw, settings.modelId), started, error))
+      if (Either.isLeft(valid)) return rejected(raw, started, `handler returned invalid detections: ${valid.left}`)
+      if (metadata !== undefined && !isRecord(metadata)) {
+        return rejected(raw, started, "handler returned metadata that is not an object")
       }
       const elapsed = performance.now() - started
       state.record(elapsed, undefined)
@@ -137,12 +136,12 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
         detections: valid.right,
         metadata: {
           ...(metadata as Record<string, unknown> | undefined),
-          frame_read_ms: round3(readMs),
-          inference_time_ms: round3(inferMs),
+          frame_read_ms: roundMs(readMs),
+          inference_time_ms: roundMs(inferMs),
           frame_width: frame.width,
           frame_height: frame.height,
           // From the request's bytes to its answer: everything but the socket.
-          server_time_ms: round3(elapsed)
+          server_time_ms: roundMs(elapsed)
         },
         error: null,
         ...(request.request_id !== undefined ? { request_id: request.request_id } : {})

@@ -27,7 +27,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Context, Effect, Layer } from "effect"
-import { RuntimeConfig } from "../config/RuntimeConfig.js"
+import { defaults, RuntimeConfig } from "../config/RuntimeConfig.js"
 import {
   FrameAccessDenied,
   type FrameError,
@@ -40,9 +40,6 @@ import { frameFormat, type InferenceRequest } from "../contract/schema.js"
 import { BufferPool } from "./BufferPool.js"
 import { type Frame, frameByteLength, isPixelFormat, minStride, type PixelFormat } from "./Frame.js"
 import { decodeFrameMeta, FRAME_META_BYTES, type FrameMetaHeader, pixelFormatOf, requestedFrameId } from "./frameMeta.js"
-
-/** Free frame buffers kept for reuse when nothing else is configured. */
-export const DEFAULT_POOL_BYTES = 256 * 1024 * 1024
 
 /** Reads of a frame-export directory before giving up with FRAME_TORN. */
 export const TORN_ATTEMPTS = 3
@@ -62,7 +59,7 @@ export interface FrameReaderShape {
 
 export class FrameReader extends Context.Tag("@ruth-ai/model-runtime/FrameReader")<FrameReader, FrameReaderShape>() {
   /** Reads from the filesystem, confined to `roots`, into buffers from `pool`. */
-  static readonly make = (roots: ReadonlyArray<string>, pool: BufferPool = new BufferPool(DEFAULT_POOL_BYTES)): FrameReaderShape =>
+  static readonly make = (roots: ReadonlyArray<string>, pool: BufferPool = new BufferPool(defaults.framePoolBytes)): FrameReaderShape =>
     makeFileReader(roots, pool)
 
   /** The live reader, confined to `RuntimeConfig.frameRoots`. */
@@ -160,8 +157,11 @@ const pauseMs = (ms: number): Effect.Effect<void> =>
     return Effect.sync(() => clearTimeout(timer))
   })
 
-/** A frame whose bytes are borrowed from the pool. */
-type PooledFrame = Frame & { readonly data: Uint8Array }
+/** Why a stride cannot hold a row of the format, if it cannot. */
+const strideProblem = (format: PixelFormat, width: number, stride: number): string | undefined =>
+  stride < minStride(format, width)
+    ? `stride ${stride} is smaller than a ${format} row of width ${width} (${minStride(format, width)} bytes)`
+    : undefined
 
 /** The checked geometry of a request's frame. */
 export const frameGeometry = (
@@ -176,12 +176,8 @@ export const frameGeometry = (
     })
   }
   const stride = meta.stride ?? minStride(format, meta.width)
-  if (stride < minStride(format, meta.width)) {
-    return new FrameInvalid({
-      path: request.frame_reference,
-      reason: `stride ${stride} is smaller than a ${format} row of width ${meta.width} (${minStride(format, meta.width)} bytes)`
-    })
-  }
+  const tooNarrow = strideProblem(format, meta.width, stride)
+  if (tooNarrow !== undefined) return new FrameInvalid({ path: request.frame_reference, reason: tooNarrow })
   return { format, stride, bytes: frameByteLength(format, meta.width, meta.height, stride) }
 }
 
@@ -249,7 +245,7 @@ const makeFileReader = (roots: ReadonlyArray<string>, pool: BufferPool): FrameRe
    * tmpfs, where these calls are memory copies, and the descriptor never
    * outlives the read. A directory hands over to the export layout.
    */
-  const readFrame = (request: InferenceRequest, lexical: string): PooledFrame | Torn => {
+  const readFrame = (request: InferenceRequest, lexical: string): Frame | Torn => {
     const reference = request.frame_reference
     const geometry = frameGeometry(request)
     const { fd, real } = openConfined(lexical, reference)
@@ -345,9 +341,8 @@ const makeFileReader = (roots: ReadonlyArray<string>, pool: BufferPool): FrameRe
     if (meta.format !== undefined && meta.format.toUpperCase() !== format) {
       throw invalid(`header says ${format}, request says ${meta.format}`)
     }
-    if (stride < minStride(format, width)) {
-      throw invalid(`stride ${stride} is smaller than a ${format} row of width ${width} (${minStride(format, width)} bytes)`)
-    }
+    const tooNarrow = strideProblem(format, width, stride)
+    if (tooNarrow !== undefined) throw invalid(tooNarrow)
     const bytes = frameByteLength(format, width, height, stride)
     if (header.dataSize < BigInt(bytes)) {
       throw invalid(
@@ -396,7 +391,7 @@ const makeFileReader = (roots: ReadonlyArray<string>, pool: BufferPool): FrameRe
   }
 
   /** Header → data → header: the frame if both headers agree and describe the data, else `torn`. */
-  const readExportDir = (request: InferenceRequest, shownDir: string, dirReal: string): PooledFrame | Torn => {
+  const readExportDir = (request: InferenceRequest, shownDir: string, dirReal: string): Frame | Torn => {
     const requested = requestedFrameId(request.frame_metadata.frame_id)
     try {
       const before = readMeta(dirReal, shownDir)
@@ -429,9 +424,9 @@ const makeFileReader = (roots: ReadonlyArray<string>, pool: BufferPool): FrameRe
     use: (request, use) =>
       Effect.flatMap(confineLexically(request.frame_reference), (lexical) => {
         // One synchronous read per attempt; only a torn export-directory read comes round again.
-        const acquire = (attempt: number): Effect.Effect<PooledFrame, FrameError> =>
+        const acquire = (attempt: number): Effect.Effect<Frame, FrameError> =>
           Effect.suspend(() => {
-            let frame: PooledFrame | Torn
+            let frame: Frame | Torn
             try {
               frame = readFrame(request, lexical)
             } catch (e) {

@@ -4,6 +4,7 @@
  */
 import sharp from "sharp"
 import { frameByteLength, type FrameView } from "./Frame.js"
+import { clamp01 } from "./transform.js"
 import {
   type ColorMatrix,
   type ColorRange,
@@ -174,7 +175,6 @@ const colourFor = (name: string): string => {
 export const detectionsSvg = (width: number, height: number, detections: ReadonlyArray<Detection>): string => {
   const stroke = Math.max(2, Math.round(Math.min(width, height) / 300))
   const fontSize = Math.max(12, Math.round(Math.min(width, height) / 40))
-  const clamp01 = (v: number): number => (Number.isFinite(v) ? Math.min(1, Math.max(0, v)) : 0)
   const parts = detections.map((det) => {
     const [a, b, c, d] = det.bbox
     const x0 = Math.round(clamp01(Math.min(a, c)) * width)

@@ -275,6 +275,26 @@ interface ChannelAffine {
   readonly addB: number
 }
 
+/**
+ * Colour matrix and normalisation folded into one affine map of raw (Y, U, V):
+ * the fast path of the bilinear kernels, for pixels inside the RGB gamut.
+ */
+const fuseAffine = (c: YuvToRgb, a: ChannelAffine) => {
+  const yR = c.yScale * a.mulR
+  const yG = c.yScale * a.mulG
+  const yB = c.yScale * a.mulB
+  const vR = c.rv * a.mulR
+  const uG = c.gu * a.mulG
+  const vG = c.gv * a.mulG
+  const uB = c.bu * a.mulB
+  return {
+    yR, yG, yB, vR, uG, vG, uB,
+    kR: a.addR - c.yOffset * yR - 128 * vR,
+    kG: a.addG - c.yOffset * yG - 128 * (uG + vG),
+    kB: a.addB - c.yOffset * yB - 128 * uB
+  }
+}
+
 /** Where R, G and B of content pixel (x, y) go: base + y·rowStep + x·pixStep + off{R,G,B}. */
 interface OutputPlacement {
   readonly base: number
@@ -300,17 +320,7 @@ const nv12Kernel = (
   const { yOffset, yScale, rv, gu, gv, bu } = c
   const { mulR, mulG, mulB, addR, addG, addB } = a
   const { pixStep, offR, offG, offB } = p
-  // Fast path folds colour matrix + normalisation into one affine map of raw (Y, U, V).
-  const yR = yScale * mulR
-  const yG = yScale * mulG
-  const yB = yScale * mulB
-  const vR = rv * mulR
-  const uG = gu * mulG
-  const vG = gv * mulG
-  const uB = bu * mulB
-  const kR = addR - yOffset * yR - 128 * vR
-  const kG = addG - yOffset * yG - 128 * (uG + vG)
-  const kB = addB - yOffset * yB - 128 * uB
+  const { yR, yG, yB, vR, uG, vG, uB, kR, kG, kB } = fuseAffine(c, a)
   for (let y = 0; y < contentH; y++) {
     const r0 = rowA[y]!
     const r1 = rowB[y]!
@@ -407,16 +417,7 @@ const nv12KernelChromaPoint = (
   const { yOffset, yScale, rv, gu, gv, bu } = c
   const { mulR, mulG, mulB, addR, addG, addB } = a
   const { pixStep, offR, offG, offB } = p
-  const yR = yScale * mulR
-  const yG = yScale * mulG
-  const yB = yScale * mulB
-  const vR = rv * mulR
-  const uG = gu * mulG
-  const vG = gv * mulG
-  const uB = bu * mulB
-  const kR = addR - yOffset * yR - 128 * vR
-  const kG = addG - yOffset * yG - 128 * (uG + vG)
-  const kB = addB - yOffset * yB - 128 * uB
+  const { yR, yG, yB, vR, uG, vG, uB, kR, kG, kB } = fuseAffine(c, a)
   for (let y = 0; y < contentH; y++) {
     const r0 = rowA[y]!
     const r1 = rowB[y]!

@@ -6,6 +6,7 @@
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { writeFileAtomically } from "../internal/files.js"
 import type { PixelFormat } from "./Frame.js"
 
 export const FRAME_META_BYTES = 64
@@ -25,15 +26,8 @@ export interface PublishedFrame {
 /** Where shared memory is: /dev/shm when the machine has it, else the temp dir. */
 export const sharedMemoryDir = (): string => (fs.existsSync("/dev/shm") ? "/dev/shm" : os.tmpdir())
 
-/** Replaces `file` atomically: write a temp file beside it, then rename. */
-const writeAtomically = (file: string, bytes: Uint8Array) => {
-  const tmp = `${file}.${process.pid}.tmp`
-  fs.writeFileSync(tmp, bytes)
-  fs.renameSync(tmp, file)
-}
-
 /** Raw layout: one frame in a file from offset 0. */
-export const publishRaw = (file: string, frame: PublishedFrame): void => writeAtomically(file, frame.data)
+export const publishRaw = (file: string, frame: PublishedFrame): void => writeFileAtomically(file, frame.data)
 
 /** The 64-byte frame.meta header v1, in the host's byte order. */
 export const encodeFrameMeta = (
@@ -60,6 +54,6 @@ export const encodeFrameMeta = (
 /** Frame-export layout: `frame.data`, then `frame.meta` (data first, as the core's writer does). */
 export const publishExportDir = (dir: string, frame: PublishedFrame, frameId: bigint): void => {
   fs.mkdirSync(dir, { recursive: true })
-  writeAtomically(path.join(dir, "frame.data"), frame.data)
-  writeAtomically(path.join(dir, "frame.meta"), encodeFrameMeta(frame, frameId))
+  writeFileAtomically(path.join(dir, "frame.data"), frame.data)
+  writeFileAtomically(path.join(dir, "frame.meta"), encodeFrameMeta(frame, frameId))
 }

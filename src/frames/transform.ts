@@ -18,7 +18,8 @@ export interface FrameTransform {
   readonly padY: number
 }
 
-const clamp01 = (v: number): number => (v < 0 ? 0 : v > 1 ? 1 : Number.isFinite(v) ? v : 0)
+/** Clamps to 0–1; NaN becomes 0. */
+export const clamp01 = (v: number): number => (v < 0 ? 0 : v > 1 ? 1 : Number.isFinite(v) ? v : 0)
 
 /**
  * Maps a box in model-input pixels `[x0, y0, x1, y1]` to `[x_min, y_min, x_max, y_max]`

@@ -17,6 +17,7 @@
  * The session runs in a worker thread (see OnnxSession.ts): the event loop stays free for other
  * connections, health and timeouts while the model runs; runs are serialised per session.
  */
+import { roundMs } from "../container/Metrics.js"
 import { Data, Effect, Either, Exit, Layer } from "effect"
 import type { Scope } from "effect"
 import type { ModelConfig, LoadedModelConfig } from "../config/ModelConfig.js"
@@ -278,8 +279,6 @@ const makeTensorPool = (dtype: InputElementType, length: number) => {
 // ---------------------------------------------------------------------------------------------
 // The handler
 
-const round3 = (ms: number): number => Math.round(ms * 1000) / 1000
-
 /** Opens the session on `device`, or on CPU when CUDA turns out to be missing and fallback is allowed. */
 const openSession = (
   loaded: LoadedModelConfig,
@@ -373,7 +372,7 @@ export const make = (
       if (Either.isLeft(decoded)) {
         return yield* fail(`postprocess.kind ${config.postprocess.kind} cannot read the model's output: ${decoded.left}`)
       }
-      yield* Effect.logDebug(`model ${modelId}: ${warmupRuns} warm-up run(s) in ${round3(performance.now() - started)} ms`)
+      yield* Effect.logDebug(`model ${modelId}: ${warmupRuns} warm-up run(s) in ${roundMs(performance.now() - started)} ms`)
     }
 
     yield* Effect.logInfo(`ONNX backend ready for model ${modelId}`).pipe(
@@ -432,9 +431,9 @@ export const make = (
               // inference_ms is the wall time of session.run, including any wait behind other runs (one at a time per session).
               detections: decoded.right,
               metadata: {
-                preprocess_ms: round3(t1 - t0),
-                inference_ms: round3(t2 - t1),
-                postprocess_ms: round3(t3 - t2),
+                preprocess_ms: roundMs(t1 - t0),
+                inference_ms: roundMs(t2 - t1),
+                postprocess_ms: roundMs(t3 - t2),
                 device,
                 input_size: inputSize
               }

@@ -41,8 +41,6 @@ export interface MessageHandler<R> {
 
 export interface IpcServer {
   readonly socketPath: string
-  /** Connections currently open. */
-  readonly connectionCount: () => number
   /** Connections with a request in progress. */
   readonly busyCount: () => number
   /** Stops accepting and removes the socket file; open connections keep being served. */
@@ -245,7 +243,6 @@ export const serve = <R>(
 
     return {
       socketPath,
-      connectionCount: () => connections.size,
       busyCount: () => busy,
       stopAccepting,
       awaitIdle,

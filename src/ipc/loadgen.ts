@@ -67,6 +67,9 @@ class Samples {
 export const quantile = (sorted: Float64Array, q: number): number =>
   sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!
 
+/** The median of unsorted samples (nearest rank). */
+export const median = (xs: ReadonlyArray<number>): number => quantile(Float64Array.from(xs).sort(), 0.5)
+
 const ERROR_NULL = Buffer.from('"error":null')
 
 /** The reply's `error`, or undefined when it is null: a byte search first, parsing only the rare error replies. */

@@ -4,7 +4,8 @@ import { existsSync } from "node:fs"
 import { createRequire } from "node:module"
 import { dirname, join } from "node:path"
 import { makeOnnxSession, type OnnxSessionOptions, warmUp } from "../../src/inference/OnnxSession.js"
-import { castToFloatModel, constantOutputModel, identityModel, tempDir, writeTempFile } from "../support/onnxBuilder.js"
+import { tempDir } from "../support/harness.js"
+import { castToFloatModel, constantOutputModel, identityModel, writeTempFile } from "../support/onnxBuilder.js"
 
 const identityFloat = identityModel({
   inputName: "input",
@@ -33,7 +34,7 @@ describe.each(placements)("makeOnnxSession on the $label", ({ open }) => {
 
   it.scoped("a missing model file fails with OnnxModelLoadFailed naming the path", () =>
     Effect.gen(function* () {
-      const dir = yield* tempDir
+      const dir = yield* tempDir()
       const path = join(dir, "nope.onnx")
       const error = yield* Effect.flip(open({ modelPath: path, executionProviders: ["cpu"] }))
       expect(error._tag).toBe("OnnxModelLoadFailed")
@@ -53,7 +54,7 @@ describe.each(placements)("makeOnnxSession on the $label", ({ open }) => {
 
   it.scoped("a directory is not a model", () =>
     Effect.gen(function* () {
-      const dir = yield* tempDir
+      const dir = yield* tempDir()
       const error = yield* Effect.flip(open({ modelPath: dir, executionProviders: ["cpu"] }))
       expect(error.message).toBe(`failed to load ONNX model ${dir}: not a regular file`)
     })

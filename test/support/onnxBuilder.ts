@@ -2,10 +2,10 @@
  * Builds tiny ONNX models in memory for tests, by writing the ModelProto protobuf by hand
  * (no protobuf dependency): only the fields these graphs need are encoded.
  */
+import { tempDir } from "./harness.js"
 import { Effect } from "effect"
 import type { Scope } from "effect"
-import { mkdtemp, rm, writeFile } from "node:fs/promises"
-import { tmpdir } from "node:os"
+import { writeFile } from "node:fs/promises"
 import { join } from "node:path"
 
 /** ONNX TensorProto.DataType values. */
@@ -191,16 +191,10 @@ export const castToFloatModel = (options: {
     ]
   })
 
-/** A fresh temporary directory, removed with everything in it when the scope closes. */
-export const tempDir: Effect.Effect<string, never, Scope.Scope> = Effect.acquireRelease(
-  Effect.promise(() => mkdtemp(join(tmpdir(), "ruth-onnx-test-"))),
-  (dir) => Effect.promise(() => rm(dir, { recursive: true, force: true }))
-)
-
 /** Writes `bytes` to `<temp dir>/<fileName>` and returns the path; the file goes with the scope. */
 export const writeTempFile = (fileName: string, bytes: Uint8Array): Effect.Effect<string, never, Scope.Scope> =>
   Effect.gen(function* () {
-    const dir = yield* tempDir
+    const dir = yield* tempDir("ruth-onnx-test-")
     const path = join(dir, fileName)
     yield* Effect.promise(() => writeFile(path, bytes))
     return path
