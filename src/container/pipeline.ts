@@ -5,7 +5,7 @@
  * response with its code; the server's deadline interrupts a slow request and
  * `onTimeout` answers it.
  */
-import { Cause, Effect, Either } from "effect"
+import { Cause, Effect, Either, Exit } from "effect"
 import { type DecodedEvent, encodeMessage, parseJson } from "../contract/codec.js"
 import {
   InferenceFailed,
@@ -111,7 +111,11 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
       return Effect.as(Effect.logWarning(error.message), failed(echoOf(raw, settings.modelId), started, error))
     }
 
-    /** Checks what the handler returned and answers: the runtime never sends a response that breaks the contract. */
+    /**
+     * Checks what the handler returned and answers: the runtime never sends a
+     * response that breaks the contract. A reply at once, or an effect when
+     * there is a warning to log.
+     */
     const answer = (
       request: InferenceRequest,
       raw: unknown,
@@ -120,7 +124,7 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
       frame: Frame,
       readMs: number,
       inferMs: number
-    ): Effect.Effect<Reply> => {
+    ): Reply | Effect.Effect<Reply> => {
       const { detections, metadata } = normaliseOutput(output)
       const valid = decodeDetections(detections)
       if (Either.isLeft(valid)) return rejected(raw, started, `handler returned invalid detections: ${valid.left}`)
@@ -129,7 +133,7 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
       }
       const elapsed = performance.now() - started
       state.record(elapsed, undefined)
-      return Effect.succeed(reply({
+      return reply({
         model_id: request.model_id,
         camera_id: request.camera_id,
         frame_id: request.frame_metadata.frame_id ?? 0,
@@ -145,25 +149,50 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
         },
         error: null,
         ...(request.request_id !== undefined ? { request_id: request.request_id } : {})
-      }))
+      })
     }
 
-    /** A failed request's answer: typed failures keep their code, defects become INFERENCE_FAILED. */
-    const answerFailure = (raw: unknown, started: number, cause: Cause.Cause<RequestError>): Effect.Effect<Reply> => {
-      if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
+    /** A failed request's answer: typed failures keep their code, defects become INFERENCE_FAILED (and a warning). */
+    const answerFailure = (raw: unknown, started: number, cause: Cause.Cause<RequestError>): Reply | Effect.Effect<Reply> => {
       const failure = Cause.failureOption(cause)
       const error = failure._tag === "Some"
         ? failure.value
         : new InferenceFailed({ reason: `handler crashed: ${Cause.pretty(cause)}`, cause: Cause.squash(cause) })
       const answered = failed(echoOf(raw, settings.modelId), started, error)
-      return error._tag === "InferenceFailed" ? Effect.as(Effect.logWarning(error.message), answered) : Effect.succeed(answered)
+      return error._tag === "InferenceFailed" ? Effect.as(Effect.logWarning(error.message), answered) : answered
+    }
+
+    const asEffect = (r: Reply | Effect.Effect<Reply>): Effect.Effect<Reply> => (Effect.isEffect(r) ? r : Effect.succeed(r))
+
+    /** In a fiber: answers when `infer` ends, or ends interrupted (the server's deadline answers then). */
+    const answerLater = (
+      infer: Effect.Effect<InferenceOutput | ReadonlyArray<unknown>, RequestError>,
+      request: InferenceRequest,
+      raw: unknown,
+      started: number,
+      frame: Frame,
+      readMs: number,
+      t1: number
+    ): Effect.Effect<Reply> =>
+      Effect.matchCauseEffect(infer, {
+        onFailure: (cause) =>
+          Cause.isInterruptedOnly(cause)
+            ? Effect.failCause(cause as Cause.Cause<never>)
+            : asEffect(answerFailure(raw, started, cause)),
+        onSuccess: (output) => asEffect(answer(request, raw, started, output, frame, readMs, performance.now() - t1))
+      })
+
+    const release = () => {
+      state.inflight--
     }
 
     /**
      * Everything decided without running the model is answered synchronously
-     * (bad input, health, overload, draining); only an admitted request needs
-     * a fiber, holding an in-flight slot until it ends. Few operations on that
-     * path: it is the hot one.
+     * (bad input, health, overload, draining). An admitted request holds an
+     * in-flight slot until it ends. When the frame reader can read at once
+     * and the handler answers at once (its effect is already an `Exit`, as
+     * `Effect.succeed` / `Effect.fail` are), the request is answered right
+     * here; otherwise the handler runs in a fiber. This is the hot path.
      */
     const handleRequest = (raw: unknown, started: number): Reply | Effect.Effect<Reply> => {
       if (state.status !== "ready") return failed(echoOf(raw, settings.modelId), started, new ShuttingDown())
@@ -182,17 +211,42 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
       if (state.inflight >= settings.maxInflight) {
         return failed(echoOf(raw, settings.modelId), started, new Overloaded({ maxInflight: settings.maxInflight }))
       }
-      state.inflight++
       const t0 = performance.now()
-      return reader.use(request, (frame) => {
-        const t1 = performance.now()
-        return Effect.matchCauseEffect(handler.infer(request, frame), {
-          onFailure: (cause) => answerFailure(raw, started, cause),
-          onSuccess: (output) => answer(request, raw, started, output, frame, t1 - t0, performance.now() - t1)
-        })
-      }).pipe(
-        Effect.catchAll((error) => answerFailure(raw, started, Cause.fail(error))),
-        Effect.ensuring(Effect.sync(() => state.inflight--))
+      const read = reader.now?.read(request)
+      if (read === undefined) {
+        state.inflight++
+        return reader.use(request, (frame) => {
+          const t1 = performance.now()
+          return answerLater(handler.infer(request, frame), request, raw, started, frame, t1 - t0, t1)
+        }).pipe(
+          Effect.catchAll((error) => asEffect(answerFailure(raw, started, Cause.fail(error)))),
+          Effect.ensuring(Effect.sync(release))
+        )
+      }
+      if (Exit.isFailure(read)) return answerFailure(raw, started, read.cause)
+      const frame = read.value
+      const done = () => reader.now!.release(frame)
+      const t1 = performance.now()
+      let infer: Effect.Effect<InferenceOutput | ReadonlyArray<unknown>, RequestError>
+      try {
+        infer = handler.infer(request, frame)
+      } catch (defect) {
+        done()
+        return answerFailure(raw, started, Cause.die(defect))
+      }
+      if (Exit.isExit(infer)) {
+        done()
+        const exit = infer as Exit.Exit<InferenceOutput | ReadonlyArray<unknown>, RequestError>
+        return Exit.isSuccess(exit)
+          ? answer(request, raw, started, exit.value, frame, t1 - t0, performance.now() - t1)
+          : answerFailure(raw, started, exit.cause)
+      }
+      state.inflight++
+      return answerLater(infer, request, raw, started, frame, t1 - t0, t1).pipe(
+        Effect.ensuring(Effect.sync(() => {
+          done()
+          release()
+        }))
       )
     }
 

@@ -98,14 +98,39 @@ const concatAll = (chunks: ReadonlyArray<Uint8Array>, total: number): Uint8Array
   return out
 }
 
+/**
+ * Small messages are written into a slab, each region once, as Node's own
+ * Buffer pool does: no allocation or length scan per message, and no region
+ * is reused while a socket may still hold it (a slab is garbage once every
+ * message cut from it is).
+ */
+const SLAB_BYTES = 64 * 1024
+const SLAB_MAX_MESSAGE = SLAB_BYTES / 8
+let slab = Buffer.allocUnsafeSlow(SLAB_BYTES)
+let slabUsed = 0
+
 /** Frames a JSON value: 4-byte big-endian length, then its UTF-8 JSON. */
 export const encodeMessage = (value: unknown): Buffer => {
   const json = JSON.stringify(value)
-  const size = Buffer.byteLength(json, "utf8")
-  const out = Buffer.allocUnsafe(HEADER_BYTES + size)
-  out.writeUInt32BE(size, 0)
-  out.write(json, HEADER_BYTES, "utf8")
-  return out
+  // At most 3 UTF-8 bytes per UTF-16 unit.
+  const worst = HEADER_BYTES + json.length * 3
+  if (worst > SLAB_MAX_MESSAGE) {
+    const size = Buffer.byteLength(json, "utf8")
+    const out = Buffer.allocUnsafe(HEADER_BYTES + size)
+    out.writeUInt32BE(size, 0)
+    out.write(json, HEADER_BYTES, "utf8")
+    return out
+  }
+  if (slabUsed + worst > SLAB_BYTES) {
+    slab = Buffer.allocUnsafeSlow(SLAB_BYTES)
+    slabUsed = 0
+  }
+  const start = slabUsed
+  const size = slab.write(json, start + HEADER_BYTES, "utf8")
+  slab.writeUInt32BE(size, start)
+  const end = start + HEADER_BYTES + size
+  slabUsed = (end + 7) & ~7
+  return slab.subarray(start, end)
 }
 
 /** Frames raw payload bytes (tests and tools that send non-JSON on purpose). */

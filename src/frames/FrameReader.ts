@@ -26,7 +26,7 @@
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Exit, Layer } from "effect"
 import { defaults, RuntimeConfig } from "../config/RuntimeConfig.js"
 import {
   FrameAccessDenied,
@@ -55,6 +55,16 @@ export interface FrameReaderShape {
     request: InferenceRequest,
     use: (frame: Frame) => Effect.Effect<A, E, R>
   ) => Effect.Effect<A, E | FrameError, R>
+  /**
+   * Optional: the frame read at once, for callers that run without a fiber.
+   * `read` makes one attempt: the frame (hand it back with `release` when done
+   * with it), its error, or `undefined` when only `use` can read it now (a
+   * torn frame-export read, which waits and retries).
+   */
+  readonly now?: {
+    readonly read: (request: InferenceRequest) => Exit.Exit<Frame, FrameError> | undefined
+    readonly release: (frame: Frame) => void
+  }
 }
 
 export class FrameReader extends Context.Tag("@ruth-ai/model-runtime/FrameReader")<FrameReader, FrameReaderShape>() {
@@ -76,23 +86,28 @@ export class FrameReader extends Context.Tag("@ruth-ai/model-runtime/FrameReader
    * Serves frames from memory by reference: handler tests need no shared
    * memory. A reference that is absent gives FRAME_NOT_FOUND.
    */
-  static readonly layerMemory = (frames: ReadonlyMap<string, Omit<Frame, "reference">>) =>
-    Layer.succeed(FrameReader, {
-      use: (request, use) => {
-        const frame = frames.get(request.frame_reference)
-        if (frame === undefined) return Effect.fail(new FrameNotFound({ path: request.frame_reference }))
-        const meta = request.frame_metadata
-        if (frame.width !== meta.width || frame.height !== meta.height) {
-          return Effect.fail(
-            new FrameInvalid({
-              path: request.frame_reference,
-              reason: `frame is ${frame.width}x${frame.height}, request says ${meta.width}x${meta.height}`
-            })
-          )
-        }
-        return use({ ...frame, reference: request.frame_reference })
+  static readonly layerMemory = (frames: ReadonlyMap<string, Omit<Frame, "reference">>) => {
+    const byReference = new Map<string, Frame>()
+    for (const [reference, frame] of frames) byReference.set(reference, { ...frame, reference })
+    const read = (request: InferenceRequest): Exit.Exit<Frame, FrameError> => {
+      const frame = byReference.get(request.frame_reference)
+      if (frame === undefined) return Exit.fail(new FrameNotFound({ path: request.frame_reference }))
+      const meta = request.frame_metadata
+      if (frame.width !== meta.width || frame.height !== meta.height) {
+        return Exit.fail(
+          new FrameInvalid({
+            path: request.frame_reference,
+            reason: `frame is ${frame.width}x${frame.height}, request says ${meta.width}x${meta.height}`
+          })
+        )
       }
+      return Exit.succeed(frame)
+    }
+    return Layer.succeed(FrameReader, {
+      use: (request, use) => Effect.flatMap(read(request), use),
+      now: { read, release: () => {} }
     })
+  }
 }
 
 /** `p` is strictly below one of `roots`. */
@@ -187,14 +202,15 @@ const makeFileReader = (roots: ReadonlyArray<string>, pool: BufferPool): FrameRe
   const allowed = lexicalRoots.join(", ")
 
   /** The reference with `..` resolved, if it lies below a root. */
-  const confineLexically = (reference: string): Effect.Effect<string, FrameError> => {
+  const confineLexically = (reference: string): string => {
     if (!path.isAbsolute(reference) || reference.includes("\0")) {
-      return Effect.fail(new FrameAccessDenied({ path: reference, reason: "must be an absolute path" }))
+      throw new Abort(new FrameAccessDenied({ path: reference, reason: "must be an absolute path" }))
     }
     const lexical = path.resolve(reference)
-    return isBelow(lexical, lexicalRoots)
-      ? Effect.succeed(lexical)
-      : Effect.fail(new FrameAccessDenied({ path: reference, reason: `outside the allowed roots (${allowed})` }))
+    if (!isBelow(lexical, lexicalRoots)) {
+      throw new Abort(new FrameAccessDenied({ path: reference, reason: `outside the allowed roots (${allowed})` }))
+    }
+    return lexical
   }
 
   /**
@@ -420,24 +436,30 @@ const makeFileReader = (roots: ReadonlyArray<string>, pool: BufferPool): FrameRe
     }
   }
 
+  /** One attempt, all synchronous: confine, open, check, read, close. `undefined`: torn, try again later. */
+  const read = (request: InferenceRequest): Exit.Exit<Frame, FrameError> | undefined => {
+    let frame: Frame | Torn
+    try {
+      frame = readFrame(request, confineLexically(request.frame_reference))
+    } catch (e) {
+      return Exit.fail(e instanceof Abort ? e.error : fsError(request.frame_reference, e))
+    }
+    return frame instanceof Torn ? undefined : Exit.succeed(frame)
+  }
+  const release = (frame: Frame): void => pool.release(frame.data)
+
+  /** Reads, pausing and reading again while torn, up to `TORN_ATTEMPTS` reads. */
+  const acquire = (request: InferenceRequest, attempt: number): Effect.Effect<Frame, FrameError> =>
+    Effect.suspend(() => {
+      const frame = read(request)
+      if (frame !== undefined) return frame
+      return attempt >= TORN_ATTEMPTS
+        ? Effect.fail(new FrameTorn({ path: request.frame_reference, attempts: attempt }))
+        : Effect.zipRight(pauseMs(TORN_RETRY_MS), acquire(request, attempt + 1))
+    })
+
   return {
-    use: (request, use) =>
-      Effect.flatMap(confineLexically(request.frame_reference), (lexical) => {
-        // One synchronous read per attempt; only a torn export-directory read comes round again.
-        const acquire = (attempt: number): Effect.Effect<Frame, FrameError> =>
-          Effect.suspend(() => {
-            let frame: Frame | Torn
-            try {
-              frame = readFrame(request, lexical)
-            } catch (e) {
-              return Effect.fail(e instanceof Abort ? e.error : fsError(request.frame_reference, e))
-            }
-            if (!(frame instanceof Torn)) return Effect.succeed(frame)
-            return attempt >= TORN_ATTEMPTS
-              ? Effect.fail(new FrameTorn({ path: request.frame_reference, attempts: attempt }))
-              : Effect.zipRight(pauseMs(TORN_RETRY_MS), acquire(attempt + 1))
-          })
-        return Effect.acquireUseRelease(acquire(1), use, (frame) => Effect.sync(() => pool.release(frame.data)))
-      })
+    use: (request, use) => Effect.acquireUseRelease(acquire(request, 1), use, (frame) => Effect.sync(() => release(frame))),
+    now: { read, release }
   }
 }

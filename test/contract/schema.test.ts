@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Either } from "effect"
-import { decodeDetections, decodeRequest, frameFormat } from "../../src/contract/schema.js"
+import { Either, Schema } from "effect"
+import fc from "fast-check"
+import { decodeDetections, decodePlainRequest, decodeRequest, frameFormat, InferenceRequest } from "../../src/contract/schema.js"
 
 const valid = {
   frame_reference: "/dev/shm/vas_frames_camera_1",
@@ -79,5 +80,87 @@ describe("Detection", () => {
   ])("rejects what breaks the contract: %#", (input, expected) => {
     const r = decodeDetections([input])
     expect(Either.isLeft(r) && r.left).toContain(expected)
+  })
+})
+
+describe("decodePlainRequest (the per-request fast path)", () => {
+  const bySchema = Schema.decodeUnknownEither(InferenceRequest)
+  const anyValue = fc.oneof(
+    fc.constant(undefined),
+    fc.constant(null),
+    fc.boolean(),
+    fc.string({ maxLength: 3 }),
+    fc.integer({ min: -3, max: 3 }),
+    fc.double(),
+    fc.constantFrom(Number.MAX_SAFE_INTEGER + 2, Infinity, -0, 0.5),
+    fc.array(fc.integer(), { maxLength: 2 }),
+    fc.dictionary(fc.string({ maxLength: 2 }), fc.jsonValue(), { maxKeys: 2 })
+  )
+  /** Each field valid most of the time, anything at all otherwise; keys sometimes missing. */
+  const field = <A>(valid: fc.Arbitrary<A>) => fc.oneof({ weight: 4, arbitrary: valid }, { weight: 1, arbitrary: anyValue })
+  const metaFields = {
+      width: field(fc.integer({ min: 1, max: 4096 })),
+      height: field(fc.integer({ min: 1, max: 4096 })),
+      format: field(fc.constantFrom("NV12", "nv12", "RGB24")),
+      frame_id: anyValue,
+      stride: field(fc.integer({ min: 1, max: 8192 })),
+      timestamp: field(fc.double({ noNaN: true })),
+      pts: field(fc.integer()),
+      extra: anyValue
+  }
+  const meta = fc.oneof(
+    fc.record(metaFields, { requiredKeys: ["width", "height"] }),
+    fc.record(metaFields, { requiredKeys: [] })
+  )
+  const requestFields = {
+      frame_reference: field(fc.constantFrom("/dev/shm/a.nv12", "/tmp/x")),
+      frame_metadata: fc.oneof({ weight: 5, arbitrary: meta }, { weight: 1, arbitrary: anyValue }),
+      camera_id: field(fc.constantFrom("cam1", "")),
+      model_id: field(fc.constantFrom("m", "yolo")),
+      timestamp: field(fc.double({ min: 1, max: 2e9, noNaN: true })),
+      config: field(fc.oneof(fc.constant(null), fc.dictionary(fc.string({ maxLength: 4 }), fc.jsonValue(), { maxKeys: 3 }))),
+      request_id: field(fc.oneof(fc.string({ maxLength: 4 }), fc.integer())),
+      unknown_key: anyValue
+  }
+  // Keys present most of the time (so the valid path is exercised), or any of them missing.
+  const request = fc.oneof(
+    { weight: 3, arbitrary: fc.record(requestFields, { requiredKeys: ["frame_reference", "frame_metadata", "camera_id", "model_id", "timestamp"] }) },
+    { weight: 1, arbitrary: fc.record(requestFields, { requiredKeys: [] }) }
+  )
+
+  it("accepts only what the schema accepts, and returns what the schema returns", () => {
+    let accepted = 0
+    let valid = 0
+    fc.assert(
+      fc.property(fc.oneof(request, anyValue), (input) => {
+        const plain = decodePlainRequest(input)
+        const schema = bySchema(input)
+        if (Either.isRight(schema)) valid++
+        if (plain === undefined) return
+        accepted++
+        expect(Either.isRight(schema)).toBe(true)
+        expect(plain).toStrictEqual(Either.getOrThrow(schema))
+      }),
+      { numRuns: 5000 }
+    )
+    // The fast path takes most valid inputs, it is not bypassed (a frame_id of undefined and the like are left to the schema).
+    expect(valid).toBeGreaterThan(50)
+    expect(accepted).toBeGreaterThan(valid / 2)
+  })
+
+  it("takes every request a real caller sends", () => {
+    const sent = {
+      frame_reference: "/dev/shm/cam1_frame_000042.nv12",
+      frame_metadata: { width: 1920, height: 1080, format: "NV12", frame_id: 42, timestamp: 1732600000.5 },
+      camera_id: "cam1",
+      model_id: "yolo",
+      timestamp: 1732600000.5,
+      config: { confidence_threshold: 0.4 },
+      request_id: "r-1"
+    }
+    const minimal = { frame_reference: "/tmp/f", frame_metadata: { width: 2, height: 2 }, camera_id: "c", model_id: "m", timestamp: 1 }
+    for (const input of [sent, minimal, JSON.parse(JSON.stringify(sent))]) {
+      expect(decodePlainRequest(input)).toStrictEqual(Either.getOrThrow(bySchema(input)))
+    }
   })
 })

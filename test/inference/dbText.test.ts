@@ -1,9 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either } from "effect"
+import fc from "fast-check"
 import { createRequire } from "node:module"
 import { dirname, join } from "node:path"
 import sharp from "sharp"
-import { type FrameTransform, letterboxTransform, stretchTransform } from "../../src/frames/transform.js"
+import { type FrameTransform, letterboxTransform, stretchTransform, toNormalizedBox } from "../../src/frames/transform.js"
 import { makeOnnxSession } from "../../src/inference/OnnxSession.js"
 import { decodeDbText, type DbTextOptions } from "../../src/inference/postprocess/dbText.js"
 import { iou } from "../../src/inference/postprocess/nms.js"
@@ -164,6 +165,241 @@ describe("decodeDbText on synthetic maps", () => {
     const short = decodeDbText({ data: new Float32Array(10), dims: [1, 1, 4, 4] }, identity640, options)
     expect(Either.isLeft(short) && short.left.message).toContain("data holds 10 values, the shape needs 16")
     expect(Either.getOrThrow(decodeDbText({ data: new Float32Array(16), dims: [4, 4] }, identity640, options))).toEqual([])
+  })
+})
+
+// ---- Against a flood-fill reference -------------------------------------------------------------
+
+/**
+ * The decoder's specification, written the plain way: flood-fill every 8-connected component of
+ * pixels `> threshold` (float32 compare), starting from its first pixel in raster order, then
+ * filter, unclip, sort (stable, so equal scores keep raster order) and map like `decodeDbText`.
+ */
+const referenceDecode = (
+  data: Float32Array,
+  width: number,
+  height: number,
+  transform: FrameTransform,
+  o: DbTextOptions
+): Array<RawDetection> => {
+  const threshold = Math.fround(o.threshold)
+  const isText = (x: number, y: number) => data[y * width + x]! > threshold
+  const seen = new Uint8Array(width * height)
+  const regions: Array<{ x0: number; y0: number; x1: number; y1: number; score: number }> = []
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      if (seen[y * width + x] === 1 || !isText(x, y)) continue
+      seen[y * width + x] = 1
+      const stack: Array<[number, number]> = [[x, y]]
+      let minX = x
+      let maxX = x
+      let minY = y
+      let maxY = y
+      let sum = 0
+      let count = 0
+      while (stack.length > 0) {
+        const [px, py] = stack.pop()!
+        sum += data[py * width + px]!
+        count++
+        minX = Math.min(minX, px)
+        maxX = Math.max(maxX, px)
+        minY = Math.min(minY, py)
+        maxY = Math.max(maxY, py)
+        for (let ny = py - 1; ny <= py + 1; ny++) {
+          for (let nx = px - 1; nx <= px + 1; nx++) {
+            if (nx < 0 || ny < 0 || nx >= width || ny >= height) continue
+            if (seen[ny * width + nx] === 1 || !isText(nx, ny)) continue
+            seen[ny * width + nx] = 1
+            stack.push([nx, ny])
+          }
+        }
+      }
+      const score = sum / count
+      const w = maxX + 1 - minX
+      const h = maxY + 1 - minY
+      if (!(score >= o.boxThreshold) || w * h < o.minArea) continue
+      const d = (w * h * o.unclipRatio) / (2 * (w + h))
+      regions.push({ x0: minX - d, y0: minY - d, x1: maxX + 1 + d, y1: maxY + 1 + d, score })
+    }
+  }
+  regions.sort((a, b) => b.score - a.score)
+  const sx = width > 0 ? transform.inputWidth / width : 1
+  const sy = height > 0 ? transform.inputHeight / height : 1
+  const out: Array<RawDetection> = []
+  for (const r of regions) {
+    if (out.length >= Math.max(0, Math.floor(o.maxDetections))) break
+    const bbox = toNormalizedBox(transform, r.x0 * sx, r.y0 * sy, r.x1 * sx, r.y1 * sy)
+    if (!(bbox[2] > bbox[0] && bbox[3] > bbox[1])) continue
+    out.push({ class_id: 0, class_name: "text", confidence: Math.min(1, Math.max(0, r.score)), bbox })
+  }
+  return out
+}
+
+const expectSameDetections = (actual: ReadonlyArray<RawDetection>, expected: ReadonlyArray<RawDetection>) => {
+  expect(actual.length).toBe(expected.length)
+  expected.forEach((e, i) => {
+    const a = actual[i]!
+    expect({ ...a, confidence: 0 }).toEqual({ ...e, confidence: 0 })
+    expect(Math.abs(a.confidence - e.confidence)).toBeLessThan(1e-6)
+  })
+}
+
+/** Mulberry32: a small seeded PRNG for map contents. */
+const prng = (seed: number) => () => {
+  seed = (seed + 0x6d2b79f5) | 0
+  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
+  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+}
+
+/**
+ * Pixel values: multiples of 1/1024 (so region sums are exact in any order and equal scores stay
+ * equal), plus values that probe the comparison: the threshold itself, ±0, negatives, NaN, ±∞.
+ */
+const specials = [0, -0, -0.5, Math.fround(0.3), 0.5, 1, 1.5, 2 ** -20, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]
+const pixelValue = (random: () => number, kind: "low" | "any") => {
+  const r = random()
+  if (r < 0.03) return specials[Math.floor(random() * specials.length)]!
+  return kind === "low" ? Math.floor(random() * 128) / 1024 : Math.floor(random() * 1025) / 1024
+}
+
+type Shape = "rect" | "ellipse" | "diagonal" | "ring"
+interface Blob {
+  readonly shape: Shape
+  readonly x: number
+  readonly y: number
+  readonly w: number
+  readonly h: number
+  /** Fill value; `undefined` draws each pixel at random. */
+  readonly value: number | undefined
+}
+
+const inBlob = (b: Blob, x: number, y: number) => {
+  const u = x - b.x
+  const v = y - b.y
+  if (u < 0 || v < 0 || u >= b.w || v >= b.h) return false
+  switch (b.shape) {
+    case "rect":
+      return true
+    case "ellipse": {
+      const dx = (u + 0.5) / b.w - 0.5
+      const dy = (v + 0.5) / b.h - 0.5
+      return dx * dx + dy * dy <= 0.25
+    }
+    case "diagonal":
+      // A staircase of single pixels, joined only at corners; two of them alternate direction.
+      return u === v || b.w - 1 - u === v
+    case "ring":
+      // A U / O outline: its arms are separate runs until a lower (or upper) row joins them.
+      return u === 0 || v === 0 || u === b.w - 1 || v === b.h - 1
+  }
+}
+
+const renderMap = (width: number, height: number, background: "zero" | "low" | "dense", blobs: ReadonlyArray<Blob>, seed: number) => {
+  const random = prng(seed)
+  const data = new Float32Array(width * height)
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      let v = background === "zero" ? 0 : pixelValue(random, background === "low" ? "low" : "any")
+      for (const b of blobs) if (inBlob(b, x, y)) v = b.value ?? pixelValue(random, "any")
+      data[y * width + x] = v
+    }
+  }
+  return data
+}
+
+/** `data` copied into a larger buffer at `offset` floats, the rest filled with text-like garbage. */
+const embedded = (data: Float32Array, offset: number) => {
+  const backing = new Float32Array(offset + data.length + 3).fill(0.9)
+  backing.set(data, offset)
+  return backing.subarray(offset, offset + data.length)
+}
+
+describe("decodeDbText against a flood-fill reference", () => {
+  const side = fc.oneof(fc.integer({ min: 0, max: 40 }), fc.constantFrom(0, 1, 2))
+  const mapCase = fc
+    .record({ width: side, height: side })
+    .chain(({ width, height }) =>
+      fc.record({
+        width: fc.constant(width),
+        height: fc.constant(height),
+        background: fc.constantFrom<"zero" | "low" | "dense">("zero", "low", "dense"),
+        blobs: fc.array(
+          fc.record({
+            shape: fc.constantFrom<Shape>("rect", "ellipse", "diagonal", "ring"),
+            // May stick out of the map on any side, so regions touch the edges.
+            x: fc.integer({ min: -4, max: width + 1 }),
+            y: fc.integer({ min: -4, max: height + 1 }),
+            w: fc.integer({ min: 1, max: Math.max(1, width + 4) }),
+            h: fc.integer({ min: 1, max: Math.max(1, height + 4) }),
+            value: fc.option(fc.constantFrom(0.25, 0.3125, 0.5, 0.625, 0.75, 0.875, 1, Math.fround(0.3)), {
+              nil: undefined
+            })
+          }),
+          { maxLength: 8 }
+        ),
+        seed: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+        offset: fc.integer({ min: 0, max: 3 }),
+        flat: fc.boolean(),
+        threshold: fc.constantFrom(0.3, 0.3, 0.3, 0.5, 0, -0, -0.25, 1, Number.NaN),
+        boxThreshold: fc.constantFrom(0.6, 0.6, 0, 0.3, -1),
+        unclipRatio: fc.constantFrom(1.5, 0, 2.25),
+        minArea: fc.constantFrom(0, 1, 3, 10),
+        maxDetections: fc.constantFrom(100, 3, 1, 0, 2.5),
+        letterbox: fc.boolean()
+      })
+    )
+
+  it("finds the same regions, boxes, scores and order on random maps", () => {
+    fc.assert(
+      fc.property(mapCase, (c) => {
+        const data = renderMap(c.width, c.height, c.background, c.blobs, c.seed)
+        const before = new Uint32Array(data.buffer.slice(0))
+        const map = embedded(data, c.offset)
+        const transform = c.letterbox ? letterboxTransform(1280, 720, 640, 640) : identity640
+        const o: DbTextOptions = {
+          threshold: c.threshold,
+          boxThreshold: c.boxThreshold,
+          unclipRatio: c.unclipRatio,
+          minArea: c.minArea,
+          maxDetections: c.maxDetections
+        }
+        const dims = c.flat ? [c.height, c.width] : [1, 1, c.height, c.width]
+        const actual = Either.getOrThrow(decodeDbText({ data: map, dims }, transform, o))
+        expectSameDetections(actual, referenceDecode(data, c.width, c.height, transform, o))
+        // The caller's map is left as it was.
+        expect(new Uint32Array(map.slice().buffer)).toEqual(before)
+      }),
+      { numRuns: 400, seed: 20240917 }
+    )
+  })
+
+  it("matches on full-size maps, including one with more runs than the scratch first holds", () => {
+    const random = prng(7)
+    // Checkerboard: 204,800 single-pixel runs, all one region through the corners.
+    const checker = new Float32Array(640 * 640)
+    for (let y = 0; y < 640; y++) for (let x = (y & 1); x < 640; x += 2) checker[y * 640 + x] = 0.75
+    // Dense noise: thousands of small regions that merge in every direction.
+    const dense = Float32Array.from({ length: 640 * 640 }, () => (random() < 0.45 ? Math.floor(random() * 1024) / 1024 : 0))
+    // Text-like: a few lines of glyph-ish blobs on a near-zero background.
+    const lines = renderMap(
+      640,
+      640,
+      "low",
+      Array.from({ length: 12 }, (_, i) => ({
+        shape: (["rect", "ellipse", "ring"] as const)[i % 3],
+        x: 20 + ((i * 97) % 300),
+        y: 20 + i * 50,
+        w: 120 + ((i * 31) % 200),
+        h: 16 + (i % 5) * 3,
+        value: i % 2 === 0 ? 0.875 : undefined
+      })),
+      11
+    )
+    for (const data of [checker, dense, lines, checker]) {
+      const o = { ...options, minArea: 3, maxDetections: 1000 }
+      expectSameDetections(decode({ data, dims: [1, 1, 640, 640] }, identity640, o), referenceDecode(data, 640, 640, identity640, o))
+    }
   })
 })
 

@@ -93,29 +93,43 @@ describe("IPC server", () => {
 
     it.scopedLive("INFERENCE_FAILED for a typed failure, a defect and output that breaks the schema", () =>
       Effect.gen(function*() {
+        // Answered at once (the handler's effect is already an Exit) and answered from a fiber (it is not).
         let mode = "fail"
         const handler: InferenceHandlerShape = {
-          infer: () =>
-            mode === "fail"
-              ? Effect.fail(new InferenceFailed({ reason: "model exploded" }))
-              : mode === "defect"
-              ? Effect.sync(() => {
-                throw new Error("kaboom")
-              })
-              : Effect.succeed([{ ...person, confidence: 7 }])
+          infer: () => {
+            switch (mode) {
+              case "fail":
+                return Effect.fail(new InferenceFailed({ reason: "model exploded" }))
+              case "fail later":
+                return Effect.zipRight(Effect.yieldNow(), Effect.fail(new InferenceFailed({ reason: "model exploded later" })))
+              case "defect":
+                return Effect.sync(() => {
+                  throw new Error("kaboom")
+                })
+              case "throws":
+                throw new Error("thrown before any effect")
+              case "garbage later":
+                return Effect.as(Effect.yieldNow(), [{ ...person, bbox: [0.5, 0.5, 0.1, 0.1] }])
+              default:
+                return Effect.succeed([{ ...person, confidence: 7 }])
+            }
+          }
         }
         const c = yield* startContainer({ handler, frames })
-        expectError(yield* promise(() => call(c.socketPath, request("/dev/shm/cam1"))), "INFERENCE_FAILED", "model exploded")
-        mode = "defect"
-        expectError(yield* promise(() => call(c.socketPath, request("/dev/shm/cam1"))), "INFERENCE_FAILED", "kaboom")
-        mode = "garbage"
-        expectError(
-          yield* promise(() => call(c.socketPath, request("/dev/shm/cam1"))),
-          "INFERENCE_FAILED",
-          "0.confidence: must be between 0.0 and 1.0, got 7"
-        )
+        const expectations: ReadonlyArray<readonly [string, string]> = [
+          ["fail", "model exploded"],
+          ["fail later", "model exploded later"],
+          ["defect", "kaboom"],
+          ["throws", "thrown before any effect"],
+          ["garbage", "0.confidence: must be between 0.0 and 1.0, got 7"],
+          ["garbage later", "0.bbox: must satisfy x_min <= x_max"]
+        ]
+        for (const [m, message] of expectations) {
+          mode = m
+          expectError(yield* promise(() => call(c.socketPath, request("/dev/shm/cam1"))), "INFERENCE_FAILED", message)
+        }
         const health = yield* promise(() => call(c.socketPath, { op: "health" }))
-        expect(health).toMatchObject({ total_requests: 3, total_errors: 3, errors_by_code: { INFERENCE_FAILED: 3 } })
+        expect(health).toMatchObject({ total_requests: 6, total_errors: 6, errors_by_code: { INFERENCE_FAILED: 6 }, inflight: 0 })
       }))
 
     it.scopedLive("TIMEOUT, and the handler fiber is interrupted", () =>
