@@ -256,11 +256,33 @@ const prng = (seed: number) => () => {
  * Pixel values: multiples of 1/1024 (so region sums are exact in any order and equal scores stay
  * equal), plus values that probe the comparison: the threshold itself, ±0, negatives, NaN, ±∞.
  */
-const specials = [0, -0, -0.5, Math.fround(0.3), 0.5, 1, 1.5, 2 ** -20, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]
-const pixelValue = (random: () => number, kind: "low" | "any") => {
+const specials = [
+  0,
+  -0,
+  -0.5,
+  -0.25,
+  -(2 ** -12),
+  Math.fround(0.3),
+  0.5,
+  1,
+  1.5,
+  2 ** -20,
+  Number.NaN,
+  Number.POSITIVE_INFINITY,
+  Number.NEGATIVE_INFINITY
+]
+const pixelValue = (random: () => number, kind: "low" | "any" | "signed") => {
   const r = random()
   if (r < 0.03) return specials[Math.floor(random() * specials.length)]!
-  return kind === "low" ? Math.floor(random() * 128) / 1024 : Math.floor(random() * 1025) / 1024
+  switch (kind) {
+    case "low":
+      return Math.floor(random() * 128) / 1024
+    case "any":
+      return Math.floor(random() * 1025) / 1024
+    case "signed":
+      // -0 included, for the negative thresholds.
+      return (random() < 0.5 ? -1 : 1) * (Math.floor(random() * 512) / 1024)
+  }
 }
 
 type Shape = "rect" | "ellipse" | "diagonal" | "ring"
@@ -295,12 +317,14 @@ const inBlob = (b: Blob, x: number, y: number) => {
   }
 }
 
-const renderMap = (width: number, height: number, background: "zero" | "low" | "dense", blobs: ReadonlyArray<Blob>, seed: number) => {
+type Background = "zero" | "low" | "dense" | "signed"
+
+const renderMap = (width: number, height: number, background: Background, blobs: ReadonlyArray<Blob>, seed: number) => {
   const random = prng(seed)
   const data = new Float32Array(width * height)
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
-      let v = background === "zero" ? 0 : pixelValue(random, background === "low" ? "low" : "any")
+      let v = background === "zero" ? 0 : pixelValue(random, background === "dense" ? "any" : background)
       for (const b of blobs) if (inBlob(b, x, y)) v = b.value ?? pixelValue(random, "any")
       data[y * width + x] = v
     }
@@ -323,7 +347,7 @@ describe("decodeDbText against a flood-fill reference", () => {
       fc.record({
         width: fc.constant(width),
         height: fc.constant(height),
-        background: fc.constantFrom<"zero" | "low" | "dense">("zero", "low", "dense"),
+        background: fc.constantFrom<Background>("zero", "low", "dense", "signed"),
         blobs: fc.array(
           fc.record({
             shape: fc.constantFrom<Shape>("rect", "ellipse", "diagonal", "ring"),
@@ -341,8 +365,9 @@ describe("decodeDbText against a flood-fill reference", () => {
         seed: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
         offset: fc.integer({ min: 0, max: 3 }),
         flat: fc.boolean(),
-        threshold: fc.constantFrom(0.3, 0.3, 0.3, 0.5, 0, -0, -0.25, 1, Number.NaN),
-        boxThreshold: fc.constantFrom(0.6, 0.6, 0, 0.3, -1),
+        // Negative ones too: the decoder's fast background test only applies to thresholds >= 0.
+        threshold: fc.constantFrom(0.3, 0.5, 0, -0, -0.25, -(2 ** -12), 1, Number.NaN),
+        boxThreshold: fc.constantFrom(0.6, 0, 0.3, -1),
         unclipRatio: fc.constantFrom(1.5, 0, 2.25),
         minArea: fc.constantFrom(0, 1, 3, 10),
         maxDetections: fc.constantFrom(100, 3, 1, 0, 2.5),
@@ -370,7 +395,7 @@ describe("decodeDbText against a flood-fill reference", () => {
         // The caller's map is left as it was.
         expect(new Uint32Array(map.slice().buffer)).toEqual(before)
       }),
-      { numRuns: 400, seed: 20240917 }
+      { numRuns: 1000, seed: 20240917 }
     )
   })
 
@@ -387,7 +412,7 @@ describe("decodeDbText against a flood-fill reference", () => {
       640,
       "low",
       Array.from({ length: 12 }, (_, i) => ({
-        shape: (["rect", "ellipse", "ring"] as const)[i % 3],
+        shape: (["rect", "ellipse", "ring"] as const)[i % 3]!,
         x: 20 + ((i * 97) % 300),
         y: 20 + i * 50,
         w: 120 + ((i * 31) % 200),

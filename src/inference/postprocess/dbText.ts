@@ -32,7 +32,11 @@ const DECODER = "db_text"
  * below `boxThreshold` or smaller than `minArea` are dropped; the box is grown by
  * `d = area × unclipRatio / perimeter` on every side (DB's unclip distance for that box); the map's
  * pixel grid is scaled to the transform's model input, so maps at a reduced resolution work too.
- * Detections: class 0 `"text"`, confidence = mean probability, highest first.
+ * Detections: class 0 `"text"`, confidence = mean probability, highest first (equal scores in
+ * the raster order of the regions' first pixels).
+ *
+ * One pass over the map, labelling runs of text pixels row by row (union-find), in scratch buffers
+ * kept between calls; the map is only read, and not kept.
  */
 export const decodeDbText = (
   probMap: OutputTensor,
