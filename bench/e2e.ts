@@ -4,11 +4,15 @@
  * /dev/shm by 1, 2 and 4 concurrent cameras, each a persistent connection
  * sending its next frame when the previous answer arrives.
  *
- *   npx tsx bench/e2e.ts [--duration S] [--json]
+ *   npx tsx bench/e2e.ts [--duration S] [--cameras 1,2,4] [--json]
  *
- * Per stage (medians): socket + decode + response (round trip minus the
- * server's frame read and handler time), frame read, preprocessing,
- * session.run (including any wait for the session), post-processing.
+ * Per stage (medians): socket + codec (the round trip minus the server's
+ * `server_time_ms`: both ends' framing, JSON and the socket), frame read,
+ * preprocessing, session.run (including any wait for the session),
+ * post-processing, and runtime (the rest of `server_time_ms`: request and
+ * response validation, scheduling, the handler's glue). The stages of one
+ * request add up to its round trip; the non-model share is the median of
+ * (round trip - session.run) over the median round trip.
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
@@ -37,8 +41,9 @@ export interface E2eRow {
     readonly preprocess: number
     readonly sessionRun: number
     readonly postprocess: number
+    readonly runtime: number
   }
-  /** Share of the median end-to-end latency spent outside session.run. */
+  /** Median time outside session.run over the median end-to-end latency. */
   readonly nonModelShare: number
   readonly errors: number
 }
@@ -83,7 +88,15 @@ export const runE2eBench = async (
           Effect.gen(function*() {
             const client = yield* makeClient({ socketPath, timeoutMs: 30_000, poolSize: cameras })
             const latencies: Array<number> = []
-            const stages = { socketAndCodec: [] as Array<number>, frameRead: [] as Array<number>, preprocess: [] as Array<number>, sessionRun: [] as Array<number>, postprocess: [] as Array<number> }
+            const stages = {
+              socketAndCodec: [] as Array<number>,
+              frameRead: [] as Array<number>,
+              preprocess: [] as Array<number>,
+              sessionRun: [] as Array<number>,
+              postprocess: [] as Array<number>,
+              runtime: [] as Array<number>
+            }
+            const outsideModel: Array<number> = []
             let errors = 0
             const send = (cam: number, frameId: number) => {
               const f = frames[cam]!
@@ -112,12 +125,15 @@ export const runE2eBench = async (
                   }
                   const m = (r.metadata ?? {}) as Record<string, number>
                   latencies.push(total)
-                  const serverSide = m.server_time_ms ?? (m.frame_read_ms ?? 0) + (m.inference_time_ms ?? 0)
-                  stages.socketAndCodec.push(total - serverSide)
-                  stages.frameRead.push(m.frame_read_ms ?? 0)
-                  stages.preprocess.push(m.preprocess_ms ?? 0)
-                  stages.sessionRun.push(m.inference_ms ?? 0)
-                  stages.postprocess.push(m.postprocess_ms ?? 0)
+                  const server = m.server_time_ms ?? 0
+                  const [read, pre, run, post] = [m.frame_read_ms ?? 0, m.preprocess_ms ?? 0, m.inference_ms ?? 0, m.postprocess_ms ?? 0]
+                  stages.socketAndCodec.push(total - server)
+                  stages.frameRead.push(read)
+                  stages.preprocess.push(pre)
+                  stages.sessionRun.push(run)
+                  stages.postprocess.push(post)
+                  stages.runtime.push(server - read - pre - run - post)
+                  outsideModel.push(total - run)
                 }
               })
             yield* Effect.forEach(Array.from({ length: cameras }, (_, c) => c), camera, { concurrency: "unbounded" })
@@ -129,9 +145,9 @@ export const runE2eBench = async (
               frameRead: median(stages.frameRead),
               preprocess: median(stages.preprocess),
               sessionRun: median(stages.sessionRun),
-              postprocess: median(stages.postprocess)
+              postprocess: median(stages.postprocess),
+              runtime: median(stages.runtime)
             }
-            const e2e = medians.socketAndCodec + medians.frameRead + medians.preprocess + medians.sessionRun + medians.postprocess
             return {
               cameras,
               frames: latencies.length,
@@ -139,7 +155,7 @@ export const runE2eBench = async (
               p50Ms: p50,
               p99Ms: quantile(sorted, 0.99),
               stages: medians,
-              nonModelShare: (e2e - medians.sessionRun) / e2e,
+              nonModelShare: median(outsideModel) / p50,
               errors
             } satisfies E2eRow
           })
@@ -162,11 +178,11 @@ export const runE2eBench = async (
 const f1 = (v: number) => v.toFixed(1).padStart(7)
 
 export const E2E_HEADER =
-  "cameras   fps  p50 ms  p99 ms | socket+codec  frame read  preprocess  session.run  postprocess | non-model share  errors"
+  "cameras   fps  p50 ms  p99 ms | socket+codec  frame read  preprocess  session.run  postprocess  runtime | non-model share  errors"
 
 export const formatE2eRow = (r: E2eRow): string =>
   `${String(r.cameras).padStart(7)} ${r.fps.toFixed(1).padStart(5)} ${f1(r.p50Ms)} ${f1(r.p99Ms)} |` +
-  `      ${f1(r.stages.socketAndCodec)}     ${f1(r.stages.frameRead)}     ${f1(r.stages.preprocess)}      ${f1(r.stages.sessionRun)}      ${f1(r.stages.postprocess)} |` +
+  `      ${f1(r.stages.socketAndCodec)}     ${f1(r.stages.frameRead)}     ${f1(r.stages.preprocess)}      ${f1(r.stages.sessionRun)}      ${f1(r.stages.postprocess)}  ${f1(r.stages.runtime)} |` +
   `          ${(r.nonModelShare * 100).toFixed(1).padStart(5)}%  ${String(r.errors).padStart(6)}`
 
 const isMain = process.argv[1] !== undefined && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])
@@ -174,7 +190,9 @@ if (isMain) {
   const json = process.argv.includes("--json")
   const at = process.argv.indexOf("--duration")
   const durationMs = at > 0 ? Number(process.argv[at + 1]) * 1000 : 10_000
+  const camerasAt = process.argv.indexOf("--cameras")
+  const cameras = camerasAt > 0 ? process.argv[camerasAt + 1]!.split(",").map(Number) : undefined
   if (!json) console.log(E2E_HEADER)
-  const rows = await runE2eBench({ durationMs, log: json ? () => {} : (line) => console.log(line) })
+  const rows = await runE2eBench({ durationMs, ...(cameras !== undefined ? { cameras } : {}), log: json ? () => {} : (line) => console.log(line) })
   if (json) for (const row of rows) console.log(JSON.stringify({ bench: "e2e", ...row }))
 }

@@ -265,11 +265,10 @@ const makeDecoder = (loaded: LoadedModelConfig): Decoder => {
  * Reusable input tensors of one size. A buffer belongs to one request from preprocessing until
  * its run has finished, so concurrent requests never share one.
  */
-const makeTensorPool = (dtype: InputElementType, length: number) => {
+const makeTensorPool = (session: OnnxSession, dtype: InputElementType, length: number) => {
   const free: Array<Float32Array | Uint8Array> = []
   return {
-    acquire: (): Float32Array | Uint8Array =>
-      free.pop() ?? (dtype === "float32" ? new Float32Array(length) : new Uint8Array(length)),
+    acquire: (): Float32Array | Uint8Array => free.pop() ?? session.allocateInput(dtype, length),
     release: (buffer: Float32Array | Uint8Array): void => {
       if (free.length < POOLED_TENSORS) free.push(buffer)
     }
@@ -390,13 +389,14 @@ export const make = (
       })
     )
 
-    const pool = makeTensorPool(inputType, tensorLength(pre))
+    const pool = makeTensorPool(session, inputType, tensorLength(pre))
     const inputSize: readonly [number, number] = [pre.width, pre.height]
     const runFailed = (error: OnnxError) => new InferenceFailed({ reason: error.message, cause: error })
 
     const infer = (request: InferenceRequest, frame: Frame): Effect.Effect<InferenceOutput, InferenceFailed> =>
       Effect.suspend(() => {
         const t0 = performance.now()
+        if ((globalThis as any).__T) (globalThis as any).__T.h0 = t0
         const buffer = pool.acquire()
         let prepared: ReturnType<typeof preprocess>
         try {
@@ -409,6 +409,7 @@ export const make = (
           )
         }
         const t1 = performance.now()
+        if ((globalThis as any).__T) (globalThis as any).__T.h1 = t1
         const feeds = { [input.name]: { data: prepared.tensor, dims, type: inputType } }
         return session.run(feeds).pipe(
           // An interrupted run may still be queued inside ORT with this buffer: drop it rather than reuse it.
@@ -416,6 +417,7 @@ export const make = (
           Effect.mapError(runFailed),
           Effect.flatMap((outputs) => {
             const t2 = performance.now()
+            if ((globalThis as any).__T) (globalThis as any).__T.h2 = t2
             const tensor = outputs[output.name]
             if (tensor === undefined) {
               return Effect.fail(new InferenceFailed({ reason: `model output '${output.name}' is missing from the run's results` }))
@@ -427,6 +429,7 @@ export const make = (
               )
             }
             const t3 = performance.now()
+            if ((globalThis as any).__T) (globalThis as any).__T.h3 = t3
             return Effect.succeed({
               // inference_ms is the wall time of session.run, including any wait behind other runs (one at a time per session).
               detections: decoded.right,
@@ -440,7 +443,7 @@ export const make = (
             })
           })
         )
-      }).pipe(Effect.withSpan("OnnxHandler.infer", { attributes: { model_id: modelId } }))
+      }).pipe(Effect.withSpan("OnnxHandler.infer", { attributes: { model_id: modelId }, captureStackTrace: false }))
 
     return InferenceHandler.of({ infer })
   })

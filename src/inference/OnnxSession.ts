@@ -112,7 +112,25 @@ export interface OnnxSession {
   readonly outputs: ReadonlyArray<ValueInfo>
   /** Runs the model; every output is returned as a float32 tensor owned by this call. */
   readonly run: (feeds: Readonly<Record<string, InputTensor>>) => Effect.Effect<Record<string, OutputTensor>, OnnxError>
+  /**
+   * An input array the session reads fastest: a worker session reads arrays it allocated (shared
+   * memory) where they are, other arrays are copied for the worker first. Any array works for `run`.
+   */
+  readonly allocateInput: (type: InputElementType, length: number) => Float32Array | Uint8Array
 }
+
+const plainInput = (type: InputElementType, length: number): Float32Array | Uint8Array =>
+  type === "float32" ? new Float32Array(length) : new Uint8Array(length)
+
+/** Backed by a SharedArrayBuffer: the worker reads it in place, nothing is copied or moved on this thread. */
+const sharedInput = (type: InputElementType, length: number): Float32Array | Uint8Array =>
+  type === "float32"
+    ? new Float32Array(new SharedArrayBuffer(length * Float32Array.BYTES_PER_ELEMENT))
+    : new Uint8Array(new SharedArrayBuffer(length))
+
+/** Shared input memory the worker can read as it is (typed as declared, so no conversion is due). */
+const isSharedInput = (input: InputTensor): boolean =>
+  input.data.buffer instanceof SharedArrayBuffer && (input.type === "float32") === (input.data instanceof Float32Array)
 
 const elementCount = (dims: ReadonlyArray<number>): number => dims.reduce((n, d) => n * d, 1)
 
@@ -223,7 +241,7 @@ const makeInProcessSession = (options: OnnxSessionOptions): Effect.Effect<OnnxSe
             return typeof outputs === "string" ? Effect.fail(runFailed(outputs)) : Effect.succeed(outputs)
           })
         )
-      }).pipe(Effect.withSpan("OnnxSession.run", { attributes: { model: path, thread: "main" } }))
+      }).pipe(Effect.withSpan("OnnxSession.run", { attributes: { model: path, thread: "main" }, captureStackTrace: false }))
 
     const onnxSession: OnnxSession = {
       modelPath: path,
@@ -231,7 +249,8 @@ const makeInProcessSession = (options: OnnxSessionOptions): Effect.Effect<OnnxSe
       outputNames,
       inputs: session.inputMetadata.map(toValueInfo),
       outputs: session.outputMetadata.map(toValueInfo),
-      run
+      run,
+      allocateInput: plainInput
     }
     return onnxSession
   })
@@ -463,14 +482,17 @@ const makeWorkerSession = (options: OnnxSessionOptions): Effect.Effect<OnnxSessi
         const problem = checkFeeds(inputNames, feeds)
         if (problem !== undefined) return Effect.fail(runFailed(problem))
         return Effect.async<Record<string, OutputTensor>, OnnxRunFailed>((resume) => {
-          const wire = Object.entries(feeds).map(([name, input]) => copyInput(name, input, link.buffer))
+          const wire = Object.entries(feeds).map(([name, input]) =>
+            isSharedInput(input)
+              ? { name, data: input.data, dims: [...input.dims], type: input.type }
+              : copyInput(name, input, link.buffer))
           const cancel = link.post(wire, (outcome) =>
             resume(outcome.type === "result" ? Effect.succeed(outcome.outputs) : Effect.fail(runFailed(outcome.reason))))
           return Effect.sync(cancel)
         })
-      }).pipe(Effect.withSpan("OnnxSession.run", { attributes: { model: path, thread: "worker" } }))
+      }).pipe(Effect.withSpan("OnnxSession.run", { attributes: { model: path, thread: "worker" }, captureStackTrace: false }))
 
-    const onnxSession: OnnxSession = { modelPath: path, inputNames, outputNames, inputs, outputs, run }
+    const onnxSession: OnnxSession = { modelPath: path, inputNames, outputNames, inputs, outputs, run, allocateInput: sharedInput }
     return onnxSession
   })
 

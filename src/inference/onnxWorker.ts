@@ -3,7 +3,8 @@
  * when started as a worker thread by OnnxSession.ts — the loop that owns one `InferenceSession`.
  *
  * The worker runs one inference at a time, in arrival order; a run cancelled before it starts is
- * skipped. Input buffers come back to the caller with the reply so they can be refilled.
+ * skipped. Input buffers moved to the worker come back with the reply so they can be refilled; inputs
+ * in shared memory (`OnnxSession.allocateInput`) are read where they are, copied once for ORT.
  *
  * Terminating a worker while ORT is inside native code aborts the whole process ("terminate called
  * after throwing an instance of 'Napi::Error'"), so native calls are bracketed by a busy flag in a
@@ -193,11 +194,35 @@ const reject = (port: MessagePort, request: RunRequest, reason: string): void =>
   send(port, { type: "runFailed", id: request.id, reason, spare: buffers }, buffers)
 }
 
-const runOne = async (session: InferenceSession, request: RunRequest, port: MessagePort, control: Int32Array): Promise<void> => {
+/**
+ * ORT will not read shared memory, so a feed in a SharedArrayBuffer is copied into a private array
+ * kept per input name and size (runs are one at a time, so one array per input suffices).
+ */
+type PrivateInputs = Map<string, Float32Array | Uint8Array>
+
+const privateCopy = (inputs: PrivateInputs, feed: WireInput): FeedInput => {
+  if (!(feed.data.buffer instanceof SharedArrayBuffer)) return feed
+  const key = `${feed.name}:${feed.type}:${feed.data.length}`
+  let data = inputs.get(key)
+  if (data === undefined || data.length !== feed.data.length) {
+    data = feed.type === "float32" ? new Float32Array(feed.data.length) : new Uint8Array(feed.data.length)
+    inputs.set(key, data)
+  }
+  data.set(feed.data)
+  return { data, dims: feed.dims, type: feed.type }
+}
+
+const runOne = async (
+  session: InferenceSession,
+  request: RunRequest,
+  port: MessagePort,
+  control: Int32Array,
+  privateInputs: PrivateInputs
+): Promise<void> => {
   const inputBuffers = inputBuffersOf(request)
   try {
     const feeds: Record<string, Tensor> = {}
-    for (const feed of request.feeds) feeds[feed.name] = toOrtTensor(feed)
+    for (const feed of request.feeds) feeds[feed.name] = toOrtTensor(privateCopy(privateInputs, feed))
     const results = await guarded(control, () => session.run(feeds))
     // The process is exiting: nobody waits for the answer.
     if (results === STOPPED) return
@@ -205,6 +230,8 @@ const runOne = async (session: InferenceSession, request: RunRequest, port: Mess
     if (typeof outputs === "string") return reject(port, request, outputs)
     const outputBuffers = new Set<ArrayBuffer>()
     for (const o of Object.values(outputs)) if (o.data.buffer instanceof ArrayBuffer) outputBuffers.add(o.data.buffer)
+    // A private input ORT handed back as an output leaves with it: the next run gets a fresh one.
+    for (const [key, data] of privateInputs) if (outputBuffers.has(data.buffer as ArrayBuffer)) privateInputs.delete(key)
     // An input buffer that ORT handed back as an output belongs to the caller now, not to the refill pool.
     const spare = [...inputBuffers].filter((b) => !outputBuffers.has(b))
     send(port, { type: "result", id: request.id, outputs, spare }, [...outputBuffers, ...spare])
@@ -225,6 +252,7 @@ const serve = async (port: MessagePort, { spec, control }: WorkerInit): Promise<
   }
 
   const queue: Array<RunRequest> = []
+  const privateInputs: PrivateInputs = new Map()
   let draining = false
   let releaseRequested = false
 
@@ -246,7 +274,7 @@ const serve = async (port: MessagePort, { spec, control }: WorkerInit): Promise<
       await new Promise<void>((resolve) => setImmediate(resolve))
       const next = queue.shift()
       if (next === undefined) break
-      await runOne(session, next, port, control)
+      await runOne(session, next, port, control, privateInputs)
     }
     draining = false
     if (releaseRequested) await release()

@@ -116,6 +116,33 @@ describe.each(placements)("makeOnnxSession on the $label", ({ open }) => {
     })
   )
 
+  it.scoped("inputs from allocateInput stay the caller's, and every run reads their current contents", () =>
+    Effect.gen(function* () {
+      const session = yield* openIdentity
+      const length = 4 * 16 * 16
+      const inputs = [0, 1, 2].map(() => session.allocateInput("float32", length))
+      for (let round = 0; round < 3; round++) {
+        inputs.forEach((data, k) => data.set(Array.from({ length }, (_, i) => round * 10_000 + k * 1000 + i)))
+        // The identity model hands its input back as the output: the caller's array must not be it.
+        const outputs = yield* Effect.all(
+          inputs.map((data) => session.run({ input: { data, dims: [1, 4, 16, 16], type: "float32" } })),
+          { concurrency: "unbounded" }
+        )
+        outputs.forEach((o, k) => {
+          expect(o["output"]?.data[5]).toBe(round * 10_000 + k * 1000 + 5)
+          expect(o["output"]?.data.buffer).not.toBe(inputs[k]!.buffer)
+        })
+        inputs.forEach((data, k) => expect([data.length, data[7]]).toEqual([length, round * 10_000 + k * 1000 + 7]))
+      }
+      const path = yield* writeTempFile("cast.onnx", castToFloatModel({ inputName: "pixels", outputName: "values", dims: [1, 4] }))
+      const cast = yield* open({ modelPath: path, executionProviders: ["cpu"] })
+      const pixels = cast.allocateInput("uint8", 4)
+      pixels.set([3, 2, 1, 0])
+      const out = yield* cast.run({ pixels: { data: pixels, dims: [1, 4], type: "uint8" } })
+      expect(Array.from(out["values"]?.data ?? [])).toEqual([3, 2, 1, 0])
+    })
+  )
+
   it.scoped("rejects feeds that do not fit the model, naming the input", () =>
     Effect.gen(function* () {
       const session = yield* openIdentity
