@@ -1,4 +1,4 @@
-import { execFile } from "node:child_process"
+import { execFile, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { promisify } from "node:util"
@@ -28,5 +28,30 @@ describe("ruth-model demo (npm start), non-interactive", () => {
       }
       // Nothing left behind in shared memory.
       expect(fs.readdirSync("/dev/shm").filter((f) => f.startsWith("ruth-demo-"))).toEqual([])
+    }))
+
+  it.scopedLive("Ctrl+C while the demo is still starting or sending: drains, cleans up, exits 0", () =>
+    Effect.gen(function*() {
+      const out = yield* tempDir()
+      const shmBefore = fs.readdirSync("/dev/shm").filter((f) => f.startsWith("ruth-demo-"))
+      const { code, stdout } = yield* Effect.promise(() =>
+        new Promise<{ code: number | null; stdout: string }>((resolve) => {
+          const child = spawn(process.execPath, ["bin/ruth-model.js", "demo", "--out", out], { stdio: ["ignore", "pipe", "inherit"] })
+          let stdout = ""
+          let sent = false
+          child.stdout.on("data", (chunk: Buffer) => {
+            stdout += chunk.toString()
+            // As soon as the container is on its way: before the scenes' answers (the model is still loading).
+            if (!sent && stdout.includes("starting model")) {
+              sent = true
+              setTimeout(() => child.kill("SIGINT"), 300)
+            }
+          })
+          child.on("exit", (code) => resolve({ code, stdout }))
+        })
+      )
+      expect(code, stdout).toBe(0)
+      expect(stdout).not.toContain("annotated images")
+      expect(fs.readdirSync("/dev/shm").filter((f) => f.startsWith("ruth-demo-"))).toEqual(shmBefore)
     }))
 })
