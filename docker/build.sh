@@ -68,6 +68,8 @@ log "packing the package"
 # (--ignore-scripts: dist/ was just built; a prepack script would only build it again)
 tarball="$(cd "$repo" && npm pack --silent --ignore-scripts --pack-destination "$context" | tail -n 1)"
 mv "$context/$tarball" "$context/ruth-ai-model-runtime.tgz"
+# The image installs the dependencies from the project's lock, at the versions the tests ran with.
+cp "$repo/package-lock.json" "$context/package-lock.json"
 contents="$(tar -tzf "$context/ruth-ai-model-runtime.tgz")"
 for required in package/package.json package/dist/index.js package/dist/cli/main.js package/bin/ruth-model.js; do
   grep -qx "$required" <<<"$contents" || die "the packed tarball lacks $required"
