@@ -217,7 +217,8 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
         state.inflight++
         return reader.use(request, (frame) => {
           const t1 = performance.now()
-          return answerLater(handler.infer(request, frame), request, raw, started, frame, t1 - t0, t1)
+          // Suspended: a handler that throws while building its effect is answered like any defect.
+          return answerLater(Effect.suspend(() => handler.infer(request, frame)), request, raw, started, frame, t1 - t0, t1)
         }).pipe(
           Effect.catchAll((error) => asEffect(answerFailure(raw, started, Cause.fail(error)))),
           Effect.ensuring(Effect.sync(release))
@@ -273,5 +274,12 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
       return reply(errorBody(echoOf(parsed?.ok ? parsed.value : undefined, settings.modelId), error))
     }
 
-    return { handle, timeoutMs: settings.requestTimeoutMs, onTimeout } satisfies MessageHandler<never>
+    /** The answer when a request's fiber died (a runtime bug: the pipeline itself answers every failure). */
+    const onDefect = (event: DecodedEvent, cause: Cause.Cause<unknown>): Reply => {
+      const parsed = event._tag === "Message" ? parseJson(event.payload) : undefined
+      const error = new InferenceFailed({ reason: `internal error: ${Cause.pretty(cause)}`, cause: Cause.squash(cause) })
+      return failed(echoOf(parsed?.ok ? parsed.value : undefined, settings.modelId), performance.now(), error)
+    }
+
+    return { handle, timeoutMs: settings.requestTimeoutMs, onTimeout, onDefect } satisfies MessageHandler<never>
   })

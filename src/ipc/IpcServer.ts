@@ -10,7 +10,7 @@
  */
 import * as fs from "node:fs"
 import * as net from "node:net"
-import { Data, Effect, Exit, Fiber, FiberId, Runtime, Schedule, type Scope } from "effect"
+import { Cause, Data, Effect, Exit, Fiber, FiberId, Runtime, Schedule, type Scope } from "effect"
 import { type DecodedEvent, FrameDecoder } from "../contract/codec.js"
 import { claimSocketPath, releaseSocketPath, SocketPathError } from "./socketPath.js"
 
@@ -37,6 +37,8 @@ export interface MessageHandler<R> {
   /** How long one event may take; then its fiber is interrupted and `onTimeout` answers instead. */
   readonly timeoutMs: number
   readonly onTimeout: (event: DecodedEvent) => Reply
+  /** The answer when an event's effect died instead of producing a reply (it is also logged). */
+  readonly onDefect: (event: DecodedEvent, cause: Cause.Cause<unknown>) => Reply
 }
 
 export interface IpcServer {
@@ -94,6 +96,19 @@ export const serve = <R>(
       }
     }
 
+    /**
+     * What to send for an event whose fiber ended: its reply; the timeout answer when the deadline
+     * interrupted it; nothing when shutdown interrupted it (the socket is going away); and for a
+     * fiber that died, `onDefect`'s answer, so that no request goes unanswered.
+     */
+    const replyOf = (event: DecodedEvent, exit: Exit.Exit<Reply>, expired: boolean): Reply | undefined => {
+      if (Exit.isSuccess(exit)) return exit.value
+      if (expired) return handler.onTimeout(event)
+      if (Cause.isInterruptedOnly(exit.cause)) return undefined
+      runFork(Effect.logError("a request ended in a defect; answered INFERENCE_FAILED", exit.cause))
+      return handler.onDefect(event, exit.cause)
+    }
+
     const accept = (socket: net.Socket) => {
       if (closing) return void socket.destroy()
       const activity = { lastActive: performance.now(), inProgress: false }
@@ -131,7 +146,8 @@ export const serve = <R>(
           const fiber = runFork(handled, { immediate: true })
           const done = fiber.unsafePoll()
           if (done !== null) {
-            if (Exit.isSuccess(done) && respond(done.value)) continue
+            const reply = replyOf(event, done, false)
+            if (reply !== undefined && respond(reply)) continue
             return
           }
           inProgress = true
@@ -146,7 +162,7 @@ export const serve = <R>(
           fiber.addObserver((exit) => {
             clearTimeout(timer)
             requests.delete(fiber)
-            const reply = Exit.isSuccess(exit) ? exit.value : expired ? handler.onTimeout(event) : undefined
+            const reply = replyOf(event, exit, expired)
             inProgress = false
             activity.inProgress = false
             activity.lastActive = performance.now()

@@ -3,10 +3,12 @@ import * as fs from "node:fs"
 import * as net from "node:net"
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Scope } from "effect"
+import { Cause, Deferred, Effect, Exit, Logger, Scope } from "effect"
 import { encodeMessage, encodePayload } from "../../src/contract/codec.js"
 import { InferenceFailed } from "../../src/contract/errors.js"
 import type { InferenceHandlerShape } from "../../src/container/InferenceHandler.js"
+import { FrameReader, type FrameReaderShape } from "../../src/frames/FrameReader.js"
+import { serve } from "../../src/ipc/IpcServer.js"
 import { call, converse, memoryFrame, request, startContainer, tempDir, writeFrameFile } from "../support/harness.js"
 
 const frames = new Map([["/dev/shm/cam1", memoryFrame()]])
@@ -130,6 +132,45 @@ describe("IPC server", () => {
         }
         const health = yield* promise(() => call(c.socketPath, { op: "health" }))
         expect(health).toMatchObject({ total_requests: 6, total_errors: 6, errors_by_code: { INFERENCE_FAILED: 6 }, inflight: 0 })
+      }))
+
+    it.scopedLive("a handler that throws, behind a frame reader that only has `use`: answered, and the connection goes on", () =>
+      Effect.gen(function*() {
+        // A reader of the author's own (no synchronous path): the request takes the fiber path.
+        const memory = Effect.runSync(Effect.provide(FrameReader, FrameReader.layerMemory(frames)))
+        const reader: FrameReaderShape = { use: memory.use }
+        let calls = 0
+        const handler: InferenceHandlerShape = {
+          infer: () => {
+            if (calls++ === 0) throw new Error("thrown while building the effect")
+            return Effect.succeed([])
+          }
+        }
+        const c = yield* startContainer({ handler, reader })
+        const { replies } = yield* promise(() =>
+          converse(c.socketPath, [encodeMessage(request("/dev/shm/cam1", { request_id: 1 })), encodeMessage(request("/dev/shm/cam1", { request_id: 2 }))], 2)
+        )
+        expect(replies).toHaveLength(2)
+        expectError(replies[0]!, "INFERENCE_FAILED", "thrown while building the effect")
+        expect(replies[1]).toMatchObject({ request_id: 2, error: null })
+      }))
+
+    it.scopedLive("the server answers even a request whose effect dies, at once or later, and the connection goes on", () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir()
+        const reply = (body: unknown) => ({ bytes: encodeMessage(body), close: false })
+        let n = 0
+        const server = yield* serve({ socketPath: path.join(dir, "s.sock"), socketMode: 0o600, maxMessageBytes: 1024, idleTimeoutMs: 10_000 }, {
+          handle: () => {
+            n++
+            return n === 1 ? Effect.die("dies at once") : n === 2 ? Effect.zipRight(Effect.sleep("10 millis"), Effect.die("dies later")) : reply({ n })
+          },
+          timeoutMs: 5_000,
+          onTimeout: () => reply({ timeout: true }),
+          onDefect: (_event, cause) => reply({ defect: String(Cause.squash(cause)) })
+        }).pipe(Effect.provide(Logger.remove(Logger.defaultLogger)))
+        const { replies } = yield* promise(() => converse(server.socketPath, [1, 2, 3].map((i) => encodeMessage({ i })), 3))
+        expect(replies).toEqual([{ defect: "dies at once" }, { defect: "dies later" }, { n: 3 }])
       }))
 
     it.scopedLive("TIMEOUT, and the handler fiber is interrupted", () =>

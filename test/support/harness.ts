@@ -8,7 +8,7 @@ import { encodeMessage, FrameDecoder } from "../../src/contract/codec.js"
 import { RuntimeConfig, type RuntimeSettingsInput } from "../../src/config/RuntimeConfig.js"
 import type { Frame } from "../../src/frames/Frame.js"
 import type { BufferPool } from "../../src/frames/BufferPool.js"
-import { FrameReader } from "../../src/frames/FrameReader.js"
+import { FrameReader, type FrameReaderShape } from "../../src/frames/FrameReader.js"
 import { InferenceHandler, type InferenceHandlerShape } from "../../src/container/InferenceHandler.js"
 import * as ModelContainer from "../../src/container/ModelContainer.js"
 
@@ -28,6 +28,8 @@ export interface TestContainerOptions {
   readonly frames?: ReadonlyMap<string, Omit<Frame, "reference">>
   /** The live reader's buffer pool, so a test can watch its occupancy (ignored with `frames`). */
   readonly pool?: BufferPool
+  /** A frame reader of the test's own (wins over `frames` and `pool`). */
+  readonly reader?: FrameReaderShape
 }
 
 /** Starts a container on a socket in a temp dir; stops (drains) it when the scope closes. */
@@ -42,7 +44,9 @@ export const startContainer = (options: TestContainerOptions = {}) =>
       drainTimeoutMs: 2_000,
       ...options.settings
     })
-    const reader = options.frames
+    const reader = options.reader
+      ? Layer.succeed(FrameReader, options.reader)
+      : options.frames
       ? FrameReader.layerMemory(options.frames)
       : options.pool
       ? FrameReader.layerWithPool(options.pool)
