@@ -60,10 +60,13 @@ const errorBody = (echo: Echo, error: RequestError) => ({
   ...(echo.request_id !== undefined ? { request_id: echo.request_id } : {})
 })
 
-const normaliseOutput = (out: InferenceOutput | ReadonlyArray<unknown>): { detections: unknown; metadata: unknown } =>
+/** The detections and metadata of what a handler returned, or undefined when it returned neither an array nor an object. */
+const normaliseOutput = (out: unknown): { detections: unknown; metadata: unknown } | undefined =>
   Array.isArray(out)
     ? { detections: out, metadata: undefined }
-    : { detections: (out as InferenceOutput).detections, metadata: (out as InferenceOutput).metadata }
+    : isRecord(out)
+    ? { detections: out.detections, metadata: out.metadata }
+    : undefined
 
 export interface PipelineDeps {
   readonly settings: RuntimeSettings
@@ -125,7 +128,11 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
       readMs: number,
       inferMs: number
     ): Reply | Effect.Effect<Reply> => {
-      const { detections, metadata } = normaliseOutput(output)
+      const normalised = normaliseOutput(output)
+      if (normalised === undefined) {
+        return rejected(raw, started, `handler returned ${output === null ? "null" : typeof output}, not { detections } or an array of detections`)
+      }
+      const { detections, metadata } = normalised
       const valid = decodeDetections(detections)
       if (Either.isLeft(valid)) return rejected(raw, started, `handler returned invalid detections: ${valid.left}`)
       if (metadata !== undefined && !isRecord(metadata)) {

@@ -137,7 +137,13 @@ export const serve = <R>(
           if (pending.length - head < MAX_PENDING_EVENTS && socket.isPaused() && !ended && !decoder.isFailed) {
             socket.resume()
           }
-          const handled = handler.handle(event)
+          let handled: Reply | Effect.Effect<Reply, never, R>
+          try {
+            handled = handler.handle(event)
+          } catch (defect) {
+            // A bug on the synchronous path must cost one answer, not the process.
+            handled = replyOf(event, Exit.die(defect), false)!
+          }
           if (!Effect.isEffect(handled)) {
             if (!respond(handled)) return
             continue

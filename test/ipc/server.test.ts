@@ -112,6 +112,10 @@ describe("IPC server", () => {
                 throw new Error("thrown before any effect")
               case "garbage later":
                 return Effect.as(Effect.yieldNow(), [{ ...person, bbox: [0.5, 0.5, 0.1, 0.1] }])
+              case "nothing":
+                return Effect.succeed(undefined as never)
+              case "null later":
+                return Effect.as(Effect.yieldNow(), null as never)
               default:
                 return Effect.succeed([{ ...person, confidence: 7 }])
             }
@@ -124,14 +128,16 @@ describe("IPC server", () => {
           ["defect", "kaboom"],
           ["throws", "thrown before any effect"],
           ["garbage", "0.confidence: must be between 0.0 and 1.0, got 7"],
-          ["garbage later", "0.bbox: must satisfy x_min <= x_max"]
+          ["garbage later", "0.bbox: must satisfy x_min <= x_max"],
+          ["nothing", "handler returned undefined"],
+          ["null later", "handler returned null"]
         ]
         for (const [m, message] of expectations) {
           mode = m
           expectError(yield* promise(() => call(c.socketPath, request("/dev/shm/cam1"))), "INFERENCE_FAILED", message)
         }
         const health = yield* promise(() => call(c.socketPath, { op: "health" }))
-        expect(health).toMatchObject({ total_requests: 6, total_errors: 6, errors_by_code: { INFERENCE_FAILED: 6 }, inflight: 0 })
+        expect(health).toMatchObject({ total_requests: 8, total_errors: 8, errors_by_code: { INFERENCE_FAILED: 8 }, inflight: 0 })
       }))
 
     it.scopedLive("a handler that throws, behind a frame reader that only has `use`: answered, and the connection goes on", () =>
@@ -155,7 +161,7 @@ describe("IPC server", () => {
         expect(replies[1]).toMatchObject({ request_id: 2, error: null })
       }))
 
-    it.scopedLive("the server answers even a request whose effect dies, at once or later, and the connection goes on", () =>
+    it.scopedLive("the server answers even a request whose handling throws or dies, at once or later, and the connection goes on", () =>
       Effect.gen(function*() {
         const dir = yield* tempDir()
         const reply = (body: unknown) => ({ bytes: encodeMessage(body), close: false })
@@ -163,14 +169,15 @@ describe("IPC server", () => {
         const server = yield* serve({ socketPath: path.join(dir, "s.sock"), socketMode: 0o600, maxMessageBytes: 1024, idleTimeoutMs: 10_000 }, {
           handle: () => {
             n++
+            if (n === 3) throw new Error("throws")
             return n === 1 ? Effect.die("dies at once") : n === 2 ? Effect.zipRight(Effect.sleep("10 millis"), Effect.die("dies later")) : reply({ n })
           },
           timeoutMs: 5_000,
           onTimeout: () => reply({ timeout: true }),
           onDefect: (_event, cause) => reply({ defect: String(Cause.squash(cause)) })
         }).pipe(Effect.provide(Logger.remove(Logger.defaultLogger)))
-        const { replies } = yield* promise(() => converse(server.socketPath, [1, 2, 3].map((i) => encodeMessage({ i })), 3))
-        expect(replies).toEqual([{ defect: "dies at once" }, { defect: "dies later" }, { n: 3 }])
+        const { replies } = yield* promise(() => converse(server.socketPath, [1, 2, 3, 4].map((i) => encodeMessage({ i })), 4))
+        expect(replies).toEqual([{ defect: "dies at once" }, { defect: "dies later" }, { defect: "Error: throws" }, { n: 4 }])
       }))
 
     it.scopedLive("TIMEOUT, and the handler fiber is interrupted", () =>
