@@ -59,7 +59,8 @@ export interface FrameReaderShape {
    * Optional: the frame read at once, for callers that run without a fiber.
    * `read` makes one attempt: the frame (hand it back with `release` when done
    * with it), its error, or `undefined` when only `use` can read it now (a
-   * torn frame-export read, which waits and retries).
+   * torn frame-export read, which waits and retries; `use` with the same
+   * request goes on from the second attempt, so the retries add up as one).
    */
   readonly now?: {
     readonly read: (request: InferenceRequest) => Exit.Exit<Frame, FrameError> | undefined
@@ -437,7 +438,7 @@ const makeFileReader = (roots: ReadonlyArray<string>, pool: BufferPool): FrameRe
   }
 
   /** One attempt, all synchronous: confine, open, check, read, close. `undefined`: torn, try again later. */
-  const read = (request: InferenceRequest): Exit.Exit<Frame, FrameError> | undefined => {
+  const attempt = (request: InferenceRequest): Exit.Exit<Frame, FrameError> | undefined => {
     let frame: Frame | Torn
     try {
       frame = readFrame(request, confineLexically(request.frame_reference))
@@ -446,20 +447,31 @@ const makeFileReader = (roots: ReadonlyArray<string>, pool: BufferPool): FrameRe
     }
     return frame instanceof Torn ? undefined : Exit.succeed(frame)
   }
+  /** Requests whose first read (`now.read`) was torn: `use` goes on from the second attempt. */
+  const tornOnce = new WeakSet<InferenceRequest>()
+  const read = (request: InferenceRequest): Exit.Exit<Frame, FrameError> | undefined => {
+    const result = attempt(request)
+    if (result === undefined) tornOnce.add(request)
+    return result
+  }
   const release = (frame: Frame): void => pool.release(frame.data)
 
-  /** Reads, pausing and reading again while torn, up to `TORN_ATTEMPTS` reads. */
-  const acquire = (request: InferenceRequest, attempt: number): Effect.Effect<Frame, FrameError> =>
+  /** Reads attempt `n`, pausing and reading again while torn, up to `TORN_ATTEMPTS` reads in all. */
+  const acquire = (request: InferenceRequest, n: number): Effect.Effect<Frame, FrameError> =>
     Effect.suspend(() => {
-      const frame = read(request)
+      const frame = attempt(request)
       if (frame !== undefined) return frame
-      return attempt >= TORN_ATTEMPTS
-        ? Effect.fail(new FrameTorn({ path: request.frame_reference, attempts: attempt }))
-        : Effect.zipRight(pauseMs(TORN_RETRY_MS), acquire(request, attempt + 1))
+      return n >= TORN_ATTEMPTS
+        ? Effect.fail(new FrameTorn({ path: request.frame_reference, attempts: n }))
+        : Effect.zipRight(pauseMs(TORN_RETRY_MS), acquire(request, n + 1))
     })
+  const first = (request: InferenceRequest): Effect.Effect<Frame, FrameError> =>
+    Effect.suspend(() =>
+      tornOnce.delete(request) ? Effect.zipRight(pauseMs(TORN_RETRY_MS), acquire(request, 2)) : acquire(request, 1)
+    )
 
   return {
-    use: (request, use) => Effect.acquireUseRelease(acquire(request, 1), use, (frame) => Effect.sync(() => release(frame))),
+    use: (request, use) => Effect.acquireUseRelease(first(request), use, (frame) => Effect.sync(() => release(frame))),
     now: { read, release }
   }
 }
