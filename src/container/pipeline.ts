@@ -189,7 +189,8 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
         onSuccess: (output) => asEffect(answer(request, raw, started, output, frame, readMs, performance.now() - t1))
       })
 
-    const release = () => {
+    /** Gives back an admitted request's in-flight slot. */
+    const freeSlot = () => {
       state.inflight--
     }
 
@@ -228,22 +229,22 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
           return answerLater(Effect.suspend(() => handler.infer(request, frame)), request, raw, started, frame, t1 - t0, t1)
         }).pipe(
           Effect.catchAll((error) => asEffect(answerFailure(raw, started, Cause.fail(error)))),
-          Effect.ensuring(Effect.sync(release))
+          Effect.ensuring(Effect.sync(freeSlot))
         )
       }
       if (Exit.isFailure(read)) return answerFailure(raw, started, read.cause)
       const frame = read.value
-      const done = () => reader.now!.release(frame)
+      const releaseFrame = () => reader.now!.release(frame)
       const t1 = performance.now()
       let infer: Effect.Effect<InferenceOutput | ReadonlyArray<unknown>, RequestError>
       try {
         infer = handler.infer(request, frame)
       } catch (defect) {
-        done()
+        releaseFrame()
         return answerFailure(raw, started, Cause.die(defect))
       }
       if (Exit.isExit(infer)) {
-        done()
+        releaseFrame()
         const exit = infer as Exit.Exit<InferenceOutput | ReadonlyArray<unknown>, RequestError>
         return Exit.isSuccess(exit)
           ? answer(request, raw, started, exit.value, frame, t1 - t0, performance.now() - t1)
@@ -252,8 +253,8 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
       state.inflight++
       return answerLater(infer, request, raw, started, frame, t1 - t0, t1).pipe(
         Effect.ensuring(Effect.sync(() => {
-          done()
-          release()
+          releaseFrame()
+          freeSlot()
         }))
       )
     }
