@@ -19,6 +19,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
+import { isMainModule, jsonOutput, option } from "./cli.js"
 import { Effect } from "effect"
 import { imageToNv12 } from "../src/frames/image.js"
 import { publishRaw, sharedMemoryDir } from "../src/frames/publish.js"
@@ -185,13 +186,10 @@ export const formatE2eRow = (r: E2eRow): string =>
   `      ${f1(r.stages.socketAndCodec)}     ${f1(r.stages.frameRead)}     ${f1(r.stages.preprocess)}      ${f1(r.stages.sessionRun)}      ${f1(r.stages.postprocess)}  ${f1(r.stages.runtime)} |` +
   `          ${(r.nonModelShare * 100).toFixed(1).padStart(5)}%  ${String(r.errors).padStart(6)}`
 
-const isMain = process.argv[1] !== undefined && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])
-if (isMain) {
-  const json = process.argv.includes("--json")
-  const at = process.argv.indexOf("--duration")
-  const durationMs = at > 0 ? Number(process.argv[at + 1]) * 1000 : 10_000
-  const camerasAt = process.argv.indexOf("--cameras")
-  const cameras = camerasAt > 0 ? process.argv[camerasAt + 1]!.split(",").map(Number) : undefined
+if (isMainModule(import.meta.url)) {
+  const json = jsonOutput()
+  const durationMs = Number(option("duration") ?? 10) * 1000
+  const cameras = option("cameras")?.split(",").map(Number)
   if (!json) console.log(E2E_HEADER)
   const rows = await runE2eBench({ durationMs, ...(cameras !== undefined ? { cameras } : {}), log: json ? () => {} : (line) => console.log(line) })
   if (json) for (const row of rows) console.log(JSON.stringify({ bench: "e2e", ...row }))

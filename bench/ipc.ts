@@ -16,6 +16,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
+import { isMainModule, jsonOutput, option } from "./cli.js"
 import { encodeMessage } from "../src/contract/codec.js"
 import { type LoadResult, median, runLoad } from "../src/ipc/loadgen.js"
 
@@ -185,13 +186,10 @@ export const formatRow = (r: IpcBenchRow): string =>
 
 export const HEADER = "server    conns mode                    req/s  p50 ms   p99 ms errors vs bare p99 vs  target"
 
-const isMain = process.argv[1] !== undefined && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])
-if (isMain) {
-  const json = process.argv.includes("--json")
-  const at = process.argv.indexOf("--duration")
-  const durationMs = at > 0 ? Number(process.argv[at + 1]) * 1000 : 1000
-  const r = process.argv.indexOf("--rounds")
-  const rounds = r > 0 ? Number(process.argv[r + 1]) : 3
+if (isMainModule(import.meta.url)) {
+  const json = jsonOutput()
+  const durationMs = Number(option("duration") ?? 1) * 1000
+  const rounds = Number(option("rounds") ?? 3)
   if (!json) console.log(HEADER)
   const rows = await runIpcBench({ durationMs, rounds, log: json ? () => {} : (line) => console.log(line) })
   if (json) for (const row of rows) console.log(JSON.stringify({ bench: "ipc", ...row }))

@@ -9,12 +9,12 @@
  * with ours as a cross-check.
  */
 import { spawnSync } from "node:child_process"
-import { mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { fileURLToPath } from "node:url"
 import { imageToNv12, type Nv12Image } from "../src/frames/image.js"
 import { type FrameView, makePreprocessOptions, preprocess, tensorLength } from "../src/frames/preprocess.js"
+import { isMainModule, jsonOutput, option } from "./cli.js"
 
 export interface PreprocessBenchOptions {
   readonly iterations?: number
@@ -300,23 +300,12 @@ export const formatPreprocessTable = (rows: ReadonlyArray<PreprocessBenchRow>): 
   return [line(header), line(widths.map((w) => "-".repeat(w))), ...body.map(line)].join("\n")
 }
 
-const isMain = (): boolean => {
-  const entry = process.argv[1]
-  if (entry === undefined) return false
-  try {
-    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url))
-  } catch {
-    return false
-  }
-}
-
-if (isMain()) {
+if (isMainModule(import.meta.url)) {
   const args = process.argv.slice(2)
-  const json = args.includes("--json")
-  const itIndex = args.indexOf("--iterations")
-  const iterations = itIndex >= 0 ? Number(args[itIndex + 1]) : undefined
+  const json = jsonOutput()
+  const iterations = Number(option("iterations"))
   const rows = await runPreprocessBench({
-    ...(iterations !== undefined && Number.isFinite(iterations) ? { iterations } : {}),
+    ...(Number.isFinite(iterations) ? { iterations } : {}),
     opencv: !args.includes("--no-opencv")
   })
   if (json) {

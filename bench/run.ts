@@ -2,11 +2,12 @@
  * `npm run bench`: every benchmark, one after another (they share two cores,
  * so never in parallel). `--json` prints one JSON object per row.
  */
+import { jsonOutput } from "./cli.js"
 import { E2E_HEADER, runE2eBench } from "./e2e.js"
 import { HEADER, runIpcBench } from "./ipc.js"
 import { formatPreprocessTable, runPreprocessBench } from "./preprocess.js"
 
-const json = process.argv.includes("--json")
+const json = jsonOutput()
 const print = (line: string) => console.log(line)
 const emit = (bench: string, rows: ReadonlyArray<object>) => {
   if (json) for (const row of rows) print(JSON.stringify({ bench, ...row }))

@@ -77,6 +77,8 @@ export interface PipelineDeps {
 export const makePipeline = ({ settings, state }: PipelineDeps) =>
   Effect.gen(function*() {
     const reader = yield* FrameReader
+    /** The reader's synchronous path, when it has one. */
+    const now = reader.now
     const handler = yield* InferenceHandler
 
     const reply = (body: unknown, close = false): Reply => {
@@ -220,7 +222,7 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
         return failed(echoOf(raw, settings.modelId), started, new Overloaded({ maxInflight: settings.maxInflight }))
       }
       const t0 = performance.now()
-      const read = reader.now?.read(request)
+      const read = now?.read(request)
       if (read === undefined) {
         state.inflight++
         return reader.use(request, (frame) => {
@@ -234,17 +236,16 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
       }
       if (Exit.isFailure(read)) return answerFailure(raw, started, read.cause)
       const frame = read.value
-      const releaseFrame = () => reader.now!.release(frame)
       const t1 = performance.now()
       let infer: Effect.Effect<InferenceOutput | ReadonlyArray<unknown>, RequestError>
       try {
         infer = handler.infer(request, frame)
       } catch (defect) {
-        releaseFrame()
+        now!.release(frame)
         return answerFailure(raw, started, Cause.die(defect))
       }
       if (Exit.isExit(infer)) {
-        releaseFrame()
+        now!.release(frame)
         const exit = infer as Exit.Exit<InferenceOutput | ReadonlyArray<unknown>, RequestError>
         return Exit.isSuccess(exit)
           ? answer(request, raw, started, exit.value, frame, t1 - t0, performance.now() - t1)
@@ -253,7 +254,7 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
       state.inflight++
       return answerLater(infer, request, raw, started, frame, t1 - t0, t1).pipe(
         Effect.ensuring(Effect.sync(() => {
-          releaseFrame()
+          now!.release(frame)
           freeSlot()
         }))
       )

@@ -204,7 +204,7 @@ const privateCopy = (inputs: PrivateInputs, feed: WireInput): FeedInput => {
   if (!(feed.data.buffer instanceof SharedArrayBuffer)) return feed
   const key = `${feed.name}:${feed.type}:${feed.data.length}`
   let data = inputs.get(key)
-  if (data === undefined || data.length !== feed.data.length) {
+  if (data === undefined) {
     data = feed.type === "float32" ? new Float32Array(feed.data.length) : new Uint8Array(feed.data.length)
     inputs.set(key, data)
   }
