@@ -8,11 +8,13 @@
  *
  * Per stage (medians): socket + codec (the round trip minus the server's
  * `server_time_ms`: both ends' framing, JSON and the socket), frame read,
- * preprocessing, session.run (including any wait for the session),
- * post-processing, and runtime (the rest of `server_time_ms`: request and
- * response validation, scheduling, the handler's glue). The stages of one
- * request add up to its round trip; the non-model share is the median of
- * (round trip - session.run) over the median round trip.
+ * preprocessing, hand-off (to the inference thread and back), session wait
+ * (queued behind other cameras' runs), session.run (ORT's own run, timed on
+ * its thread), post-processing, and runtime (the rest of `server_time_ms`:
+ * request and response validation, scheduling, the handler's glue). The
+ * stages of one request add up to its round trip. The non-model share is the
+ * median of (round trip - session.run - session wait) over the median round
+ * trip: waiting while the model runs another camera's frame is model time.
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
@@ -40,11 +42,13 @@ export interface E2eRow {
     readonly socketAndCodec: number
     readonly frameRead: number
     readonly preprocess: number
+    readonly handoff: number
+    readonly sessionWait: number
     readonly sessionRun: number
     readonly postprocess: number
     readonly runtime: number
   }
-  /** Median time outside session.run over the median end-to-end latency. */
+  /** Median time outside the model (session.run and the wait for it) over the median end-to-end latency. */
   readonly nonModelShare: number
   readonly errors: number
 }
@@ -93,6 +97,8 @@ export const runE2eBench = async (
               socketAndCodec: [] as Array<number>,
               frameRead: [] as Array<number>,
               preprocess: [] as Array<number>,
+              handoff: [] as Array<number>,
+              sessionWait: [] as Array<number>,
               sessionRun: [] as Array<number>,
               postprocess: [] as Array<number>,
               runtime: [] as Array<number>
@@ -127,14 +133,23 @@ export const runE2eBench = async (
                   const m = (r.metadata ?? {}) as Record<string, number>
                   latencies.push(total)
                   const server = m.server_time_ms ?? 0
-                  const [read, pre, run, post] = [m.frame_read_ms ?? 0, m.preprocess_ms ?? 0, m.inference_ms ?? 0, m.postprocess_ms ?? 0]
+                  const [read, pre, handoff, wait, run, post] = [
+                    m.frame_read_ms ?? 0,
+                    m.preprocess_ms ?? 0,
+                    m.handoff_ms ?? 0,
+                    m.session_wait_ms ?? 0,
+                    m.inference_ms ?? 0,
+                    m.postprocess_ms ?? 0
+                  ]
                   stages.socketAndCodec.push(total - server)
                   stages.frameRead.push(read)
                   stages.preprocess.push(pre)
+                  stages.handoff.push(handoff)
+                  stages.sessionWait.push(wait)
                   stages.sessionRun.push(run)
                   stages.postprocess.push(post)
-                  stages.runtime.push(server - read - pre - run - post)
-                  outsideModel.push(total - run)
+                  stages.runtime.push(server - read - pre - handoff - wait - run - post)
+                  outsideModel.push(total - run - wait)
                 }
               })
             yield* Effect.forEach(Array.from({ length: cameras }, (_, c) => c), camera, { concurrency: "unbounded" })
@@ -145,6 +160,8 @@ export const runE2eBench = async (
               socketAndCodec: median(stages.socketAndCodec),
               frameRead: median(stages.frameRead),
               preprocess: median(stages.preprocess),
+              handoff: median(stages.handoff),
+              sessionWait: median(stages.sessionWait),
               sessionRun: median(stages.sessionRun),
               postprocess: median(stages.postprocess),
               runtime: median(stages.runtime)
@@ -177,13 +194,14 @@ export const runE2eBench = async (
 }
 
 const f1 = (v: number) => v.toFixed(1).padStart(7)
+const f2 = (v: number) => v.toFixed(2).padStart(7)
 
 export const E2E_HEADER =
-  "cameras   fps  p50 ms  p99 ms | socket+codec  frame read  preprocess  session.run  postprocess  runtime | non-model share  errors"
+  "cameras   fps  p50 ms  p99 ms | socket+codec  frame read  preprocess  hand-off  session wait  session.run  postprocess  runtime | non-model share  errors"
 
 export const formatE2eRow = (r: E2eRow): string =>
   `${String(r.cameras).padStart(7)} ${r.fps.toFixed(1).padStart(5)} ${f1(r.p50Ms)} ${f1(r.p99Ms)} |` +
-  `      ${f1(r.stages.socketAndCodec)}     ${f1(r.stages.frameRead)}     ${f1(r.stages.preprocess)}      ${f1(r.stages.sessionRun)}      ${f1(r.stages.postprocess)}  ${f1(r.stages.runtime)} |` +
+  `      ${f2(r.stages.socketAndCodec)}     ${f2(r.stages.frameRead)}     ${f2(r.stages.preprocess)}   ${f2(r.stages.handoff)}       ${f1(r.stages.sessionWait)}      ${f1(r.stages.sessionRun)}      ${f2(r.stages.postprocess)}  ${f2(r.stages.runtime)} |` +
   `          ${(r.nonModelShare * 100).toFixed(1).padStart(5)}%  ${String(r.errors).padStart(6)}`
 
 if (isMainModule(import.meta.url)) {

@@ -18,7 +18,7 @@
  * connections, health and timeouts while the model runs; runs are serialised per session.
  */
 import { roundMs } from "../container/Metrics.js"
-import { Data, Effect, Either, Exit, Layer } from "effect"
+import { Data, Effect, Either, Layer } from "effect"
 import type { Scope } from "effect"
 import type { ModelConfig, LoadedModelConfig } from "../config/ModelConfig.js"
 import { detectGpu, resolveDevice, unsupportedModelTypeReason } from "../config/ModelConfig.js"
@@ -64,9 +64,6 @@ export interface OnnxHandlerOptions {
 
 /** The IoU threshold when neither model.yaml nor the request gives one (the common YOLO default). */
 export const DEFAULT_NMS_IOU_THRESHOLD = 0.45
-
-/** Free tensor buffers kept for reuse; more concurrent requests allocate (and drop) their own. */
-const POOLED_TENSORS = 2
 
 // ---------------------------------------------------------------------------------------------
 // Start-up checks (pure)
@@ -259,23 +256,6 @@ const makeDecoder = (loaded: LoadedModelConfig): Decoder => {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Tensor buffers
-
-/**
- * Reusable input tensors of one size. A buffer belongs to one request from preprocessing until
- * its run has finished, so concurrent requests never share one.
- */
-const makeTensorPool = (session: OnnxSession, dtype: InputElementType, length: number) => {
-  const free: Array<Float32Array | Uint8Array> = []
-  return {
-    acquire: (): Float32Array | Uint8Array => free.pop() ?? session.allocateInput(dtype, length),
-    release: (buffer: Float32Array | Uint8Array): void => {
-      if (free.length < POOLED_TENSORS) free.push(buffer)
-    }
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
 // The handler
 
 /** Opens the session on `device`, or on CPU when CUDA turns out to be missing and fallback is allowed. */
@@ -389,35 +369,30 @@ export const make = (
       })
     )
 
-    const pool = makeTensorPool(session, inputType, tensorLength(pre))
+    const length = tensorLength(pre)
     const inputSize: readonly [number, number] = [pre.width, pre.height]
     const runFailed = (error: OnnxError) => new InferenceFailed({ reason: error.message, cause: error })
 
     const infer = (request: InferenceRequest, frame: Frame): Effect.Effect<InferenceOutput, InferenceFailed> =>
       Effect.suspend(() => {
         const t0 = performance.now()
-        if ((globalThis as any).__T) (globalThis as any).__T.h0 = t0
-        const buffer = pool.acquire()
+        // The session takes the buffer over for the run and recycles it, so concurrent requests never share one.
+        const buffer = session.borrowInput(inputType, length)
         let prepared: ReturnType<typeof preprocess>
         try {
           // Reads the frame now, while its bytes are guaranteed valid.
           prepared = preprocess(frame, pre, buffer)
         } catch (cause) {
-          pool.release(buffer)
           return Effect.fail(
             new InferenceFailed({ reason: `preprocessing failed: ${cause instanceof Error ? cause.message : String(cause)}`, cause })
           )
         }
         const t1 = performance.now()
-        if ((globalThis as any).__T) (globalThis as any).__T.h1 = t1
         const feeds = { [input.name]: { data: prepared.tensor, dims, type: inputType } }
-        return session.run(feeds).pipe(
-          // An interrupted run may still be queued inside ORT with this buffer: drop it rather than reuse it.
-          Effect.onExit((exit) => (Exit.isInterrupted(exit) ? Effect.void : Effect.sync(() => pool.release(buffer)))),
+        return session.runTimed(feeds).pipe(
           Effect.mapError(runFailed),
-          Effect.flatMap((outputs) => {
+          Effect.flatMap(({ outputs, runMs, waitMs }) => {
             const t2 = performance.now()
-            if ((globalThis as any).__T) (globalThis as any).__T.h2 = t2
             const tensor = outputs[output.name]
             if (tensor === undefined) {
               return Effect.fail(new InferenceFailed({ reason: `model output '${output.name}' is missing from the run's results` }))
@@ -429,13 +404,14 @@ export const make = (
               )
             }
             const t3 = performance.now()
-            if ((globalThis as any).__T) (globalThis as any).__T.h3 = t3
             return Effect.succeed({
-              // inference_ms is the wall time of session.run, including any wait behind other runs (one at a time per session).
               detections: decoded.right,
               metadata: {
                 preprocess_ms: roundMs(t1 - t0),
-                inference_ms: roundMs(t2 - t1),
+                // ORT's own run; the session's queue (other frames' runs) and the hand-off to and from its thread apart.
+                inference_ms: roundMs(runMs),
+                session_wait_ms: roundMs(waitMs),
+                handoff_ms: roundMs(Math.max(0, t2 - t1 - runMs - waitMs)),
                 postprocess_ms: roundMs(t3 - t2),
                 device,
                 input_size: inputSize

@@ -97,7 +97,7 @@ export interface ValueInfo {
 
 export type InputElementType = "float32" | "uint8"
 
-/** One input for a run; the data is read in place, never retained after the run. */
+/** One input for a run; the data is read in place, never retained after the run (a borrowed input is taken over, see `borrowInput`). */
 export interface InputTensor {
   readonly data: Float32Array | Uint8Array
   readonly dims: ReadonlyArray<number>
@@ -112,25 +112,75 @@ export interface OnnxSession {
   readonly outputs: ReadonlyArray<ValueInfo>
   /** Runs the model; every output is returned as a float32 tensor owned by this call. */
   readonly run: (feeds: Readonly<Record<string, InputTensor>>) => Effect.Effect<Record<string, OutputTensor>, OnnxError>
+  /** `run`, with how long ORT itself ran and how long the run waited for earlier ones. */
+  readonly runTimed: (feeds: Readonly<Record<string, InputTensor>>) => Effect.Effect<RunResult, OnnxError>
   /**
-   * An input array the session reads fastest: a worker session reads arrays it allocated (shared
-   * memory) where they are, other arrays are copied for the worker first. Any array works for `run`.
+   * An input array to fill and hand to one `run`, which takes it over: a worker session moves it to
+   * its thread rather than copying it (so the caller's array is detached from then on), and every
+   * session takes it back when the run ends, to hand out again. Its contents are whatever was last
+   * written to it. Arrays of the caller's own also work for `run`, and stay the caller's (a worker
+   * session copies them).
    */
-  readonly allocateInput: (type: InputElementType, length: number) => Float32Array | Uint8Array
+  readonly borrowInput: (type: InputElementType, length: number) => Float32Array | Uint8Array
 }
 
-const plainInput = (type: InputElementType, length: number): Float32Array | Uint8Array =>
-  type === "float32" ? new Float32Array(length) : new Uint8Array(length)
+export interface RunResult {
+  readonly outputs: Record<string, OutputTensor>
+  /**
+   * Milliseconds ORT spent running the model, timed on the thread that runs it; the rest of a
+   * `runTimed` call's wall time is the hand-off to and from that thread (and `waitMs`).
+   */
+  readonly runMs: number
+  /** Milliseconds the run queued behind earlier runs of this session (they run one at a time). */
+  readonly waitMs: number
+}
 
-/** Backed by a SharedArrayBuffer: the worker reads it in place, nothing is copied or moved on this thread. */
-const sharedInput = (type: InputElementType, length: number): Float32Array | Uint8Array =>
-  type === "float32"
-    ? new Float32Array(new SharedArrayBuffer(length * Float32Array.BYTES_PER_ELEMENT))
-    : new Uint8Array(new SharedArrayBuffer(length))
+const arrayOf = (type: InputElementType, buffer: ArrayBuffer, length: number): Float32Array | Uint8Array =>
+  type === "float32" ? new Float32Array(buffer, 0, length) : new Uint8Array(buffer, 0, length)
 
-/** Shared input memory the worker can read as it is (typed as declared, so no conversion is due). */
-const isSharedInput = (input: InputTensor): boolean =>
-  input.data.buffer instanceof SharedArrayBuffer && (input.type === "float32") === (input.data instanceof Float32Array)
+const byteLengthOf = (type: InputElementType, length: number): number =>
+  type === "float32" ? length * Float32Array.BYTES_PER_ELEMENT : length
+
+/** Input buffers kept per session for refilling; more concurrent runs allocate their own. */
+const SPARE_BUFFERS = 4
+
+/** Input buffers a session lends out (`borrowInput`) and takes back when a run ends. */
+interface Lender {
+  /** A buffer of exactly `byteLength` bytes, a spare one when there is. */
+  readonly buffer: (byteLength: number) => ArrayBuffer
+  readonly borrow: (type: InputElementType, length: number) => Float32Array | Uint8Array
+  /** A lent array, whole and typed as declared, that `run` may take over. */
+  readonly isLent: (input: InputTensor) => boolean
+  /** Keeps `buffer` (back from a run) for a later `buffer` or `borrow`. */
+  readonly giveBack: (buffer: ArrayBuffer) => void
+}
+
+const makeLender = (): Lender => {
+  const spare: Array<ArrayBuffer> = []
+  const lent = new WeakSet<ArrayBuffer>()
+  const buffer = (byteLength: number): ArrayBuffer => {
+    const at = spare.findIndex((b) => b.byteLength === byteLength)
+    return (at >= 0 ? spare.splice(at, 1)[0] : undefined) ?? new ArrayBuffer(byteLength)
+  }
+  return {
+    buffer,
+    borrow: (type, length) => {
+      const taken = buffer(byteLengthOf(type, length))
+      lent.add(taken)
+      return arrayOf(type, taken, length)
+    },
+    isLent: (input) =>
+      input.data.buffer instanceof ArrayBuffer &&
+      lent.has(input.data.buffer) &&
+      input.data.byteOffset === 0 &&
+      input.data.byteLength === input.data.buffer.byteLength &&
+      (input.type === "float32") === (input.data instanceof Float32Array),
+    giveBack: (buffer) => {
+      lent.delete(buffer)
+      if (spare.length < SPARE_BUFFERS) spare.push(buffer)
+    }
+  }
+}
 
 const elementCount = (dims: ReadonlyArray<number>): number => dims.reduce((n, d) => n * d, 1)
 
@@ -219,26 +269,43 @@ const makeInProcessSession = (options: OnnxSessionOptions): Effect.Effect<OnnxSe
     const outputNames = [...session.outputNames]
     const runFailed = (reason: string) => new OnnxRunFailed({ path, reason })
 
-    const run = (feeds: Readonly<Record<string, InputTensor>>) =>
+    const lender = makeLender()
+    const runTimed = (feeds: Readonly<Record<string, InputTensor>>) =>
       Effect.suspend(() => {
         if (state.released) return Effect.fail(runFailed("the session has been released"))
         const problem = checkFeeds(inputNames, feeds)
         if (problem !== undefined) return Effect.fail(runFailed(problem))
         const ortFeeds: Record<string, Tensor> = {}
-        for (const [name, input] of Object.entries(feeds)) ortFeeds[name] = toOrtTensor(input)
+        const lent: Array<ArrayBuffer> = []
+        for (const [name, input] of Object.entries(feeds)) {
+          ortFeeds[name] = toOrtTensor(input)
+          if (lender.isLent(input)) lent.push(input.data.buffer as ArrayBuffer)
+        }
+        let start = 0
+        let runMs = 0
         return Effect.tryPromise({
           try: () => {
+            start = performance.now()
             const pending = session.run(ortFeeds)
-            const settle = () => state.inFlight.delete(pending)
+            const settle = (results?: InferenceSession.OnnxValueMapType) => {
+              runMs = performance.now() - start
+              state.inFlight.delete(pending)
+              // Lent buffers come back once ORT is done with them (not when an interrupted caller stops waiting),
+              // except one ORT handed back as an output: that belongs to the caller now.
+              const outputs = new Set(Object.values(results ?? {}).map((v) => (v as { data?: { buffer?: unknown } }).data?.buffer))
+              for (const b of lent) if (!outputs.has(b)) lender.giveBack(b)
+            }
             state.inFlight.add(pending)
-            pending.then(settle, settle)
+            pending.then(settle, () => settle())
             return pending
           },
           catch: (cause) => runFailed(reasonOf(cause))
         }).pipe(
           Effect.flatMap((results) => {
             const outputs = collectOutputs(results, outputNames)
-            return typeof outputs === "string" ? Effect.fail(runFailed(outputs)) : Effect.succeed(outputs)
+            if (typeof outputs === "string") return Effect.fail(runFailed(outputs))
+            // In this thread a run is one call: its wall time, any wait for other runs' turns included.
+            return Effect.succeed<RunResult>({ outputs, runMs, waitMs: 0 })
           })
         )
       }).pipe(Effect.withSpan("OnnxSession.run", { attributes: { model: path, thread: "main" }, captureStackTrace: false }))
@@ -249,17 +316,15 @@ const makeInProcessSession = (options: OnnxSessionOptions): Effect.Effect<OnnxSe
       outputNames,
       inputs: session.inputMetadata.map(toValueInfo),
       outputs: session.outputMetadata.map(toValueInfo),
-      run,
-      allocateInput: plainInput
+      run: (feeds) => Effect.map(runTimed(feeds), (r) => r.outputs),
+      runTimed,
+      borrowInput: lender.borrow
     }
     return onnxSession
   })
 
 // ---------------------------------------------------------------------------------------------
 // Worker thread (thread: "worker")
-
-/** Input buffers kept per session for refilling; more concurrent runs allocate their own. */
-const SPARE_BUFFERS = 4
 
 /** A worker script: a module file, or (`eval`) source that loads one. */
 interface WorkerEntry {
@@ -314,15 +379,13 @@ interface WorkerLink {
   readonly ready: ReadyMessage
   /** Why runs can no longer be served (released, worker stopped), or `undefined` while they can. */
   readonly unavailable: () => string | undefined
-  /** A buffer of exactly `byteLength` bytes that may be moved to the worker: a spare one when there is. */
-  readonly buffer: (byteLength: number) => ArrayBuffer
   /** Moves `feeds`' buffers to the worker; `settle` is called once, unless the returned cancel comes first. */
   readonly post: (feeds: ReadonlyArray<WireInput>, settle: (outcome: RunOutcome) => void) => () => void
   /** Lets posted runs finish, releases the session, ends the thread; resolves to ORT's release error, if any. */
   readonly release: () => Promise<string | undefined>
 }
 
-const openWorker = (options: OnnxSessionOptions): Effect.Effect<WorkerLink, OnnxError> =>
+const openWorker = (options: OnnxSessionOptions, lender: Lender): Effect.Effect<WorkerLink, OnnxError> =>
   Effect.async<WorkerLink, OnnxError>((resume) => {
     const path = options.modelPath
     const control = makeControl()
@@ -339,7 +402,6 @@ const openWorker = (options: OnnxSessionOptions): Effect.Effect<WorkerLink, Onnx
     const pending = new Map<number, (outcome: RunOutcome) => void>()
     // Runs posted and not yet answered, interrupted ones included: the worker is busy until they are.
     const outstanding = new Set<number>()
-    const spare: Array<ArrayBuffer> = []
     let nextId = 0
     let phase: "loading" | "ready" | "releasing" | "stopped" = "loading"
     let unavailable: string | undefined
@@ -360,10 +422,6 @@ const openWorker = (options: OnnxSessionOptions): Effect.Effect<WorkerLink, Onnx
     const link = (ready: ReadyMessage): WorkerLink => ({
       ready,
       unavailable: () => unavailable,
-      buffer: (byteLength) => {
-        const at = spare.findIndex((b) => b.byteLength === byteLength)
-        return (at >= 0 ? spare.splice(at, 1)[0] : undefined) ?? new ArrayBuffer(byteLength)
-      },
       post: (feeds, settle) => {
         if (unavailable !== undefined) {
           settle({ type: "gone", reason: unavailable })
@@ -374,7 +432,7 @@ const openWorker = (options: OnnxSessionOptions): Effect.Effect<WorkerLink, Onnx
         outstanding.add(id)
         syncRef()
         const buffers = feeds.flatMap((f) => (f.data.buffer instanceof ArrayBuffer ? [f.data.buffer] : []))
-        send({ type: "run", id, feeds }, [...new Set(buffers)])
+        send({ type: "run", id, feeds, sentAt: performance.timeOrigin + performance.now() }, [...new Set(buffers)])
         return () => {
           if (!pending.delete(id)) return
           // A run still queued in the worker is skipped; one already running finishes and its result is dropped.
@@ -409,7 +467,7 @@ const openWorker = (options: OnnxSessionOptions): Effect.Effect<WorkerLink, Onnx
           return
         case "result":
         case "runFailed": {
-          for (const b of message.spare) if (spare.length < SPARE_BUFFERS) spare.push(b)
+          for (const b of message.spare) lender.giveBack(b)
           outstanding.delete(message.id)
           syncRef()
           const settle = pending.get(message.id)
@@ -450,12 +508,14 @@ const openWorker = (options: OnnxSessionOptions): Effect.Effect<WorkerLink, Onnx
     })
   })
 
-/** A copy of `input` in a buffer the worker may take over, so the caller's array stays intact and reusable. */
-const copyInput = (name: string, input: InputTensor, buffer: (byteLength: number) => ArrayBuffer): WireInput => {
+/**
+ * What goes to the worker for `input`: a lent array itself (moved, not copied), else a copy in a
+ * buffer the worker may take over, so the caller's array stays intact and reusable.
+ */
+const wireInput = (name: string, input: InputTensor, lender: Lender): WireInput => {
+  if (lender.isLent(input)) return { name, data: input.data, dims: [...input.dims], type: input.type }
   const length = input.data.length
-  const data = input.type === "float32"
-    ? new Float32Array(buffer(length * Float32Array.BYTES_PER_ELEMENT), 0, length)
-    : new Uint8Array(buffer(length), 0, length)
+  const data = arrayOf(input.type, lender.buffer(byteLengthOf(input.type, length)), length)
   // Converts element-wise when the array's type differs from the declared one, like Float32Array.from.
   data.set(input.data)
   return { name, data, dims: [...input.dims], type: input.type }
@@ -465,7 +525,8 @@ const makeWorkerSession = (options: OnnxSessionOptions): Effect.Effect<OnnxSessi
   Effect.gen(function* () {
     const path = options.modelPath
     yield* checkModelFile(path)
-    const link = yield* Effect.acquireRelease(openWorker(options), (l) =>
+    const lender = makeLender()
+    const link = yield* Effect.acquireRelease(openWorker(options, lender), (l) =>
       Effect.promise(l.release).pipe(
         Effect.flatMap((error) =>
           error === undefined ? Effect.void : Effect.logWarning(`releasing ONNX session ${path} failed: ${error}`)
@@ -475,24 +536,34 @@ const makeWorkerSession = (options: OnnxSessionOptions): Effect.Effect<OnnxSessi
     const { inputNames, outputNames, inputs, outputs } = link.ready
     const runFailed = (reason: string) => new OnnxRunFailed({ path, reason })
 
-    const run = (feeds: Readonly<Record<string, InputTensor>>) =>
+    const runTimed = (feeds: Readonly<Record<string, InputTensor>>) =>
       Effect.suspend(() => {
         const unavailable = link.unavailable()
         if (unavailable !== undefined) return Effect.fail(runFailed(unavailable))
         const problem = checkFeeds(inputNames, feeds)
         if (problem !== undefined) return Effect.fail(runFailed(problem))
-        return Effect.async<Record<string, OutputTensor>, OnnxRunFailed>((resume) => {
-          const wire = Object.entries(feeds).map(([name, input]) =>
-            isSharedInput(input)
-              ? { name, data: input.data, dims: [...input.dims], type: input.type }
-              : copyInput(name, input, link.buffer))
+        return Effect.async<RunResult, OnnxRunFailed>((resume) => {
+          const wire = Object.entries(feeds).map(([name, input]) => wireInput(name, input, lender))
           const cancel = link.post(wire, (outcome) =>
-            resume(outcome.type === "result" ? Effect.succeed(outcome.outputs) : Effect.fail(runFailed(outcome.reason))))
+            resume(
+              outcome.type === "result"
+                ? Effect.succeed({ outputs: outcome.outputs, ...outcome.timing })
+                : Effect.fail(runFailed(outcome.reason))
+            ))
           return Effect.sync(cancel)
         })
       }).pipe(Effect.withSpan("OnnxSession.run", { attributes: { model: path, thread: "worker" }, captureStackTrace: false }))
 
-    const onnxSession: OnnxSession = { modelPath: path, inputNames, outputNames, inputs, outputs, run, allocateInput: sharedInput }
+    const onnxSession: OnnxSession = {
+      modelPath: path,
+      inputNames,
+      outputNames,
+      inputs,
+      outputs,
+      run: (feeds) => Effect.map(runTimed(feeds), (r) => r.outputs),
+      runTimed,
+      borrowInput: lender.borrow
+    }
     return onnxSession
   })
 

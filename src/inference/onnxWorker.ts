@@ -3,8 +3,9 @@
  * when started as a worker thread by OnnxSession.ts — the loop that owns one `InferenceSession`.
  *
  * The worker runs one inference at a time, in arrival order; a run cancelled before it starts is
- * skipped. Input buffers moved to the worker come back with the reply so they can be refilled; inputs
- * in shared memory (`OnnxSession.allocateInput`) are read where they are, copied once for ORT.
+ * skipped. Input buffers are moved to the worker (ORT reads them in place) and come back with the
+ * reply so they can be refilled. Each reply says how long ORT ran and how long the run waited for
+ * earlier ones, timed here, so a caller can tell the model's time from the hand-off's.
  *
  * Terminating a worker while ORT is inside native code aborts the whole process ("terminate called
  * after throwing an instance of 'Napi::Error'"), so native calls are bracketed by a busy flag in a
@@ -127,7 +128,8 @@ export interface WireInput extends FeedInput {
 }
 
 export type ToWorker =
-  | { readonly type: "run"; readonly id: number; readonly feeds: ReadonlyArray<WireInput> }
+  /** `sentAt`: when the main thread posted it, as `performance.timeOrigin + performance.now()` there. */
+  | { readonly type: "run"; readonly id: number; readonly feeds: ReadonlyArray<WireInput>; readonly sentAt: number }
   | { readonly type: "cancel"; readonly id: number }
   | { readonly type: "release" }
 
@@ -139,8 +141,20 @@ export interface ReadyMessage {
   readonly outputs: ReadonlyArray<ValueInfo>
 }
 
+/** Milliseconds, timed on the worker: ORT's run, and the wait for earlier runs to finish before it. */
+export interface RunTiming {
+  readonly runMs: number
+  readonly waitMs: number
+}
+
 export type RunReply =
-  | { readonly type: "result"; readonly id: number; readonly outputs: Record<string, OutputTensor>; readonly spare: ReadonlyArray<ArrayBuffer> }
+  | {
+    readonly type: "result"
+    readonly id: number
+    readonly outputs: Record<string, OutputTensor>
+    readonly timing: RunTiming
+    readonly spare: ReadonlyArray<ArrayBuffer>
+  }
   | { readonly type: "runFailed"; readonly id: number; readonly reason: string; readonly spare: ReadonlyArray<ArrayBuffer> }
 
 export type FromWorker =
@@ -157,6 +171,12 @@ const isWorkerInit = (value: unknown): value is WorkerInit =>
   typeof value === "object" && value !== null && "kind" in value && value.kind === WORKER_KIND
 
 type RunRequest = Extract<ToWorker, { type: "run" }>
+
+/** A run waiting its turn, with when it was posted (on this thread's clock: ORT blocks this thread, so arrival is seen late). */
+interface Queued {
+  readonly request: RunRequest
+  readonly posted: number
+}
 
 const STOPPED = Symbol("stopped")
 
@@ -194,50 +214,41 @@ const reject = (port: MessagePort, request: RunRequest, reason: string): void =>
   send(port, { type: "runFailed", id: request.id, reason, spare: buffers }, buffers)
 }
 
-/**
- * ORT will not read shared memory, so a feed in a SharedArrayBuffer is copied into a private array
- * kept per input name and size (runs are one at a time, so one array per input suffices).
- */
-type PrivateInputs = Map<string, Float32Array | Uint8Array>
-
-const privateCopy = (inputs: PrivateInputs, feed: WireInput): FeedInput => {
-  if (!(feed.data.buffer instanceof SharedArrayBuffer)) return feed
-  const key = `${feed.name}:${feed.type}:${feed.data.length}`
-  let data = inputs.get(key)
-  if (data === undefined) {
-    data = feed.type === "float32" ? new Float32Array(feed.data.length) : new Uint8Array(feed.data.length)
-    inputs.set(key, data)
-  }
-  data.set(feed.data)
-  return { data, dims: feed.dims, type: feed.type }
-}
-
+/** Runs one request; `previousEnd` is when the run before it ended. Resolves to when this one ended. */
 const runOne = async (
   session: InferenceSession,
-  request: RunRequest,
+  { request, posted }: Queued,
+  previousEnd: number,
   port: MessagePort,
-  control: Int32Array,
-  privateInputs: PrivateInputs
-): Promise<void> => {
+  control: Int32Array
+): Promise<number> => {
   const inputBuffers = inputBuffersOf(request)
+  // Waiting counts only while an earlier run still held the session, not the hand-off itself.
+  const waitMs = Math.max(0, Math.min(performance.now(), previousEnd) - posted)
+  let end = previousEnd
   try {
     const feeds: Record<string, Tensor> = {}
-    for (const feed of request.feeds) feeds[feed.name] = toOrtTensor(privateCopy(privateInputs, feed))
+    for (const feed of request.feeds) feeds[feed.name] = toOrtTensor(feed)
+    const start = performance.now()
     const results = await guarded(control, () => session.run(feeds))
+    end = performance.now()
     // The process is exiting: nobody waits for the answer.
-    if (results === STOPPED) return
+    if (results === STOPPED) return end
     const outputs = collectOutputs(results, session.outputNames)
-    if (typeof outputs === "string") return reject(port, request, outputs)
+    if (typeof outputs === "string") {
+      reject(port, request, outputs)
+      return end
+    }
     const outputBuffers = new Set<ArrayBuffer>()
     for (const o of Object.values(outputs)) if (o.data.buffer instanceof ArrayBuffer) outputBuffers.add(o.data.buffer)
-    // A private input ORT handed back as an output leaves with it: the next run gets a fresh one.
-    for (const [key, data] of privateInputs) if (outputBuffers.has(data.buffer as ArrayBuffer)) privateInputs.delete(key)
     // An input buffer that ORT handed back as an output belongs to the caller now, not to the refill pool.
     const spare = [...inputBuffers].filter((b) => !outputBuffers.has(b))
-    send(port, { type: "result", id: request.id, outputs, spare }, [...outputBuffers, ...spare])
+    const timing: RunTiming = { runMs: end - start, waitMs }
+    send(port, { type: "result", id: request.id, outputs, timing, spare }, [...outputBuffers, ...spare])
   } catch (cause) {
     reject(port, request, reasonOf(cause))
   }
+  return end
 }
 
 const serve = async (port: MessagePort, { spec, control }: WorkerInit): Promise<void> => {
@@ -251,8 +262,8 @@ const serve = async (port: MessagePort, { spec, control }: WorkerInit): Promise<
     return send(port, { type: "loadFailed", reason: reasonOf(cause) }, [])
   }
 
-  const queue: Array<RunRequest> = []
-  const privateInputs: PrivateInputs = new Map()
+  const queue: Array<Queued> = []
+  let lastEnd = 0
   let draining = false
   let releaseRequested = false
 
@@ -274,7 +285,7 @@ const serve = async (port: MessagePort, { spec, control }: WorkerInit): Promise<
       await new Promise<void>((resolve) => setImmediate(resolve))
       const next = queue.shift()
       if (next === undefined) break
-      await runOne(session, next, port, control, privateInputs)
+      lastEnd = await runOne(session, next, lastEnd, port, control)
     }
     draining = false
     if (releaseRequested) await release()
@@ -283,13 +294,13 @@ const serve = async (port: MessagePort, { spec, control }: WorkerInit): Promise<
   port.on("message", (message: ToWorker) => {
     switch (message.type) {
       case "run":
-        queue.push(message)
+        queue.push({ request: message, posted: message.sentAt - performance.timeOrigin })
         void drain()
         return
       case "cancel": {
-        const at = queue.findIndex((r) => r.id === message.id)
+        const at = queue.findIndex((q) => q.request.id === message.id)
         const [cancelled] = at >= 0 ? queue.splice(at, 1) : []
-        if (cancelled !== undefined) reject(port, cancelled, "cancelled before it started")
+        if (cancelled !== undefined) reject(port, cancelled.request, "cancelled before it started")
         return
       }
       case "release":

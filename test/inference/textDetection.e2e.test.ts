@@ -79,4 +79,38 @@ describe("text detection (PP-OCRv4) end to end", () => {
         if (scene.lines.length === 0) expect(detections).toEqual([])
       }
     }))
+
+  it.scopedLive("timings tell the model's run from its queue and from the hand-off, and add up to the request's", () =>
+    Effect.gen(function*() {
+      const [scene] = yield* Effect.promise(() => sampleScenes())
+      const dir = yield* tempDir("ruth-text-timing-")
+      const c = yield* textContainer
+      const nv12 = yield* Effect.promise(() => imageToNv12(scene!.png))
+      const file = path.join(dir, "vas_frames_timing")
+      fs.writeFileSync(file, nv12.data)
+      const ask = (frameId: number) =>
+        call(c.socketPath, request(file, { model_id: "text-detection", frame_metadata: { width: nv12.width, height: nv12.height, format: "NV12", frame_id: frameId } }))
+      // Three at once: the session runs one at a time, so the later ones queue behind a whole run.
+      const replies = yield* Effect.promise(() => Promise.all([1, 2, 3].map(ask)))
+      const timings = replies.map((r) => {
+        expect(r.error).toBeNull()
+        const m = r.metadata as Record<string, number>
+        return {
+          run: m.inference_ms!,
+          wait: m.session_wait_ms!,
+          handoff: m.handoff_ms!,
+          stages: m.preprocess_ms! + m.session_wait_ms! + m.handoff_ms! + m.inference_ms! + m.postprocess_ms!,
+          handler: m.inference_time_ms!
+        }
+      })
+      const shortestRun = Math.min(...timings.map((t) => t.run))
+      expect(shortestRun).toBeGreaterThan(1)
+      expect(Math.max(...timings.map((t) => t.wait))).toBeGreaterThan(shortestRun / 2)
+      for (const t of timings) {
+        // The queue is not counted as hand-off, and the stages are the handler's time (to rounding).
+        expect(t.handoff).toBeLessThan(t.run)
+        expect(t.stages).toBeLessThanOrEqual(t.handler + 0.05)
+        expect(t.stages).toBeGreaterThan(t.handler * 0.9)
+      }
+    }))
 })
