@@ -20,6 +20,7 @@
 import { roundMs } from "../container/Metrics.js"
 import { Data, Effect, Either, Layer } from "effect"
 import type { Scope } from "effect"
+import { withRequestSpan } from "../internal/tracing.js"
 import type { ModelConfig, LoadedModelConfig } from "../config/ModelConfig.js"
 import { detectGpu, resolveDevice, unsupportedModelTypeReason } from "../config/ModelConfig.js"
 import { InferenceFailed } from "../contract/errors.js"
@@ -419,7 +420,7 @@ export const make = (
             })
           })
         )
-      }).pipe(Effect.withSpan("OnnxHandler.infer", { attributes: { model_id: modelId }, captureStackTrace: false }))
+      }).pipe(withRequestSpan("OnnxHandler.infer", { attributes: { model_id: modelId } }))
 
     return InferenceHandler.of({ infer })
   })

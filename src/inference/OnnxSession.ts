@@ -10,6 +10,7 @@
  */
 import { Data, Effect } from "effect"
 import type { Scope } from "effect"
+import { withRequestSpan } from "../internal/tracing.js"
 import { existsSync } from "node:fs"
 import { stat } from "node:fs/promises"
 import { basename } from "node:path"
@@ -308,7 +309,7 @@ const makeInProcessSession = (options: OnnxSessionOptions): Effect.Effect<OnnxSe
             return Effect.succeed<RunResult>({ outputs, runMs, waitMs: 0 })
           })
         )
-      }).pipe(Effect.withSpan("OnnxSession.run", { attributes: { model: path, thread: "main" }, captureStackTrace: false }))
+      }).pipe(withRequestSpan("OnnxSession.run", { attributes: { model: path, thread: "main" } }))
 
     const onnxSession: OnnxSession = {
       modelPath: path,
@@ -552,7 +553,7 @@ const makeWorkerSession = (options: OnnxSessionOptions): Effect.Effect<OnnxSessi
             ))
           return Effect.sync(cancel)
         })
-      }).pipe(Effect.withSpan("OnnxSession.run", { attributes: { model: path, thread: "worker" }, captureStackTrace: false }))
+      }).pipe(withRequestSpan("OnnxSession.run", { attributes: { model: path, thread: "worker" } }))
 
     const onnxSession: OnnxSession = {
       modelPath: path,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Scope } from "effect"
+import { Effect, Exit, Scope, Tracer } from "effect"
 import { existsSync } from "node:fs"
 import { createRequire } from "node:module"
 import { dirname, join } from "node:path"
@@ -146,6 +146,26 @@ describe.each(placements)("makeOnnxSession on the $label", ({ open }) => {
       pixels.set([3, 2, 1, 0])
       const cast1 = yield* cast.run({ pixels: { data: pixels, dims: [1, 4], type: "uint8" } })
       expect(Array.from(cast1["values"]?.data ?? [])).toEqual([3, 2, 1, 0])
+    })
+  )
+
+  it.scoped("under a tracer of the application's own, every run is a span named OnnxSession.run", () =>
+    Effect.gen(function* () {
+      const session = yield* openIdentity
+      const builtIn = yield* Effect.tracer
+      const spans: Array<{ name: string; attributes: ReadonlyMap<string, unknown> }> = []
+      const recording = Tracer.make({
+        span: (name, parent, context, links, startTime, kind, options) => {
+          const span = builtIn.span(name, parent, context, links, startTime, kind, options)
+          spans.push({ name, attributes: span.attributes })
+          return span
+        },
+        context: builtIn.context
+      })
+      const feeds = { input: { data: new Float32Array(16).fill(1), dims: [1, 4, 2, 2], type: "float32" as const } }
+      yield* session.run(feeds).pipe(Effect.withTracer(recording), Effect.repeatN(1))
+      expect(spans.map((s) => s.name)).toEqual(["OnnxSession.run", "OnnxSession.run"])
+      expect(spans[0]!.attributes.get("model")).toBe(session.modelPath)
     })
   )
 
