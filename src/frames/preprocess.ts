@@ -161,15 +161,27 @@ interface Geometry {
   readonly rowCA: Int32Array
   readonly rowCB: Int32Array
   readonly rowW: Float64Array
-  /** Every luma tap weight is 0: the resize picks whole source pixels (e.g. 1920→640 is exactly 3:1). */
-  readonly lumaPoint: boolean
-  /** Both taps of every output pixel share one chroma sample (e.g. 2:1, or lumaPoint). */
+  /**
+   * NV12, every luma tap weight 0 (the resize picks whole source pixels: 1920→640 is exactly 3:1),
+   * and source columns at colA[0] + pointStep·x: the point kernel's case. 0 otherwise.
+   */
+  readonly pointStep: number
+  /** Both taps of every output pixel share one chroma sample (e.g. 2:1, or whole source pixels). */
   readonly chromaPoint: boolean
 }
 
 /** True when no output position blends two different chroma samples along this axis. */
 const chromaPointAxis = (taps: AxisTaps): boolean =>
   taps.w.every((w, i) => w === 0 || taps.i0[i]! >> 1 === taps.i1[i]! >> 1)
+
+/** The step of the increasing arithmetic progression `cols` (1 for a single term), or 0 when it is not one. */
+const arithmeticStep = (cols: Int32Array): number => {
+  if (cols.length < 2) return 1
+  const step = cols[1]! - cols[0]!
+  if (step <= 0) return 0
+  for (let i = 2; i < cols.length; i++) if (cols[i]! - cols[i - 1]! !== step) return 0
+  return step
+}
 
 const buildGeometry = (frame: FrameView, options: PreprocessOptions): Geometry => {
   const transform =
@@ -191,6 +203,7 @@ const buildGeometry = (frame: FrameView, options: PreprocessOptions): Geometry =
   const rowB = ys.i1.map((y) => y * frame.stride)
   const rowCA = ys.i0.map((y) => uvBase + (y >> 1) * frame.stride)
   const rowCB = ys.i1.map((y) => uvBase + (y >> 1) * frame.stride)
+  const lumaPoint = xs.w.every((w) => w === 0) && ys.w.every((w) => w === 0)
   return {
     transform,
     contentW,
@@ -207,7 +220,7 @@ const buildGeometry = (frame: FrameView, options: PreprocessOptions): Geometry =
     rowCA,
     rowCB,
     rowW: ys.w,
-    lumaPoint: xs.w.every((w) => w === 0) && ys.w.every((w) => w === 0),
+    pointStep: nv12 && lumaPoint ? arithmeticStep(colA) : 0,
     chromaPoint: chromaPointAxis(xs) && chromaPointAxis(ys)
   }
 }
@@ -468,7 +481,11 @@ const nv12KernelChromaPoint = (
   }
 }
 
-/** One luma and one chroma sample per output pixel (see Geometry.lumaPoint): convert and clamp. */
+/**
+ * One luma and one chroma sample per output pixel, source columns at a fixed step (see
+ * Geometry.pointStep): convert and clamp. Column offsets are computed rather than looked up,
+ * which takes about a fifth off the whole preprocessing at 1920→640.
+ */
 const nv12KernelPoint = (
   d: Uint8Array,
   g: Geometry,
@@ -477,17 +494,19 @@ const nv12KernelPoint = (
   p: OutputPlacement,
   out: OutputArray
 ): void => {
-  const { colA, colCA, rowA, rowCA, contentW, contentH } = g
+  const { colA, pointStep, rowA, rowCA, contentW, contentH } = g
   const { yOffset, yScale, rv, gu, gv, bu } = c
   const { mulR, mulG, mulB, addR, addG, addB } = a
   const { pixStep, offR, offG, offB } = p
+  const x0 = colA[0]!
   for (let y = 0; y < contentH; y++) {
     const r0 = rowA[y]!
     const c0 = rowCA[y]!
     let o = p.base + y * p.rowStep
-    for (let x = 0; x < contentW; x++, o += pixStep) {
-      const l = yScale * (d[r0 + colA[x]!]! - yOffset)
-      const ci = c0 + colCA[x]!
+    for (let x = 0, xa = x0; x < contentW; x++, o += pixStep, xa += pointStep) {
+      const l = yScale * (d[r0 + xa]! - yOffset)
+      // The chroma pair of luma column xa starts at its even column.
+      const ci = c0 + ((xa >> 1) << 1)
       const u = d[ci]! - 128
       const v = d[ci + 1]! - 128
       out[o + offR] = clamp255(l + rv * v) * mulR + addR
@@ -687,7 +706,7 @@ export const preprocess = (
 
   if (frame.format === "NV12") {
     const c = yuvToRgbCoefficients(options.colorMatrix, options.range)
-    if (g.lumaPoint) {
+    if (g.pointStep > 0) {
       nv12KernelPoint(frame.data, g, c, affine, placement, target)
     } else if (g.chromaPoint) {
       nv12KernelChromaPoint(frame.data, g, c, gamutFor(options.colorMatrix, options.range, c), affine, placement, target)
