@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Either, Schema } from "effect"
 import fc from "fast-check"
-import { decodeDetections, decodePlainRequest, decodeRequest, frameFormat, InferenceRequest } from "../../src/contract/schema.js"
+import { decodeDetections, decodePlainDetections, decodePlainRequest, decodeRequest, Detection, frameFormat, InferenceRequest } from "../../src/contract/schema.js"
 
 const valid = {
   frame_reference: "/dev/shm/vas_frames_camera_1",
@@ -164,3 +164,51 @@ describe("decodePlainRequest (the per-request fast path)", () => {
     }
   })
 })
+
+describe("decodePlainDetections (the per-answer fast path)", () => {
+  const bySchema = Schema.decodeUnknownEither(Schema.Array(Detection))
+  /** The schema's wire form: track_id filled with null. */
+  const wire = (ds: ReadonlyArray<Detection>) => ds.map((d) => (d.track_id === undefined ? { ...d, track_id: null } : d))
+  const odd = fc.oneof(
+    fc.constant(undefined),
+    fc.constant(null),
+    fc.string({ maxLength: 2 }),
+    fc.constantFrom(-1, -0, 1.5, 2, Infinity, NaN, Number.MAX_SAFE_INTEGER + 2),
+    fc.array(fc.double(), { maxLength: 5 })
+  )
+  const field = <A>(valid: fc.Arbitrary<A>) => fc.oneof({ weight: 6, arbitrary: valid }, { weight: 1, arbitrary: odd })
+  const unit = fc.oneof(fc.double({ min: 0, max: 1, noNaN: true }), fc.constantFrom(0, 1, -0))
+  const detection = fc.record(
+    {
+      class_id: field(fc.integer({ min: 0, max: 90 })),
+      class_name: field(fc.constantFrom("person", "text", "")),
+      confidence: field(unit),
+      // Sorted pairs most of the time, so the ordering rule is exercised both ways.
+      bbox: field(fc.tuple(unit, unit, unit, unit).map(([a, b, c, d]) => (a + b + c + d > 0.3 ? [Math.min(a, c), Math.min(b, d), Math.max(a, c), Math.max(b, d)] : [a, b, c, d]))),
+      track_id: field(fc.oneof(fc.constant(null), fc.integer({ min: 0, max: 1000 }))),
+      extra: odd
+    },
+    { requiredKeys: ["class_id", "class_name", "confidence", "bbox"] }
+  )
+  const detections = fc.oneof({ weight: 5, arbitrary: fc.array(detection, { maxLength: 4 }) }, { weight: 1, arbitrary: odd })
+
+  it("accepts only what the schema accepts, and returns what the schema returns", () => {
+    let accepted = 0
+    let valid = 0
+    fc.assert(
+      fc.property(detections, (input) => {
+        const plain = decodePlainDetections(input)
+        const schema = bySchema(input)
+        if (Either.isRight(schema)) valid++
+        if (plain === undefined) return
+        accepted++
+        expect(Either.isRight(schema)).toBe(true)
+        expect(plain).toStrictEqual(wire(Either.getOrThrow(schema)))
+      }),
+      { numRuns: 5000 }
+    )
+    expect(valid).toBeGreaterThan(500)
+    expect(accepted).toBe(valid)
+  })
+})
+
