@@ -13,7 +13,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { imageToNv12, type Nv12Image } from "../src/frames/image.js"
-import { type FrameView, makePreprocessOptions, preprocess, tensorLength } from "../src/frames/preprocess.js"
+import { type FrameView, type KernelChoice, makePreprocessOptions, preprocess, tensorLength } from "../src/frames/preprocess.js"
 import { isMainModule, jsonOutput, option } from "./cli.js"
 
 export interface PreprocessBenchOptions {
@@ -31,6 +31,10 @@ export interface PreprocessBenchRow {
   readonly content: "natural" | "noise"
   readonly medianMs: number
   readonly p99Ms: number
+  /** The same with the JavaScript kernels only (`{ simd: false }`), in the same process. */
+  readonly jsMedianMs: number
+  /** jsMedianMs / medianMs: what the SIMD kernel gains (1 where it does not apply). */
+  readonly simdGain: number
   /** OpenCV pipeline, one thread, same frames, default malloc (as a Python service would run it). */
   readonly opencvMedianMs?: number
   /** opencvMedianMs / medianMs. */
@@ -151,16 +155,21 @@ interface BenchCase {
   readonly frames: ReadonlyArray<Nv12Image>
 }
 
-const timeOurs = (c: BenchCase, iterations: number, warmup: number): { medianMs: number; p99Ms: number; first: Float32Array } => {
+const timeOurs = (
+  c: BenchCase,
+  iterations: number,
+  warmup: number,
+  kernels: KernelChoice = {}
+): { medianMs: number; p99Ms: number; first: Float32Array } => {
   const options = makePreprocessOptions({ width: c.target, height: c.target })
   const out = new Float32Array(tensorLength(options))
   const views = c.frames.map(toView)
-  for (let i = 0; i < warmup; i++) preprocess(views[i % views.length]!, options, out)
+  for (let i = 0; i < warmup; i++) preprocess(views[i % views.length]!, options, out, kernels)
   const times: Array<number> = []
   for (let i = 0; i < iterations; i++) {
     const view = views[i % views.length]!
     const t0 = performance.now()
-    preprocess(view, options, out)
+    preprocess(view, options, out, kernels)
     times.push(performance.now() - t0)
   }
   times.sort((a, b) => a - b)
@@ -236,6 +245,7 @@ export const runPreprocessBench = async (opts: PreprocessBenchOptions = {}): Pro
     }
   }
   const ours = cases.map((c) => timeOurs(c, iterations, warmup))
+  const jsOnly = cases.map((c) => timeOurs(c, iterations, warmup, { simd: false }))
   const python = opts.opencv === false ? undefined : findOpencvPython()
   const cv = python === undefined ? cases.map(() => undefined) : timeOpencv(python, cases, iterations, warmup, {})
   const cvWarm =
@@ -249,7 +259,9 @@ export const runPreprocessBench = async (opts: PreprocessBenchOptions = {}): Pro
       target: `${c.target}x${c.target}`,
       content: c.content,
       medianMs: mine.medianMs,
-      p99Ms: mine.p99Ms
+      p99Ms: mine.p99Ms,
+      jsMedianMs: jsOnly[i]!.medianMs,
+      simdGain: jsOnly[i]!.medianMs / mine.medianMs
     }
     if (theirs === undefined) return base
     let maxDiff = 0
@@ -277,6 +289,8 @@ export const formatPreprocessTable = (rows: ReadonlyArray<PreprocessBenchRow>): 
     "content",
     "median ms",
     "p99 ms",
+    "js-only ms",
+    "js/ours",
     "opencv ms",
     "opencv/ours",
     "opencv warm-heap ms",
@@ -289,6 +303,8 @@ export const formatPreprocessTable = (rows: ReadonlyArray<PreprocessBenchRow>): 
     r.content,
     fmt(r.medianMs),
     fmt(r.p99Ms),
+    fmt(r.jsMedianMs),
+    fmt(r.simdGain, 2),
     fmt(r.opencvMedianMs),
     fmt(r.opencvRatio, 2),
     fmt(r.opencvWarmHeapMedianMs),

@@ -10,6 +10,7 @@
  * Chroma is upsampled by nearest neighbour before interpolation, as OpenCV's cvtColor does.
  */
 import { frameByteLength, type FrameView } from "./Frame.js"
+import { pointSimd } from "./simd/pointSimd.js"
 import { type FrameTransform, letterboxTransform, stretchTransform } from "./transform.js"
 
 export type { FrameView, PixelFormat } from "./Frame.js"
@@ -648,6 +649,12 @@ const checkOptions = (options: PreprocessOptions): void => {
   }
 }
 
+/** Which kernels `preprocess` may use; the default is the fastest this runtime has. */
+export interface KernelChoice {
+  /** WebAssembly SIMD where it applies (NV12 point sampling to planar float32); false: JavaScript only. Default true. */
+  readonly simd?: boolean
+}
+
 /**
  * Converts a frame to a model input tensor. Writes into `out` when it is given, of the matching
  * dtype and at least `tensorLength(options)` long (so steady-state use allocates nothing).
@@ -655,7 +662,8 @@ const checkOptions = (options: PreprocessOptions): void => {
 export const preprocess = (
   frame: FrameView,
   options: PreprocessOptions,
-  out?: Float32Array | Uint8Array
+  out?: Float32Array | Uint8Array,
+  kernels: KernelChoice = {}
 ): Preprocessed => {
   checkFrame(frame)
   checkOptions(options)
@@ -707,7 +715,24 @@ export const preprocess = (
   if (frame.format === "NV12") {
     const c = yuvToRgbCoefficients(options.colorMatrix, options.range)
     if (g.pointStep > 0) {
-      nv12KernelPoint(frame.data, g, c, affine, placement, target)
+      const simd = kernels.simd !== false && nchw && target instanceof Float32Array && pointSimd({
+        data: frame.data,
+        frameBytes: frameByteLength(frame.format, frame.width, frame.height, frame.stride),
+        rowY: g.rowA,
+        rowC: g.rowCA,
+        x0: g.colA[0]!,
+        step: g.pointStep,
+        width: g.contentW,
+        height: g.contentH,
+        coefficients: { ...c, ...affine },
+        out: target,
+        base: placement.base,
+        rowStep: placement.rowStep,
+        offR: placement.offR,
+        offG: placement.offG,
+        offB: placement.offB
+      })
+      if (!simd) nv12KernelPoint(frame.data, g, c, affine, placement, target)
     } else if (g.chromaPoint) {
       nv12KernelChromaPoint(frame.data, g, c, gamutFor(options.colorMatrix, options.range, c), affine, placement, target)
     } else {

@@ -12,6 +12,7 @@ import {
   tensorLength
 } from "../../src/frames/preprocess.js"
 import { toNormalizedBox } from "../../src/frames/transform.js"
+import { prng, randomNv12 } from "../support/nv12.js"
 
 // ---------------------------------------------------------------------------------------------
 // Float64 reference: convert every frame pixel to RGB (clamped, as an RGB image), then bilinear
@@ -148,23 +149,6 @@ const expectClose = (frame: FrameView, o: PreprocessOptions) => {
 
 // ---------------------------------------------------------------------------------------------
 // Frames
-
-const prng = (seed: number) => {
-  let s = seed >>> 0
-  return () => {
-    s = (s * 1664525 + 1013904223) >>> 0
-    return s >>> 24
-  }
-}
-
-const nv12Size = (h: number, stride: number) => stride * h + stride * Math.ceil(h / 2)
-
-const randomNv12 = (w: number, h: number, seed: number, stride = w + (w & 1)): FrameView => {
-  const next = prng(seed)
-  const data = new Uint8Array(nv12Size(h, stride))
-  for (let i = 0; i < data.length; i++) data[i] = next()
-  return { data, width: w, height: h, stride, format: "NV12" }
-}
 
 const sceneSvg = (w: number, h: number) => `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}">
   <defs>

@@ -1,0 +1,74 @@
+/**
+ * The WebAssembly SIMD point kernel: the module shipped is the one point.wat assembles to, this
+ * runtime loads it, and it writes what the JavaScript kernel writes for every geometry it takes.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { readFileSync } from "node:fs"
+import { fileURLToPath } from "node:url"
+import { type FrameView, makePreprocessOptions, preprocess, type PreprocessOptions, tensorLength } from "../../src/frames/preprocess.js"
+import { pointKernelBase64 } from "../../src/frames/simd/pointKernel.js"
+import { simdAvailable } from "../../src/frames/simd/pointSimd.js"
+import { assemble, kernelModuleSource } from "../../scripts/simd.js"
+import { randomNv12 } from "../support/nv12.js"
+
+const watPath = fileURLToPath(new URL("../../src/frames/simd/point.wat", import.meta.url))
+
+/** Runs `options` on `frame` with and without SIMD (into buffers full of garbage) and returns both. */
+const both = (frame: FrameView, options: PreprocessOptions) => {
+  const simd = new Float32Array(tensorLength(options)).fill(Number.NaN)
+  const js = new Float32Array(tensorLength(options)).fill(-7)
+  preprocess(frame, options, simd)
+  preprocess(frame, options, js, { simd: false })
+  return { simd, js }
+}
+
+const maxDiff = (a: Float32Array, b: Float32Array): number => {
+  let max = 0
+  for (let i = 0; i < a.length; i++) max = Math.max(max, Number.isNaN(a[i]!) ? Infinity : Math.abs(a[i]! - b[i]!))
+  return max
+}
+
+describe("SIMD point kernel", () => {
+  it("ships exactly what point.wat assembles to, and this runtime runs it", async () => {
+    const bytes = await assemble(readFileSync(watPath, "utf8"))
+    expect(Buffer.from(pointKernelBase64, "base64").equals(Buffer.from(bytes))).toBe(true)
+    expect(kernelModuleSource(bytes)).toContain(pointKernelBase64)
+    expect(simdAvailable()).toBe(true)
+  })
+
+  it.each([
+    ["1920x1080 -> 640x640 letterbox (3:1, the common case)", 1920, 1080, {}],
+    ["3:1 stretch, BGR, ImageNet mean/std", 960, 540, { width: 320, height: 180, resize: "stretch", channelOrder: "bgr", mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] }],
+    ["1:1 with a width that is not a multiple of 4", 66, 40, { width: 66, height: 40, resize: "stretch" }],
+    ["5:1 (columns from an even offset)", 500, 300, { width: 100, height: 60, resize: "stretch" }],
+    ["3:1 letterbox with side bars", 300, 480, { width: 160, height: 160 }],
+    ["BT.709 limited range", 192, 108, { width: 64, height: 36, resize: "stretch", colorMatrix: "bt709", range: "limited" }]
+  ] as const)("%s: same tensor as the JavaScript kernel", (_name, w, h, partial) => {
+    const options = makePreprocessOptions(partial as Partial<PreprocessOptions>)
+    const plain = randomNv12(w, h, w * 7 + h)
+    const strided = randomNv12(w, h, w + h, w + (w & 1) + 24)
+    for (const frame of [plain, strided]) {
+      const { simd, js } = both(frame, options)
+      // float32 arithmetic against float64: far below one 0-255 level (~0.004 after /255), and not
+      // nothing either, which shows the float32 (SIMD) path ran.
+      const diff = maxDiff(simd, js)
+      expect(diff).toBeLessThan(1e-5)
+      expect(diff).toBeGreaterThan(0)
+    }
+  })
+
+  it("leaves the JavaScript kernels to geometries it does not take (steps over 5, nhwc, uint8)", () => {
+    const frame = randomNv12(140, 70, 3)
+    for (const partial of [
+      { width: 20, height: 10, resize: "stretch" as const },
+      { width: 28, height: 14, resize: "stretch" as const, layout: "nhwc" as const },
+      { width: 28, height: 14, resize: "stretch" as const, dtype: "uint8" as const }
+    ]) {
+      const options = makePreprocessOptions(partial)
+      const make = () => (options.dtype === "uint8" ? new Uint8Array(tensorLength(options)) : new Float32Array(tensorLength(options)))
+      const a = preprocess(frame, options, make()).tensor
+      const b = preprocess(frame, options, make(), { simd: false }).tensor
+      expect(Array.from(a)).toEqual(Array.from(b))
+    }
+  })
+})
