@@ -5,7 +5,8 @@
  * onnxruntime-node executes `run` synchronously on the calling JS thread, so by default the
  * session lives in a worker thread (onnxWorker.ts) and a run never blocks this thread's event
  * loop. Runs of one session execute one at a time, in call order (ORT's intra-op threads still
- * use all cores); inputs are copied when the run starts, outputs are moved back without a copy.
+ * use all cores); inputs lent by the session (`borrowInput`) are moved to the worker and back,
+ * other inputs are copied when the run starts, and outputs are moved back without a copy.
  * `thread: "main"` keeps ORT on this thread instead: each run then stalls the event loop.
  */
 import { Data, Effect } from "effect"
