@@ -6,6 +6,7 @@ import { jsonOutput } from "./cli.js"
 import { E2E_HEADER, runE2eBench } from "./e2e.js"
 import { HEADER, runIpcBench } from "./ipc.js"
 import { formatPreprocessTable, runPreprocessBench } from "./preprocess.js"
+import { formatWakeupRow, runWakeupBench } from "./wakeup.js"
 
 const json = jsonOutput()
 const print = (line: string) => console.log(line)
@@ -23,3 +24,8 @@ else print(formatPreprocessTable(pre))
 
 if (!json) print(`\n# End to end, real model\n${E2E_HEADER}`)
 emit("e2e", await runE2eBench({ log: json ? () => {} : print }))
+
+if (!json) print("\n# The machine's wake-up floor (bare process and thread round trips)")
+const wakeups = await runWakeupBench()
+if (json) emit("wakeup", wakeups)
+else for (const row of wakeups) print(formatWakeupRow(row))
