@@ -280,7 +280,7 @@ const gamutFor = (matrix: ColorMatrix, range: ColorRange, c: YuvToRgb): Uint16Ar
 // Kernels
 
 /** Output channel c = pixel value (0–255) · mul[c] + add[c], channels in R, G, B order. */
-interface ChannelAffine {
+export interface ChannelAffine {
   readonly mulR: number
   readonly mulG: number
   readonly mulB: number

@@ -5,6 +5,7 @@
  * Where WebAssembly SIMD is missing, or the geometry does not fit, the caller's JavaScript kernel
  * runs instead.
  */
+import type { ChannelAffine, YuvToRgb } from "../preprocess.js"
 import { pointKernelBase64 } from "./pointKernel.js"
 
 /** The part of the WebAssembly API used here (the project's TypeScript libs do not declare it). */
@@ -53,22 +54,6 @@ const SLACK = 32
 
 const align16 = (n: number): number => (n + 15) & ~15
 
-/** What the kernel computes: channel = clamp(yScale·(Y − yOffset) + chroma terms, 0, 255)·mul + add, R, G, B. */
-export interface PointCoefficients {
-  readonly yScale: number
-  readonly yOffset: number
-  readonly rv: number
-  readonly gu: number
-  readonly gv: number
-  readonly bu: number
-  readonly mulR: number
-  readonly mulG: number
-  readonly mulB: number
-  readonly addR: number
-  readonly addG: number
-  readonly addB: number
-}
-
 export interface PointJob {
   /** The frame's bytes: luma rows, then interleaved UV rows. */
   readonly data: Uint8Array
@@ -82,7 +67,8 @@ export interface PointJob {
   readonly step: number
   readonly width: number
   readonly height: number
-  readonly coefficients: PointCoefficients
+  /** channel = clamp(yScale·(Y − yOffset) + chroma terms, 0, 255)·mul + add, for R, G and B. */
+  readonly coefficients: YuvToRgb & ChannelAffine
   /** Planar output: R, G and B of content pixel (x, y) go to base + y·rowStep + x + off{R,G,B}. */
   readonly out: Float32Array
   readonly base: number
