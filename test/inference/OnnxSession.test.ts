@@ -26,7 +26,7 @@ const cudaProviderInstalled = (() => {
   return existsSync(join(ortDir, "..", "bin", "napi-v6", process.platform, process.arch, "libonnxruntime_providers_cuda.so"))
 })()
 
-describe.each(placements)("makeOnnxSession on the $label", ({ open }) => {
+describe.each(placements)("makeOnnxSession on the $label", ({ label, open }) => {
   const openIdentity = Effect.gen(function* () {
     const path = yield* writeTempFile("identity.onnx", identityFloat)
     return yield* open({ modelPath: path, executionProviders: ["cpu"], intraOpThreads: 1 })
@@ -134,6 +134,8 @@ describe.each(placements)("makeOnnxSession on the $label", ({ open }) => {
           expect(runMs).toBeGreaterThan(0)
           expect(waitMs).toBeGreaterThanOrEqual(0)
         })
+        // Moved to the worker, not copied: the caller's view is detached. In-process, ORT reads it where it is.
+        expect(inputs.map((data) => data.length)).toEqual(inputs.map(() => (label.startsWith("worker") ? 0 : length)))
       }
       // The caller's own arrays are read, never taken: they stay intact and usable.
       const own = Float32Array.from({ length }, (_, i) => i)
