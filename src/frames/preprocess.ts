@@ -10,7 +10,7 @@
  * Chroma is upsampled by nearest neighbour before interpolation, as OpenCV's cvtColor does.
  */
 import { frameByteLength, type FrameView } from "./Frame.js"
-import { pointSimd } from "./simd/pointSimd.js"
+import { blendSimd, pointSimd, type SimdJob } from "./simd/nv12Simd.js"
 import { type FrameTransform, letterboxTransform, stretchTransform } from "./transform.js"
 
 export type { FrameView, PixelFormat } from "./Frame.js"
@@ -169,6 +169,12 @@ interface Geometry {
   readonly pointStep: number
   /** Both taps of every output pixel share one chroma sample (e.g. 2:1, or whole source pixels). */
   readonly chromaPoint: boolean
+  /**
+   * NV12, chromaPoint, the second taps one column right and one row down of the first, the same
+   * weights for every column and every row, and first-tap columns at colA[0] + blendStep·x (e.g.
+   * 1280→640 is exactly 2:1): the SIMD blend kernel's case. 0 otherwise.
+   */
+  readonly blendStep: number
 }
 
 /** True when no output position blends two different chroma samples along this axis. */
@@ -205,6 +211,10 @@ const buildGeometry = (frame: FrameView, options: PreprocessOptions): Geometry =
   const rowCA = ys.i0.map((y) => uvBase + (y >> 1) * frame.stride)
   const rowCB = ys.i1.map((y) => uvBase + (y >> 1) * frame.stride)
   const lumaPoint = xs.w.every((w) => w === 0) && ys.w.every((w) => w === 0)
+  const chromaPoint = chromaPointAxis(xs) && chromaPointAxis(ys)
+  const uniformTaps =
+    colB.every((b, x) => b === colA[x]! + 1) && rowB.every((b, y) => b === rowA[y]! + frame.stride) &&
+    xs.w.every((w) => w === xs.w[0]) && ys.w.every((w) => w === ys.w[0])
   return {
     transform,
     contentW,
@@ -222,7 +232,8 @@ const buildGeometry = (frame: FrameView, options: PreprocessOptions): Geometry =
     rowCB,
     rowW: ys.w,
     pointStep: nv12 && lumaPoint ? arithmeticStep(colA) : 0,
-    chromaPoint: chromaPointAxis(xs) && chromaPointAxis(ys)
+    chromaPoint,
+    blendStep: nv12 && !lumaPoint && chromaPoint && uniformTaps ? arithmeticStep(colA) : 0
   }
 }
 
@@ -714,27 +725,35 @@ export const preprocess = (
 
   if (frame.format === "NV12") {
     const c = yuvToRgbCoefficients(options.colorMatrix, options.range)
+    // A planar float32 tensor can take the SIMD kernels (where this runtime has them).
+    const simdJob = (step: number): SimdJob | undefined =>
+      kernels.simd !== false && nchw && target instanceof Float32Array
+        ? {
+          data: frame.data,
+          frameBytes: frameByteLength(frame.format, frame.width, frame.height, frame.stride),
+          rowY: g.rowA,
+          rowC: g.rowCA,
+          x0: g.colA[0]!,
+          step,
+          width: g.contentW,
+          height: g.contentH,
+          coefficients: { ...c, ...affine },
+          out: target,
+          base: placement.base,
+          rowStep: placement.rowStep,
+          offR: placement.offR,
+          offG: placement.offG,
+          offB: placement.offB
+        }
+        : undefined
     if (g.pointStep > 0) {
-      const simd = kernels.simd !== false && nchw && target instanceof Float32Array && pointSimd({
-        data: frame.data,
-        frameBytes: frameByteLength(frame.format, frame.width, frame.height, frame.stride),
-        rowY: g.rowA,
-        rowC: g.rowCA,
-        x0: g.colA[0]!,
-        step: g.pointStep,
-        width: g.contentW,
-        height: g.contentH,
-        coefficients: { ...c, ...affine },
-        out: target,
-        base: placement.base,
-        rowStep: placement.rowStep,
-        offR: placement.offR,
-        offG: placement.offG,
-        offB: placement.offB
-      })
-      if (!simd) nv12KernelPoint(frame.data, g, c, affine, placement, target)
+      const job = simdJob(g.pointStep)
+      if (job === undefined || !pointSimd(job)) nv12KernelPoint(frame.data, g, c, affine, placement, target)
     } else if (g.chromaPoint) {
-      nv12KernelChromaPoint(frame.data, g, c, gamutFor(options.colorMatrix, options.range, c), affine, placement, target)
+      const job = g.blendStep > 0 ? simdJob(g.blendStep) : undefined
+      if (job === undefined || !blendSimd(job, { rowY1: g.rowB, wx: g.colW[0]!, wy: g.rowW[0]! })) {
+        nv12KernelChromaPoint(frame.data, g, c, gamutFor(options.colorMatrix, options.range, c), affine, placement, target)
+      }
     } else {
       nv12Kernel(frame.data, g, c, gamutFor(options.colorMatrix, options.range, c), affine, placement, target)
     }

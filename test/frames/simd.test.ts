@@ -1,17 +1,17 @@
 /**
- * The WebAssembly SIMD point kernel: the module shipped is the one point.wat assembles to, this
- * runtime loads it, and it writes what the JavaScript kernel writes for every geometry it takes.
+ * The WebAssembly SIMD kernels: the module shipped is the one nv12.wat assembles to, this runtime
+ * loads it, and they write what the JavaScript kernels write for every geometry they take.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import { type FrameView, makePreprocessOptions, preprocess, type PreprocessOptions, tensorLength } from "../../src/frames/preprocess.js"
-import { pointKernelBase64 } from "../../src/frames/simd/pointKernel.js"
-import { simdAvailable } from "../../src/frames/simd/pointSimd.js"
+import { nv12KernelsBase64 } from "../../src/frames/simd/nv12Kernels.js"
+import { simdAvailable } from "../../src/frames/simd/nv12Simd.js"
 import { assemble, kernelModuleSource } from "../../scripts/simd.js"
 import { randomNv12 } from "../support/nv12.js"
 
-const watPath = fileURLToPath(new URL("../../src/frames/simd/point.wat", import.meta.url))
+const watPath = fileURLToPath(new URL("../../src/frames/simd/nv12.wat", import.meta.url))
 
 /** Runs `options` on `frame` with and without SIMD (into buffers full of garbage) and returns both. */
 const both = (frame: FrameView, options: PreprocessOptions) => {
@@ -28,11 +28,11 @@ const maxDiff = (a: Float32Array, b: Float32Array): number => {
   return max
 }
 
-describe("SIMD point kernel", () => {
-  it("ships exactly what point.wat assembles to, and this runtime runs it", async () => {
+describe("SIMD kernels", () => {
+  it("ships exactly what nv12.wat assembles to, and this runtime runs it", async () => {
     const bytes = await assemble(readFileSync(watPath, "utf8"))
-    expect(Buffer.from(pointKernelBase64, "base64").equals(Buffer.from(bytes))).toBe(true)
-    expect(kernelModuleSource(bytes)).toContain(pointKernelBase64)
+    expect(Buffer.from(nv12KernelsBase64, "base64").equals(Buffer.from(bytes))).toBe(true)
+    expect(kernelModuleSource(bytes)).toContain(nv12KernelsBase64)
     expect(simdAvailable()).toBe(true)
   })
 
@@ -42,7 +42,11 @@ describe("SIMD point kernel", () => {
     ["1:1 with a width that is not a multiple of 4", 66, 40, { width: 66, height: 40, resize: "stretch" }],
     ["5:1 (columns from an even offset)", 500, 300, { width: 100, height: 60, resize: "stretch" }],
     ["3:1 letterbox with side bars", 300, 480, { width: 160, height: 160 }],
-    ["BT.709 limited range", 192, 108, { width: 64, height: 36, resize: "stretch", colorMatrix: "bt709", range: "limited" }]
+    ["BT.709 limited range", 192, 108, { width: 64, height: 36, resize: "stretch", colorMatrix: "bt709", range: "limited" }],
+    ["blend: 1280x720 -> 640x640 letterbox (2:1)", 1280, 720, {}],
+    ["blend: 2:1 stretch, BGR, ImageNet mean/std, width not a multiple of 4", 132, 80, { width: 66, height: 40, resize: "stretch", channelOrder: "bgr", mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] }],
+    ["blend: 3:1 across, 2:1 down (weights 0 and 1/2)", 192, 96, { width: 64, height: 48, resize: "stretch" }],
+    ["blend: 2:1 letterbox with side bars, BT.709 limited", 300, 480, { width: 240, height: 240, colorMatrix: "bt709", range: "limited" }]
   ] as const)("%s: same tensor as the JavaScript kernel", (_name, w, h, partial) => {
     const options = makePreprocessOptions(partial as Partial<PreprocessOptions>)
     const plain = randomNv12(w, h, w * 7 + h)
@@ -57,12 +61,13 @@ describe("SIMD point kernel", () => {
     }
   })
 
-  it("leaves the JavaScript kernels to geometries it does not take (steps over 5, nhwc, uint8)", () => {
+  it("leaves the JavaScript kernels to geometries they do not take (steps over 5, nhwc, uint8, fractional ratios)", () => {
     const frame = randomNv12(140, 70, 3)
     for (const partial of [
       { width: 20, height: 10, resize: "stretch" as const },
       { width: 28, height: 14, resize: "stretch" as const, layout: "nhwc" as const },
-      { width: 28, height: 14, resize: "stretch" as const, dtype: "uint8" as const }
+      { width: 28, height: 14, resize: "stretch" as const, dtype: "uint8" as const },
+      { width: 52, height: 30, resize: "stretch" as const }
     ]) {
       const options = makePreprocessOptions(partial)
       const make = () => (options.dtype === "uint8" ? new Uint8Array(tensorLength(options)) : new Float32Array(tensorLength(options)))

@@ -1,12 +1,13 @@
 /**
- * The point kernel in WebAssembly SIMD (point.wat): NV12 → planar float32 when every output pixel
- * takes one whole source pixel at a fixed column step (1920→640 is exactly 3:1). The frame is
- * copied into the module's memory, converted four pixels at a time, and the rows copied out.
- * Where WebAssembly SIMD is missing, or the geometry does not fit, the caller's JavaScript kernel
- * runs instead.
+ * The NV12 kernels of preprocess.ts in WebAssembly SIMD (nv12.wat), for planar float32 output:
+ * `point` when every output pixel takes one whole source pixel at a fixed column step (1920→640
+ * is exactly 3:1), `blend` when it takes two neighbouring columns and rows with the same weights
+ * everywhere and one chroma sample (1280→640 is exactly 2:1). The frame is copied into the
+ * module's memory, converted four pixels at a time, and the rows copied out. Where WebAssembly
+ * SIMD is missing, or the geometry does not fit, the caller's JavaScript kernel runs instead.
  */
 import type { ChannelAffine, YuvToRgb } from "../preprocess.js"
-import { pointKernelBase64 } from "./pointKernel.js"
+import { nv12KernelsBase64 } from "./nv12Kernels.js"
 
 /** The part of the WebAssembly API used here (the project's TypeScript libs do not declare it). */
 interface WasmApi {
@@ -14,26 +15,31 @@ interface WasmApi {
   readonly Instance: new (module: object, imports: object) => { readonly exports: object }
 }
 
+/** Both kernels take the same arguments (byte offsets into the module's memory); see nv12.wat. */
+type Kernel = (
+  frame: number,
+  rowY: number,
+  rowY1: number,
+  rowC: number,
+  step4: number,
+  groups: number,
+  rows: number,
+  outR: number,
+  outG: number,
+  outB: number,
+  coef: number
+) => void
+
 interface Instance {
   readonly memory: { readonly buffer: ArrayBuffer; grow(pages: number): number }
-  readonly point: (
-    frame: number,
-    rowY: number,
-    rowC: number,
-    step4: number,
-    groups: number,
-    rows: number,
-    outR: number,
-    outG: number,
-    outB: number,
-    coef: number
-  ) => void
+  readonly point: Kernel
+  readonly blend: Kernel
 }
 
 const instantiate = (): Instance | undefined => {
   try {
     const wasm = (globalThis as unknown as { readonly WebAssembly: WasmApi }).WebAssembly
-    const module = new wasm.Module(Buffer.from(pointKernelBase64, "base64"))
+    const module = new wasm.Module(Buffer.from(nv12KernelsBase64, "base64"))
     return new wasm.Instance(module, {}).exports as Instance
   } catch {
     // A runtime without WebAssembly SIMD: the JavaScript kernels serve every geometry.
@@ -43,26 +49,26 @@ const instantiate = (): Instance | undefined => {
 
 let instance: Instance | undefined | null = null
 
-/** Whether this runtime runs the SIMD kernel (loaded on first use). */
+/** Whether this runtime runs the SIMD kernels (loaded on first use). */
 export const simdAvailable = (): boolean => (instance ??= instantiate()) !== undefined
-
-/** The largest column step whose four pixels fit one 16-byte load. */
-export const MAX_SIMD_STEP = 5
 
 /** Bytes a load may reach past the last byte a row uses. */
 const SLACK = 32
 
+/** Coefficients, swizzle masks and tap weights: see nv12.wat. */
+const COEF_BYTES = 128
+
 const align16 = (n: number): number => (n + 15) & ~15
 
-export interface PointJob {
+export interface SimdJob {
   /** The frame's bytes: luma rows, then interleaved UV rows. */
   readonly data: Uint8Array
   /** Bytes of `data` the kernel may read (the frame's length). */
   readonly frameBytes: number
-  /** Per output row, the offset in `data` of its luma row and of its chroma row. */
+  /** Per output row, the offset in `data` of its (first) luma row and of its chroma row. */
   readonly rowY: Int32Array
   readonly rowC: Int32Array
-  /** Source column of output column 0, and the columns between output columns. */
+  /** Source column of output column 0 (its first tap), and the columns between output columns. */
   readonly x0: number
   readonly step: number
   readonly width: number
@@ -78,17 +84,31 @@ export interface PointJob {
   readonly offB: number
 }
 
-/** Runs `job` with SIMD; false (nothing written) when this runtime has no SIMD or the step is too large. */
-export const pointSimd = (job: PointJob): boolean => {
+/** The blend kernel's taps: columns x and x + 1 weighted 1 − wx and wx, rows rowY and rowY1 weighted 1 − wy and wy. */
+export interface BlendTaps {
+  readonly rowY1: Int32Array
+  readonly wx: number
+  readonly wy: number
+}
+
+/** Runs the point kernel; false (nothing written) when this runtime has no SIMD or the step is over 5. */
+export const pointSimd = (job: SimdJob): boolean => run(job, undefined)
+
+/** Runs the blend kernel; false (nothing written) when this runtime has no SIMD or the step is over 4. */
+export const blendSimd = (job: SimdJob, taps: BlendTaps): boolean => run(job, taps)
+
+const run = (job: SimdJob, taps: BlendTaps | undefined): boolean => {
   const kernel = (instance ??= instantiate())
-  if (kernel === undefined || job.step < 1 || job.step > MAX_SIMD_STEP || job.width < 1 || job.height < 1) return false
+  // The four pixels' luma taps (up to 3·step + 1) must fit one 16-byte load.
+  const maxStep = taps === undefined ? 5 : 4
+  if (kernel === undefined || job.step < 1 || job.step > maxStep || job.width < 1 || job.height < 1) return false
   const { data, frameBytes, rowY, rowC, x0, step, width, height, coefficients: k, out } = job
   const groups = Math.ceil(width / 4)
   const planeBytes = height * groups * 16
-  // Layout: coefficients and masks | row tables | frame (+ slack) | R, G, B planes.
-  const coefAt = 0
-  const rowYAt = 96
-  const rowCAt = align16(rowYAt + 4 * height)
+  // Layout: coefficients, masks and weights | row tables | frame (+ slack) | R, G, B planes.
+  const rowYAt = COEF_BYTES
+  const rowY1At = align16(rowYAt + 4 * height)
+  const rowCAt = align16(rowY1At + (taps === undefined ? 0 : 4 * height))
   const frameAt = align16(rowCAt + 4 * height)
   const outAt = align16(frameAt + frameBytes + SLACK)
   const needed = outAt + 3 * planeBytes
@@ -99,15 +119,16 @@ export const pointSimd = (job: PointJob): boolean => {
   const floats = new Float32Array(buffer)
   const ints = new Int32Array(buffer)
 
-  floats.set([k.yScale, k.yOffset, k.rv, k.gu, k.gv, k.bu, k.mulR, k.mulG, k.mulB, k.addR, k.addG, k.addB], coefAt / 4)
+  floats.set([k.yScale, k.yOffset, k.rv, k.gu, k.gv, k.bu, k.mulR, k.mulG, k.mulB, k.addR, k.addG, k.addB], 0)
   // Swizzle masks: byte 0 of u32 lane i takes source byte mask[i]; 0x80 zeroes the other bytes.
   const cx0 = (x0 >> 1) << 1
-  bytes.fill(0x80, 48, 96)
+  bytes.fill(0x80, 48, 112)
   for (let i = 0; i < 4; i++) {
     const chroma = (((x0 + step * i) >> 1) << 1) - cx0
     bytes[48 + 4 * i] = step * i
     bytes[64 + 4 * i] = chroma
     bytes[80 + 4 * i] = chroma + 1
+    bytes[96 + 4 * i] = step * i + 1
   }
   for (let y = 0; y < height; y++) {
     ints[rowYAt / 4 + y] = rowY[y]! + x0
@@ -115,7 +136,16 @@ export const pointSimd = (job: PointJob): boolean => {
   }
   bytes.set(frameBytes === data.length ? data : data.subarray(0, frameBytes), frameAt)
 
-  kernel.point(frameAt, rowYAt, rowCAt, 4 * step, groups, height, outAt, outAt + planeBytes, outAt + 2 * planeBytes, coefAt)
+  const outR = outAt
+  const outG = outAt + planeBytes
+  const outB = outAt + 2 * planeBytes
+  if (taps !== undefined) {
+    const { rowY1, wx, wy } = taps
+    for (let y = 0; y < height; y++) ints[rowY1At / 4 + y] = rowY1[y]! + x0
+    floats.set([(1 - wx) * (1 - wy), wx * (1 - wy), (1 - wx) * wy, wx * wy], 112 / 4)
+  }
+  const convert = taps === undefined ? kernel.point : kernel.blend
+  convert(frameAt, rowYAt, rowY1At, rowCAt, 4 * step, groups, height, outR, outG, outB, 0)
 
   const rowFloats = groups * 4
   const planes = [job.offR, job.offG, job.offB]
