@@ -54,6 +54,11 @@ printed="$("$node" --input-type=module -e "
   console.log(m.VERSION, sharp.versions.vips, ort.env.versions.node)" 2>&1)" || fail "import: $printed"
 ok "import @ruth-ai/model-runtime (dist), sharp, onnxruntime-node: $printed"
 
+simd="$("$node" --input-type=module -e "
+  const { simdAvailable } = await import('./dist/frames/simd/nv12Simd.js'); console.log(simdAvailable())" 2>&1)" || fail "simd: $simd"
+[ "$simd" = true ] || fail "the WebAssembly SIMD preprocessing kernels do not load under $("$node" --version): $simd"
+ok "WebAssembly SIMD preprocessing kernels load"
+
 cli() { "$node" dist/cli/main.js "$@"; }
 socket="$work/vas_model_minimal.sock"
 RUTH_MODEL_ID=minimal RUTH_SOCKET_DIR="$work" RUTH_HEARTBEAT_DIR="$work" "$node" examples/minimal/main.ts >"$work/server.log" 2>&1 &
