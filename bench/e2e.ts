@@ -4,7 +4,12 @@
  * /dev/shm by 1, 2 and 4 concurrent cameras, each a persistent connection
  * sending its next frame when the previous answer arrives.
  *
- *   npx tsx bench/e2e.ts [--duration S] [--cameras 1,2,4] [--json]
+ *   npx tsx bench/e2e.ts [--duration S] [--cameras 1,2,4] [--client plain|model-client] [--json]
+ *
+ * The cameras are plain callback clients (framing and JSON, as the core's
+ * callers are, and as bench/ipc's load generator is), so the numbers are the
+ * container's; `--client model-client` drives them through this package's
+ * Effect `ModelClient` instead, which adds its own cost to socket+codec.
  *
  * Per stage (medians): socket + codec (the round trip minus the server's
  * `server_time_ms`: both ends' framing, JSON and the socket), frame read,
@@ -18,11 +23,14 @@
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
+import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { isMainModule, jsonOutput, option } from "./cli.js"
 import { Effect } from "effect"
+import { encodeMessage, FrameDecoder, parseJson } from "../src/contract/codec.js"
+import type { InferenceRequestInput } from "../src/contract/schema.js"
 import { imageToNv12 } from "../src/frames/image.js"
 import { publishRaw, sharedMemoryDir } from "../src/frames/publish.js"
 import { median, quantile } from "../src/ipc/loadgen.js"
@@ -31,7 +39,10 @@ import { makeClient } from "../src/ipc/ModelClient.js"
 const here = path.dirname(fileURLToPath(import.meta.url))
 const root = path.resolve(here, "..")
 
+export type E2eClient = "plain" | "model-client"
+
 export interface E2eRow {
+  readonly client: E2eClient
   readonly cameras: number
   readonly frames: number
   readonly fps: number
@@ -68,10 +79,74 @@ const startServer = async (socketDir: string): Promise<ChildProcess> => {
   return child
 }
 
+/** A reply and its round trip, as a camera saw it. */
+type OnReply = (reply: { readonly error?: unknown; readonly metadata?: unknown }, totalMs: number) => void
+
+/**
+ * One camera as a plain client: a persistent connection, the next request written when the
+ * previous reply has been read and parsed, until `deadline` (at least one request).
+ */
+const plainCamera = (socketPath: string, request: (frameId: number) => InferenceRequestInput, deadline: number, onReply: OnReply) =>
+  new Promise<void>((resolve, reject) => {
+    const socket = net.connect(socketPath)
+    const decoder = new FrameDecoder(64 * 1024 * 1024)
+    let frameId = 0
+    let sentAt = 0
+    const sendNext = () => {
+      if (frameId > 0 && performance.now() >= deadline) {
+        socket.end()
+        return resolve()
+      }
+      sentAt = performance.now()
+      socket.write(encodeMessage(request(frameId++)))
+    }
+    socket.once("connect", sendNext)
+    socket.on("data", (chunk: Buffer) => {
+      for (const event of decoder.push(chunk)) {
+        const totalMs = performance.now() - sentAt
+        const parsed = event._tag === "Message" ? parseJson(event.payload) : undefined
+        if (parsed?.ok !== true || typeof parsed.value !== "object" || parsed.value === null) {
+          socket.destroy()
+          return reject(new Error("e2e: undecodable reply"))
+        }
+        onReply(parsed.value, totalMs)
+        sendNext()
+      }
+    })
+    socket.on("error", reject)
+  })
+
+/** All cameras through `ModelClient` (Effect): the same loop, with the package's client. */
+const modelClientCameras = (
+  socketPath: string,
+  cameras: number,
+  request: (cam: number, frameId: number) => InferenceRequestInput,
+  deadline: number,
+  onReply: OnReply
+) =>
+  Effect.runPromise(
+    Effect.scoped(
+      Effect.gen(function*() {
+        const client = yield* makeClient({ socketPath, timeoutMs: 30_000, poolSize: cameras })
+        const all = Array.from({ length: cameras }, (_, c) => c)
+        yield* Effect.forEach(all, (cam) =>
+          Effect.gen(function*() {
+            let frameId = 1
+            while (performance.now() < deadline) {
+              const t0 = performance.now()
+              const reply = yield* client.infer(request(cam, frameId++))
+              onReply(reply, performance.now() - t0)
+            }
+          }), { concurrency: "unbounded" })
+      })
+    )
+  )
+
 export const runE2eBench = async (
-  options: { durationMs?: number; cameras?: ReadonlyArray<number>; log?: (line: string) => void } = {}
+  options: { durationMs?: number; cameras?: ReadonlyArray<number>; client?: E2eClient; log?: (line: string) => void } = {}
 ): Promise<Array<E2eRow>> => {
   const durationMs = options.durationMs ?? 10_000
+  const clientKind = options.client ?? "plain"
   const log = options.log ?? (() => {})
   const socketDir = fs.mkdtempSync(path.join(os.tmpdir(), "ruth-bench-e2e-"))
   const socketPath = path.join(socketDir, "vas_model_text-detection.sock")
@@ -88,97 +163,88 @@ export const runE2eBench = async (
   const rows: Array<E2eRow> = []
   try {
     for (const cameras of options.cameras ?? [1, 2, 4]) {
-      const row = await Effect.runPromise(
-        Effect.scoped(
-          Effect.gen(function*() {
-            const client = yield* makeClient({ socketPath, timeoutMs: 30_000, poolSize: cameras })
-            const latencies: Array<number> = []
-            const stages = {
-              socketAndCodec: [] as Array<number>,
-              frameRead: [] as Array<number>,
-              preprocess: [] as Array<number>,
-              handoff: [] as Array<number>,
-              sessionWait: [] as Array<number>,
-              sessionRun: [] as Array<number>,
-              postprocess: [] as Array<number>,
-              runtime: [] as Array<number>
-            }
-            const outsideModel: Array<number> = []
-            let errors = 0
-            const send = (cam: number, frameId: number) => {
-              const f = frames[cam]!
-              return client.infer({
-                frame_reference: f.file,
-                frame_metadata: { width: f.width, height: f.height, format: "NV12", frame_id: frameId },
-                camera_id: `cam${cam}`,
-                model_id: "text-detection",
-                timestamp: Date.now() / 1000
-              })
-            }
-            // Warm-up: first frames of this geometry build caches.
-            yield* Effect.forEach(Array.from({ length: cameras }, (_, c) => c), (c) => send(c, 0), { concurrency: "unbounded" })
-            const start = performance.now()
-            const deadline = start + durationMs
-            const camera = (cam: number) =>
-              Effect.gen(function*() {
-                let frameId = 1
-                while (performance.now() < deadline) {
-                  const t0 = performance.now()
-                  const r = yield* send(cam, frameId++)
-                  const total = performance.now() - t0
-                  if (r.error !== null) {
-                    errors++
-                    continue
-                  }
-                  const m = (r.metadata ?? {}) as Record<string, number>
-                  latencies.push(total)
-                  const server = m.server_time_ms ?? 0
-                  const [read, pre, handoff, wait, run, post] = [
-                    m.frame_read_ms ?? 0,
-                    m.preprocess_ms ?? 0,
-                    m.handoff_ms ?? 0,
-                    m.session_wait_ms ?? 0,
-                    m.inference_ms ?? 0,
-                    m.postprocess_ms ?? 0
-                  ]
-                  stages.socketAndCodec.push(total - server)
-                  stages.frameRead.push(read)
-                  stages.preprocess.push(pre)
-                  stages.handoff.push(handoff)
-                  stages.sessionWait.push(wait)
-                  stages.sessionRun.push(run)
-                  stages.postprocess.push(post)
-                  stages.runtime.push(server - read - pre - handoff - wait - run - post)
-                  outsideModel.push(total - run - wait)
-                }
-              })
-            yield* Effect.forEach(Array.from({ length: cameras }, (_, c) => c), camera, { concurrency: "unbounded" })
-            const elapsed = performance.now() - start
-            const sorted = Float64Array.from(latencies).sort()
-            const p50 = quantile(sorted, 0.5)
-            const medians = {
-              socketAndCodec: median(stages.socketAndCodec),
-              frameRead: median(stages.frameRead),
-              preprocess: median(stages.preprocess),
-              handoff: median(stages.handoff),
-              sessionWait: median(stages.sessionWait),
-              sessionRun: median(stages.sessionRun),
-              postprocess: median(stages.postprocess),
-              runtime: median(stages.runtime)
-            }
-            return {
-              cameras,
-              frames: latencies.length,
-              fps: (latencies.length * 1000) / elapsed,
-              p50Ms: p50,
-              p99Ms: quantile(sorted, 0.99),
-              stages: medians,
-              nonModelShare: median(outsideModel) / p50,
-              errors
-            } satisfies E2eRow
-          })
-        )
-      )
+      const all = Array.from({ length: cameras }, (_, c) => c)
+      const request = (cam: number, frameId: number): InferenceRequestInput => {
+        const f = frames[cam]!
+        return {
+          frame_reference: f.file,
+          frame_metadata: { width: f.width, height: f.height, format: "NV12", frame_id: frameId },
+          camera_id: `cam${cam}`,
+          model_id: "text-detection",
+          timestamp: Date.now() / 1000
+        }
+      }
+      const latencies: Array<number> = []
+      const stages = {
+        socketAndCodec: [] as Array<number>,
+        frameRead: [] as Array<number>,
+        preprocess: [] as Array<number>,
+        handoff: [] as Array<number>,
+        sessionWait: [] as Array<number>,
+        sessionRun: [] as Array<number>,
+        postprocess: [] as Array<number>,
+        runtime: [] as Array<number>
+      }
+      const outsideModel: Array<number> = []
+      let errors = 0
+      const record: OnReply = (reply, total) => {
+        if (reply.error !== null) {
+          errors++
+          return
+        }
+        const m = (reply.metadata ?? {}) as Record<string, number>
+        latencies.push(total)
+        const server = m.server_time_ms ?? 0
+        const [read, pre, handoff, wait, run, post] = [
+          m.frame_read_ms ?? 0,
+          m.preprocess_ms ?? 0,
+          m.handoff_ms ?? 0,
+          m.session_wait_ms ?? 0,
+          m.inference_ms ?? 0,
+          m.postprocess_ms ?? 0
+        ]
+        stages.socketAndCodec.push(total - server)
+        stages.frameRead.push(read)
+        stages.preprocess.push(pre)
+        stages.handoff.push(handoff)
+        stages.sessionWait.push(wait)
+        stages.sessionRun.push(run)
+        stages.postprocess.push(post)
+        stages.runtime.push(server - read - pre - handoff - wait - run - post)
+        outsideModel.push(total - run - wait)
+      }
+      // Warm-up, one request per camera: the first frames of this geometry build caches.
+      await Promise.all(all.map((cam) => plainCamera(socketPath, (id) => request(cam, id), 0, () => {})))
+      const start = performance.now()
+      const deadline = start + durationMs
+      if (clientKind === "plain") {
+        await Promise.all(all.map((cam) => plainCamera(socketPath, (id) => request(cam, id + 1), deadline, record)))
+      } else {
+        await modelClientCameras(socketPath, cameras, request, deadline, record)
+      }
+      const elapsed = performance.now() - start
+      const sorted = Float64Array.from(latencies).sort()
+      const p50 = quantile(sorted, 0.5)
+      const row: E2eRow = {
+        client: clientKind,
+        cameras,
+        frames: latencies.length,
+        fps: (latencies.length * 1000) / elapsed,
+        p50Ms: p50,
+        p99Ms: quantile(sorted, 0.99),
+        stages: {
+          socketAndCodec: median(stages.socketAndCodec),
+          frameRead: median(stages.frameRead),
+          preprocess: median(stages.preprocess),
+          handoff: median(stages.handoff),
+          sessionWait: median(stages.sessionWait),
+          sessionRun: median(stages.sessionRun),
+          postprocess: median(stages.postprocess),
+          runtime: median(stages.runtime)
+        },
+        nonModelShare: median(outsideModel) / p50,
+        errors
+      }
       rows.push(row)
       log(formatE2eRow(row))
     }
@@ -208,7 +274,14 @@ if (isMainModule(import.meta.url)) {
   const json = jsonOutput()
   const durationMs = Number(option("duration") ?? 10) * 1000
   const cameras = option("cameras")?.split(",").map(Number)
-  if (!json) console.log(E2E_HEADER)
-  const rows = await runE2eBench({ durationMs, ...(cameras !== undefined ? { cameras } : {}), log: json ? () => {} : (line) => console.log(line) })
+  const client = option("client") ?? "plain"
+  if (client !== "plain" && client !== "model-client") throw new Error(`--client must be plain or model-client, got ${client}`)
+  if (!json) console.log(`client: ${client}\n${E2E_HEADER}`)
+  const rows = await runE2eBench({
+    durationMs,
+    client,
+    ...(cameras !== undefined ? { cameras } : {}),
+    log: json ? () => {} : (line) => console.log(line)
+  })
   if (json) for (const row of rows) console.log(JSON.stringify({ bench: "e2e", ...row }))
 }

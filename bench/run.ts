@@ -22,7 +22,7 @@ const pre = await runPreprocessBench()
 if (json) emit("preprocess", pre)
 else print(formatPreprocessTable(pre))
 
-if (!json) print(`\n# End to end, real model\n${E2E_HEADER}`)
+if (!json) print(`\n# End to end, real model (plain clients)\n${E2E_HEADER}`)
 emit("e2e", await runE2eBench({ log: json ? () => {} : print }))
 
 if (!json) print("\n# The machine's wake-up floor (bare process and thread round trips)")
