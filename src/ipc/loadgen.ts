@@ -97,26 +97,29 @@ export const runLoad = (options: LoadOptions): Promise<LoadResult> =>
     let lastProgressAt = started
     let lastProgressCount = 0
 
-    const progressTimer = options.onProgress === undefined
-      ? undefined
-      : setInterval(() => {
-        const now = performance.now()
-        const requests = latencies.length
-        options.onProgress?.({
-          elapsedMs: now - started,
-          requests,
-          errorResponses,
-          failures,
-          recentRps: ((requests - lastProgressCount) * 1000) / (now - lastProgressAt)
-        })
-        lastProgressAt = now
-        lastProgressCount = requests
-      }, options.progressIntervalMs ?? 1000)
+    const report = () => {
+      const now = performance.now()
+      const requests = latencies.length
+      options.onProgress?.({
+        elapsedMs: now - started,
+        requests,
+        errorResponses,
+        failures,
+        recentRps: ((requests - lastProgressCount) * 1000) / (now - lastProgressAt)
+      })
+      lastProgressAt = now
+      lastProgressCount = requests
+    }
+    const progressTimer = options.onProgress === undefined ? undefined : setInterval(report, options.progressIntervalMs ?? 1000)
 
     const finishWorker = () => {
       running--
       if (running > 0) return
-      if (progressTimer !== undefined) clearInterval(progressTimer)
+      if (progressTimer !== undefined) {
+        clearInterval(progressTimer)
+        // The last stretch is reported too, so a run shorter than the interval still shows progress.
+        if (latencies.length > lastProgressCount) report()
+      }
       const elapsed = performance.now() - started
       const sorted = latencies.sorted()
       let sum = 0
