@@ -221,21 +221,28 @@ healthcheck_inside() {
 }
 
 # SIGTERM to the container's Node process (PID 1 in a real container); checks the drain.
+# SIGTERM to node (pid $1); waits for the container and fails unless it exits 0 ($2: its log,
+# $3: what to call it in the failure). Sets stopped_in to the seconds it took.
+sigterm_expect_exit0() {
+  local t=$SECONDS rc
+  kill -TERM "$1"
+  set +e; wait "$running_pid"; rc=$?; set -e
+  running_pid=""
+  [ "$rc" = 0 ] || { tail -n 20 "$2" >&2; fail "$3 exit code $rc after SIGTERM (expected 0)"; }
+  stopped_in=$((SECONDS - t))
+}
+
 stop_gracefully() {
-  local dir="$work/$1" model="$2" node_pid="" rc t
+  local dir="$work/$1" model="$2" node_pid=
   for pid in $(descendants "$running_pid"); do
     # (Node renames its main thread "MainThread": match the executable, not the name)
     case "$(readlink "/proc/$pid/exe" 2>/dev/null)" in */bin/node) node_pid="$pid" ;; esac
   done
   [ -n "$node_pid" ] || fail "no node process under the container"
-  t=$SECONDS
-  kill -TERM "$node_pid"
-  set +e; wait "$running_pid"; rc=$?; set -e
-  running_pid=""
-  [ "$rc" = 0 ] || { tail -n 20 "$dir.log" >&2; fail "exit code $rc after SIGTERM (expected 0)"; }
+  sigterm_expect_exit0 "$node_pid" "$dir.log" "node"
   [ ! -e "$dir/vas_model_$model.sock" ] || fail "socket left behind"
   grep -q '"status": *"stopped"' "$dir/vas_heartbeat_$model.json" || fail "final heartbeat: $(cat "$dir/vas_heartbeat_$model.json")"
-  ok "SIGTERM to node (pid $node_pid) -> exit 0 in $((SECONDS - t)) s, socket removed, heartbeat status stopped"
+  ok "SIGTERM to node (pid $node_pid) -> exit 0 in $stopped_in s, socket removed, heartbeat status stopped"
 }
 
 say "5. text-detection container: serve, health, infer from the host, SIGTERM"
@@ -325,13 +332,9 @@ nspid="$(awk '/^NSpid:/ {print $NF}' "/proc/$node_pid/status")"
 root_options="$(awk '$5 == "/" {print $6}' "/proc/$node_pid/mountinfo")"
 [[ ",$root_options," == *,ro,* ]] || fail "node's / is mounted $root_options (expected ro)"
 ok "node is PID $nspid in its namespace (host pid $node_pid), root filesystem read-only, ready"
-t=$SECONDS
-kill -TERM "$node_pid"
-set +e; wait "$running_pid"; rc=$?; set -e
-running_pid=""
-[ "$rc" = 0 ] || { tail -n 20 "$dir.log" >&2; fail "PID 1 exit code $rc after SIGTERM (expected 0)"; }
+sigterm_expect_exit0 "$node_pid" "$dir.log" "PID 1"
 [ ! -e "$socket" ] || fail "socket left behind"
-ok "SIGTERM from outside the namespace -> exit 0 in $((SECONDS - t)) s, socket removed"
+ok "SIGTERM from outside the namespace -> exit 0 in $stopped_in s, socket removed"
 buildah umount "$c" >/dev/null
 phase_done "PID 1"
 
