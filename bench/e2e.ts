@@ -4,7 +4,8 @@
  * /dev/shm by 1, 2 and 4 concurrent cameras, each a persistent connection
  * sending its next frame when the previous answer arrives.
  *
- *   npx tsx bench/e2e.ts [--duration S] [--cameras 1,2,4] [--client plain|model-client] [--json]
+ *   npx tsx bench/e2e.ts [--duration S] [--cameras 1,2,4] [--client plain|model-client]
+ *                        [--pool-thread-nice N] [--json]
  *
  * The cameras are plain callback clients (framing and JSON, as the core's
  * callers are, and as bench/ipc's load generator is), so the numbers are the
@@ -20,6 +21,9 @@
  * stages of one request add up to its round trip. The non-model share is the
  * median of (round trip - session.run - session wait) over the median round
  * trip: waiting while the model runs another camera's frame is model time.
+ *
+ * `--pool-thread-nice N` serves the model with `backend.pool_thread_nice: N` instead of the
+ * example's setting (0: onnxruntime's pool threads keep the runtime's priority), for comparison.
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
@@ -27,6 +31,7 @@ import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
+import * as YAML from "yaml"
 import { isMainModule, jsonOutput, option } from "./cli.js"
 import { Effect } from "effect"
 import { encodeMessage, FrameDecoder, parseJson } from "../src/contract/codec.js"
@@ -64,10 +69,21 @@ export interface E2eRow {
   readonly errors: number
 }
 
-const startServer = async (socketDir: string): Promise<ChildProcess> => {
+/** A models directory holding the text-detection example with `backend` settings patched in. */
+const patchedModels = (dir: string, backend: Readonly<Record<string, unknown>>): string => {
+  const example = path.join(root, "examples/models/text-detection")
+  const yaml = YAML.parse(fs.readFileSync(path.join(example, "model.yaml"), "utf8")) as Record<string, unknown>
+  yaml.model_weights = path.resolve(example, String(yaml.model_weights))
+  yaml.backend = { ...(yaml.backend as Record<string, unknown> | undefined), ...backend }
+  fs.mkdirSync(path.join(dir, "text-detection"), { recursive: true })
+  fs.writeFileSync(path.join(dir, "text-detection", "model.yaml"), YAML.stringify(yaml))
+  return dir
+}
+
+const startServer = async (socketDir: string, modelsDir: string): Promise<ChildProcess> => {
   const child = spawn(
     process.execPath,
-    [path.join(root, "bin/ruth-model.js"), "serve", "--models-dir", path.join(root, "examples/models"), "--model-id", "text-detection", "--socket-dir", socketDir],
+    [path.join(root, "bin/ruth-model.js"), "serve", "--models-dir", modelsDir, "--model-id", "text-detection", "--socket-dir", socketDir],
     { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, RUTH_HEARTBEAT_DIR: socketDir } }
   )
   const socket = path.join(socketDir, "vas_model_text-detection.sock")
@@ -143,7 +159,14 @@ const modelClientCameras = (
   )
 
 export const runE2eBench = async (
-  options: { durationMs?: number; cameras?: ReadonlyArray<number>; client?: E2eClient; log?: (line: string) => void } = {}
+  options: {
+    durationMs?: number
+    cameras?: ReadonlyArray<number>
+    client?: E2eClient
+    /** `backend.pool_thread_nice` for this run; the example's own setting when absent. */
+    poolThreadNice?: number
+    log?: (line: string) => void
+  } = {}
 ): Promise<Array<E2eRow>> => {
   const durationMs = options.durationMs ?? 10_000
   const clientKind = options.client ?? "plain"
@@ -159,7 +182,10 @@ export const runE2eBench = async (
       return { file, width: nv12.width, height: nv12.height }
     })
   )
-  const child = await startServer(socketDir)
+  const modelsDir = options.poolThreadNice === undefined
+    ? path.join(root, "examples/models")
+    : patchedModels(path.join(socketDir, "models"), { pool_thread_nice: options.poolThreadNice })
+  const child = await startServer(socketDir, modelsDir)
   const rows: Array<E2eRow> = []
   try {
     for (const cameras of options.cameras ?? [1, 2, 4]) {
@@ -276,10 +302,16 @@ if (isMainModule(import.meta.url)) {
   const cameras = option("cameras")?.split(",").map(Number)
   const client = option("client") ?? "plain"
   if (client !== "plain" && client !== "model-client") throw new Error(`--client must be plain or model-client, got ${client}`)
-  if (!json) console.log(`client: ${client}\n${E2E_HEADER}`)
+  const nice = option("pool-thread-nice")
+  const poolThreadNice = nice === undefined ? undefined : Number(nice)
+  if (poolThreadNice !== undefined && !(Number.isInteger(poolThreadNice) && poolThreadNice >= 0 && poolThreadNice <= 19)) {
+    throw new Error(`--pool-thread-nice must be an integer from 0 to 19, got ${nice}`)
+  }
+  if (!json) console.log(`client: ${client}${poolThreadNice === undefined ? "" : `, pool_thread_nice: ${poolThreadNice}`}\n${E2E_HEADER}`)
   const rows = await runE2eBench({
     durationMs,
     client,
+    ...(poolThreadNice !== undefined ? { poolThreadNice } : {}),
     ...(cameras !== undefined ? { cameras } : {}),
     log: json ? () => {} : (line) => console.log(line)
   })

@@ -49,6 +49,7 @@ const int = () => Schema.Number.pipe(Schema.int())
 const finite = () => Schema.Number.pipe(Schema.finite())
 const PositiveInt = int().pipe(Schema.positive()).annotations(must("a positive integer"))
 const NonNegativeInt = int().pipe(Schema.nonNegative()).annotations(must("a non-negative integer"))
+const NiceValue = int().pipe(Schema.between(0, 19)).annotations(must("an integer from 0 to 19"))
 const Unit = Schema.Number.pipe(Schema.between(0, 1)).annotations(must("between 0 and 1"))
 const PositiveNumber = finite().pipe(Schema.positive()).annotations(must("a number > 0"))
 const NonNegativeNumber = finite().pipe(Schema.nonNegative()).annotations(must("a number >= 0"))
@@ -174,6 +175,8 @@ const backendFields = {
   ),
   intra_op_threads: withDefault(NonNegativeInt, () => 0),
   inter_op_threads: withDefault(NonNegativeInt, () => 0),
+  // The nice value of onnxruntime's own pool threads (Linux); 0 leaves them as they are.
+  pool_thread_nice: withDefault(NiceValue, () => 10),
   warmup_runs: withDefault(NonNegativeInt, () => 1),
   input_name: optionalKey(NonEmptyString),
   output_names: optionalKey(NonEmptyStringList)

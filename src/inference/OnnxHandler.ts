@@ -273,6 +273,7 @@ const openSession = (
     makeOnnxSession({
       modelPath: loaded.weightsPath,
       executionProviders: providers,
+      poolThreadNice: config.backend.pool_thread_nice,
       ...(intra !== undefined ? { intraOpThreads: intra } : {}),
       ...(inter !== undefined ? { interOpThreads: inter } : {})
     })
@@ -327,6 +328,12 @@ export const make = (
     if (choice.right.warning !== undefined) yield* Effect.logWarning(choice.right.warning)
 
     const { session, device } = yield* openSession(loaded, choice.right.device, fail)
+    const priority = session.poolPriority
+    if (priority?.problem !== undefined) {
+      yield* Effect.logWarning(
+        `model ${modelId}: onnxruntime's pool threads keep their priority (backend.pool_thread_nice ${priority.nice}): ${priority.problem}`
+      )
+    }
 
     const pre = makePreprocessOptions(loaded.preprocess)
     const io = checkModelIo(config, pre, session.inputs, session.outputs)
@@ -365,6 +372,7 @@ export const make = (
         preprocess: `${pre.resize} ${pre.width}x${pre.height} ${pre.channelOrder} ${pre.colorMatrix}/${pre.range}`,
         intra_op_threads: config.backend.intra_op_threads === 0 ? "ort default" : config.backend.intra_op_threads,
         inter_op_threads: config.backend.inter_op_threads === 0 ? "ort default" : config.backend.inter_op_threads,
+        pool_thread_nice: priority === undefined ? "unchanged" : `${priority.nice} (${priority.lowered} thread${priority.lowered === 1 ? "" : "s"})`,
         warmup_runs: warmupRuns,
         postprocess: config.postprocess.kind
       })

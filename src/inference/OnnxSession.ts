@@ -24,7 +24,9 @@ import {
   CONTROL_STOP,
   type FromWorker,
   makeControl,
+  loadWithPoolPriority,
   ortSessionOptions,
+  type PoolPriority,
   reasonOf,
   type ReadyMessage,
   type RunReply,
@@ -82,6 +84,12 @@ export interface OnnxSessionOptions {
   readonly intraOpThreads?: number
   readonly interOpThreads?: number
   /**
+   * The nice value (1–19) for the threads ORT starts for this session, its thread pools (Linux): the
+   * thread that calls ORT and this thread's event loop then come first when cores are short.
+   * Absent or 0: their priority is left alone.
+   */
+  readonly poolThreadNice?: number
+  /**
    * `"worker"` (default): runs never block this thread's event loop. `"main"`: ORT runs in-process
    * and each run stalls the event loop for its duration (for comparison, or as a fallback).
    */
@@ -112,6 +120,8 @@ export interface OnnxSession {
   readonly outputNames: ReadonlyArray<string>
   readonly inputs: ReadonlyArray<ValueInfo>
   readonly outputs: ReadonlyArray<ValueInfo>
+  /** What `poolThreadNice` did to ORT's threads; absent when it was not asked for. */
+  readonly poolPriority?: PoolPriority
   /** Runs the model; every output is returned as a float32 tensor owned by this call. */
   readonly run: (feeds: Readonly<Record<string, InputTensor>>) => Effect.Effect<Record<string, OutputTensor>, OnnxError>
   /** `run`, with how long ORT itself ran and how long the run waited for earlier ones. */
@@ -217,7 +227,8 @@ const specOf = (options: OnnxSessionOptions): SessionSpec => ({
   modelPath: options.modelPath,
   executionProviders: [...options.executionProviders],
   ...(options.intraOpThreads !== undefined ? { intraOpThreads: options.intraOpThreads } : {}),
-  ...(options.interOpThreads !== undefined ? { interOpThreads: options.interOpThreads } : {})
+  ...(options.interOpThreads !== undefined ? { interOpThreads: options.interOpThreads } : {}),
+  ...(options.poolThreadNice !== undefined ? { poolThreadNice: options.poolThreadNice } : {})
 })
 
 /** Why `feeds` cannot be a run of a model with `inputNames`, or `undefined` when they can. */
@@ -253,12 +264,12 @@ const makeInProcessSession = (options: OnnxSessionOptions): Effect.Effect<OnnxSe
     const create = checkModelFile(path).pipe(
       Effect.zipRight(
         Effect.tryPromise({
-          try: () => InferenceSession.create(path, ortSessionOptions(specOf(options))),
+          try: () => loadWithPoolPriority(options.poolThreadNice, () => InferenceSession.create(path, ortSessionOptions(specOf(options)))),
           catch: (cause) => loadError(options, reasonOf(cause))
         })
       )
     )
-    const session = yield* Effect.acquireRelease(create, (s) =>
+    const { loaded: session, priority } = yield* Effect.acquireRelease(create, ({ loaded: s }) =>
       Effect.promise(async () => {
         state.released = true
         // Releasing under a scheduled run would hand ORT a disposed session mid-call.
@@ -318,6 +329,7 @@ const makeInProcessSession = (options: OnnxSessionOptions): Effect.Effect<OnnxSe
       outputNames,
       inputs: session.inputMetadata.map(toValueInfo),
       outputs: session.outputMetadata.map(toValueInfo),
+      ...(priority !== undefined ? { poolPriority: priority } : {}),
       run: (feeds) => Effect.map(runTimed(feeds), (r) => r.outputs),
       runTimed,
       borrowInput: lender.borrow
@@ -535,7 +547,7 @@ const makeWorkerSession = (options: OnnxSessionOptions): Effect.Effect<OnnxSessi
         )
       ))
 
-    const { inputNames, outputNames, inputs, outputs } = link.ready
+    const { inputNames, outputNames, inputs, outputs, poolPriority } = link.ready
     const runFailed = (reason: string) => new OnnxRunFailed({ path, reason })
 
     const runTimed = (feeds: Readonly<Record<string, InputTensor>>) =>
@@ -562,6 +574,7 @@ const makeWorkerSession = (options: OnnxSessionOptions): Effect.Effect<OnnxSessi
       outputNames,
       inputs,
       outputs,
+      ...(poolPriority !== undefined ? { poolPriority } : {}),
       run: (feeds) => Effect.map(runTimed(feeds), (r) => r.outputs),
       runTimed,
       borrowInput: lender.borrow

@@ -14,6 +14,9 @@
  * Imports only onnxruntime-node and Node built-ins (types aside), so the worker starts without
  * Effect and loads the same way from the compiled .js and, through tsx, from this .ts source.
  */
+import { readdirSync } from "node:fs"
+import { access } from "node:fs/promises"
+import { setPriority } from "node:os"
 import { isMainThread, parentPort, workerData } from "node:worker_threads"
 import type { MessagePort, TransferListItem } from "node:worker_threads"
 import { InferenceSession, Tensor } from "onnxruntime-node"
@@ -29,6 +32,8 @@ export interface SessionSpec {
   readonly executionProviders: ReadonlyArray<ExecutionProvider>
   readonly intraOpThreads?: number
   readonly interOpThreads?: number
+  /** The nice value for the threads ORT starts (see `loadWithPoolPriority`); absent or 0: unchanged. */
+  readonly poolThreadNice?: number
 }
 
 /** One validated input, as the ORT side receives it. */
@@ -88,6 +93,63 @@ const toOutputTensor = (name: string, value: unknown): OutputTensor | string => 
   return `output '${name}' holds non-numeric data (e.g. strings)`
 }
 
+/** What `loadWithPoolPriority` did to the threads a session started. */
+export interface PoolPriority {
+  /** The nice value asked for. */
+  readonly nice: number
+  /** Threads started while the session loaded (ORT's thread pools) that now run at `nice`. */
+  readonly lowered: number
+  /** Why none, or not all, of them could be lowered. */
+  readonly problem?: string
+}
+
+/** This process's thread ids (Linux), or `undefined` where /proc/self/task is not available. */
+const threadIds = (): ReadonlySet<string> | undefined => {
+  try {
+    return new Set(readdirSync("/proc/self/task"))
+  } catch {
+    return undefined
+  }
+}
+
+const errorCode = (cause: unknown): unknown =>
+  typeof cause === "object" && cause !== null && "code" in cause ? cause.code : undefined
+
+/**
+ * Runs `load` and gives the threads it starts — ORT's intra- and inter-op pools — the nice value
+ * `nice` (on Linux a thread's priority is its own). The thread that calls ORT and the event loop
+ * that reads frames and answers keep theirs: when every core is busy with a run, the scheduler
+ * runs them at once instead of queueing them for a time slice behind a pool thread, and ORT's
+ * calling thread picks up the pool's share of the work meanwhile. Threads that other code starts
+ * during the load would be lowered too; the libuv pool, the only one Node starts lazily, exists by
+ * then because callers stat the model file first.
+ */
+export const loadWithPoolPriority = async <A>(
+  nice: number | undefined,
+  load: () => Promise<A>
+): Promise<{ readonly loaded: A; readonly priority?: PoolPriority }> => {
+  if (nice === undefined || nice === 0) return { loaded: await load() }
+  const before = threadIds()
+  const loaded = await load()
+  const after = threadIds()
+  if (before === undefined || after === undefined) {
+    return { loaded, priority: { nice, lowered: 0, problem: "per-thread priorities are set on Linux only (no /proc/self/task)" } }
+  }
+  let lowered = 0
+  let problem: string | undefined
+  for (const tid of after) {
+    if (before.has(tid)) continue
+    try {
+      setPriority(Number(tid), nice)
+      lowered++
+    } catch (cause) {
+      // ESRCH: the thread ended after the listing, so there is nothing to lower.
+      if (errorCode(cause) !== "ESRCH") problem ??= `thread ${tid}: ${reasonOf(cause)}`
+    }
+  }
+  return { loaded, priority: { nice, lowered, ...(problem !== undefined ? { problem } : {}) } }
+}
+
 /** The declared outputs of a run as float32 tensors, in `outputNames` order, or why one cannot be. */
 export const collectOutputs = (
   results: InferenceSession.OnnxValueMapType,
@@ -139,6 +201,7 @@ export interface ReadyMessage {
   readonly outputNames: ReadonlyArray<string>
   readonly inputs: ReadonlyArray<ValueInfo>
   readonly outputs: ReadonlyArray<ValueInfo>
+  readonly poolPriority?: PoolPriority
 }
 
 /** Milliseconds, timed on the worker: ORT's run, and the wait for earlier runs to finish before it. */
@@ -253,10 +316,15 @@ const runOne = async (
 
 const serve = async (port: MessagePort, { spec, control }: WorkerInit): Promise<void> => {
   let session: InferenceSession
+  let poolPriority: PoolPriority | undefined
   try {
-    const created = await guarded(control, () => InferenceSession.create(spec.modelPath, ortSessionOptions(spec)))
-    if (created === STOPPED) return
-    session = created
+    // Node's thread pool is process-wide; making sure it runs keeps its threads out of the ones the load starts.
+    await access(spec.modelPath).catch(() => {})
+    const { loaded, priority } = await loadWithPoolPriority(spec.poolThreadNice, () =>
+      guarded(control, () => InferenceSession.create(spec.modelPath, ortSessionOptions(spec))))
+    if (loaded === STOPPED) return
+    session = loaded
+    poolPriority = priority
   } catch (cause) {
     // Nothing listens on the port afterwards, so the worker ends on its own.
     return send(port, { type: "loadFailed", reason: reasonOf(cause) }, [])
@@ -315,7 +383,8 @@ const serve = async (port: MessagePort, { spec, control }: WorkerInit): Promise<
     inputNames: [...session.inputNames],
     outputNames: [...session.outputNames],
     inputs: session.inputMetadata.map(toValueInfo),
-    outputs: session.outputMetadata.map(toValueInfo)
+    outputs: session.outputMetadata.map(toValueInfo),
+    ...(poolPriority !== undefined ? { poolPriority } : {})
   }, [])
 }
 

@@ -202,6 +202,7 @@ const extensionCases: ReadonlyArray<InvalidCase> = [
     section("backend", "execution_providers", v, "must be a non-empty list of: cpu, cuda")
   ),
   ...[-1, 1.5].map((v) => section("backend", "intra_op_threads", v, "must be a non-negative integer")),
+  ...[-1, 20, 2.5, "low"].map((v) => section("backend", "pool_thread_nice", v, "must be an integer from 0 to 19")),
   ...[-1, 1.5].map((v) => section("backend", "inter_op_threads", v, "must be a non-negative integer")),
   section("backend", "warmup_runs", -1, "must be a non-negative integer"),
   section("backend", "input_name", "", "must be a non-empty string"),
@@ -275,7 +276,7 @@ describe("model.yaml: CONTRACT §6 valid values and defaults", () => {
           layout: "nchw",
           dtype: "float32"
         },
-        backend: { execution_providers: ["cpu"], intra_op_threads: 0, inter_op_threads: 0, warmup_runs: 1 },
+        backend: { execution_providers: ["cpu"], intra_op_threads: 0, inter_op_threads: 0, pool_thread_nice: 10, warmup_runs: 1 },
         postprocess: { kind: "none" },
         limits: {}
       }
@@ -541,6 +542,7 @@ describe("model.yaml: runtime extension sections", () => {
           execution_providers: ["cuda", "cpu"],
           intra_op_threads: 4,
           inter_op_threads: 1,
+          pool_thread_nice: 0,
           warmup_runs: 0,
           input_name: "images",
           output_names: ["output0"]
@@ -550,6 +552,7 @@ describe("model.yaml: runtime extension sections", () => {
         execution_providers: ["cuda", "cpu"],
         intra_op_threads: 4,
         inter_op_threads: 1,
+        pool_thread_nice: 0,
         warmup_runs: 0,
         input_name: "images",
         output_names: ["output0"]
@@ -711,7 +714,7 @@ describe("GPU resolution", () => {
   ): Pick<ModelConfig, "model_id" | "resource_requirements" | "backend"> => ({
     model_id: "yolo",
     resource_requirements: { gpu_required, cpu_fallback_allowed },
-    backend: { execution_providers: providers, intra_op_threads: 0, inter_op_threads: 0, warmup_runs: 1 }
+    backend: { execution_providers: providers, intra_op_threads: 0, inter_op_threads: 0, pool_thread_nice: 10, warmup_runs: 1 }
   })
 
   const table = [

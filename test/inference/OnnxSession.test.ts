@@ -5,6 +5,7 @@ import { createRequire } from "node:module"
 import { dirname, join } from "node:path"
 import { makeOnnxSession, type OnnxSessionOptions, warmUp } from "../../src/inference/OnnxSession.js"
 import { tempDir } from "../support/harness.js"
+import { niceOf, onLinux, startedSince, threadNices } from "../support/threads.js"
 import { castToFloatModel, constantOutputModel, identityModel, writeTempFile } from "../support/onnxBuilder.js"
 
 const identityFloat = identityModel({
@@ -190,6 +191,34 @@ describe.each(placements)("makeOnnxSession on the $label", ({ label, open }) => 
       expect(unknown.message).toContain("unknown input 'other'")
       const wrongRank = yield* Effect.flip(session.run({ input: { data: new Float32Array(4), dims: [4], type: "float32" } }))
       expect(wrongRank._tag).toBe("OnnxRunFailed")
+    })
+  )
+
+  it.scoped.runIf(onLinux)("poolThreadNice: ORT's pool threads run at that nice value, every other thread keeps its own", () =>
+    Effect.gen(function* () {
+      const path = yield* writeTempFile("identity.onnx", identityFloat)
+      const before = threadNices()
+      // Three intra-op threads: the calling thread and two pool threads.
+      const session = yield* open({ modelPath: path, executionProviders: ["cpu"], intraOpThreads: 3, poolThreadNice: 7 })
+      const lowered = [...startedSince(before)].filter(([, nice]) => nice === 7)
+      expect(session.poolPriority).toEqual({ nice: 7, lowered: lowered.length })
+      expect(lowered.length).toBeGreaterThanOrEqual(2)
+      for (const [tid, nice] of before) if (niceOf(tid) !== undefined) expect(niceOf(tid)).toBe(nice)
+      const data = Float32Array.from({ length: 4 * 8 * 8 }, (_, i) => i)
+      const out = yield* session.run({ input: { data, dims: [1, 4, 8, 8], type: "float32" } })
+      expect(Array.from(out["output"]?.data ?? [])).toEqual(Array.from(data))
+    })
+  )
+
+  it.scoped.runIf(onLinux)("without poolThreadNice no thread's priority changes", () =>
+    Effect.gen(function* () {
+      const path = yield* writeTempFile("identity.onnx", identityFloat)
+      const before = threadNices()
+      const session = yield* open({ modelPath: path, executionProviders: ["cpu"], intraOpThreads: 3 })
+      expect(session.poolPriority).toBeUndefined()
+      const started = startedSince(before)
+      expect(started.size).toBeGreaterThanOrEqual(2)
+      for (const nice of started.values()) expect(nice).toBe(before.get(String(process.pid)))
     })
   )
 

@@ -10,6 +10,7 @@ import type { Frame } from "../../src/frames/Frame.js"
 import * as OnnxHandler from "../../src/inference/OnnxHandler.js"
 import { call, request, startContainer, tempDir } from "../support/harness.js"
 import { constantOutputModel, encodeModel, identityModel } from "../support/onnxBuilder.js"
+import { onLinux, startedSince, threadNices } from "../support/threads.js"
 
 type Box = readonly [number, number, number, number]
 
@@ -423,6 +424,27 @@ describe("OnnxHandler: concurrency and lifecycle", () => {
         { concurrency: "unbounded" }
       )
       outputs.forEach((out, i) => expectOwnBox(outputOf(out).detections as ReadonlyArray<WireDetection>, i))
+    }))
+
+  it.scoped.runIf(onLinux)("backend.pool_thread_nice: onnxruntime's pool threads run at that nice value; 0 leaves them alone", () =>
+    Effect.gen(function*() {
+      const size = 32
+      const frame = { ...nv12Frame(size, size, [4, 4, 12, 12]), reference: "/dev/shm/x" }
+      for (const nice of [9, 0]) {
+        const loaded = yield* load(
+          yield* modelDir({ ...brightYaml(size), backend: { intra_op_threads: 3, pool_thread_nice: nice } }, channelMeanModel(size))
+        )
+        const before = threadNices()
+        const scope = yield* Scope.make()
+        const handler = yield* buildHandler(loaded).pipe(Scope.extend(scope))
+        const started = [...startedSince(before).values()]
+        // The session's worker thread and at least two pool threads.
+        expect(started.length).toBeGreaterThanOrEqual(3)
+        expect(started.filter((n) => n === nice).length).toBeGreaterThanOrEqual(nice === 0 ? 3 : 2)
+        expect(started.filter((n) => n === 0).length).toBeGreaterThanOrEqual(1)
+        expect(outputOf(yield* handler.infer(request("/dev/shm/x"), frame)).detections).toHaveLength(1)
+        yield* Scope.close(scope, Exit.void)
+      }
     }))
 
   it.scopedLive("the session is released with the layer's scope: later runs fail with INFERENCE_FAILED", () =>
