@@ -232,13 +232,19 @@ sigterm_expect_exit0() {
   stopped_in=$((SECONDS - t))
 }
 
-stop_gracefully() {
-  local dir="$work/$1" model="$2" node_pid=
+# The container's Node process, as the host sees it.
+container_node_pid() {
+  local pid
   for pid in $(descendants "$running_pid"); do
     # (Node renames its main thread "MainThread": match the executable, not the name)
-    case "$(readlink "/proc/$pid/exe" 2>/dev/null)" in */bin/node) node_pid="$pid" ;; esac
+    case "$(readlink "/proc/$pid/exe" 2>/dev/null)" in */bin/node) echo "$pid"; return ;; esac
   done
-  [ -n "$node_pid" ] || fail "no node process under the container"
+  fail "no node process under the container"
+}
+
+stop_gracefully() {
+  local dir="$work/$1" model="$2" node_pid
+  node_pid="$(container_node_pid)"
   sigterm_expect_exit0 "$node_pid" "$dir.log" "node"
   [ ! -e "$dir/vas_model_$model.sock" ] || fail "socket left behind"
   grep -q '"status": *"stopped"' "$dir/vas_heartbeat_$model.json" || fail "final heartbeat: $(cat "$dir/vas_heartbeat_$model.json")"
@@ -266,6 +272,14 @@ node -e 'const h = JSON.parse(process.argv[1]); if (h.status !== "ready" || h.mo
   fail "health: $health"
 ok "ruth-model health from the host: $(node -e 'const h = JSON.parse(process.argv[1]); console.log(h.status, h.model_id, h.model_version, "runtime", h.version)' "$health")"
 healthcheck_inside "$td_image" td/sock
+# backend.pool_thread_nice (default 10): onnxruntime's pool threads give way to the runtime's own
+node_pid="$(container_node_pid)"
+nices="$(for stat in /proc/"$node_pid"/task/*/stat; do sed 's/.*) //' "$stat" | cut -d' ' -f17; done | sort -n | uniq -c | sed 's/^ *//' | paste -sd, -)"
+grep -qE '(^|,)[0-9]+ 10(,|$)' <<<"$nices" && grep -qE '(^|,)[0-9]+ 0(,|$)' <<<"$nices" ||
+  fail "expected threads at nice 10 (onnxruntime's pools) and at 0 (the rest), got (count nice): $nices"
+lowered="$(grep -oE 'pool_thread_nice(: |=")10 \([1-9][0-9]* threads?\)' "$work/td/sock.log" | head -n 1)"
+[ -n "$lowered" ] || fail "the ready log does not report the pool threads lowered: $(grep 'pool_thread_nice' "$work/td/sock.log")"
+ok "threads of node (pid $node_pid) by nice value (count nice): $nices; log: $lowered"
 for layout in raw export-dir; do
   response="$(./bin/ruth-model.js infer --socket "$socket" --image "$png" --layout "$layout")" || fail "infer ($layout): $response"
   summary="$(node -e '
