@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import { type FrameView, makePreprocessOptions, preprocess, type PreprocessOptions, tensorLength } from "../../src/frames/preprocess.js"
 import { nv12KernelsBase64 } from "../../src/frames/simd/nv12Kernels.js"
-import { simdAvailable } from "../../src/frames/simd/nv12Simd.js"
+import { SHRINK_AFTER, simdAvailable, simdMemoryBytes } from "../../src/frames/simd/nv12Simd.js"
 import { assemble, kernelModuleSource } from "../../scripts/simd.js"
 import { randomNv12 } from "../support/nv12.js"
 
@@ -75,5 +75,20 @@ describe("SIMD kernels", () => {
       const b = preprocess(frame, options, make(), { simd: false }).tensor
       expect(Array.from(a)).toEqual(Array.from(b))
     }
+  })
+
+  it("gives back the memory of a huge frame once frames are small again for a while, and still computes the same", () => {
+    const huge = randomNv12(3840, 2160, 1)
+    preprocess(huge, makePreprocessOptions({ width: 1280, height: 720, resize: "stretch" }))
+    const grown = simdMemoryBytes()
+    // The 3840x2160 frame and three 1280x720 float planes.
+    expect(grown).toBeGreaterThan(20 * 1024 * 1024)
+    const small = makePreprocessOptions({ width: 64, height: 36, resize: "stretch" })
+    const frame = randomNv12(192, 108, 2)
+    for (let i = 1; i < SHRINK_AFTER; i++) preprocess(frame, small)
+    expect(simdMemoryBytes()).toBe(grown)
+    const { simd, js } = both(frame, small)
+    expect(simdMemoryBytes()).toBeLessThan(1024 * 1024)
+    expect(maxDiff(simd, js)).toBeLessThan(1e-5)
   })
 })

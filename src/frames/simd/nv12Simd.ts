@@ -36,13 +36,18 @@ interface Instance {
   readonly blend: Kernel
 }
 
+let compiled: { readonly wasm: WasmApi; readonly module: object } | undefined | null = null
+
 const instantiate = (): Instance | undefined => {
   try {
-    const wasm = (globalThis as unknown as { readonly WebAssembly: WasmApi }).WebAssembly
-    const module = new wasm.Module(Buffer.from(nv12KernelsBase64, "base64"))
-    return new wasm.Instance(module, {}).exports as Instance
+    if (compiled === null) {
+      const wasm = (globalThis as unknown as { readonly WebAssembly: WasmApi }).WebAssembly
+      compiled = { wasm, module: new wasm.Module(Buffer.from(nv12KernelsBase64, "base64")) }
+    }
+    return compiled === undefined ? undefined : (new compiled.wasm.Instance(compiled.module, {}).exports as Instance)
   } catch {
     // A runtime without WebAssembly SIMD: the JavaScript kernels serve every geometry.
+    compiled = undefined
     return undefined
   }
 }
@@ -51,6 +56,18 @@ let instance: Instance | undefined | null = null
 
 /** Whether this runtime runs the SIMD kernels (loaded on first use). */
 export const simdAvailable = (): boolean => (instance ??= instantiate()) !== undefined
+
+/** Bytes of memory the kernels hold now (0 before first use or without SIMD). */
+export const simdMemoryBytes = (): number => (instance ? instance.memory.buffer.byteLength : 0)
+
+/**
+ * WebAssembly memory only grows, so one huge frame would keep its memory for good: after
+ * `SHRINK_AFTER` calls in a row that each needed at most a quarter of it (and it is over
+ * `SHRINK_FROM_BYTES`), the kernels start over with a fresh instance and memory of what they need.
+ */
+export const SHRINK_AFTER = 64
+const SHRINK_FROM_BYTES = 16 * 1024 * 1024
+let smallCalls = 0
 
 /** Bytes a load may reach past the last byte a row uses. */
 const SLACK = 32
@@ -98,7 +115,7 @@ export const pointSimd = (job: SimdJob): boolean => run(job, undefined)
 export const blendSimd = (job: SimdJob, taps: BlendTaps): boolean => run(job, taps)
 
 const run = (job: SimdJob, taps: BlendTaps | undefined): boolean => {
-  const kernel = (instance ??= instantiate())
+  let kernel = (instance ??= instantiate())
   // The four pixels' luma taps (up to 3·step + 1) must fit one 16-byte load.
   const maxStep = taps === undefined ? 5 : 4
   if (kernel === undefined || job.step < 1 || job.step > maxStep || job.width < 1 || job.height < 1) return false
@@ -112,6 +129,14 @@ const run = (job: SimdJob, taps: BlendTaps | undefined): boolean => {
   const frameAt = align16(rowCAt + 4 * height)
   const outAt = align16(frameAt + frameBytes + SLACK)
   const needed = outAt + 3 * planeBytes
+  if (kernel.memory.buffer.byteLength > SHRINK_FROM_BYTES && needed * 4 <= kernel.memory.buffer.byteLength) {
+    if (++smallCalls >= SHRINK_AFTER) {
+      smallCalls = 0
+      kernel = instance = instantiate() ?? kernel
+    }
+  } else {
+    smallCalls = 0
+  }
   const have = kernel.memory.buffer.byteLength
   if (needed > have) kernel.memory.grow(Math.ceil((needed - have) / 65536))
   const buffer = kernel.memory.buffer
