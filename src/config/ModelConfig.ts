@@ -175,7 +175,7 @@ const backendFields = {
   ),
   intra_op_threads: withDefault(NonNegativeInt, () => 0),
   inter_op_threads: withDefault(NonNegativeInt, () => 0),
-  // The nice value of onnxruntime's own pool threads (Linux); 0 leaves them as they are.
+  // The nice value of onnxruntime's own pool threads (Linux, CPU sessions); 0 leaves them as they are.
   pool_thread_nice: withDefault(NiceValue, () => 10),
   warmup_runs: withDefault(NonNegativeInt, () => 1),
   input_name: optionalKey(NonEmptyString),

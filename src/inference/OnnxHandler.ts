@@ -273,7 +273,8 @@ const openSession = (
     makeOnnxSession({
       modelPath: loaded.weightsPath,
       executionProviders: providers,
-      poolThreadNice: config.backend.pool_thread_nice,
+      // A CUDA session's load also starts the GPU driver's threads: those keep their priority.
+      ...(providers.includes("cuda") ? {} : { poolThreadNice: config.backend.pool_thread_nice }),
       ...(intra !== undefined ? { intraOpThreads: intra } : {}),
       ...(inter !== undefined ? { interOpThreads: inter } : {})
     })
