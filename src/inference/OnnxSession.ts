@@ -84,8 +84,8 @@ export interface OnnxSessionOptions {
   readonly intraOpThreads?: number
   readonly interOpThreads?: number
   /**
-   * The nice value (1–19) for the threads ORT starts for this session, its thread pools (Linux): the
-   * thread that calls ORT and this thread's event loop then come first when cores are short.
+   * The nice value (1–19) for the threads ORT starts for this session, its thread pools (Linux only):
+   * the thread that calls ORT and this thread's event loop then come first when cores are short.
    * Absent or 0: their priority is left alone.
    */
   readonly poolThreadNice?: number

@@ -16,7 +16,7 @@
  */
 import { readdirSync } from "node:fs"
 import { access } from "node:fs/promises"
-import { setPriority } from "node:os"
+import { getPriority, setPriority } from "node:os"
 import { isMainThread, parentPort, workerData } from "node:worker_threads"
 import type { MessagePort, TransferListItem } from "node:worker_threads"
 import { InferenceSession, Tensor } from "onnxruntime-node"
@@ -97,7 +97,7 @@ const toOutputTensor = (name: string, value: unknown): OutputTensor | string => 
 export interface PoolPriority {
   /** The nice value asked for. */
   readonly nice: number
-  /** Threads started while the session loaded (ORT's thread pools) that now run at `nice`. */
+  /** Threads started while the session loaded (ORT's thread pools) that now run at `nice` (or were already lower). */
   readonly lowered: number
   /** Why none, or not all, of them could be lowered. */
   readonly problem?: string
@@ -122,25 +122,26 @@ const errorCode = (cause: unknown): unknown =>
  * runs them at once instead of queueing them for a time slice behind a pool thread, and ORT's
  * calling thread picks up the pool's share of the work meanwhile. Threads that other code starts
  * during the load would be lowered too; the libuv pool, the only one Node starts lazily, exists by
- * then because callers stat the model file first.
+ * then because callers stat the model file first. Elsewhere than Linux nothing changes, and a
+ * thread already below `nice` (a process started with a higher nice value) is left as it is.
  */
 export const loadWithPoolPriority = async <A>(
   nice: number | undefined,
   load: () => Promise<A>
 ): Promise<{ readonly loaded: A; readonly priority?: PoolPriority }> => {
-  if (nice === undefined || nice === 0) return { loaded: await load() }
+  if (nice === undefined || nice === 0 || process.platform !== "linux") return { loaded: await load() }
   const before = threadIds()
   const loaded = await load()
   const after = threadIds()
   if (before === undefined || after === undefined) {
-    return { loaded, priority: { nice, lowered: 0, problem: "per-thread priorities are set on Linux only (no /proc/self/task)" } }
+    return { loaded, priority: { nice, lowered: 0, problem: "/proc/self/task cannot be read" } }
   }
   let lowered = 0
   let problem: string | undefined
   for (const tid of after) {
     if (before.has(tid)) continue
     try {
-      setPriority(Number(tid), nice)
+      if (getPriority(Number(tid)) < nice) setPriority(Number(tid), nice)
       lowered++
     } catch (cause) {
       // ESRCH: the thread ended after the listing, so there is nothing to lower.

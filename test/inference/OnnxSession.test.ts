@@ -3,7 +3,9 @@ import { Effect, Exit, Scope, Tracer } from "effect"
 import { existsSync } from "node:fs"
 import { createRequire } from "node:module"
 import { dirname, join } from "node:path"
+import { fileURLToPath } from "node:url"
 import { makeOnnxSession, type OnnxSessionOptions, warmUp } from "../../src/inference/OnnxSession.js"
+import { collectOutput, exitOf, spawnTs } from "../support/child.js"
 import { tempDir } from "../support/harness.js"
 import { niceOf, onLinux, startedSince, threadNices } from "../support/threads.js"
 import { castToFloatModel, constantOutputModel, identityModel, writeTempFile } from "../support/onnxBuilder.js"
@@ -207,6 +209,23 @@ describe.each(placements)("makeOnnxSession on the $label", ({ label, open }) => 
       const data = Float32Array.from({ length: 4 * 8 * 8 }, (_, i) => i)
       const out = yield* session.run({ input: { data, dims: [1, 4, 8, 8], type: "float32" } })
       expect(Array.from(out["output"]?.data ?? [])).toEqual(Array.from(data))
+    })
+  )
+
+  it.scoped.runIf(onLinux)("poolThreadNice never raises a priority: in a process at nice 15, ORT's threads stay at 15", () =>
+    Effect.gen(function* () {
+      const model = yield* writeTempFile("identity.onnx", identityFloat)
+      const script = fileURLToPath(new URL("../support/poolNiceChild.ts", import.meta.url))
+      const child = spawnTs(script, [model, label.startsWith("main") ? "main" : "worker"], {})
+      const output = collectOutput(child)
+      const exit = yield* Effect.promise(() => exitOf(child))
+      expect(exit.code, output()).toBe(0)
+      const { priority, started } = JSON.parse(output().trim().split("\n").at(-1)!) as { priority: { nice: number; lowered: number; problem?: string }; started: Array<number> }
+      expect(priority.problem).toBeUndefined()
+      expect(priority.nice).toBe(7)
+      expect(priority.lowered).toBeGreaterThanOrEqual(2)
+      expect(started.length).toBeGreaterThanOrEqual(2)
+      for (const nice of started) expect(nice).toBe(15)
     })
   )
 
