@@ -170,9 +170,10 @@ interface Geometry {
   /** Both taps of every output pixel share one chroma sample (e.g. 2:1, or whole source pixels). */
   readonly chromaPoint: boolean
   /**
-   * NV12, chromaPoint, the second taps one column right and one row down of the first, the same
+   * NV12, not pointStep, the second taps one column right and one row down of the first, the same
    * weights for every column and every row, and first-tap columns at colA[0] + blendStep·x (e.g.
-   * 1280→640 is exactly 2:1): the SIMD blend kernel's case. 0 otherwise.
+   * 1280→640 is exactly 2:1, 2560→640 4:1): the SIMD blend kernels' case (`blend` when
+   * chromaPoint, else `blendc`). 0 otherwise.
    */
   readonly blendStep: number
 }
@@ -233,7 +234,7 @@ const buildGeometry = (frame: FrameView, options: PreprocessOptions): Geometry =
     rowW: ys.w,
     pointStep: nv12 && lumaPoint ? arithmeticStep(colA) : 0,
     chromaPoint,
-    blendStep: nv12 && !lumaPoint && chromaPoint && uniformTaps ? arithmeticStep(colA) : 0
+    blendStep: nv12 && !lumaPoint && uniformTaps ? arithmeticStep(colA) : 0
   }
 }
 
@@ -755,7 +756,10 @@ export const preprocess = (
         nv12KernelChromaPoint(frame.data, g, c, gamutFor(options.colorMatrix, options.range, c), affine, placement, target)
       }
     } else {
-      nv12Kernel(frame.data, g, c, gamutFor(options.colorMatrix, options.range, c), affine, placement, target)
+      const job = g.blendStep > 0 ? simdJob(g.blendStep) : undefined
+      if (job === undefined || !blendSimd(job, { rowY1: g.rowB, rowC1: g.rowCB, wx: g.colW[0]!, wy: g.rowW[0]! })) {
+        nv12Kernel(frame.data, g, c, gamutFor(options.colorMatrix, options.range, c), affine, placement, target)
+      }
     }
   } else {
     packedKernel(frame.data, g, frame.format === "BGR24", affine, placement, target)

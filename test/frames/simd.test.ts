@@ -46,7 +46,11 @@ describe("SIMD kernels", () => {
     ["blend: 1280x720 -> 640x640 letterbox (2:1)", 1280, 720, {}],
     ["blend: 2:1 stretch, BGR, ImageNet mean/std, width not a multiple of 4", 132, 80, { width: 66, height: 40, resize: "stretch", channelOrder: "bgr", mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] }],
     ["blend: 3:1 across, 2:1 down (weights 0 and 1/2)", 192, 96, { width: 64, height: 48, resize: "stretch" }],
-    ["blend: 2:1 letterbox with side bars, BT.709 limited", 300, 480, { width: 240, height: 240, colorMatrix: "bt709", range: "limited" }]
+    ["blend: 2:1 letterbox with side bars, BT.709 limited", 300, 480, { width: 240, height: 240, colorMatrix: "bt709", range: "limited" }],
+    ["blendc: 2560x1440 -> 640x640 letterbox (4:1, each tap its own chroma)", 2560, 1440, {}],
+    ["blendc: 1280x720 -> 320x320 letterbox, BGR, ImageNet mean/std", 1280, 720, { width: 320, height: 320, channelOrder: "bgr", mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] }],
+    ["blendc: 4:1 across, 2:1 down (chroma rows shared, columns not)", 264, 96, { width: 66, height: 48, resize: "stretch" }],
+    ["blendc: 2:1 across, 4:1 down, BT.709 limited", 128, 192, { width: 64, height: 48, resize: "stretch", colorMatrix: "bt709", range: "limited" }]
   ] as const)("%s: same tensor as the JavaScript kernel", (_name, w, h, partial) => {
     const options = makePreprocessOptions(partial as Partial<PreprocessOptions>)
     const plain = randomNv12(w, h, w * 7 + h)

@@ -2,7 +2,8 @@
  * The NV12 kernels of preprocess.ts in WebAssembly SIMD (nv12.wat), for planar float32 output:
  * `point` when every output pixel takes one whole source pixel at a fixed column step (1920→640
  * is exactly 3:1), `blend` when it takes two neighbouring columns and rows with the same weights
- * everywhere and one chroma sample (1280→640 is exactly 2:1). The frame is copied into the
+ * everywhere and one chroma sample (1280→640 is exactly 2:1), `blendc` for the same taps when each
+ * takes its own chroma sample (2560→640 is exactly 4:1). The frame is copied into the
  * module's memory, converted four pixels at a time, and the rows copied out. Where WebAssembly
  * SIMD is missing, or the geometry does not fit, the caller's JavaScript kernel runs instead.
  */
@@ -34,6 +35,7 @@ interface Instance {
   readonly memory: { readonly buffer: ArrayBuffer; grow(pages: number): number }
   readonly point: Kernel
   readonly blend: Kernel
+  readonly blendc: Kernel
 }
 
 let compiled: { readonly wasm: WasmApi; readonly module: object } | undefined | null = null
@@ -72,8 +74,8 @@ let smallCalls = 0
 /** Bytes a load may reach past the last byte a row uses. */
 const SLACK = 32
 
-/** Coefficients, swizzle masks and tap weights: see nv12.wat. */
-const COEF_BYTES = 128
+/** Coefficients, swizzle masks, tap weights and blendc's second chroma-row table: see nv12.wat. */
+const COEF_BYTES = 176
 
 const align16 = (n: number): number => (n + 15) & ~15
 
@@ -101,9 +103,14 @@ export interface SimdJob {
   readonly offB: number
 }
 
-/** The blend kernel's taps: columns x and x + 1 weighted 1 − wx and wx, rows rowY and rowY1 weighted 1 − wy and wy. */
+/**
+ * The blend kernels' taps: columns x and x + 1 weighted 1 − wx and wx, rows rowY and rowY1
+ * weighted 1 − wy and wy. `rowC1` (per output row, the offset of rowY1's chroma row) when the
+ * taps do not share one chroma sample: each tap then takes the chroma of its own column and row.
+ */
 export interface BlendTaps {
   readonly rowY1: Int32Array
+  readonly rowC1?: Int32Array
   readonly wx: number
   readonly wy: number
 }
@@ -126,7 +133,8 @@ const run = (job: SimdJob, taps: BlendTaps | undefined): boolean => {
   const rowYAt = COEF_BYTES
   const rowY1At = align16(rowYAt + 4 * height)
   const rowCAt = align16(rowY1At + (taps === undefined ? 0 : 4 * height))
-  const frameAt = align16(rowCAt + 4 * height)
+  const rowC1At = align16(rowCAt + 4 * height)
+  const frameAt = align16(rowC1At + (taps?.rowC1 === undefined ? 0 : 4 * height))
   const outAt = align16(frameAt + frameBytes + SLACK)
   const needed = outAt + 3 * planeBytes
   if (kernel.memory.buffer.byteLength > SHRINK_FROM_BYTES && needed * 4 <= kernel.memory.buffer.byteLength) {
@@ -148,13 +156,18 @@ const run = (job: SimdJob, taps: BlendTaps | undefined): boolean => {
   // Swizzle masks: byte 0 of u32 lane i takes source byte mask[i]; 0x80 zeroes the other bytes.
   const cx0 = (x0 >> 1) << 1
   bytes.fill(0x80, 48, 112)
+  bytes.fill(0x80, 128, 160)
   for (let i = 0; i < 4; i++) {
     const chroma = (((x0 + step * i) >> 1) << 1) - cx0
+    const chroma1 = (((x0 + step * i + 1) >> 1) << 1) - cx0
     bytes[48 + 4 * i] = step * i
     bytes[64 + 4 * i] = chroma
     bytes[80 + 4 * i] = chroma + 1
     bytes[96 + 4 * i] = step * i + 1
+    bytes[128 + 4 * i] = chroma1
+    bytes[144 + 4 * i] = chroma1 + 1
   }
+  ints[160 / 4] = rowC1At
   for (let y = 0; y < height; y++) {
     ints[rowYAt / 4 + y] = rowY[y]! + x0
     ints[rowCAt / 4 + y] = rowC[y]! + cx0
@@ -165,11 +178,12 @@ const run = (job: SimdJob, taps: BlendTaps | undefined): boolean => {
   const outG = outAt + planeBytes
   const outB = outAt + 2 * planeBytes
   if (taps !== undefined) {
-    const { rowY1, wx, wy } = taps
+    const { rowY1, rowC1, wx, wy } = taps
     for (let y = 0; y < height; y++) ints[rowY1At / 4 + y] = rowY1[y]! + x0
+    if (rowC1 !== undefined) for (let y = 0; y < height; y++) ints[rowC1At / 4 + y] = rowC1[y]! + cx0
     floats.set([(1 - wx) * (1 - wy), wx * (1 - wy), (1 - wx) * wy, wx * wy], 112 / 4)
   }
-  const convert = taps === undefined ? kernel.point : kernel.blend
+  const convert = taps === undefined ? kernel.point : taps.rowC1 === undefined ? kernel.blend : kernel.blendc
   convert(frameAt, rowYAt, rowY1At, rowCAt, 4 * step, groups, height, outR, outG, outB, 0)
 
   const rowFloats = groups * 4
