@@ -16,7 +16,7 @@ interface WasmApi {
   readonly Instance: new (module: object, imports: object) => { readonly exports: object }
 }
 
-/** Both kernels take the same arguments (byte offsets into the module's memory); see nv12.wat. */
+/** Every kernel takes the same arguments (byte offsets into the module's memory); see nv12.wat. */
 type Kernel = (
   frame: number,
   rowY: number,
