@@ -50,7 +50,10 @@ describe("SIMD kernels", () => {
     ["blendc: 2560x1440 -> 640x640 letterbox (4:1, each tap its own chroma)", 2560, 1440, {}],
     ["blendc: 1280x720 -> 320x320 letterbox, BGR, ImageNet mean/std", 1280, 720, { width: 320, height: 320, channelOrder: "bgr", mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] }],
     ["blendc: 4:1 across, 2:1 down (chroma rows shared, columns not)", 264, 96, { width: 66, height: 48, resize: "stretch" }],
-    ["blendc: 2:1 across, 4:1 down, BT.709 limited", 128, 192, { width: 64, height: 48, resize: "stretch", colorMatrix: "bt709", range: "limited" }]
+    ["blendc: 2:1 across, 4:1 down, BT.709 limited", 128, 192, { width: 64, height: 48, resize: "stretch", colorMatrix: "bt709", range: "limited" }],
+    ["blendw: 1920x1080 -> 320x320 letterbox (6:1, taps wider than one load)", 1920, 1080, { width: 320, height: 320 }],
+    ["blendw: 3840x2160 -> 640x640 letterbox, BGR, ImageNet mean/std", 3840, 2160, { channelOrder: "bgr", mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] }],
+    ["blendw: 6:1 stretch, width not a multiple of 4", 390, 120, { width: 65, height: 20, resize: "stretch" }]
   ] as const)("%s: same tensor as the JavaScript kernel", (_name, w, h, partial) => {
     const options = makePreprocessOptions(partial as Partial<PreprocessOptions>)
     const plain = randomNv12(w, h, w * 7 + h)

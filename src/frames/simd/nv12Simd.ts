@@ -3,7 +3,8 @@
  * `point` when every output pixel takes one whole source pixel at a fixed column step (1920→640
  * is exactly 3:1), `blend` when it takes two neighbouring columns and rows with the same weights
  * everywhere and one chroma sample (1280→640 is exactly 2:1), `blendc` for the same taps when each
- * takes its own chroma sample (2560→640 is exactly 4:1). The frame is copied into the
+ * takes its own chroma sample (2560→640 is exactly 4:1), and `blendw` for `blend`'s taps five to
+ * seven bytes apart (1920→320 is exactly 6:1). The frame is copied into the
  * module's memory, converted four pixels at a time, and the rows copied out. Where WebAssembly
  * SIMD is missing, or the geometry does not fit, the caller's JavaScript kernel runs instead.
  */
@@ -36,6 +37,7 @@ interface Instance {
   readonly point: Kernel
   readonly blend: Kernel
   readonly blendc: Kernel
+  readonly blendw: Kernel
 }
 
 let compiled: { readonly wasm: WasmApi; readonly module: object } | undefined | null = null
@@ -75,7 +77,7 @@ let smallCalls = 0
 const SLACK = 32
 
 /** Coefficients, swizzle masks, tap weights and blendc's second chroma-row table: see nv12.wat. */
-const COEF_BYTES = 176
+const COEF_BYTES = 192
 
 const align16 = (n: number): number => (n + 15) & ~15
 
@@ -118,14 +120,19 @@ export interface BlendTaps {
 /** Runs the point kernel; false (nothing written) when this runtime has no SIMD or the step is over 5. */
 export const pointSimd = (job: SimdJob): boolean => run(job, undefined)
 
-/** Runs the blend kernel; false (nothing written) when this runtime has no SIMD or the step is over 4. */
+/**
+ * Runs a blend kernel; false (nothing written) when this runtime has no SIMD or the step is over 7
+ * (over 4 when the taps do not share one chroma sample).
+ */
 export const blendSimd = (job: SimdJob, taps: BlendTaps): boolean => run(job, taps)
 
 const run = (job: SimdJob, taps: BlendTaps | undefined): boolean => {
   let kernel = (instance ??= instantiate())
-  // The four pixels' luma taps (up to 3·step + 1) must fit one 16-byte load.
-  const maxStep = taps === undefined ? 5 : 4
+  // The four pixels' luma taps (up to 3·step + 1) must fit one 16-byte load, or (blendw) two
+  // pixels' taps (up to step + 1) each of two loads.
+  const maxStep = taps === undefined ? 5 : taps.rowC1 === undefined ? 7 : 4
   if (kernel === undefined || job.step < 1 || job.step > maxStep || job.width < 1 || job.height < 1) return false
+  const wide = taps !== undefined && job.step > 4
   const { data, frameBytes, rowY, rowC, x0, step, width, height, coefficients: k, out } = job
   const groups = Math.ceil(width / 4)
   const planeBytes = height * groups * 16
@@ -156,18 +163,27 @@ const run = (job: SimdJob, taps: BlendTaps | undefined): boolean => {
   // Swizzle masks: byte 0 of u32 lane i takes source byte mask[i]; 0x80 zeroes the other bytes.
   const cx0 = (x0 >> 1) << 1
   bytes.fill(0x80, 48, 112)
-  bytes.fill(0x80, 128, 160)
+  bytes.fill(0x80, 128, 192)
   for (let i = 0; i < 4; i++) {
     const chroma = (((x0 + step * i) >> 1) << 1) - cx0
-    const chroma1 = (((x0 + step * i + 1) >> 1) << 1) - cx0
-    bytes[48 + 4 * i] = step * i
-    bytes[64 + 4 * i] = chroma
-    bytes[80 + 4 * i] = chroma + 1
-    bytes[96 + 4 * i] = step * i + 1
-    bytes[128 + 4 * i] = chroma1
-    bytes[144 + 4 * i] = chroma1 + 1
+    if (wide) {
+      // blendw: pixels 2 and 3 from the second load, 2·step bytes on (an even offset, as cx0 is).
+      const [at, from] = i < 2 ? [0, 0] : [80, 2 * step]
+      bytes[48 + at + 4 * i] = step * i - from
+      bytes[64 + at + 4 * i] = chroma - from
+      bytes[80 + at + 4 * i] = chroma + 1 - from
+      bytes[96 + at + 4 * i] = step * i + 1 - from
+    } else {
+      const chroma1 = (((x0 + step * i + 1) >> 1) << 1) - cx0
+      bytes[48 + 4 * i] = step * i
+      bytes[64 + 4 * i] = chroma
+      bytes[80 + 4 * i] = chroma + 1
+      bytes[96 + 4 * i] = step * i + 1
+      bytes[128 + 4 * i] = chroma1
+      bytes[144 + 4 * i] = chroma1 + 1
+    }
   }
-  ints[160 / 4] = rowC1At
+  if (!wide) ints[160 / 4] = rowC1At
   for (let y = 0; y < height; y++) {
     ints[rowYAt / 4 + y] = rowY[y]! + x0
     ints[rowCAt / 4 + y] = rowC[y]! + cx0
@@ -183,7 +199,13 @@ const run = (job: SimdJob, taps: BlendTaps | undefined): boolean => {
     if (rowC1 !== undefined) for (let y = 0; y < height; y++) ints[rowC1At / 4 + y] = rowC1[y]! + cx0
     floats.set([(1 - wx) * (1 - wy), wx * (1 - wy), (1 - wx) * wy, wx * wy], 112 / 4)
   }
-  const convert = taps === undefined ? kernel.point : taps.rowC1 === undefined ? kernel.blend : kernel.blendc
+  const convert = taps === undefined
+    ? kernel.point
+    : taps.rowC1 !== undefined
+    ? kernel.blendc
+    : wide
+    ? kernel.blendw
+    : kernel.blend
   convert(frameAt, rowYAt, rowY1At, rowCAt, 4 * step, groups, height, outR, outG, outB, 0)
 
   const rowFloats = groups * 4
