@@ -53,7 +53,9 @@ describe("SIMD kernels", () => {
     ["blendc: 2:1 across, 4:1 down, BT.709 limited", 128, 192, { width: 64, height: 48, resize: "stretch", colorMatrix: "bt709", range: "limited" }],
     ["blendw: 1920x1080 -> 320x320 letterbox (6:1, taps wider than one load)", 1920, 1080, { width: 320, height: 320 }],
     ["blendw: 3840x2160 -> 640x640 letterbox, BGR, ImageNet mean/std", 3840, 2160, { channelOrder: "bgr", mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] }],
-    ["blendw: 6:1 stretch, width not a multiple of 4", 390, 120, { width: 65, height: 20, resize: "stretch" }]
+    ["blendw: 6:1 stretch, width not a multiple of 4", 390, 120, { width: 65, height: 20, resize: "stretch" }],
+    ["blendw: portrait 1080x1920 -> 320x320 letterbox (side bars), BT.709 limited", 1080, 1920, { width: 320, height: 320, colorMatrix: "bt709", range: "limited" }],
+    ["blendc: portrait 720x1280 -> 320x320 letterbox (side bars)", 720, 1280, { width: 320, height: 320 }]
   ] as const)("%s: same tensor as the JavaScript kernel", (_name, w, h, partial) => {
     const options = makePreprocessOptions(partial as Partial<PreprocessOptions>)
     const plain = randomNv12(w, h, w * 7 + h)
