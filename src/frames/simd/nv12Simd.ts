@@ -76,7 +76,7 @@ let smallCalls = 0
 /** Bytes a load may reach past the last byte a row uses. */
 const SLACK = 32
 
-/** Coefficients, swizzle masks, tap weights and blendc's second chroma-row table: see nv12.wat. */
+/** Coefficients, swizzle masks, tap weights, blendc's and blendw's further masks and blendc's second chroma-row table offset: see nv12.wat. */
 const COEF_BYTES = 192
 
 const align16 = (n: number): number => (n + 15) & ~15
