@@ -172,8 +172,8 @@ interface Geometry {
   /**
    * NV12, not pointStep, the second taps one column right and one row down of the first, the same
    * weights for every column and every row, and first-tap columns at colA[0] + blendStep·x (e.g.
-   * 1280→640 is exactly 2:1, 2560→640 4:1): the SIMD blend kernels' case (`blend` when
-   * chromaPoint, else `blendc`). 0 otherwise.
+   * 1280→640 is exactly 2:1, 2560→640 4:1): the SIMD blend kernels' case (`blend`, or `blendw`
+   * for steps over 4, when chromaPoint; else `blendc`). 0 otherwise.
    */
   readonly blendStep: number
 }

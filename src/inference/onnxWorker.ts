@@ -15,7 +15,6 @@
  * Effect and loads the same way from the compiled .js and, through tsx, from this .ts source.
  */
 import { readdirSync } from "node:fs"
-import { access } from "node:fs/promises"
 import { getPriority, setPriority } from "node:os"
 import { isMainThread, parentPort, workerData } from "node:worker_threads"
 import type { MessagePort, TransferListItem } from "node:worker_threads"
@@ -119,10 +118,11 @@ const errorCode = (cause: unknown): unknown =>
  * Runs `load` and gives the threads it starts — ORT's intra- and inter-op pools — the nice value
  * `nice` (on Linux a thread's priority is its own). The thread that calls ORT and the event loop
  * that reads frames and answers keep theirs: when every core is busy with a run, the scheduler
- * runs them at once instead of queueing them for a time slice behind a pool thread, and ORT's
- * calling thread picks up the pool's share of the work meanwhile. Threads that other code starts
- * during the load would be lowered too; the libuv pool, the only one Node starts lazily, exists by
- * then because callers stat the model file first. Elsewhere than Linux nothing changes, and a
+ * runs them at once instead of queueing them for a time slice behind a pool thread (bench/e2e:
+ * session.run no slower, the runtime's stalls gone). Threads that other code starts
+ * during the load would be lowered too; the libuv pool, the only one Node starts lazily (and
+ * process-wide), exists by then because `makeOnnxSession` stats the model file with fs/promises
+ * before either placement loads it. Elsewhere than Linux nothing changes, and a
  * thread already below `nice` (a process started with a higher nice value) is left as it is.
  */
 export const loadWithPoolPriority = async <A>(
@@ -319,8 +319,6 @@ const serve = async (port: MessagePort, { spec, control }: WorkerInit): Promise<
   let session: InferenceSession
   let poolPriority: PoolPriority | undefined
   try {
-    // Node's thread pool is process-wide; making sure it runs keeps its threads out of the ones the load starts.
-    await access(spec.modelPath).catch(() => {})
     const { loaded, priority } = await loadWithPoolPriority(spec.poolThreadNice, () =>
       guarded(control, () => InferenceSession.create(spec.modelPath, ortSessionOptions(spec))))
     if (loaded === STOPPED) return

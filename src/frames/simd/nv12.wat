@@ -22,7 +22,7 @@
   ;; Every kernel's params (all byte offsets into memory):
   ;;   frame   the NV12 frame
   ;;   rowY    i32 per output row: offset in the frame of its luma row + x0
-  ;;   rowY1   blend and blendc: the same for its second luma row
+  ;;   rowY1   the blend kernels: the same for its second luma row
   ;;   rowC    i32 per output row: offset in the frame of its chroma row + cx0
   ;;   step4   4*step: source bytes between groups
   ;;   groups  groups of four output pixels per row
