@@ -5,7 +5,7 @@
  * sending its next frame when the previous answer arrives.
  *
  *   npx tsx bench/e2e.ts [--duration S] [--cameras 1,2,4] [--client plain|model-client]
- *                        [--pool-thread-nice N] [--json]
+ *                        [--pool-thread-nice N] [--no-floor] [--json]
  *
  * The cameras are plain callback clients (framing and JSON, as the core's
  * callers are, and as bench/ipc's load generator is), so the numbers are the
@@ -21,6 +21,12 @@
  * stages of one request add up to its round trip. The non-model share is the
  * median of (round trip - session.run - session wait) over the median round
  * trip: waiting while the model runs another camera's frame is model time.
+ *
+ * The floor: right after the container's one-camera row, the same camera, frames and model
+ * against bench/servers/bareModel.ts — one thread reading, preprocessing (the same kernels),
+ * running ORT in line and answering, with no runtime at all (no checks, no worker, no Effect).
+ * What it leaves outside the model is what any Node server pays on this machine; the container's
+ * excess over it is the runtime's own cost. `--no-floor` skips it. A `server` field tells the rows apart.
  *
  * `--pool-thread-nice N` serves the model with `backend.pool_thread_nice: N` instead of the
  * example's setting (0: onnxruntime's pool threads keep the runtime's priority), for comparison.
@@ -46,7 +52,11 @@ const root = path.resolve(here, "..")
 
 export type E2eClient = "plain" | "model-client"
 
+/** `container`: `ruth-model serve`; `bare`: bench/servers/bareModel.ts, the floor with no runtime. */
+export type E2eServer = "container" | "bare"
+
 export interface E2eRow {
+  readonly server: E2eServer
   readonly client: E2eClient
   readonly cameras: number
   readonly frames: number
@@ -66,6 +76,8 @@ export interface E2eRow {
   }
   /** Median time outside the model (session.run and the wait for it) over the median end-to-end latency. */
   readonly nonModelShare: number
+  /** Median milliseconds outside the model (round trip - session.run - session wait). */
+  readonly outsideMs: number
   readonly errors: number
 }
 
@@ -90,6 +102,19 @@ const startServer = async (socketDir: string, modelsDir: string): Promise<ChildP
   const deadline = Date.now() + 60_000
   while (!fs.existsSync(socket)) {
     if (Date.now() > deadline || child.exitCode !== null) throw new Error("text-detection container did not start")
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  return child
+}
+
+/** The floor: the same model and frames served with no runtime (bench/servers/bareModel.ts). */
+const startBareServer = async (socket: string, modelDir: string): Promise<ChildProcess> => {
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(here, "servers/bareModel.ts"), socket, modelDir], {
+    stdio: ["ignore", "ignore", "inherit"]
+  })
+  const deadline = Date.now() + 60_000
+  while (!fs.existsSync(socket)) {
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error("bare model server did not start")
     await new Promise((r) => setTimeout(r, 50))
   }
   return child
@@ -158,6 +183,108 @@ const modelClientCameras = (
     )
   )
 
+/** Measures `cameras` cameras against the server at `socketPath` for `durationMs`. */
+const measure = async (
+  socketPath: string,
+  server: E2eServer,
+  cameras: number,
+  frames: ReadonlyArray<{ readonly file: string; readonly width: number; readonly height: number }>,
+  durationMs: number,
+  clientKind: E2eClient
+): Promise<E2eRow> => {
+  const all = Array.from({ length: cameras }, (_, c) => c)
+  const request = (cam: number, frameId: number): InferenceRequestInput => {
+    const f = frames[cam]!
+    return {
+      frame_reference: f.file,
+      frame_metadata: { width: f.width, height: f.height, format: "NV12", frame_id: frameId },
+      camera_id: `cam${cam}`,
+      model_id: "text-detection",
+      timestamp: Date.now() / 1000
+    }
+  }
+  const latencies: Array<number> = []
+  const stages = {
+    socketAndCodec: [] as Array<number>,
+    frameRead: [] as Array<number>,
+    preprocess: [] as Array<number>,
+    handoff: [] as Array<number>,
+    sessionWait: [] as Array<number>,
+    sessionRun: [] as Array<number>,
+    postprocess: [] as Array<number>,
+    runtime: [] as Array<number>
+  }
+  const outsideModel: Array<number> = []
+  let errors = 0
+  const record: OnReply = (reply, total) => {
+    if (reply.error !== null) {
+      errors++
+      return
+    }
+    const m = (reply.metadata ?? {}) as Record<string, number>
+    latencies.push(total)
+    const server = m.server_time_ms ?? 0
+    const [read, pre, handoff, wait, run, post] = [
+      m.frame_read_ms ?? 0,
+      m.preprocess_ms ?? 0,
+      m.handoff_ms ?? 0,
+      m.session_wait_ms ?? 0,
+      m.inference_ms ?? 0,
+      m.postprocess_ms ?? 0
+    ]
+    stages.socketAndCodec.push(total - server)
+    stages.frameRead.push(read)
+    stages.preprocess.push(pre)
+    stages.handoff.push(handoff)
+    stages.sessionWait.push(wait)
+    stages.sessionRun.push(run)
+    stages.postprocess.push(post)
+    stages.runtime.push(server - read - pre - handoff - wait - run - post)
+    outsideModel.push(total - run - wait)
+  }
+  // Warm-up, one request per camera: the first frames of this geometry build caches.
+  await Promise.all(all.map((cam) => plainCamera(socketPath, (id) => request(cam, id), 0, () => {})))
+  const start = performance.now()
+  const deadline = start + durationMs
+  if (clientKind === "plain") {
+    await Promise.all(all.map((cam) => plainCamera(socketPath, (id) => request(cam, id + 1), deadline, record)))
+  } else {
+    await modelClientCameras(socketPath, cameras, request, deadline, record)
+  }
+  const elapsed = performance.now() - start
+  const sorted = Float64Array.from(latencies).sort()
+  const p50 = quantile(sorted, 0.5)
+  return {
+    server,
+    client: clientKind,
+    cameras,
+    frames: latencies.length,
+    fps: (latencies.length * 1000) / elapsed,
+    p50Ms: p50,
+    p99Ms: quantile(sorted, 0.99),
+    stages: {
+      socketAndCodec: median(stages.socketAndCodec),
+      frameRead: median(stages.frameRead),
+      preprocess: median(stages.preprocess),
+      handoff: median(stages.handoff),
+      sessionWait: median(stages.sessionWait),
+      sessionRun: median(stages.sessionRun),
+      postprocess: median(stages.postprocess),
+      runtime: median(stages.runtime)
+    },
+    nonModelShare: median(outsideModel) / p50,
+    outsideMs: median(outsideModel),
+    errors
+  }
+}
+
+const stopChild = (child: ChildProcess) =>
+  new Promise<void>((resolve) => {
+    if (child.exitCode !== null) return resolve()
+    child.once("exit", () => resolve())
+    child.kill("SIGTERM")
+  })
+
 export const runE2eBench = async (
   options: {
     durationMs?: number
@@ -165,6 +292,8 @@ export const runE2eBench = async (
     client?: E2eClient
     /** `backend.pool_thread_nice` for this run; the example's own setting when absent. */
     poolThreadNice?: number
+    /** Also measure the bare floor (bench/servers/bareModel.ts) at one camera, right after the container's one-camera row. Default true. */
+    floor?: boolean
     log?: (line: string) => void
   } = {}
 ): Promise<Array<E2eRow>> => {
@@ -185,100 +314,26 @@ export const runE2eBench = async (
   const modelsDir = options.poolThreadNice === undefined
     ? path.join(root, "examples/models")
     : patchedModels(path.join(socketDir, "models"), { pool_thread_nice: options.poolThreadNice })
-  const child = await startServer(socketDir, modelsDir)
+  const children: Array<ChildProcess> = []
   const rows: Array<E2eRow> = []
   try {
+    children.push(await startServer(socketDir, modelsDir))
     for (const cameras of options.cameras ?? [1, 2, 4]) {
-      const all = Array.from({ length: cameras }, (_, c) => c)
-      const request = (cam: number, frameId: number): InferenceRequestInput => {
-        const f = frames[cam]!
-        return {
-          frame_reference: f.file,
-          frame_metadata: { width: f.width, height: f.height, format: "NV12", frame_id: frameId },
-          camera_id: `cam${cam}`,
-          model_id: "text-detection",
-          timestamp: Date.now() / 1000
-        }
-      }
-      const latencies: Array<number> = []
-      const stages = {
-        socketAndCodec: [] as Array<number>,
-        frameRead: [] as Array<number>,
-        preprocess: [] as Array<number>,
-        handoff: [] as Array<number>,
-        sessionWait: [] as Array<number>,
-        sessionRun: [] as Array<number>,
-        postprocess: [] as Array<number>,
-        runtime: [] as Array<number>
-      }
-      const outsideModel: Array<number> = []
-      let errors = 0
-      const record: OnReply = (reply, total) => {
-        if (reply.error !== null) {
-          errors++
-          return
-        }
-        const m = (reply.metadata ?? {}) as Record<string, number>
-        latencies.push(total)
-        const server = m.server_time_ms ?? 0
-        const [read, pre, handoff, wait, run, post] = [
-          m.frame_read_ms ?? 0,
-          m.preprocess_ms ?? 0,
-          m.handoff_ms ?? 0,
-          m.session_wait_ms ?? 0,
-          m.inference_ms ?? 0,
-          m.postprocess_ms ?? 0
-        ]
-        stages.socketAndCodec.push(total - server)
-        stages.frameRead.push(read)
-        stages.preprocess.push(pre)
-        stages.handoff.push(handoff)
-        stages.sessionWait.push(wait)
-        stages.sessionRun.push(run)
-        stages.postprocess.push(post)
-        stages.runtime.push(server - read - pre - handoff - wait - run - post)
-        outsideModel.push(total - run - wait)
-      }
-      // Warm-up, one request per camera: the first frames of this geometry build caches.
-      await Promise.all(all.map((cam) => plainCamera(socketPath, (id) => request(cam, id), 0, () => {})))
-      const start = performance.now()
-      const deadline = start + durationMs
-      if (clientKind === "plain") {
-        await Promise.all(all.map((cam) => plainCamera(socketPath, (id) => request(cam, id + 1), deadline, record)))
-      } else {
-        await modelClientCameras(socketPath, cameras, request, deadline, record)
-      }
-      const elapsed = performance.now() - start
-      const sorted = Float64Array.from(latencies).sort()
-      const p50 = quantile(sorted, 0.5)
-      const row: E2eRow = {
-        client: clientKind,
-        cameras,
-        frames: latencies.length,
-        fps: (latencies.length * 1000) / elapsed,
-        p50Ms: p50,
-        p99Ms: quantile(sorted, 0.99),
-        stages: {
-          socketAndCodec: median(stages.socketAndCodec),
-          frameRead: median(stages.frameRead),
-          preprocess: median(stages.preprocess),
-          handoff: median(stages.handoff),
-          sessionWait: median(stages.sessionWait),
-          sessionRun: median(stages.sessionRun),
-          postprocess: median(stages.postprocess),
-          runtime: median(stages.runtime)
-        },
-        nonModelShare: median(outsideModel) / p50,
-        errors
-      }
+      const row = await measure(socketPath, "container", cameras, frames, durationMs, clientKind)
       rows.push(row)
       log(formatE2eRow(row))
+      if (cameras === 1 && options.floor !== false) {
+        const bareSocket = path.join(socketDir, "bare.sock")
+        const bare = await startBareServer(bareSocket, path.join(modelsDir, "text-detection"))
+        children.push(bare)
+        const floor = await measure(bareSocket, "bare", 1, frames, durationMs, "plain")
+        await stopChild(bare)
+        rows.push(floor)
+        log(formatE2eRow(floor))
+      }
     }
   } finally {
-    await new Promise<void>((resolve) => {
-      child.once("exit", () => resolve())
-      child.kill("SIGTERM")
-    })
+    for (const child of children) await stopChild(child)
     for (const f of frames) fs.rmSync(f.file, { force: true })
     fs.rmSync(socketDir, { recursive: true, force: true })
   }
@@ -289,12 +344,12 @@ const f1 = (v: number) => v.toFixed(1).padStart(7)
 const f2 = (v: number) => v.toFixed(2).padStart(7)
 
 export const E2E_HEADER =
-  "cameras   fps  p50 ms  p99 ms | socket+codec  frame read  preprocess  hand-off  session wait  session.run  postprocess  runtime | non-model share  errors"
+  "server     cameras   fps  p50 ms  p99 ms | socket+codec  frame read  preprocess  hand-off  session wait  session.run  postprocess  runtime | outside ms  non-model share  errors"
 
 export const formatE2eRow = (r: E2eRow): string =>
-  `${String(r.cameras).padStart(7)} ${r.fps.toFixed(1).padStart(5)} ${f1(r.p50Ms)} ${f1(r.p99Ms)} |` +
+  `${r.server.padEnd(9)} ${String(r.cameras).padStart(7)} ${r.fps.toFixed(1).padStart(5)} ${f1(r.p50Ms)} ${f1(r.p99Ms)} |` +
   `      ${f2(r.stages.socketAndCodec)}     ${f2(r.stages.frameRead)}     ${f2(r.stages.preprocess)}   ${f2(r.stages.handoff)}       ${f1(r.stages.sessionWait)}      ${f1(r.stages.sessionRun)}      ${f2(r.stages.postprocess)}  ${f2(r.stages.runtime)} |` +
-  `          ${(r.nonModelShare * 100).toFixed(1).padStart(5)}%  ${String(r.errors).padStart(6)}`
+  `    ${f2(r.outsideMs)}           ${(r.nonModelShare * 100).toFixed(1).padStart(5)}%  ${String(r.errors).padStart(6)}`
 
 if (isMainModule(import.meta.url)) {
   const json = jsonOutput()
@@ -313,6 +368,7 @@ if (isMainModule(import.meta.url)) {
     client,
     ...(poolThreadNice !== undefined ? { poolThreadNice } : {}),
     ...(cameras !== undefined ? { cameras } : {}),
+    floor: !process.argv.includes("--no-floor"),
     log: json ? () => {} : (line) => console.log(line)
   })
   if (json) for (const row of rows) console.log(JSON.stringify({ bench: "e2e", ...row }))
