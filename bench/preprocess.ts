@@ -1,5 +1,6 @@
 /**
- * Preprocessing benchmark: NV12 frame → letterboxed NCHW float32 tensor.
+ * Preprocessing benchmark: NV12 frame → letterboxed NCHW float32 tensor, and for 1920x1080 →
+ * 640 (natural frames) also NHWC float32, NCHW uint8 and NHWC uint8 (not compared with OpenCV).
  *
  *   npx tsx bench/preprocess.ts [--json] [--iterations N] [--no-opencv]
  *
@@ -25,9 +26,13 @@ export interface PreprocessBenchOptions {
   readonly opencv?: boolean
 }
 
+type Output = { readonly layout: "nchw" | "nhwc"; readonly dtype: "float32" | "uint8" }
+
 export interface PreprocessBenchRow {
   readonly source: string
   readonly target: string
+  /** Layout and dtype, e.g. "nchw float32". */
+  readonly output: string
   readonly content: "natural" | "noise"
   readonly medianMs: number
   readonly p99Ms: number
@@ -151,9 +156,19 @@ print(json.dumps(out))
 interface BenchCase {
   readonly source: { readonly width: number; readonly height: number }
   readonly target: number
+  readonly output: Output
   readonly content: "natural" | "noise"
   readonly frames: ReadonlyArray<Nv12Image>
 }
+
+const planarFloat: Output = { layout: "nchw", dtype: "float32" }
+/** The other outputs, timed for one geometry. */
+const otherOutputs: ReadonlyArray<Output> = [
+  { layout: "nhwc", dtype: "float32" },
+  { layout: "nchw", dtype: "uint8" },
+  { layout: "nhwc", dtype: "uint8" }
+]
+const isPlanarFloat = (c: BenchCase): boolean => c.output.layout === "nchw" && c.output.dtype === "float32"
 
 const timeOurs = (
   c: BenchCase,
@@ -161,8 +176,8 @@ const timeOurs = (
   warmup: number,
   kernels: KernelChoice = {}
 ): { medianMs: number; p99Ms: number; first: Float32Array } => {
-  const options = makePreprocessOptions({ width: c.target, height: c.target })
-  const out = new Float32Array(tensorLength(options))
+  const options = makePreprocessOptions({ width: c.target, height: c.target, ...c.output })
+  const out = options.dtype === "uint8" ? new Uint8Array(tensorLength(options)) : new Float32Array(tensorLength(options))
   const views = c.frames.map(toView)
   for (let i = 0; i < warmup; i++) preprocess(views[i % views.length]!, options, out, kernels)
   const times: Array<number> = []
@@ -174,7 +189,7 @@ const timeOurs = (
   }
   times.sort((a, b) => a - b)
   // cv2's COLOR_YUV2RGB_NV12 is limited-range BT.601, so the cross-check uses that range.
-  const first = preprocess(views[0]!, makePreprocessOptions({ ...options, range: "limited" })).tensor
+  const first = preprocess(views[0]!, makePreprocessOptions({ ...options, ...planarFloat, range: "limited" })).tensor
   return { medianMs: percentile(times, 0.5), p99Ms: percentile(times, 0.99), first: first as Float32Array }
 }
 
@@ -240,16 +255,22 @@ export const runPreprocessBench = async (opts: PreprocessBenchOptions = {}): Pro
     )
     const noise = Array.from({ length: frameCount }, (_, i) => noiseFrame(source.width, source.height, i))
     for (const target of targets) {
-      cases.push({ source, target, content: "natural", frames: natural })
-      cases.push({ source, target, content: "noise", frames: noise })
+      cases.push({ source, target, output: planarFloat, content: "natural", frames: natural })
+      cases.push({ source, target, output: planarFloat, content: "noise", frames: noise })
+    }
+    if (source.width === 1920) {
+      for (const output of otherOutputs) cases.push({ source, target: 640, output, content: "natural", frames: natural })
     }
   }
   const ours = cases.map((c) => timeOurs(c, iterations, warmup))
   const jsOnly = cases.map((c) => timeOurs(c, iterations, warmup, { simd: false }))
   const python = opts.opencv === false ? undefined : findOpencvPython()
-  const cv = python === undefined ? cases.map(() => undefined) : timeOpencv(python, cases, iterations, warmup, {})
-  const cvWarm =
-    python === undefined ? cases.map(() => undefined) : timeOpencv(python, cases, iterations, warmup, warmHeapEnv)
+  // OpenCV's pipeline makes planar float32; the other outputs are ours alone.
+  const cvCases = cases.filter(isPlanarFloat)
+  const cvTimed = python === undefined ? undefined : timeOpencv(python, cvCases, iterations, warmup, {})
+  const cvWarmTimed = python === undefined ? undefined : timeOpencv(python, cvCases, iterations, warmup, warmHeapEnv)
+  const cv = cases.map((c) => cvTimed?.[cvCases.indexOf(c)])
+  const cvWarm = cases.map((c) => cvWarmTimed?.[cvCases.indexOf(c)])
   return cases.map((c, i) => {
     const mine = ours[i]!
     const theirs = cv[i]
@@ -257,6 +278,7 @@ export const runPreprocessBench = async (opts: PreprocessBenchOptions = {}): Pro
     const base: PreprocessBenchRow = {
       source: `${c.source.width}x${c.source.height}`,
       target: `${c.target}x${c.target}`,
+      output: `${c.output.layout} ${c.output.dtype}`,
       content: c.content,
       medianMs: mine.medianMs,
       p99Ms: mine.p99Ms,
@@ -286,6 +308,7 @@ export const formatPreprocessTable = (rows: ReadonlyArray<PreprocessBenchRow>): 
   const header = [
     "source",
     "target",
+    "output",
     "content",
     "median ms",
     "p99 ms",
@@ -300,6 +323,7 @@ export const formatPreprocessTable = (rows: ReadonlyArray<PreprocessBenchRow>): 
   const body = rows.map((r) => [
     r.source,
     r.target,
+    r.output,
     r.content,
     fmt(r.medianMs),
     fmt(r.p99Ms),

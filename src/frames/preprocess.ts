@@ -663,7 +663,10 @@ const checkOptions = (options: PreprocessOptions): void => {
 
 /** Which kernels `preprocess` may use; the default is the fastest this runtime has. */
 export interface KernelChoice {
-  /** WebAssembly SIMD where it applies (NV12 point sampling to planar float32); false: JavaScript only. Default true. */
+  /**
+   * WebAssembly SIMD where it applies (NV12 frames whose resize steps a whole number of source
+   * pixels per output pixel, e.g. 3:1, any layout and dtype); false: JavaScript only. Default true.
+   */
   readonly simd?: boolean
 }
 
@@ -726,9 +729,9 @@ export const preprocess = (
 
   if (frame.format === "NV12") {
     const c = yuvToRgbCoefficients(options.colorMatrix, options.range)
-    // A planar float32 tensor can take the SIMD kernels (where this runtime has them).
+    // The SIMD kernels serve every layout and dtype (where this runtime has them).
     const simdJob = (step: number): SimdJob | undefined =>
-      kernels.simd !== false && nchw && target instanceof Float32Array
+      kernels.simd !== false
         ? {
           data: frame.data,
           frameBytes: frameByteLength(frame.format, frame.width, frame.height, frame.stride),
@@ -739,7 +742,8 @@ export const preprocess = (
           width: g.contentW,
           height: g.contentH,
           coefficients: { ...c, ...affine },
-          out: target,
+          out: target instanceof Float32Array ? target : new Uint8Array(target.buffer, target.byteOffset, target.length),
+          layout: options.layout,
           base: placement.base,
           rowStep: placement.rowStep,
           offR: placement.offR,

@@ -1,4 +1,5 @@
-;; NV12 -> planar float32 kernels of preprocess.ts in WebAssembly SIMD, four output pixels per step.
+;; NV12 -> model tensor kernels of preprocess.ts in WebAssembly SIMD, four output pixels per step:
+;; planar float32, then (interleave, bytes, interleaveBytes, at the end) any other layout or dtype.
 ;;
 ;; Source columns are x0 + step*x, so the luma bytes of a group of four output pixels sit within one
 ;; 16-byte load at x0 + 4*step*k, and its four chroma pairs within one 16-byte load at
@@ -422,4 +423,76 @@
             (local.set $g (i32.add (local.get $g) (i32.const 1)))
             (br $group)))
         (local.set $y (i32.add (local.get $y) (i32.const 1)))
-        (br $row)))))
+        (br $row))))
+
+  ;; Packing, after a kernel: the three planes it wrote (given in output channel order, so the
+  ;; caller's channel order is kept), `n` groups of four pixels each, turned into another layout
+  ;; or dtype at $out. Each writes whole groups; a row's last group may hold up to three pixels
+  ;; past its end, which the caller does not copy out. uint8 takes values the kernel clamped to
+  ;; 0-255 (identity scale) and rounds them half to even, as Uint8ClampedArray stores do.
+
+  ;; float32, interleaved (NHWC): 12 floats per group.
+  (func (export "interleave") (param $in0 i32) (param $in1 i32) (param $in2 i32) (param $out i32) (param $n i32)
+    (local $a v128) (local $b v128) (local $c v128) (local $end i32)
+    (local.set $end (i32.add (local.get $in0) (i32.shl (local.get $n) (i32.const 4))))
+    (block $done
+      (loop $group
+        (br_if $done (i32.ge_u (local.get $in0) (local.get $end)))
+        (local.set $a (v128.load (local.get $in0)))
+        (local.set $b (v128.load (local.get $in1)))
+        (local.set $c (v128.load (local.get $in2)))
+        ;; [a0 b0 c0 a1] [b1 c1 a2 b2] [c2 a3 b3 c3], two shuffles each
+        (v128.store offset=0 (local.get $out)
+          (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 8 9 10 11
+            (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $a) (local.get $b))
+            (local.get $c)))
+        (v128.store offset=16 (local.get $out)
+          (i8x16.shuffle 0 1 2 3 4 5 6 7 24 25 26 27 8 9 10 11
+            (i8x16.shuffle 4 5 6 7 20 21 22 23 8 9 10 11 24 25 26 27 (local.get $b) (local.get $c))
+            (local.get $a)))
+        (v128.store offset=32 (local.get $out)
+          (i8x16.shuffle 24 25 26 27 0 1 2 3 4 5 6 7 28 29 30 31
+            (i8x16.shuffle 12 13 14 15 28 29 30 31 0 1 2 3 0 1 2 3 (local.get $a) (local.get $b))
+            (local.get $c)))
+        (local.set $in0 (i32.add (local.get $in0) (i32.const 16)))
+        (local.set $in1 (i32.add (local.get $in1) (i32.const 16)))
+        (local.set $in2 (i32.add (local.get $in2) (i32.const 16)))
+        (local.set $out (i32.add (local.get $out) (i32.const 48)))
+        (br $group))))
+
+  ;; uint8, one plane (NCHW): 4 bytes per group.
+  (func (export "bytes") (param $in i32) (param $out i32) (param $n i32)
+    (local $w v128) (local $end i32)
+    (local.set $end (i32.add (local.get $in) (i32.shl (local.get $n) (i32.const 4))))
+    (block $done
+      (loop $group
+        (br_if $done (i32.ge_u (local.get $in) (local.get $end)))
+        (local.set $w (i32x4.trunc_sat_f32x4_u (f32x4.nearest (v128.load (local.get $in)))))
+        (local.set $w (i16x8.narrow_i32x4_u (local.get $w) (local.get $w)))
+        (v128.store32_lane 0 (local.get $out) (i8x16.narrow_i16x8_u (local.get $w) (local.get $w)))
+        (local.set $in (i32.add (local.get $in) (i32.const 16)))
+        (local.set $out (i32.add (local.get $out) (i32.const 4)))
+        (br $group))))
+
+  ;; uint8, interleaved (NHWC): 12 bytes per group, stored 16 at a time (so 4 bytes of room after).
+  (func (export "interleaveBytes") (param $in0 i32) (param $in1 i32) (param $in2 i32) (param $out i32) (param $n i32)
+    (local $ab v128) (local $cc v128) (local $end i32)
+    (local.set $end (i32.add (local.get $in0) (i32.shl (local.get $n) (i32.const 4))))
+    (block $done
+      (loop $group
+        (br_if $done (i32.ge_u (local.get $in0) (local.get $end)))
+        (local.set $ab (i16x8.narrow_i32x4_u
+          (i32x4.trunc_sat_f32x4_u (f32x4.nearest (v128.load (local.get $in0))))
+          (i32x4.trunc_sat_f32x4_u (f32x4.nearest (v128.load (local.get $in1))))))
+        (local.set $cc (i32x4.trunc_sat_f32x4_u (f32x4.nearest (v128.load (local.get $in2)))))
+        (local.set $cc (i16x8.narrow_i32x4_u (local.get $cc) (local.get $cc)))
+        ;; bytes a0-a3 b0-b3 c0-c3 c0-c3 -> a0 b0 c0 a1 b1 c1 a2 b2 c2 a3 b3 c3
+        (v128.store (local.get $out)
+          (i8x16.shuffle 0 4 8 1 5 9 2 6 10 3 7 11 12 13 14 15
+            (i8x16.narrow_i16x8_u (local.get $ab) (local.get $cc))
+            (local.get $ab)))
+        (local.set $in0 (i32.add (local.get $in0) (i32.const 16)))
+        (local.set $in1 (i32.add (local.get $in1) (i32.const 16)))
+        (local.set $in2 (i32.add (local.get $in2) (i32.const 16)))
+        (local.set $out (i32.add (local.get $out) (i32.const 12)))
+        (br $group)))))

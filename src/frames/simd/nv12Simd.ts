@@ -1,11 +1,13 @@
 /**
- * The NV12 kernels of preprocess.ts in WebAssembly SIMD (nv12.wat), for planar float32 output:
+ * The NV12 kernels of preprocess.ts in WebAssembly SIMD (nv12.wat):
  * `point` when every output pixel takes one whole source pixel at a fixed column step (1920→640
  * is exactly 3:1), `blend` when it takes two neighbouring columns and rows with the same weights
  * everywhere and one chroma sample (1280→640 is exactly 2:1), `blendc` for the same taps when each
  * takes its own chroma sample (2560→640 is exactly 4:1), and `blendw` for `blend`'s taps five to
  * seven bytes apart (1920→320 is exactly 6:1). The frame is copied into the
- * module's memory, converted four pixels at a time, and the rows copied out. Where WebAssembly
+ * module's memory and converted four pixels at a time into three float32 planes; interleaved
+ * (NHWC) and uint8 output are packed from those planes by `interleave`, `bytes` and
+ * `interleaveBytes`; then the rows are copied out. Where WebAssembly
  * SIMD is missing, or the geometry does not fit, the caller's JavaScript kernel runs instead.
  */
 import type { ChannelAffine, YuvToRgb } from "../preprocess.js"
@@ -32,12 +34,18 @@ type Kernel = (
   coef: number
 ) => void
 
+/** Packs `n` groups of three planes (in output channel order) into one interleaved array at `out`. */
+type Interleave = (in0: number, in1: number, in2: number, out: number, n: number) => void
+
 interface Instance {
   readonly memory: { readonly buffer: ArrayBuffer; grow(pages: number): number }
   readonly point: Kernel
   readonly blend: Kernel
   readonly blendc: Kernel
   readonly blendw: Kernel
+  readonly interleave: Interleave
+  readonly bytes: (input: number, out: number, n: number) => void
+  readonly interleaveBytes: Interleave
 }
 
 let compiled: { readonly wasm: WasmApi; readonly module: object } | undefined | null = null
@@ -60,6 +68,11 @@ let instance: Instance | undefined | null = null
 
 /** Whether this runtime runs the SIMD kernels (loaded on first use). */
 export const simdAvailable = (): boolean => (instance ??= instantiate()) !== undefined
+
+let served = 0
+
+/** How many conversions the SIMD kernels have done in this thread (for diagnostics and tests). */
+export const simdConversions = (): number => served
 
 /** Bytes of memory the kernels hold now (0 before first use or without SIMD). */
 export const simdMemoryBytes = (): number => (instance ? instance.memory.buffer.byteLength : 0)
@@ -94,10 +107,18 @@ export interface SimdJob {
   readonly step: number
   readonly width: number
   readonly height: number
-  /** channel = clamp(yScale·(Y − yOffset) + chroma terms, 0, 255)·mul + add, for R, G and B. */
+  /**
+   * channel = clamp(yScale·(Y − yOffset) + chroma terms, 0, 255)·mul + add, for R, G and B
+   * (uint8 output: mul 1, add 0, and the result rounded half to even).
+   */
   readonly coefficients: YuvToRgb & ChannelAffine
-  /** Planar output: R, G and B of content pixel (x, y) go to base + y·rowStep + x + off{R,G,B}. */
-  readonly out: Float32Array
+  /** float32 or uint8 (the bytes of a uint8 tensor) output. */
+  readonly out: Float32Array | Uint8Array
+  /**
+   * `nchw`: R, G and B of content pixel (x, y) go to base + y·rowStep + x + off{R,G,B} (plane offsets);
+   * `nhwc`: to base + y·rowStep + 3·x + off{R,G,B} (offsets 0–2 within the pixel).
+   */
+  readonly layout: "nchw" | "nhwc"
   readonly base: number
   readonly rowStep: number
   readonly offR: number
@@ -126,6 +147,25 @@ export const pointSimd = (job: SimdJob): boolean => run(job, undefined)
  */
 export const blendSimd = (job: SimdJob, taps: BlendTaps): boolean => run(job, taps)
 
+/** Copies `rows` rows of `length` elements, `srcRow` apart from `from` in `src`, to `rowStep` apart from `to` in `out`. */
+const copyRows = (
+  src: Float32Array | Uint8Array,
+  from: number,
+  srcRow: number,
+  length: number,
+  out: Float32Array | Uint8Array,
+  to: number,
+  rowStep: number,
+  rows: number
+): void => {
+  // Same element type on both sides (the caller's choice), so each set is one memory copy.
+  if (srcRow === length && rowStep === length) {
+    out.set(src.subarray(from, from + length * rows), to)
+  } else {
+    for (let y = 0; y < rows; y++) out.set(src.subarray(from + y * srcRow, from + y * srcRow + length), to + y * rowStep)
+  }
+}
+
 const run = (job: SimdJob, taps: BlendTaps | undefined): boolean => {
   let kernel = (instance ??= instantiate())
   // The four pixels' luma taps (up to 3·step + 1) must fit one 16-byte load, or (blendw) two
@@ -143,7 +183,13 @@ const run = (job: SimdJob, taps: BlendTaps | undefined): boolean => {
   const rowC1At = align16(rowCAt + 4 * height)
   const frameAt = align16(rowC1At + (taps?.rowC1 === undefined ? 0 : 4 * height))
   const outAt = align16(frameAt + frameBytes + SLACK)
-  const needed = outAt + 3 * planeBytes
+  // Any output but planar float32 is packed from the planes into a region after them.
+  const interleaved = job.layout === "nhwc"
+  const bytesOut = out instanceof Uint8Array
+  const packed = height * groups
+  const packAt = outAt + 3 * planeBytes
+  const packBytes = interleaved ? packed * (bytesOut ? 12 : 48) + 16 : bytesOut ? 3 * packed * 4 : 0
+  const needed = packAt + packBytes
   if (kernel.memory.buffer.byteLength > SHRINK_FROM_BYTES && needed * 4 <= kernel.memory.buffer.byteLength) {
     if (++smallCalls >= SHRINK_AFTER) {
       smallCalls = 0
@@ -208,16 +254,25 @@ const run = (job: SimdJob, taps: BlendTaps | undefined): boolean => {
     : kernel.blend
   convert(frameAt, rowYAt, rowY1At, rowCAt, 4 * step, groups, height, outR, outG, outB, 0)
 
-  const rowFloats = groups * 4
-  const planes = [job.offR, job.offG, job.offB]
-  for (let c = 0; c < 3; c++) {
-    const src = (outAt + c * planeBytes) / 4
-    const dst = job.base + planes[c]!
-    if (rowFloats === width && job.rowStep === width) {
-      out.set(floats.subarray(src, src + width * height), dst)
-    } else {
-      for (let y = 0; y < height; y++) out.set(floats.subarray(src + y * rowFloats, src + y * rowFloats + width), dst + y * job.rowStep)
+  const planeAt = [outR, outG, outB]
+  const offsets = [job.offR, job.offG, job.offB]
+  if (interleaved) {
+    // The planes in output channel order: channel k takes the colour whose offset in the pixel is k.
+    const [c0, c1, c2] = [0, 1, 2].map((k) => planeAt[offsets.indexOf(k)]!) as [number, number, number]
+    ;(bytesOut ? kernel.interleaveBytes : kernel.interleave)(c0, c1, c2, packAt, packed)
+    const view = bytesOut ? bytes : floats
+    const at = bytesOut ? packAt : packAt / 4
+    copyRows(view, at, groups * 12, width * 3, out, job.base, job.rowStep, height)
+  } else {
+    for (let c = 0; c < 3; c++) {
+      let at = planeAt[c]! / 4
+      if (bytesOut) {
+        at = packAt + c * packed * 4
+        kernel.bytes(planeAt[c]!, at, packed)
+      }
+      copyRows(bytesOut ? bytes : floats, at, groups * 4, width, out, job.base + offsets[c]!, job.rowStep, height)
     }
   }
+  served++
   return true
 }
