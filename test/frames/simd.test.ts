@@ -13,22 +13,15 @@ import { randomNv12 } from "../support/nv12.js"
 
 const watPath = fileURLToPath(new URL("../../src/frames/simd/nv12.wat", import.meta.url))
 
-/** Runs `options` on `frame` with and without SIMD (into buffers full of garbage) and returns both. */
+/**
+ * Runs `options` on `frame` with and without SIMD (into buffers full of garbage), checks that only
+ * the first call took the SIMD kernels, and returns both tensors.
+ */
 const both = (frame: FrameView, options: PreprocessOptions) => {
-  const simd = new Float32Array(tensorLength(options)).fill(Number.NaN)
-  const js = new Float32Array(tensorLength(options)).fill(-7)
-  const before = simdConversions()
-  preprocess(frame, options, simd)
-  expect(simdConversions()).toBe(before + 1)
-  preprocess(frame, options, js, { simd: false })
-  expect(simdConversions()).toBe(before + 1)
-  return { simd, js }
-}
-
-/** `both` for uint8 output: the SIMD kernels' bytes and the JavaScript kernels'. */
-const bothBytes = (frame: FrameView, options: PreprocessOptions) => {
-  const simd = new Uint8Array(tensorLength(options)).fill(77)
-  const js = new Uint8Array(tensorLength(options)).fill(99)
+  const garbage = (value: number) =>
+    options.dtype === "uint8" ? new Uint8Array(tensorLength(options)).fill(value) : new Float32Array(tensorLength(options)).fill(value)
+  const simd = garbage(Number.NaN)
+  const js = garbage(-7)
   const before = simdConversions()
   preprocess(frame, options, simd)
   expect(simdConversions()).toBe(before + 1)
@@ -86,7 +79,7 @@ describe("SIMD kernels", () => {
         expect(diff).toBeGreaterThan(0)
         // uint8: both round half to even; float32 against float64 may put a value on the other
         // side of a half, so one level at most, and rarely.
-        const u8 = bothBytes(frame, bytes)
+        const u8 = both(frame, bytes)
         expect(maxDiff(u8.simd, u8.js)).toBeLessThanOrEqual(1)
         expect(u8.simd.filter((v, i) => v !== u8.js[i]).length).toBeLessThanOrEqual(Math.ceil(u8.simd.length / 10_000))
       }
