@@ -44,7 +44,8 @@ import { encodeMessage, FrameDecoder, parseJson } from "../src/contract/codec.js
 import type { InferenceRequestInput } from "../src/contract/schema.js"
 import { imageToNv12 } from "../src/frames/image.js"
 import { publishRaw, sharedMemoryDir } from "../src/frames/publish.js"
-import { median, quantile } from "../src/ipc/loadgen.js"
+import { quantile } from "../src/ipc/loadgen.js"
+import { stageTimes, type StageTimes, summariseStages } from "../src/ipc/stages.js"
 import { makeClient } from "../src/ipc/ModelClient.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -204,43 +205,16 @@ const measure = async (
     }
   }
   const latencies: Array<number> = []
-  const stages = {
-    socketAndCodec: [] as Array<number>,
-    frameRead: [] as Array<number>,
-    preprocess: [] as Array<number>,
-    handoff: [] as Array<number>,
-    sessionWait: [] as Array<number>,
-    sessionRun: [] as Array<number>,
-    postprocess: [] as Array<number>,
-    runtime: [] as Array<number>
-  }
-  const outsideModel: Array<number> = []
+  const times: Array<StageTimes> = []
   let errors = 0
   const record: OnReply = (reply, total) => {
     if (reply.error !== null) {
       errors++
       return
     }
-    const m = (reply.metadata ?? {}) as Record<string, number>
     latencies.push(total)
-    const server = m.server_time_ms ?? 0
-    const [read, pre, handoff, wait, run, post] = [
-      m.frame_read_ms ?? 0,
-      m.preprocess_ms ?? 0,
-      m.handoff_ms ?? 0,
-      m.session_wait_ms ?? 0,
-      m.inference_ms ?? 0,
-      m.postprocess_ms ?? 0
-    ]
-    stages.socketAndCodec.push(total - server)
-    stages.frameRead.push(read)
-    stages.preprocess.push(pre)
-    stages.handoff.push(handoff)
-    stages.sessionWait.push(wait)
-    stages.sessionRun.push(run)
-    stages.postprocess.push(post)
-    stages.runtime.push(server - read - pre - handoff - wait - run - post)
-    outsideModel.push(total - run - wait)
+    const t = stageTimes(reply.metadata, total)
+    if (t !== undefined) times.push(t)
   }
   // Warm-up, one request per camera: the first frames of this geometry build caches.
   await Promise.all(all.map((cam) => plainCamera(socketPath, (id) => request(cam, id), 0, () => {})))
@@ -254,6 +228,8 @@ const measure = async (
   const elapsed = performance.now() - start
   const sorted = Float64Array.from(latencies).sort()
   const p50 = quantile(sorted, 0.5)
+  const stages = summariseStages(times)
+  if (stages === undefined) throw new Error(`e2e: no answer from the ${server} carried stage timings`)
   return {
     server,
     client: clientKind,
@@ -263,17 +239,17 @@ const measure = async (
     p50Ms: p50,
     p99Ms: quantile(sorted, 0.99),
     stages: {
-      socketAndCodec: median(stages.socketAndCodec),
-      frameRead: median(stages.frameRead),
-      preprocess: median(stages.preprocess),
-      handoff: median(stages.handoff),
-      sessionWait: median(stages.sessionWait),
-      sessionRun: median(stages.sessionRun),
-      postprocess: median(stages.postprocess),
-      runtime: median(stages.runtime)
+      socketAndCodec: stages.socketAndCodec,
+      frameRead: stages.frameRead,
+      preprocess: stages.preprocess ?? 0,
+      handoff: stages.handoff ?? 0,
+      sessionWait: stages.sessionWait ?? 0,
+      sessionRun: stages.model,
+      postprocess: stages.postprocess ?? 0,
+      runtime: stages.runtime
     },
-    nonModelShare: median(outsideModel) / p50,
-    outsideMs: median(outsideModel),
+    nonModelShare: stages.outsideModelMs / p50,
+    outsideMs: stages.outsideModelMs,
     errors
   }
 }

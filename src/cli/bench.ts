@@ -6,6 +6,7 @@ import { Command, Options } from "@effect/cli"
 import { Console, Effect, Option } from "effect"
 import { encodeMessage } from "../contract/codec.js"
 import { type LoadProgress, type LoadResult, runLoad } from "../ipc/loadgen.js"
+import { type StageSummary, stageTimes, type StageTimes, summariseStages } from "../ipc/stages.js"
 import { jsonOption, modelIdOf, resolveSocket, socketOption, timeoutOption } from "./common.js"
 
 const options = {
@@ -40,14 +41,36 @@ const scratchFrame = (width: number, height: number) =>
 
 const fmt = (n: number, digits = 2) => n.toFixed(digits)
 
-const formatResult = (r: LoadResult): string =>
+/** Where the time went, when the answers carried the pipeline's timings (two lines), else nothing. */
+const formatStages = (s: StageSummary | undefined): ReadonlyArray<string> => {
+  if (s === undefined) return []
+  const parts: Array<[string, number | undefined]> = [
+    ["socket+codec", s.socketAndCodec],
+    ["frame read", s.frameRead],
+    ["preprocess", s.preprocess],
+    ["hand-off", s.handoff],
+    ["session wait", s.sessionWait],
+    [s.modelField === "inference_ms" ? "model" : "handler", s.model],
+    ["postprocess", s.postprocess],
+    ["runtime", s.runtime]
+  ]
+  const outside = s.modelField === "inference_ms" ? "the model" : "the handler"
+  return [
+    `stages      medians of ${s.samples} answers, ms: ` +
+    parts.flatMap(([name, v]) => (v === undefined ? [] : [`${name} ${fmt(v)}`])).join("  "),
+    `outside ${outside}: ${fmt(s.outsideModelMs)} ms, ${fmt(s.outsideModelShare * 100, 1)}% of the median round trip`
+  ]
+}
+
+const formatResult = (r: LoadResult, stages: StageSummary | undefined): string =>
   [
     `${r.requests} requests in ${fmt(r.durationMs / 1000)} s with ${r.concurrency} ${r.connectPerRequest ? "connect-per-request" : "persistent"} client(s)`,
     `throughput  ${fmt(r.rps, 0)} req/s`,
     `latency     p50 ${fmt(r.latencyMs.p50, 3)} ms   p90 ${fmt(r.latencyMs.p90, 3)} ms   p99 ${fmt(r.latencyMs.p99, 3)} ms   max ${fmt(r.latencyMs.max, 3)} ms`,
     `errors      ${r.errorResponses} error responses, ${r.failures} transport failures` +
       (r.firstError !== undefined ? `\n            first error response: ${r.firstError}` : "") +
-      (r.firstFailure !== undefined ? `\n            first failure: ${r.firstFailure}` : "")
+      (r.firstFailure !== undefined ? `\n            first failure: ${r.firstFailure}` : ""),
+    ...formatStages(stages)
   ].join("\n")
 
 export const benchCommand = Command.make("bench", options, (o) =>
@@ -68,6 +91,14 @@ export const benchCommand = Command.make("bench", options, (o) =>
         `${tty ? "\r\x1b[2K" : ""}  ${fmt(p.elapsedMs / 1000, 0)}s  ${p.requests} requests  ${fmt(p.recentRps, 0)} req/s  ` +
           `${p.errorResponses} error responses  ${p.failures} failures${tty ? "" : "\n"}`
       )
+    const times: Array<StageTimes> = []
+    const onAnswer = (payload: Uint8Array, latencyMs: number) => {
+      const reply = JSON.parse(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString("utf8")) as {
+        readonly metadata?: unknown
+      }
+      const t = stageTimes(reply.metadata, latencyMs)
+      if (t !== undefined) times.push(t)
+    }
     const result = yield* Effect.promise(() =>
       runLoad({
         socketPath,
@@ -75,10 +106,18 @@ export const benchCommand = Command.make("bench", options, (o) =>
         durationMs: o.duration * 1000,
         connectPerRequest: o.connectPerRequest,
         message,
-        onProgress
+        onProgress,
+        onAnswer
       })
     )
+    const stages = summariseStages(times)
     if (tty) process.stderr.write("\n")
-    yield* Console.log(o.json ? JSON.stringify({ socket: socketPath, ...result }) : formatResult(result))
+    yield* Console.log(
+      o.json
+        ? JSON.stringify({ socket: socketPath, ...result, ...(stages !== undefined ? { stages } : {}) })
+        : formatResult(result, stages)
+    )
   }).pipe(Effect.scoped)
-).pipe(Command.withDescription("Load-test a container: req/s and p50/p90/p99 latency, with live progress."))
+).pipe(Command.withDescription(
+    "Load-test a container: req/s and p50/p90/p99 latency, with live progress, and where the time went (the answers' stage timings)."
+  ))

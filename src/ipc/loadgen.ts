@@ -18,6 +18,8 @@ export interface LoadOptions {
   /** Called about every `progressIntervalMs` with the running totals. */
   readonly onProgress?: (progress: LoadProgress) => void
   readonly progressIntervalMs?: number
+  /** Called with every answer that is not an error response, and its round trip (e.g. to read its metadata). */
+  readonly onAnswer?: (payload: Uint8Array, latencyMs: number) => void
 }
 
 export interface LoadProgress {
@@ -158,11 +160,14 @@ export const runLoad = (options: LoadOptions): Promise<LoadResult> =>
 
       const onReply = (payload: Uint8Array) => {
         awaiting = false
-        latencies.push(performance.now() - sentAt)
+        const latency = performance.now() - sentAt
+        latencies.push(latency)
         const error = errorOf(payload)
         if (error !== undefined) {
           errorResponses++
           firstError ??= error
+        } else {
+          options.onAnswer?.(payload, latency)
         }
         if (options.connectPerRequest) {
           socket?.destroy()

@@ -1,21 +1,9 @@
-import { execFile } from "node:child_process"
 import * as fs from "node:fs"
-import { promisify } from "node:util"
 import sharp from "sharp"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
+import { ruthModel } from "../support/cli.js"
 import { startContainer, tempDir, writeFrameFile } from "../support/harness.js"
-
-const exec = promisify(execFile)
-
-/** Runs the `ruth-model` bin; resolves with its exit code and output, whatever the code. */
-export const ruthModel = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
-  Effect.promise(() =>
-    exec(process.execPath, ["bin/ruth-model.js", ...args], { env: { ...process.env, ...env }, timeout: 60_000 }).then(
-      ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
-      (e: { code?: number; stdout?: string; stderr?: string }) => ({ code: e.code ?? -1, stdout: e.stdout ?? "", stderr: e.stderr ?? "" })
-    )
-  )
 
 describe("ruth-model CLI", () => {
   it.scopedLive("health: exit 0 and a summary when ready; exit 2 when nothing listens", () =>
@@ -74,6 +62,32 @@ describe("ruth-model CLI", () => {
       expect(result.requests).toBeGreaterThan(0)
       expect(result.latencyMs.p99).toBeGreaterThanOrEqual(result.latencyMs.p50)
       expect(r.stderr).toMatch(/req\/s/) // live progress
+    }))
+
+  it.scopedLive("bench: where the time went, from the answers' timings (a custom handler counts as the model)", () =>
+    Effect.gen(function*() {
+      const c = yield* startContainer({
+        handler: { infer: () => Effect.as(Effect.sleep("15 millis"), { detections: [] }) }
+      })
+      const frame = writeFrameFile(c.dir, "frame", 64, 48)
+      const args = ["bench", "--socket", c.socketPath, "--frame", frame, "--width", "64", "--height", "48", "--concurrency", "1", "--duration", "0.5"]
+      const json = yield* ruthModel([...args, "--json"])
+      expect(json.code, json.stderr).toBe(0)
+      const result = JSON.parse(json.stdout)
+      const stages = result.stages
+      // Every answer carried the pipeline's timings; the handler slept 15 ms, which is most of each round trip.
+      expect(stages).toMatchObject({ samples: result.requests, modelField: "inference_time_ms" })
+      expect(stages.model).toBeGreaterThanOrEqual(15)
+      expect(stages.totalMs).toBeGreaterThan(stages.model)
+      expect(stages.outsideModelMs).toBeGreaterThan(0)
+      expect(stages.outsideModelMs).toBeLessThan(stages.model)
+      expect(stages.outsideModelShare).toBeCloseTo(stages.outsideModelMs / stages.totalMs, 6)
+      // No backend stages were reported, so none are made up.
+      expect(stages).not.toHaveProperty("preprocess")
+      const human = yield* ruthModel(args)
+      expect(human.code).toBe(0)
+      expect(human.stdout).toMatch(/stages {6}medians of \d+ answers, ms: socket\+codec [\d.]+ {2}frame read [\d.]+ {2}handler [\d.]+ {2}runtime [\d.]+/)
+      expect(human.stdout).toMatch(/outside the handler: [\d.]+ ms, [\d.]+% of the median round trip/)
     }))
 
   it.scopedLive("validate and discover: exit codes, human and --json output", () =>

@@ -12,6 +12,7 @@ import { loadModelConfig } from "../../src/config/ModelConfig.js"
 import { InferenceHandler } from "../../src/container/InferenceHandler.js"
 import { imageToNv12 } from "../../src/frames/image.js"
 import * as OnnxHandler from "../../src/inference/OnnxHandler.js"
+import { ruthModel } from "../support/cli.js"
 import { call, request, startContainer, tempDir } from "../support/harness.js"
 import { type Box, iou, type Scene, sampleScenes } from "../support/scenes.js"
 
@@ -112,5 +113,32 @@ describe("text detection (PP-OCRv4) end to end", () => {
         expect(t.stages).toBeLessThanOrEqual(t.handler + 0.05)
         expect(t.stages).toBeGreaterThan(t.handler * 0.9)
       }
+    }))
+
+  it.scopedLive("ruth-model bench shows the backend's stages and the share outside the model", () =>
+    Effect.gen(function*() {
+      const [scene] = yield* Effect.promise(() => sampleScenes())
+      const dir = yield* tempDir("ruth-text-bench-")
+      const c = yield* textContainer
+      const nv12 = yield* Effect.promise(() => imageToNv12(scene!.png))
+      const file = path.join(dir, "vas_frames_bench")
+      fs.writeFileSync(file, nv12.data)
+      const args = ["bench", "--socket", c.socketPath, "--frame", file, "--width", String(nv12.width), "--height", String(nv12.height)]
+      const json = yield* ruthModel([...args, "--concurrency", "2", "--duration", "1", "--json"])
+      expect(json.code, json.stderr).toBe(0)
+      const result = JSON.parse(json.stdout)
+      expect(result.errorResponses).toBe(0)
+      const stages = result.stages
+      expect(stages).toMatchObject({ samples: result.requests, modelField: "inference_ms" })
+      for (const stage of ["preprocess", "handoff", "sessionWait", "postprocess"]) expect(stages[stage]).toBeGreaterThanOrEqual(0)
+      // Two cameras on one session: a frame waits for the other's run, which is the model's time too.
+      expect(stages.sessionWait).toBeGreaterThan(1)
+      expect(stages.model).toBeGreaterThan(1)
+      expect(stages.outsideModelMs).toBeGreaterThan(0)
+      expect(stages.outsideModelMs).toBeLessThan(stages.totalMs - stages.model)
+      const human = yield* ruthModel([...args, "--concurrency", "1", "--duration", "0.5"])
+      expect(human.code).toBe(0)
+      expect(human.stdout).toMatch(/preprocess [\d.]+ {2}hand-off [\d.]+ {2}session wait [\d.]+ {2}model [\d.]+ {2}postprocess [\d.]+ {2}runtime [\d.]+/)
+      expect(human.stdout).toMatch(/outside the model: [\d.]+ ms, [\d.]+% of the median round trip/)
     }))
 })
