@@ -34,6 +34,18 @@ const textContainer = Effect.gen(function*() {
   })
 })
 
+/** The text-detection container and the first sample scene as a raw NV12 frame file. */
+const containerAndFrame = (name: string) =>
+  Effect.gen(function*() {
+    const [scene] = yield* Effect.promise(() => sampleScenes())
+    const dir = yield* tempDir(`ruth-text-${name}-`)
+    const c = yield* textContainer
+    const nv12 = yield* Effect.promise(() => imageToNv12(scene!.png))
+    const file = path.join(dir, `vas_frames_${name}`)
+    fs.writeFileSync(file, nv12.data)
+    return { c, file, nv12 }
+  })
+
 /** Writes the scene as a raw NV12 frame file (CONTRACT §5 layout 1) and asks the container about it. */
 const detect = (socketPath: string, dir: string, scene: Scene, frameId: number) =>
   Effect.gen(function*() {
@@ -83,12 +95,7 @@ describe("text detection (PP-OCRv4) end to end", () => {
 
   it.scopedLive("timings tell the model's run from its queue and from the hand-off, and add up to the request's", () =>
     Effect.gen(function*() {
-      const [scene] = yield* Effect.promise(() => sampleScenes())
-      const dir = yield* tempDir("ruth-text-timing-")
-      const c = yield* textContainer
-      const nv12 = yield* Effect.promise(() => imageToNv12(scene!.png))
-      const file = path.join(dir, "vas_frames_timing")
-      fs.writeFileSync(file, nv12.data)
+      const { c, file, nv12 } = yield* containerAndFrame("timing")
       const ask = (frameId: number) =>
         call(c.socketPath, request(file, { model_id: "text-detection", frame_metadata: { width: nv12.width, height: nv12.height, format: "NV12", frame_id: frameId } }))
       // Three at once: the session runs one at a time, so the later ones queue behind a whole run.
@@ -117,12 +124,7 @@ describe("text detection (PP-OCRv4) end to end", () => {
 
   it.scopedLive("ruth-model bench shows the backend's stages and the share outside the model", () =>
     Effect.gen(function*() {
-      const [scene] = yield* Effect.promise(() => sampleScenes())
-      const dir = yield* tempDir("ruth-text-bench-")
-      const c = yield* textContainer
-      const nv12 = yield* Effect.promise(() => imageToNv12(scene!.png))
-      const file = path.join(dir, "vas_frames_bench")
-      fs.writeFileSync(file, nv12.data)
+      const { c, file, nv12 } = yield* containerAndFrame("bench")
       const args = ["bench", "--socket", c.socketPath, "--frame", file, "--width", String(nv12.width), "--height", String(nv12.height)]
       const json = yield* ruthModel([...args, "--concurrency", "2", "--duration", "1", "--json"])
       expect(json.code, json.stderr).toBe(0)
