@@ -93,33 +93,31 @@ const patchedModels = (dir: string, backend: Readonly<Record<string, unknown>>):
   return dir
 }
 
-const startServer = async (socketDir: string, modelsDir: string): Promise<ChildProcess> => {
-  const child = spawn(
-    process.execPath,
-    [path.join(root, "bin/ruth-model.js"), "serve", "--models-dir", modelsDir, "--model-id", "text-detection", "--socket-dir", socketDir],
-    { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, RUTH_HEARTBEAT_DIR: socketDir } }
-  )
-  const socket = path.join(socketDir, "vas_model_text-detection.sock")
+/** Starts `args` under this Node and resolves once it listens on `socket` (within a minute). */
+const startListening = async (args: ReadonlyArray<string>, socket: string, name: string, env = process.env): Promise<ChildProcess> => {
+  const child = spawn(process.execPath, [...args], { stdio: ["ignore", "ignore", "inherit"], env })
   const deadline = Date.now() + 60_000
   while (!fs.existsSync(socket)) {
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error("text-detection container did not start")
+    if (Date.now() > deadline || child.exitCode !== null) {
+      child.kill("SIGTERM")
+      throw new Error(`${name} did not start`)
+    }
     await new Promise((r) => setTimeout(r, 50))
   }
   return child
 }
 
+const startServer = (socketDir: string, modelsDir: string): Promise<ChildProcess> =>
+  startListening(
+    [path.join(root, "bin/ruth-model.js"), "serve", "--models-dir", modelsDir, "--model-id", "text-detection", "--socket-dir", socketDir],
+    path.join(socketDir, "vas_model_text-detection.sock"),
+    "text-detection container",
+    { ...process.env, RUTH_HEARTBEAT_DIR: socketDir }
+  )
+
 /** The floor: the same model and frames served with no runtime (bench/servers/bareModel.ts). */
-const startBareServer = async (socket: string, modelDir: string): Promise<ChildProcess> => {
-  const child = spawn(process.execPath, ["--import", "tsx", path.join(here, "servers/bareModel.ts"), socket, modelDir], {
-    stdio: ["ignore", "ignore", "inherit"]
-  })
-  const deadline = Date.now() + 60_000
-  while (!fs.existsSync(socket)) {
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error("bare model server did not start")
-    await new Promise((r) => setTimeout(r, 50))
-  }
-  return child
-}
+const startBareServer = (socket: string, modelDir: string): Promise<ChildProcess> =>
+  startListening(["--import", "tsx", path.join(here, "servers/bareModel.ts"), socket, modelDir], socket, "bare model server")
 
 /** A reply and its round trip, as a camera saw it. */
 type OnReply = (reply: { readonly error?: unknown; readonly metadata?: unknown }, totalMs: number) => void
@@ -248,7 +246,7 @@ const measure = async (
       postprocess: stages.postprocess ?? 0,
       runtime: stages.runtime
     },
-    nonModelShare: stages.outsideModelMs / p50,
+    nonModelShare: stages.outsideModelShare,
     outsideMs: stages.outsideModelMs,
     errors
   }
