@@ -7,7 +7,7 @@ import { Console, Effect, Option } from "effect"
 import { encodeMessage } from "../contract/codec.js"
 import { type LoadProgress, type LoadResult, runLoad } from "../ipc/loadgen.js"
 import { type StageSummary, stageTimes, type StageTimes, summariseStages } from "../ipc/stages.js"
-import { jsonOption, modelIdOf, resolveSocket, socketOption, timeoutOption } from "./common.js"
+import { imageOption, jsonOption, modelIdOf, publishImage, resolveSocket, socketOption, timeoutOption, usage } from "./common.js"
 
 const options = {
   socket: socketOption,
@@ -20,8 +20,15 @@ const options = {
     Options.withDescription("frame to reference (default: a gray 640x360 NV12 frame written to /dev/shm for the run)"),
     Options.optional
   ),
-  width: Options.integer("width").pipe(Options.withDefault(640)),
-  height: Options.integer("height").pipe(Options.withDefault(360)),
+  image: imageOption("to send every request (a real scene, so the model and post-processing do real work)"),
+  width: Options.integer("width").pipe(
+    Options.withDescription("frame width (default 640; with --image: resize to it, default the image's)"),
+    Options.optional
+  ),
+  height: Options.integer("height").pipe(
+    Options.withDescription("frame height (default 360; with --image: resize to it, default the image's)"),
+    Options.optional
+  ),
   modelId: Options.text("model-id").pipe(Options.optional),
   timeoutMs: timeoutOption,
   json: jsonOption
@@ -76,11 +83,25 @@ const formatResult = (r: LoadResult, stages: StageSummary | undefined): string =
 export const benchCommand = Command.make("bench", options, (o) =>
   Effect.gen(function*() {
     const socketPath = yield* resolveSocket(o.socket)
+    if (Option.isSome(o.frame) && Option.isSome(o.image)) return yield* usage("give at most one of --frame PATH or --image FILE")
     const modelId = Option.isSome(o.modelId) ? o.modelId.value : yield* modelIdOf(socketPath, o.timeoutMs)
-    const frame = Option.isSome(o.frame) ? o.frame.value : yield* scratchFrame(o.width, o.height)
+    const width = Option.getOrUndefined(o.width)
+    const height = Option.getOrUndefined(o.height)
+    const frame = Option.isSome(o.image)
+      ? yield* publishImage(o.image.value, "ruth-bench", {
+        layout: "raw",
+        frameId: 0,
+        ...(width !== undefined ? { width } : {}),
+        ...(height !== undefined ? { height } : {})
+      })
+      : {
+        reference: Option.isSome(o.frame) ? o.frame.value : yield* scratchFrame(width ?? 640, height ?? 360),
+        width: width ?? 640,
+        height: height ?? 360
+      }
     const message = encodeMessage({
-      frame_reference: frame,
-      frame_metadata: { width: o.width, height: o.height, format: "NV12", frame_id: 0 },
+      frame_reference: frame.reference,
+      frame_metadata: { width: frame.width, height: frame.height, format: "NV12", frame_id: 0 },
       camera_id: "bench",
       model_id: modelId,
       timestamp: Date.now() / 1000

@@ -1,7 +1,11 @@
 /** Pieces shared by the `ruth-model` subcommands. */
+import * as fs from "node:fs"
+import * as path from "node:path"
 import { Options } from "@effect/cli"
 import { Data, Effect } from "effect"
 import { socketPathFor } from "../config/RuntimeConfig.js"
+import { imageToNv12 } from "../frames/image.js"
+import { publishExportDir, publishRaw, sharedMemoryDir } from "../frames/publish.js"
 import { type ClientError, makeClient } from "../ipc/ModelClient.js"
 
 /** Ends the command with a message on stderr and an exit code. */
@@ -41,4 +45,48 @@ export const modelIdOf = (socketPath: string, timeoutMs: number) =>
   ).pipe(
     Effect.map((h) => h.model_id),
     Effect.mapError(unreachable)
+  )
+
+/** A wrong or missing flag: exit code 2. */
+export const usage = (message: string) => new CliFailure({ message, exitCode: 2 })
+
+/** `--image FILE`, for the commands that can make a frame from an image. */
+export const imageOption = (purpose: string) =>
+  Options.file("image", { exists: "yes" }).pipe(
+    Options.withDescription(`a JPEG/PNG/WebP ${purpose}: written to /dev/shm as an NV12 frame for the command, removed after`),
+    Options.optional
+  )
+
+/** An image published as an NV12 frame in shared memory. */
+export interface PublishedImage {
+  readonly reference: string
+  readonly width: number
+  readonly height: number
+  readonly data: Uint8Array
+}
+
+/**
+ * The image as an NV12 frame in shared memory (`/dev/shm/{prefix}-{pid}`) for the scope, in the
+ * chosen layout, resized when `size` says so; removed when the scope closes.
+ */
+export const publishImage = (
+  image: string,
+  prefix: string,
+  options: { readonly layout: "raw" | "export-dir"; readonly frameId: number; readonly width?: number; readonly height?: number }
+) =>
+  Effect.acquireRelease(
+    Effect.tryPromise({
+      try: async (): Promise<PublishedImage> => {
+        const nv12 = await imageToNv12(image, {
+          ...(options.width !== undefined ? { width: options.width } : {}),
+          ...(options.height !== undefined ? { height: options.height } : {})
+        })
+        const base = path.join(sharedMemoryDir(), `${prefix}-${process.pid}`)
+        if (options.layout === "raw") publishRaw(`${base}.nv12`, nv12)
+        else publishExportDir(base, nv12, BigInt(options.frameId))
+        return { reference: options.layout === "raw" ? `${base}.nv12` : base, ...nv12 }
+      },
+      catch: (e) => usage(`cannot read ${image} as an image: ${e instanceof Error ? e.message : String(e)}`)
+    }),
+    (p) => Effect.sync(() => fs.rmSync(p.reference, { recursive: true, force: true }))
   )

@@ -131,7 +131,7 @@ export const demoCommand = Command.make("demo", options, (o) =>
           "",
           `serving '${o.modelId}' on ${socketPath} — try, from another shell:`,
           `  ./bin/ruth-model.js infer --socket ${socketPath} --image ${path.join(scenesDir, richest)} --out annotated.jpg`,
-          `  ./bin/ruth-model.js bench --socket ${socketPath} --concurrency 2 --duration 5 --width 1280 --height 720`,
+          `  ./bin/ruth-model.js bench --socket ${socketPath} --image ${path.join(scenesDir, richest)} --concurrency 1 --duration 5`,
           "Ctrl+C to stop."
         ].join("\n")
       )

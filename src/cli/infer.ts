@@ -4,14 +4,23 @@
  * (`--image`), published to shared memory for the request and removed after.
  */
 import * as fs from "node:fs"
-import * as path from "node:path"
 import { Command, Options } from "@effect/cli"
 import { Console, Effect, Option } from "effect"
 import type { InferenceResponse } from "../contract/schema.js"
-import { annotateJpeg, imageToNv12 } from "../frames/image.js"
-import { publishExportDir, publishRaw, sharedMemoryDir } from "../frames/publish.js"
+import { annotateJpeg } from "../frames/image.js"
 import { makeClient } from "../ipc/ModelClient.js"
-import { CliFailure, modelIdOf, resolveSocket, socketOption, timeoutOption, unreachable } from "./common.js"
+import {
+  CliFailure,
+  imageOption,
+  modelIdOf,
+  publishImage,
+  type PublishedImage,
+  resolveSocket,
+  socketOption,
+  timeoutOption,
+  unreachable,
+  usage
+} from "./common.js"
 
 const options = {
   socket: socketOption,
@@ -19,10 +28,7 @@ const options = {
     Options.withDescription("path of a frame already in shared memory (raw file or frame-export directory)"),
     Options.optional
   ),
-  image: Options.file("image", { exists: "yes" }).pipe(
-    Options.withDescription("a JPEG/PNG/WebP to send: written to /dev/shm as an NV12 frame for the request"),
-    Options.optional
-  ),
+  image: imageOption("to send"),
   layout: Options.choice("layout", ["raw", "export-dir"]).pipe(
     Options.withDescription("how --image is published in shared memory"),
     Options.withDefault("raw" as const)
@@ -41,31 +47,6 @@ const options = {
   timeoutMs: timeoutOption
 }
 
-const usage = (message: string) => new CliFailure({ message, exitCode: 2 })
-
-interface Published {
-  readonly reference: string
-  readonly width: number
-  readonly height: number
-  readonly data: Uint8Array
-}
-
-/** The image as an NV12 frame in shared memory for the scope, in the chosen layout. */
-const publishImage = (image: string, layout: "raw" | "export-dir", frameId: number, size: { width?: number; height?: number }) =>
-  Effect.acquireRelease(
-    Effect.tryPromise({
-      try: async (): Promise<Published> => {
-        const nv12 = await imageToNv12(image, size)
-        const base = path.join(sharedMemoryDir(), `ruth-infer-${process.pid}`)
-        if (layout === "raw") publishRaw(`${base}.nv12`, nv12)
-        else publishExportDir(base, nv12, BigInt(frameId))
-        return { reference: layout === "raw" ? `${base}.nv12` : base, ...nv12 }
-      },
-      catch: (e) => usage(`cannot read ${image} as an image: ${e instanceof Error ? e.message : String(e)}`)
-    }),
-    (p) => Effect.sync(() => fs.rmSync(p.reference, { recursive: true, force: true }))
-  )
-
 export const inferCommand = Command.make("infer", options, (o) =>
   Effect.gen(function*() {
     const socketPath = yield* resolveSocket(o.socket)
@@ -73,9 +54,11 @@ export const inferCommand = Command.make("infer", options, (o) =>
     let reference: string
     let width: number
     let height: number
-    let published: Published | undefined
+    let published: PublishedImage | undefined
     if (Option.isSome(o.image)) {
-      published = yield* publishImage(o.image.value, o.layout, o.frameId, {
+      published = yield* publishImage(o.image.value, "ruth-infer", {
+        layout: o.layout,
+        frameId: o.frameId,
         ...(Option.isSome(o.width) ? { width: o.width.value } : {}),
         ...(Option.isSome(o.height) ? { height: o.height.value } : {})
       })

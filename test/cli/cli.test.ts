@@ -90,6 +90,25 @@ describe("ruth-model CLI", () => {
       expect(human.stdout).toMatch(/outside the handler: [\d.]+ ms, [\d.]+% of the median round trip/)
     }))
 
+  it.scopedLive("bench --image: every request names the published image, which is gone afterwards; --frame and --image exclude each other", () =>
+    Effect.gen(function*() {
+      const sizes = new Set<string>()
+      const c = yield* startContainer({
+        handler: { infer: (_req, frame) => Effect.sync(() => void sizes.add(`${frame.width}x${frame.height}`)).pipe(Effect.as([])) }
+      })
+      const r = yield* ruthModel(["bench", "--socket", c.socketPath, "--image", "examples/scenes/street-sign.png", "--concurrency", "2", "--duration", "0.5", "--json"])
+      expect(r.code, r.stderr).toBe(0)
+      expect(JSON.parse(r.stdout)).toMatchObject({ errorResponses: 0, failures: 0 })
+      expect([...sizes]).toEqual(["1280x720"])
+      const resized = yield* ruthModel(["bench", "--socket", c.socketPath, "--image", "examples/scenes/street-sign.png", "--width", "640", "--height", "360", "--duration", "0.3", "--json"])
+      expect(resized.code, resized.stderr).toBe(0)
+      expect([...sizes]).toEqual(["1280x720", "640x360"])
+      expect(fs.readdirSync("/dev/shm").filter((f) => /^ruth-bench-\d+\.nv12$/.test(f))).toEqual([])
+      const both = yield* ruthModel(["bench", "--socket", c.socketPath, "--image", "examples/scenes/street-sign.png", "--frame", "/dev/shm/x"])
+      expect(both.code).toBe(2)
+      expect(both.stderr).toContain("at most one of --frame PATH or --image FILE")
+    }))
+
   it.scopedLive("validate and discover: exit codes, human and --json output", () =>
     Effect.gen(function*() {
       const good = yield* ruthModel(["validate", "examples/models/text-detection"])
