@@ -1,10 +1,10 @@
 /** `ruth-model bench`: closed-loop load against a running container. */
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import { Command, Options } from "@effect/cli"
 import { Console, Effect, Option } from "effect"
 import { encodeMessage } from "../contract/codec.js"
+import { sharedMemoryDir } from "../frames/publish.js"
 import { type LoadProgress, type LoadResult, runLoad } from "../ipc/loadgen.js"
 import { type StageSummary, stageTimes, type StageTimes, summariseStages } from "../ipc/stages.js"
 import { imageOption, jsonOption, modelIdOf, publishImage, resolveSocket, socketOption, timeoutOption, usage } from "./common.js"
@@ -38,8 +38,7 @@ const options = {
 const scratchFrame = (width: number, height: number) =>
   Effect.acquireRelease(
     Effect.sync(() => {
-      const dir = fs.existsSync("/dev/shm") ? "/dev/shm" : os.tmpdir()
-      const p = path.join(dir, `ruth-bench-${process.pid}.nv12`)
+      const p = path.join(sharedMemoryDir(), `ruth-bench-${process.pid}.nv12`)
       fs.writeFileSync(p, Buffer.alloc(width * height + width * Math.ceil(height / 2), 128))
       return p
     }),
