@@ -20,7 +20,7 @@ const options = {
     Options.withDescription("frame to reference (default: a gray 640x360 NV12 frame written to /dev/shm for the run)"),
     Options.optional
   ),
-  image: imageOption("to send every request (a real scene, so the model and post-processing do real work)"),
+  image: imageOption("to send with every request (a real scene, so the model and post-processing do real work)"),
   width: Options.integer("width").pipe(
     Options.withDescription("frame width (default 640; with --image: resize to it, default the image's)"),
     Options.optional
