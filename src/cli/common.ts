@@ -67,7 +67,7 @@ export interface PublishedImage {
 
 /**
  * The image as an NV12 frame in shared memory (`/dev/shm/{prefix}-{pid}`) for the scope, in the
- * chosen layout, resized when `size` says so; removed when the scope closes.
+ * chosen layout, resized to `options.width` / `options.height` when given; removed when the scope closes.
  */
 export const publishImage = (
   image: string,
