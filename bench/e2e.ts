@@ -22,11 +22,14 @@
  * median of (round trip - session.run - session wait) over the median round
  * trip: waiting while the model runs another camera's frame is model time.
  *
- * The floor: right after the container's one-camera row, the same camera, frames and model
+ * The floors: right after the container's one-camera row, the same camera, frames and model
  * against bench/servers/bareModel.ts — one thread reading, preprocessing (the same kernels),
- * running ORT in line and answering, with no runtime at all (no checks, no worker, no Effect).
- * What it leaves outside the model is what any Node server pays on this machine; the container's
- * excess over it is the runtime's own cost. `--no-floor` skips it. A `server` field tells the rows apart.
+ * running ORT in line and answering, with no runtime at all (no checks, no Effect) — and then
+ * against the same server with ORT in a bare worker thread (`bare-worker`: one message there
+ * with the tensor, one back with the output), the least a server pays that keeps the model off
+ * its event loop, as the container must. What they leave outside the model is what any Node
+ * server pays on this machine; the container's excess over `bare-worker` is the runtime's own
+ * cost. `--no-floor` skips them. A `server` field tells the rows apart.
  *
  * `--pool-thread-nice N` serves the model with `backend.pool_thread_nice: N` instead of the
  * example's setting (0: onnxruntime's pool threads keep the runtime's priority), for comparison.
@@ -53,8 +56,12 @@ const root = path.resolve(here, "..")
 
 export type E2eClient = "plain" | "model-client"
 
-/** `container`: `ruth-model serve`; `bare`: bench/servers/bareModel.ts, the floor with no runtime. */
-export type E2eServer = "container" | "bare"
+/**
+ * `container`: `ruth-model serve`; `bare`: bench/servers/bareModel.ts, the floor with no runtime;
+ * `bare-worker`: the same with session.run in a bare worker thread (`--worker`), the floor for a
+ * server that keeps the model off its event loop.
+ */
+export type E2eServer = "container" | "bare" | "bare-worker"
 
 export interface E2eRow {
   readonly server: E2eServer
@@ -116,8 +123,12 @@ const startServer = (socketDir: string, modelsDir: string): Promise<ChildProcess
   )
 
 /** The floor: the same model and frames served with no runtime (bench/servers/bareModel.ts). */
-const startBareServer = (socket: string, modelDir: string): Promise<ChildProcess> =>
-  startListening(["--import", "tsx", path.join(here, "servers/bareModel.ts"), socket, modelDir], socket, "bare model server")
+const startBareServer = (socket: string, modelDir: string, worker: boolean): Promise<ChildProcess> =>
+  startListening(
+    ["--import", "tsx", path.join(here, "servers/bareModel.ts"), socket, modelDir, ...(worker ? ["--worker"] : [])],
+    socket,
+    "bare model server"
+  )
 
 /** A reply and its round trip, as a camera saw it. */
 type OnReply = (reply: { readonly error?: unknown; readonly metadata?: unknown }, totalMs: number) => void
@@ -266,7 +277,7 @@ export const runE2eBench = async (
     client?: E2eClient
     /** `backend.pool_thread_nice` for this run; the example's own setting when absent. */
     poolThreadNice?: number
-    /** Also measure the bare floor (bench/servers/bareModel.ts) at one camera, right after the container's one-camera row. Default true. */
+    /** Also measure the bare floors (bench/servers/bareModel.ts, inline and with a worker) at one camera, right after the container's one-camera row. Default true. */
     floor?: boolean
     log?: (line: string) => void
   } = {}
@@ -297,13 +308,15 @@ export const runE2eBench = async (
       rows.push(row)
       log(formatE2eRow(row))
       if (cameras === 1 && options.floor !== false) {
-        const bareSocket = path.join(socketDir, "bare.sock")
-        const bare = await startBareServer(bareSocket, path.join(modelsDir, "text-detection"))
-        children.push(bare)
-        const floor = await measure(bareSocket, "bare", 1, frames, durationMs, "plain")
-        await stopChild(bare)
-        rows.push(floor)
-        log(formatE2eRow(floor))
+        for (const server of ["bare", "bare-worker"] as const) {
+          const bareSocket = path.join(socketDir, `${server}.sock`)
+          const bare = await startBareServer(bareSocket, path.join(modelsDir, "text-detection"), server === "bare-worker")
+          children.push(bare)
+          const floor = await measure(bareSocket, server, 1, frames, durationMs, "plain")
+          await stopChild(bare)
+          rows.push(floor)
+          log(formatE2eRow(floor))
+        }
       }
     }
   } finally {
@@ -318,10 +331,10 @@ const f1 = (v: number) => v.toFixed(1).padStart(7)
 const f2 = (v: number) => v.toFixed(2).padStart(7)
 
 export const E2E_HEADER =
-  "server     cameras   fps  p50 ms  p99 ms | socket+codec  frame read  preprocess  hand-off  session wait  session.run  postprocess  runtime | outside ms  non-model share  errors"
+  "server       cameras   fps  p50 ms  p99 ms | socket+codec  frame read  preprocess  hand-off  session wait  session.run  postprocess  runtime | outside ms  non-model share  errors"
 
 export const formatE2eRow = (r: E2eRow): string =>
-  `${r.server.padEnd(9)} ${String(r.cameras).padStart(7)} ${r.fps.toFixed(1).padStart(5)} ${f1(r.p50Ms)} ${f1(r.p99Ms)} |` +
+  `${r.server.padEnd(11)} ${String(r.cameras).padStart(7)} ${r.fps.toFixed(1).padStart(5)} ${f1(r.p50Ms)} ${f1(r.p99Ms)} |` +
   `      ${f2(r.stages.socketAndCodec)}     ${f2(r.stages.frameRead)}     ${f2(r.stages.preprocess)}   ${f2(r.stages.handoff)}       ${f1(r.stages.sessionWait)}      ${f1(r.stages.sessionRun)}      ${f2(r.stages.postprocess)}  ${f2(r.stages.runtime)} |` +
   `    ${f2(r.outsideMs)}           ${(r.nonModelShare * 100).toFixed(1).padStart(5)}%  ${String(r.errors).padStart(6)}`
 
