@@ -25,7 +25,7 @@ else print(formatPreprocessTable(pre))
 if (!json) print(`\n# End to end, real model (plain clients)\n${E2E_HEADER}`)
 emit("e2e", await runE2eBench({ log: json ? () => {} : print }))
 
-if (!json) print("\n# The machine's wake-up floor (bare process and thread round trips)")
+if (!json) print("\n# The machine's floor (bare process and thread round trips, a frame read, after idle)")
 const wakeups = await runWakeupBench()
 if (json) emit("wakeup", wakeups)
 else for (const row of wakeups) print(formatWakeupRow(row))
