@@ -12,11 +12,13 @@ import { loadModelConfig } from "../../src/config/ModelConfig.js"
 import { InferenceHandler } from "../../src/container/InferenceHandler.js"
 import { imageToNv12 } from "../../src/frames/image.js"
 import * as OnnxHandler from "../../src/inference/OnnxHandler.js"
+import { exitOf, spawnTs, waitForFile } from "../support/child.js"
 import { ruthModel } from "../support/cli.js"
 import { call, request, startContainer, tempDir } from "../support/harness.js"
 import { type Box, iou, type Scene, sampleScenes } from "../support/scenes.js"
 
 const MODEL_DIR = fileURLToPath(new URL("../../examples/models/text-detection", import.meta.url))
+const BARE_SERVER = fileURLToPath(new URL("../../bench/servers/bareModel.ts", import.meta.url))
 
 interface WireDetection {
   readonly class_name: string
@@ -142,5 +144,42 @@ describe("text detection (PP-OCRv4) end to end", () => {
       expect(human.code).toBe(0)
       expect(human.stdout).toMatch(/preprocess [\d.]+ {2}hand-off [\d.]+ {2}session wait [\d.]+ {2}model [\d.]+ {2}postprocess [\d.]+ {2}runtime [\d.]+/)
       expect(human.stdout).toMatch(/outside the model: [\d.]+ ms, [\d.]+% of the median round trip/)
+    }))
+
+  // bench/e2e's floors are baselines only if they do the container's work: same frame, same answer.
+  it.scopedLive("the bench's bare floors (bench/servers/bareModel.ts, inline and --worker) answer what the container answers", () =>
+    Effect.gen(function*() {
+      const { c, file, nv12 } = yield* containerAndFrame("floor")
+      const ask = (socketPath: string) =>
+        Effect.promise(() =>
+          call(socketPath, request(file, { model_id: "text-detection", frame_metadata: { width: nv12.width, height: nv12.height, format: "NV12", frame_id: 7 } }))
+        )
+      const expected = yield* ask(c.socketPath)
+      expect(expected.error).toBeNull()
+      const want = expected.detections as ReadonlyArray<WireDetection>
+      expect(want.length).toBeGreaterThan(0)
+
+      for (const mode of [[], ["--worker"]]) {
+        const socket = path.join(path.dirname(file), `bare${mode.length}.sock`)
+        yield* Effect.acquireRelease(
+          Effect.sync(() => spawnTs(BARE_SERVER, [socket, MODEL_DIR, ...mode], {})),
+          (server) => Effect.promise(() => (server.kill("SIGTERM"), exitOf(server)))
+        )
+        yield* Effect.promise(() => waitForFile(socket, 60_000))
+        const reply = yield* ask(socket)
+        expect(reply.error, `bare server ${mode.join(" ")}`).toBeNull()
+        const got = reply.detections as ReadonlyArray<WireDetection>
+        expect(got.length, `bare server ${mode.join(" ")}`).toBe(want.length)
+        got.forEach((d, i) => {
+          expect(d.confidence).toBeCloseTo(want[i]!.confidence, 4)
+          d.bbox.forEach((v, k) => expect(v).toBeCloseTo(want[i]!.bbox[k]!, 4))
+        })
+        const m = reply.metadata as Record<string, number>
+        expect(m.inference_ms).toBeGreaterThan(1)
+        // Only the worker variant hands the tensor to another thread, and says how long that took.
+        if (mode.length > 0) expect(m.handoff_ms).toBeGreaterThan(0)
+        else expect(m.handoff_ms).toBeUndefined()
+        expect(m.server_time_ms).toBeGreaterThan(m.inference_ms! + m.preprocess_ms! + m.frame_read_ms!)
+      }
     }))
 })
