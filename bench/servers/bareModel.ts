@@ -78,10 +78,11 @@ const { loadWithPoolPriority, ortSessionOptions } = local(workerData.helpers)
 const { InferenceSession, Tensor } = local("onnxruntime-node")
 const create = () => InferenceSession.create(workerData.spec.modelPath, ortSessionOptions(workerData.spec))
 loadWithPoolPriority(workerData.nice, create).then(({ loaded: session }) => {
+  const inputName = workerData.input ?? session.inputNames[0]
   const outputName = session.outputNames[0]
   parentPort.on("message", async ({ data, dims }) => {
     const start = performance.now()
-    const results = await session.run({ [workerData.input]: new Tensor("float32", data, dims) })
+    const results = await session.run({ [inputName]: new Tensor("float32", data, dims) })
     const runMs = performance.now() - start
     const out = results[outputName]
     parentPort.postMessage({ runMs, input: data, dims: out.dims, data: out.data }, [data.buffer, out.data.buffer])
@@ -108,7 +109,7 @@ const inlineModel = async (): Promise<Model> => {
 
 const workerModel = async (): Promise<Model> => {
   const helpers = fileURLToPath(new URL("../../src/inference/onnxWorker.ts", import.meta.url))
-  const input = config.backend.input_name ?? "x"
+  const input = config.backend.input_name
   const worker = new Worker(WORKER, { eval: true, workerData: { helpers, spec: sessionSpec, nice: config.backend.pool_thread_nice, input } })
   await new Promise((resolve, reject) => {
     worker.once("message", resolve)
