@@ -29,6 +29,7 @@ import { encodeMessage, FrameDecoder } from "../../src/contract/codec.js"
 import { preprocess, tensorDims, tensorLength } from "../../src/frames/preprocess.js"
 import { loadWithPoolPriority, ortSessionOptions, type SessionSpec } from "../../src/inference/onnxWorker.js"
 import { decodeDbText } from "../../src/inference/postprocess/dbText.js"
+import type { OutputTensor } from "../../src/inference/postprocess/types.js"
 
 const [socketPath, modelDir] = process.argv.slice(2) as [string, string]
 const inWorker = process.argv.includes("--worker")
@@ -45,7 +46,7 @@ const dbText = {
 }
 const sessionSpec: SessionSpec = {
   modelPath: loaded.weightsPath,
-  executionProviders: ["cpu"] as const,
+  executionProviders: ["cpu"],
   ...(config.backend.intra_op_threads > 0 ? { intraOpThreads: config.backend.intra_op_threads } : {}),
   ...(config.backend.inter_op_threads > 0 ? { interOpThreads: config.backend.inter_op_threads } : {})
 }
@@ -53,14 +54,9 @@ const pre = loaded.preprocess
 let tensor = new Float32Array(tensorLength(pre))
 const dims = [...tensorDims(pre)]
 
-interface Output {
-  readonly dims: ReadonlyArray<number>
-  readonly data: Float32Array
-}
-
 /** Runs the model on `tensor` (its output and ORT's own run time), and ends the session. */
 interface Model {
-  readonly run: () => Promise<{ readonly output: Output; readonly runMs: number }>
+  readonly run: () => Promise<{ readonly output: OutputTensor; readonly runMs: number }>
   readonly release: () => Promise<unknown>
 }
 
@@ -114,6 +110,11 @@ const workerModel = async (): Promise<Model> => {
   await new Promise((resolve, reject) => {
     worker.once("message", resolve)
     worker.once("error", reject)
+  })
+  // A run that cannot answer must not leave the bench's camera waiting: end the server, which ends its connection.
+  worker.on("error", (error) => {
+    process.stderr.write(`bare model worker: ${error}\n`)
+    process.exit(1)
   })
   return {
     run: () =>
