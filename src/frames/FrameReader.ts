@@ -178,7 +178,7 @@ const readUpTo = (fd: number, into: Uint8Array, length: number): number => {
   return got
 }
 
-/** The writer replaced a file mid-read: thrown inside a read, returned from it. */
+/** The writer replaced a file mid-read: thrown inside a read, an `undefined` attempt at its edge. */
 class Torn {}
 const torn = new Torn()
 
@@ -314,9 +314,9 @@ const makeFileReader = (roots: ReadonlyArray<string>, pool: BufferPool): FrameRe
    * Check, open, read and close in one synchronous step: frames live in
    * tmpfs, where these calls are memory copies, and the descriptor never
    * outlives the read. A directory hands over to the export layout (it is
-   * never opened itself). `torn`: the file was replaced between check and open.
+   * never opened itself). Throws `torn` when a file changed under us.
    */
-  const readFrame = (request: InferenceRequest, lexical: string): Frame | Torn => {
+  const readFrame = (request: InferenceRequest, lexical: string): Frame => {
     const reference = request.frame_reference
     const geometry = frameGeometry(request)
     const checked = resolveConfined(lexical, reference, false)
@@ -459,45 +459,39 @@ const makeFileReader = (roots: ReadonlyArray<string>, pool: BufferPool): FrameRe
     }
   }
 
-  /** Header → data → header: the frame if both headers agree and describe the data, else `torn`. */
-  const readExportDir = (request: InferenceRequest, shownDir: string, dirReal: string): Frame | Torn => {
+  /** Header → data → header: the frame if both headers agree and describe the data, else throws `torn`. */
+  const readExportDir = (request: InferenceRequest, shownDir: string, dirReal: string): Frame => {
     const requested = requestedFrameId(request.frame_metadata.frame_id)
+    const before = readMeta(dirReal, shownDir)
+    const header = decodeFrameMeta(before.bytes)
+    const { format, bytes } = checkHeader(request, header, requested, shownDir)
+    const data = readData(dirReal, shownDir, header, bytes, before.stat)
     try {
-      const before = readMeta(dirReal, shownDir)
-      const header = decodeFrameMeta(before.bytes)
-      const { format, bytes } = checkHeader(request, header, requested, shownDir)
-      const data = readData(dirReal, shownDir, header, bytes, before.stat)
-      try {
-        if (!readMeta(dirReal, shownDir).bytes.equals(before.bytes)) throw torn
-      } catch (e) {
-        pool.release(data)
-        throw e
-      }
-      return {
-        reference: request.frame_reference,
-        format,
-        width: header.width,
-        height: header.height,
-        stride: header.stride,
-        data,
-        frameId: header.frameId,
-        timestampNs: header.timestampNs
-      }
+      if (!readMeta(dirReal, shownDir).bytes.equals(before.bytes)) throw torn
     } catch (e) {
-      if (e instanceof Torn) return torn
+      pool.release(data)
       throw e
+    }
+    return {
+      reference: request.frame_reference,
+      format,
+      width: header.width,
+      height: header.height,
+      stride: header.stride,
+      data,
+      frameId: header.frameId,
+      timestampNs: header.timestampNs
     }
   }
 
   /** One attempt, all synchronous: confine, open, check, read, close. `undefined`: torn, try again later. */
   const attempt = (request: InferenceRequest): Exit.Exit<Frame, FrameError> | undefined => {
-    let frame: Frame | Torn
     try {
-      frame = readFrame(request, confineLexically(request.frame_reference))
+      return Exit.succeed(readFrame(request, confineLexically(request.frame_reference)))
     } catch (e) {
+      if (e instanceof Torn) return undefined
       return Exit.fail(e instanceof Abort ? e.error : fsError(request.frame_reference, e))
     }
-    return frame instanceof Torn ? undefined : Exit.succeed(frame)
   }
   /** Requests whose first read (`now.read`) was torn: `use` goes on from the second attempt. */
   const tornOnce = new WeakSet<InferenceRequest>()

@@ -13,7 +13,7 @@ import { FrameReader, TORN_ATTEMPTS } from "../../src/frames/FrameReader.js"
 import { decodeFrameMeta } from "../../src/frames/frameMeta.js"
 import { DATA_CHECKSUM_CRC32, encodeFrameMeta, publishExportDir, sharedMemoryDir } from "../../src/frames/publish.js"
 import { request, tempDir } from "../support/harness.js"
-import { spyOnOpen } from "./openWitness.js"
+import { fifoWriter, openSpy, spyOnOpen } from "./openWitness.js"
 
 const W = 64
 const H = 48
@@ -265,6 +265,35 @@ describe("FrameReader (frame-export directory layout)", () => {
       fs.rmSync(path.join(fifo, "frame.data"))
       execFileSync("mkfifo", [path.join(fifo, "frame.data")])
       expect(yield* read([root], req(fifo))).toMatchObject({ ok: false, code: "FRAME_INVALID", message: expect.stringContaining("not a regular file") })
+    }))
+
+  it.scopedLive("never opens a frame file that leads out of the roots or is not a regular file", () =>
+    Effect.gen(function*() {
+      const root = yield* tempDir()
+      const outside = yield* tempDir()
+      const fifo = path.join(outside, "fifo")
+      execFileSync("mkfifo", [fifo])
+      const writer = yield* fifoWriter(fifo)
+      const toFifo = path.join(root, "to-fifo")
+      publish(toFifo)
+      fs.rmSync(path.join(toFifo, "frame.data"))
+      fs.symlinkSync(fifo, path.join(toFifo, "frame.data"))
+      const toZero = path.join(root, "to-zero")
+      publish(toZero)
+      fs.rmSync(path.join(toZero, "frame.meta"))
+      fs.symlinkSync("/dev/zero", path.join(toZero, "frame.meta"))
+      const innerFifo = path.join(root, "inner-fifo")
+      publish(innerFifo)
+      fs.rmSync(path.join(innerFifo, "frame.data"))
+      execFileSync("mkfifo", [path.join(innerFifo, "frame.data")])
+      const spy = yield* openSpy
+      expect(yield* read([root], req(toFifo))).toMatchObject({ ok: false, code: "FRAME_ACCESS_DENIED", message: expect.stringContaining("frame.data") })
+      expect(yield* read([root], req(toZero))).toMatchObject({ ok: false, code: "FRAME_ACCESS_DENIED", message: expect.stringContaining("frame.meta") })
+      expect(yield* read([root], req(innerFifo))).toMatchObject({ ok: false, code: "FRAME_INVALID", message: expect.stringContaining("not a regular file") })
+      // Only the frame.meta files were opened: both inside the root, both regular.
+      expect(spy.opened).toEqual([path.join(toFifo, "frame.meta"), path.join(innerFifo, "frame.meta")].map((p) => fs.realpathSync(p)))
+      expect(writer.waiting()).toBe(true)
+      expect(yield* writer.released).toBe("0")
     }))
 
   it.scopedLive("never writes: read-only files in a read-only directory work, and nothing changes", () =>
