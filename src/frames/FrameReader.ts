@@ -64,7 +64,8 @@ export interface FrameReaderShape {
    * Optional: the frame read at once, for callers that run without a fiber.
    * `read` makes one attempt: the frame (hand it back with `release` when done
    * with it), its error, or `undefined` when only `use` can read it now (a
-   * torn frame-export read, which waits and retries; `use` with the same
+   * torn read — a file replaced while we read or between our check and open —
+   * which waits and retries; `use` with the same
    * request goes on from the second attempt, so the retries add up as one).
    */
   readonly now?: {
