@@ -4,6 +4,7 @@
  */
 import { jsonOutput } from "./cli.js"
 import { E2E_HEADER, runE2eBench } from "./e2e.js"
+import { formatFrameReadTable, runFrameReadBench } from "./frameRead.js"
 import { HEADER, runIpcBench } from "./ipc.js"
 import { formatPreprocessTable, runPreprocessBench } from "./preprocess.js"
 import { formatWakeupRow, runWakeupBench } from "./wakeup.js"
@@ -21,6 +22,11 @@ if (!json) print("\n# Preprocessing")
 const pre = await runPreprocessBench()
 if (json) emit("preprocess", pre)
 else print(formatPreprocessTable(pre))
+
+if (!json) print("\n# Frame reads (the synchronous path; data_checksum verified or not)")
+const reads = runFrameReadBench()
+if (json) emit("frame-read", reads)
+else print(formatFrameReadTable(reads))
 
 if (!json) print(`\n# End to end, real model (plain clients)\n${E2E_HEADER}`)
 emit("e2e", await runE2eBench({ log: json ? () => {} : print }))

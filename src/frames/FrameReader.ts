@@ -10,22 +10,27 @@
  *   authoritative and the request's width/height (and format, if given)
  *   must agree with it. The frame carries the header's frameId/timestampNs.
  *
- * Torn: the writer renames new files in without waiting for us, so we read
- * header → data → header; the read is torn when the headers differ,
- * frame.data's size is not the header's data_size, or frame.data is newer
- * than frame.meta (the writer renames data before meta; file times may be a
- * clock tick coarse, so this catches frames more than a few ms apart). We retry
+ * Torn (CONTRACT §5): the writer renames new files in without waiting for
+ * us, so we read header → data → header; the read is torn when the headers
+ * differ, frame.data's size is not the header's data_size, frame.data was
+ * written (mtime) or renamed in (ctime) after frame.meta — the writer does both
+ * to data first — or, when the header carries a `data_checksum`, the CRC-32 of
+ * frame.data is not that one. Only the checksum proves every tear: file times
+ * are a clock tick coarse, and a writer renames within one. We retry
  * `TORN_ATTEMPTS` times, `TORN_RETRY_MS` apart, then answer FRAME_TORN.
  * Stale: a request naming an integer `frame_id` that is not the header's gets
  * FRAME_STALE — detections must belong to the frame whose id we echo.
  *
  * `frame_reference` is caller input: it must lie below a configured root
- * after resolving `..`, and every file actually opened — after following any
- * symlinks — must lie below a root too (checked on the open descriptor, so
- * nothing can be swapped in between check and read).
+ * after resolving `..`; every file is resolved (symlinks followed), checked
+ * against the roots and lstat'ed as a regular file BEFORE it is opened — a
+ * FIFO or device is never opened — then opened without following a link,
+ * and the descriptor must be the inode checked, and still below a root (so a
+ * swap between check and open is refused, not read).
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { crc32 } from "node:zlib"
 import { Context, Effect, Exit, Layer } from "effect"
 import { defaults, RuntimeConfig } from "../config/RuntimeConfig.js"
 import {
@@ -59,7 +64,8 @@ export interface FrameReaderShape {
    * Optional: the frame read at once, for callers that run without a fiber.
    * `read` makes one attempt: the frame (hand it back with `release` when done
    * with it), its error, or `undefined` when only `use` can read it now (a
-   * torn frame-export read, which waits and retries; `use` with the same
+   * torn read — a file replaced while we read or between our check and open —
+   * which waits and retries; `use` with the same
    * request goes on from the second attempt, so the retries add up as one).
    */
   readonly now?: {
@@ -143,8 +149,19 @@ const fsError = (p: string, e: unknown): FrameError => {
   }
 }
 
-/** Non-blocking so a FIFO or device planted at the path cannot stall us before the type check. */
-const OPEN_FLAGS = fs.constants.O_RDONLY | fs.constants.O_NONBLOCK
+/**
+ * Non-blocking so a FIFO or device swapped in after the type check cannot
+ * stall us; no-follow so a link swapped in at the checked path is not followed.
+ */
+const OPEN_FLAGS = fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOFOLLOW
+
+/** What a path resolved to, and what is there, found without opening it. */
+interface Checked {
+  readonly real: string
+  readonly stat: fs.BigIntStats
+}
+
+const lstat = (p: string): fs.BigIntStats => fs.lstatSync(p, { bigint: true })
 
 /** Thrown inside the synchronous read and turned into the error channel at its edge. */
 class Abort {
@@ -162,9 +179,28 @@ const readUpTo = (fd: number, into: Uint8Array, length: number): number => {
   return got
 }
 
-/** The writer replaced a file mid-read: thrown inside the export-directory read, returned from it. */
+/** The writer replaced a file mid-read: thrown inside a read, an `undefined` attempt at its edge. */
 class Torn {}
 const torn = new Torn()
+
+/** Where frame.data's padding beyond the frame is read through for its checksum (reads are synchronous: one suffices). */
+let paddingScratch: Buffer | undefined
+
+/**
+ * The CRC-32 of a frame.data of `size` bytes whose first `data.length` are
+ * already in `data`; `torn` if it shrank under us.
+ */
+const crc32OfData = (fd: number, data: Uint8Array, size: number): number => {
+  let crc = crc32(data)
+  for (let at = data.length; at < size;) {
+    const scratch = (paddingScratch ??= Buffer.allocUnsafeSlow(64 * 1024))
+    const n = fs.readSync(fd, scratch, 0, Math.min(scratch.length, size - at), at)
+    if (n === 0) throw torn
+    crc = crc32(scratch.subarray(0, n), crc)
+    at += n
+  }
+  return crc
+}
 
 /** Real time even under a TestClock: what we wait for is an outside writer, not Effect's clock. */
 const pauseMs = (ms: number): Effect.Effect<void> =>
@@ -214,11 +250,33 @@ const makeFileReader = (roots: ReadonlyArray<string>, pool: BufferPool): FrameRe
     return lexical
   }
 
+  /** Anything unexpected from fs inside a read becomes the frame error for `shown`; our own signals pass. */
+  const rethrow = (shown: string, e: unknown): never => {
+    throw e instanceof Abort || e instanceof Torn ? e : new Abort(fsError(shown, e))
+  }
+
+  const outsideRoots = (shown: string, real: string) =>
+    new Abort(new FrameAccessDenied({ path: shown, reason: `resolves to ${real}, outside the allowed roots (${allowed})` }))
+
   /**
-   * Where the opened file really is. On Linux we ask /proc about the open
-   * descriptor itself (one syscall, and no window for a swap between check
-   * and open); elsewhere we resolve the path.
+   * Where `file` really is (checked against the roots) and what is there,
+   * without opening it; errors name `shown` (the caller's spelling). In a
+   * directory already resolved (`inResolvedDir`) only the last component
+   * can be a link, so one lstat settles a plain file.
    */
+  const resolveConfined = (file: string, shown: string, inResolvedDir: boolean): Checked => {
+    try {
+      const entry = inResolvedDir ? lstat(file) : undefined
+      if (entry !== undefined && !entry.isSymbolicLink()) return { real: file, stat: entry }
+      const real = fs.realpathSync.native(file)
+      if (!isBelow(real, resolvedRoots)) throw outsideRoots(shown, real)
+      return { real, stat: lstat(real) }
+    } catch (e) {
+      return rethrow(shown, e)
+    }
+  }
+
+  /** Where an open descriptor really is: /proc knows on Linux; elsewhere the path is resolved again. */
   const realPathOf = (fd: number, file: string): string => {
     try {
       return fs.readlinkSync(`/proc/self/fd/${fd}`)
@@ -228,56 +286,53 @@ const makeFileReader = (roots: ReadonlyArray<string>, pool: BufferPool): FrameRe
   }
 
   /**
-   * Opens `file` read-only and checks where it really is; errors name `shown`
-   * (the caller's spelling). The caller closes the descriptor.
+   * Opens a checked regular file read-only. `torn` when the path no longer
+   * leads to the inode checked (the writer replaced it between check and
+   * open); refused when it now leads out of the roots (a directory on the way
+   * swapped for a link). The caller closes the descriptor; `stat` is its fstat.
    */
-  const openConfined = (file: string, shown: string): { readonly fd: number; readonly real: string } => {
+  const openChecked = (checked: Checked, shown: string): { readonly fd: number; readonly stat: fs.BigIntStats } => {
+    if (!checked.stat.isFile()) throw new Abort(new FrameInvalid({ path: shown, reason: "not a regular file" }))
     let fd: number
     try {
-      fd = fs.openSync(file, OPEN_FLAGS)
+      fd = fs.openSync(checked.real, OPEN_FLAGS)
     } catch (e) {
-      throw new Abort(fsError(shown, e))
+      throw errnoOf(e) === "ELOOP" ? torn : new Abort(fsError(shown, e)) // ELOOP: a link replaced the file
     }
     try {
-      const real = realPathOf(fd, file)
-      if (!isBelow(real, resolvedRoots)) {
-        throw new Abort(
-          new FrameAccessDenied({ path: shown, reason: `resolves to ${real}, outside the allowed roots (${allowed})` })
-        )
-      }
-      return { fd, real }
+      const stat = fs.fstatSync(fd, { bigint: true })
+      if (stat.dev !== checked.stat.dev || stat.ino !== checked.stat.ino) throw torn
+      const real = realPathOf(fd, checked.real)
+      if (!isBelow(real, resolvedRoots)) throw outsideRoots(shown, real)
+      return { fd, stat }
     } catch (e) {
       fs.closeSync(fd)
-      throw e instanceof Abort ? e : new Abort(fsError(shown, e))
+      return rethrow(shown, e)
     }
-  }
-
-  /** Anything unexpected from fs inside a read becomes the frame error for `shown`; our own signals pass. */
-  const rethrow = (shown: string, e: unknown): never => {
-    throw e instanceof Abort || e instanceof Torn ? e : new Abort(fsError(shown, e))
   }
 
   /**
-   * Open, check, read and close in one synchronous step: frames live in
+   * Check, open, read and close in one synchronous step: frames live in
    * tmpfs, where these calls are memory copies, and the descriptor never
-   * outlives the read. A directory hands over to the export layout.
+   * outlives the read. A directory hands over to the export layout (it is
+   * never opened itself). Throws `torn` when a file changed under us.
    */
-  const readFrame = (request: InferenceRequest, lexical: string): Frame | Torn => {
+  const readFrame = (request: InferenceRequest, lexical: string): Frame => {
     const reference = request.frame_reference
     const geometry = frameGeometry(request)
-    const { fd, real } = openConfined(lexical, reference)
+    const checked = resolveConfined(lexical, reference, false)
+    if (checked.stat.isDirectory()) return readExportDir(request, lexical, checked.real)
+    const { fd, stat } = openChecked(checked, reference)
     try {
-      const stat = fs.fstatSync(fd)
-      if (stat.isDirectory()) return readExportDir(request, lexical, real)
-      if (!stat.isFile()) throw new Abort(new FrameInvalid({ path: reference, reason: "not a regular file" }))
       if (geometry instanceof FrameInvalid) throw new Abort(geometry)
       const { width, height } = request.frame_metadata
-      if (stat.size < geometry.bytes) {
+      const size = Number(stat.size)
+      if (size < geometry.bytes) {
         throw new Abort(
           new FrameInvalid({
             path: reference,
             reason:
-              `file has ${stat.size} bytes, a ${width}x${height} ${geometry.format} frame with stride ${geometry.stride} needs ${geometry.bytes}`
+              `file has ${size} bytes, a ${width}x${height} ${geometry.format} frame with stride ${geometry.stride} needs ${geometry.bytes}`
           })
         )
       }
@@ -303,13 +358,12 @@ const makeFileReader = (roots: ReadonlyArray<string>, pool: BufferPool): FrameRe
     }
   }
 
-  /** One read of `frame.meta`: its v1 bytes, and when it was written. */
-  const readMeta = (dirReal: string, shownDir: string): { readonly bytes: Buffer; readonly mtimeMs: number } => {
+  /** One read of `frame.meta`: its v1 bytes, and its times (when it was written and renamed in). */
+  const readMeta = (dirReal: string, shownDir: string): { readonly bytes: Buffer; readonly stat: fs.BigIntStats } => {
     const shown = path.join(shownDir, "frame.meta")
-    const { fd } = openConfined(path.join(dirReal, "frame.meta"), shown)
+    const checked = resolveConfined(path.join(dirReal, "frame.meta"), shown, true)
+    const { fd, stat } = openChecked(checked, shown)
     try {
-      const stat = fs.fstatSync(fd)
-      if (!stat.isFile()) throw new Abort(new FrameInvalid({ path: shown, reason: "not a regular file" }))
       if (stat.size < FRAME_META_BYTES) {
         throw new Abort(
           new FrameInvalid({ path: shown, reason: `header has ${stat.size} bytes, expected at least ${FRAME_META_BYTES}` })
@@ -317,7 +371,7 @@ const makeFileReader = (roots: ReadonlyArray<string>, pool: BufferPool): FrameRe
       }
       const bytes = Buffer.alloc(FRAME_META_BYTES)
       if (readUpTo(fd, bytes, FRAME_META_BYTES) !== FRAME_META_BYTES) throw torn
-      return { bytes, mtimeMs: stat.mtimeMs }
+      return { bytes, stat }
     } catch (e) {
       return rethrow(shown, e)
     } finally {
@@ -371,33 +425,32 @@ const makeFileReader = (roots: ReadonlyArray<string>, pool: BufferPool): FrameRe
 
   /**
    * Reads the first `bytes` of `frame.data` into a pooled buffer; `torn` if
-   * the file is not the one `header` describes (its size differs, or it was
-   * written after frame.meta — the writer renames data first) or shrank.
+   * the file is not the one `header` describes: its size differs, it was
+   * written or renamed in after frame.meta (the writer does both to data
+   * first; equal times, one clock tick, prove nothing), it shrank, or its
+   * CRC-32 is not the header's `data_checksum`.
    */
   const readData = (
     dirReal: string,
     shownDir: string,
     header: FrameMetaHeader,
     bytes: number,
-    metaMtimeMs: number
+    metaStat: fs.BigIntStats
   ): Uint8Array => {
     const shown = path.join(shownDir, "frame.data")
-    const { fd } = openConfined(path.join(dirReal, "frame.data"), shown)
+    const checked = resolveConfined(path.join(dirReal, "frame.data"), shown, true)
+    const { fd, stat } = openChecked(checked, shown)
     try {
-      const stat = fs.fstatSync(fd)
-      if (!stat.isFile()) throw new Abort(new FrameInvalid({ path: shown, reason: "not a regular file" }))
-      if (BigInt(stat.size) !== header.dataSize || stat.mtimeMs > metaMtimeMs) throw torn
+      if (stat.size !== header.dataSize || stat.mtimeNs > metaStat.mtimeNs || stat.ctimeNs > metaStat.ctimeNs) throw torn
       const data = pool.acquire(bytes)
-      let got: number
       try {
-        got = readUpTo(fd, data, bytes)
+        if (readUpTo(fd, data, bytes) !== bytes) throw torn
+        if (header.dataCrc32 !== undefined && crc32OfData(fd, data, Number(header.dataSize)) !== header.dataCrc32) {
+          throw torn
+        }
       } catch (e) {
         pool.release(data)
         throw e
-      }
-      if (got !== bytes) {
-        pool.release(data)
-        throw torn
       }
       return data
     } catch (e) {
@@ -407,45 +460,39 @@ const makeFileReader = (roots: ReadonlyArray<string>, pool: BufferPool): FrameRe
     }
   }
 
-  /** Header → data → header: the frame if both headers agree and describe the data, else `torn`. */
-  const readExportDir = (request: InferenceRequest, shownDir: string, dirReal: string): Frame | Torn => {
+  /** Header → data → header: the frame if both headers agree and describe the data, else throws `torn`. */
+  const readExportDir = (request: InferenceRequest, shownDir: string, dirReal: string): Frame => {
     const requested = requestedFrameId(request.frame_metadata.frame_id)
+    const before = readMeta(dirReal, shownDir)
+    const header = decodeFrameMeta(before.bytes)
+    const { format, bytes } = checkHeader(request, header, requested, shownDir)
+    const data = readData(dirReal, shownDir, header, bytes, before.stat)
     try {
-      const before = readMeta(dirReal, shownDir)
-      const header = decodeFrameMeta(before.bytes)
-      const { format, bytes } = checkHeader(request, header, requested, shownDir)
-      const data = readData(dirReal, shownDir, header, bytes, before.mtimeMs)
-      try {
-        if (!readMeta(dirReal, shownDir).bytes.equals(before.bytes)) throw torn
-      } catch (e) {
-        pool.release(data)
-        throw e
-      }
-      return {
-        reference: request.frame_reference,
-        format,
-        width: header.width,
-        height: header.height,
-        stride: header.stride,
-        data,
-        frameId: header.frameId,
-        timestampNs: header.timestampNs
-      }
+      if (!readMeta(dirReal, shownDir).bytes.equals(before.bytes)) throw torn
     } catch (e) {
-      if (e instanceof Torn) return torn
+      pool.release(data)
       throw e
+    }
+    return {
+      reference: request.frame_reference,
+      format,
+      width: header.width,
+      height: header.height,
+      stride: header.stride,
+      data,
+      frameId: header.frameId,
+      timestampNs: header.timestampNs
     }
   }
 
   /** One attempt, all synchronous: confine, open, check, read, close. `undefined`: torn, try again later. */
   const attempt = (request: InferenceRequest): Exit.Exit<Frame, FrameError> | undefined => {
-    let frame: Frame | Torn
     try {
-      frame = readFrame(request, confineLexically(request.frame_reference))
+      return Exit.succeed(readFrame(request, confineLexically(request.frame_reference)))
     } catch (e) {
+      if (e instanceof Torn) return undefined
       return Exit.fail(e instanceof Abort ? e.error : fsError(request.frame_reference, e))
     }
-    return frame instanceof Torn ? undefined : Exit.succeed(frame)
   }
   /** Requests whose first read (`now.read`) was torn: `use` goes on from the second attempt. */
   const tornOnce = new WeakSet<InferenceRequest>()

@@ -6,10 +6,12 @@
  *
  * `pixel_format` 0 is the contract's NV12; 1 = RGB24 and 2 = BGR24 are our
  * extension (see `PIXEL_FORMAT_CODES` in publish.ts, the writer's side).
+ * `data_checksum` (bytes 48–55, reserved in the first headers, so 0 from
+ * writers that predate it) lets a reader prove frame.data is the header's.
  */
 import * as os from "node:os"
 import type { PixelFormat } from "./Frame.js"
-import { FRAME_META_BYTES, PIXEL_FORMAT_CODES } from "./publish.js"
+import { DATA_CHECKSUM_CRC32, DATA_CHECKSUM_OFFSET, FRAME_META_BYTES, PIXEL_FORMAT_CODES } from "./publish.js"
 
 export { FRAME_META_BYTES }
 
@@ -23,11 +25,20 @@ export interface FrameMetaHeader {
   readonly pixelFormat: number
   readonly stride: number
   readonly dataSize: bigint
+  /** The CRC-32 of all `dataSize` bytes of frame.data, when the writer recorded one. */
+  readonly dataCrc32: number | undefined
 }
 
 const LITTLE_ENDIAN = os.endianness() === "LE"
 
-/** Decodes the v1 fields of a header of at least `FRAME_META_BYTES` bytes. */
+const crc32Of = (checksum: bigint): number | undefined =>
+  checksum >> 32n === BigInt(DATA_CHECKSUM_CRC32) ? Number(checksum & 0xffff_ffffn) : undefined
+
+/**
+ * Decodes the v1 fields of a header of at least `FRAME_META_BYTES` bytes. A
+ * `data_checksum` without the CRC-32 marker (0, or a kind we do not know) is
+ * no checksum.
+ */
 export const decodeFrameMeta = (bytes: Uint8Array): FrameMetaHeader => {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   const u32 = (at: number) => view.getUint32(at, LITTLE_ENDIAN)
@@ -40,7 +51,8 @@ export const decodeFrameMeta = (bytes: Uint8Array): FrameMetaHeader => {
     height: u32(28),
     pixelFormat: u32(32),
     stride: u32(36),
-    dataSize: u64(40)
+    dataSize: u64(40),
+    dataCrc32: crc32Of(u64(DATA_CHECKSUM_OFFSET))
   }
 }
 

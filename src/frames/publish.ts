@@ -6,6 +6,7 @@
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { crc32 } from "node:zlib"
 import { writeFileAtomically } from "../internal/files.js"
 import type { PixelFormat } from "./Frame.js"
 
@@ -13,6 +14,13 @@ export const FRAME_META_BYTES = 64
 export const FRAME_META_VERSION = 1
 /** `pixel_format` codes of frame.meta: 0 is the contract's NV12; 1 and 2 are our extension. */
 export const PIXEL_FORMAT_CODES: Readonly<Record<PixelFormat, number>> = { NV12: 0, RGB24: 1, BGR24: 2 }
+/** Offset of `data_checksum` (u64) in frame.meta: bytes 48–55, reserved and 0 in headers that carry none. */
+export const DATA_CHECKSUM_OFFSET = 48
+/** The high 32 bits of a `data_checksum` that holds a CRC-32 ("CR32"); the low 32 bits are the CRC. */
+export const DATA_CHECKSUM_CRC32 = 0x43523332
+
+/** The `data_checksum` of a frame.data holding exactly `data`: the marker and the CRC-32 (zlib's) of every byte. */
+export const dataChecksum = (data: Uint8Array): bigint => (BigInt(DATA_CHECKSUM_CRC32) << 32n) | BigInt(crc32(data))
 
 export interface PublishedFrame {
   readonly data: Uint8Array
@@ -29,7 +37,7 @@ export const sharedMemoryDir = (): string => (fs.existsSync("/dev/shm") ? "/dev/
 /** Raw layout: one frame in a file from offset 0. */
 export const publishRaw = (file: string, frame: PublishedFrame): void => writeFileAtomically(file, frame.data)
 
-/** The 64-byte frame.meta header v1, in the host's byte order. */
+/** The 64-byte frame.meta header v1, in the host's byte order, with the `data_checksum` of `frame.data`. */
 export const encodeFrameMeta = (
   frame: PublishedFrame,
   frameId: bigint,
@@ -48,10 +56,14 @@ export const encodeFrameMeta = (
   u32(PIXEL_FORMAT_CODES[format], 32)
   u32(frame.stride ?? (format === "NV12" ? frame.width : frame.width * 3), 36)
   u64(BigInt(frame.data.length), 40)
+  u64(dataChecksum(frame.data), DATA_CHECKSUM_OFFSET)
   return meta
 }
 
-/** Frame-export layout: `frame.data`, then `frame.meta` (data first, as the core's writer does). */
+/**
+ * Frame-export layout: `frame.data`, then `frame.meta` naming its checksum
+ * (data first, as the core's writer does), so a reader can prove the pair whole.
+ */
 export const publishExportDir = (dir: string, frame: PublishedFrame, frameId: bigint): void => {
   fs.mkdirSync(dir, { recursive: true })
   writeFileAtomically(path.join(dir, "frame.data"), frame.data)

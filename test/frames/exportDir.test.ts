@@ -1,18 +1,19 @@
 import { frameByteLength } from "../../src/frames/Frame.js"
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
-import fsDefault from "node:fs"
-import { syncBuiltinESMExports } from "node:module"
 import * as path from "node:path"
 import { Worker } from "node:worker_threads"
+import { crc32 } from "node:zlib"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Exit } from "effect"
 import { decodeRequest, type InferenceRequest } from "../../src/contract/schema.js"
 import { BufferPool } from "../../src/frames/BufferPool.js"
 import type { PixelFormat } from "../../src/frames/Frame.js"
 import { FrameReader, TORN_ATTEMPTS } from "../../src/frames/FrameReader.js"
-import { encodeFrameMeta, publishExportDir, sharedMemoryDir } from "../../src/frames/publish.js"
+import { decodeFrameMeta } from "../../src/frames/frameMeta.js"
+import { DATA_CHECKSUM_CRC32, encodeFrameMeta, publishExportDir, sharedMemoryDir } from "../../src/frames/publish.js"
 import { request, tempDir } from "../support/harness.js"
+import { fifoWriter, openSpy, spyOnOpen } from "./openWitness.js"
 
 const W = 64
 const H = 48
@@ -167,13 +168,18 @@ describe("FrameReader (frame-export directory layout)", () => {
    * A live writer: every byte of frame n is n % 251. Racing it, every frame we
    * return must be whole; the only failure allowed is FRAME_TORN.
    */
-  const raceWriter = (writer: { readonly alternateStride: boolean; readonly pauseMs: number }) =>
+  const raceWriter = (
+    writer: { readonly alternateStride: boolean; readonly pauseMs: number; readonly early?: boolean; readonly checksum?: boolean }
+  ) =>
     Effect.gen(function*() {
       const root = yield* shmDir() // where frames live in production, with tmpfs's timestamps
       const dir = path.join(root, "cam")
       publish(dir, 0n)
       const worker = yield* Effect.acquireRelease(
-        Effect.sync(() => new Worker(WRITER, { eval: true, workerData: { dir, width: W, height: H, ...writer } })),
+        Effect.sync(() => new Worker(WRITER, {
+          eval: true,
+          workerData: { dir, width: W, height: H, early: false, checksum: false, marker: DATA_CHECKSUM_CRC32, ...writer }
+        })),
         (w) => Effect.promise(() => w.terminate())
       )
       yield* Effect.promise(() => new Promise((resolve) => worker.once("message", resolve)))
@@ -203,10 +209,15 @@ describe("FrameReader (frame-export directory layout)", () => {
     // Consecutive frames differ in size here, so header and size checks catch every tear.
     raceWriter({ alternateStride: true, pauseMs: 0 }))
 
-  it.scopedLive("racing a paced writer of same-size frames: the next frame's data is caught by its mtime", () =>
+  it.scopedLive("racing a paced writer of same-size frames without data_checksum: the next frame's data is caught by its file times", () =>
     // Same size, same header until the writer renames the new meta: only "data newer than meta" tells.
     // That needs frames a clock tick apart (file times may be coarse: up to 10 ms); cameras are 30+ ms apart.
     raceWriter({ alternateStride: false, pauseMs: 20 }))
+
+  it.scopedLive("racing a writer that prepares the next frame's data early, unpaced, with data_checksum: every answer is whole", () =>
+    // The issue's writer: frame n+1's data written before frame n's meta, renamed in after it. Its
+    // times are older or within a tick, the size and header the same: only the checksum tells.
+    raceWriter({ alternateStride: false, pauseMs: 0, early: true, checksum: true }))
 
   it.scopedLive("FRAME_NOT_FOUND for a missing frame.meta, frame.data or directory", () =>
     Effect.gen(function*() {
@@ -256,6 +267,35 @@ describe("FrameReader (frame-export directory layout)", () => {
       expect(yield* read([root], req(fifo))).toMatchObject({ ok: false, code: "FRAME_INVALID", message: expect.stringContaining("not a regular file") })
     }))
 
+  it.scopedLive("never opens a frame file that leads out of the roots or is not a regular file", () =>
+    Effect.gen(function*() {
+      const root = yield* tempDir()
+      const outside = yield* tempDir()
+      const fifo = path.join(outside, "fifo")
+      execFileSync("mkfifo", [fifo])
+      const writer = yield* fifoWriter(fifo)
+      const toFifo = path.join(root, "to-fifo")
+      publish(toFifo)
+      fs.rmSync(path.join(toFifo, "frame.data"))
+      fs.symlinkSync(fifo, path.join(toFifo, "frame.data"))
+      const toZero = path.join(root, "to-zero")
+      publish(toZero)
+      fs.rmSync(path.join(toZero, "frame.meta"))
+      fs.symlinkSync("/dev/zero", path.join(toZero, "frame.meta"))
+      const innerFifo = path.join(root, "inner-fifo")
+      publish(innerFifo)
+      fs.rmSync(path.join(innerFifo, "frame.data"))
+      execFileSync("mkfifo", [path.join(innerFifo, "frame.data")])
+      const spy = yield* openSpy
+      expect(yield* read([root], req(toFifo))).toMatchObject({ ok: false, code: "FRAME_ACCESS_DENIED", message: expect.stringContaining("frame.data") })
+      expect(yield* read([root], req(toZero))).toMatchObject({ ok: false, code: "FRAME_ACCESS_DENIED", message: expect.stringContaining("frame.meta") })
+      expect(yield* read([root], req(innerFifo))).toMatchObject({ ok: false, code: "FRAME_INVALID", message: expect.stringContaining("not a regular file") })
+      // Only the frame.meta files were opened: both inside the root, both regular.
+      expect(spy.opened).toEqual([path.join(toFifo, "frame.meta"), path.join(innerFifo, "frame.meta")].map((p) => fs.realpathSync(p)))
+      expect(writer.waiting()).toBe(true)
+      expect(yield* writer.released).toBe("0")
+    }))
+
   it.scopedLive("never writes: read-only files in a read-only directory work, and nothing changes", () =>
     Effect.gen(function*() {
       const root = yield* tempDir()
@@ -281,7 +321,7 @@ describe("FrameReader (frame-export directory layout)", () => {
           }),
         (spy) => Effect.sync(() => spy.restore())
       )
-      expect(flagsSeen.length).toBeGreaterThanOrEqual(20 * 5)
+      expect(flagsSeen.length).toBeGreaterThanOrEqual(20 * 4) // frame.meta twice, frame.data, the raw file
       const writeFlags = fs.constants.O_WRONLY | fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_APPEND
       expect(flagsSeen.filter((f) => typeof f !== "number" || (f & writeFlags) !== 0)).toEqual([])
       const after = snapshot()
@@ -327,44 +367,153 @@ describe("FrameReader (frame-export directory layout)", () => {
     }))
 })
 
-/** Records the flags of every fs.openSync call until restored (the builtin's ESM exports follow its default export). */
-const spyOnOpen = () => {
-  const flags: Array<unknown> = []
-  const original = fs.openSync
-  const target = fsDefault
-  target.openSync = ((p: fs.PathLike, f?: fs.OpenMode, m?: fs.Mode | null) => {
-    flags.push(f)
-    return original(p, f ?? "r", m)
-  }) as typeof fs.openSync
-  syncBuiltinESMExports()
-  return {
-    flags,
-    restore: () => {
-      target.openSync = original
-      syncBuiltinESMExports()
-    }
+/** Frame n of the stepped writer: every byte n % 251, one size for all (only the content tells frames apart). */
+const pixelsOf = (id: bigint): Buffer => Buffer.alloc(NV12_BYTES, Number(id % 251n))
+
+/** frame.meta of frame `id`: with the checksum of its pixels, or none (reserved bytes 0, as writers before it). */
+const metaOf = (id: bigint, checksum: boolean): Buffer => {
+  const meta = encodeFrameMeta({ data: pixelsOf(id), width: W, height: H }, id)
+  if (!checksum) meta.fill(0, 48, 56)
+  return meta
+}
+
+type WriterOrder = "in order" | "next data prepared early"
+
+/**
+ * A writer that follows the contract (each file written to a temp file and
+ * renamed, data before meta), as steps to pause between: frames 1..`last`
+ * after frame 0. "next data prepared early": frame n+1's data file is written
+ * before frame n's meta, and renamed in after it.
+ */
+const writerSteps = (dir: string, order: WriterOrder, checksum: boolean, last: bigint) => {
+  const at = (name: string) => path.join(dir, name)
+  const steps: Array<{ readonly label: string; readonly run: () => void }> = []
+  const write = (label: string, name: string, bytes: Buffer) => steps.push({ label, run: () => fs.writeFileSync(at(name), bytes) })
+  const rename = (label: string, from: string, to: string) => steps.push({ label, run: () => fs.renameSync(at(from), at(to)) })
+  fs.writeFileSync(at("frame.data"), pixelsOf(0n))
+  fs.writeFileSync(at("frame.meta"), metaOf(0n, checksum))
+  if (order === "next data prepared early") fs.writeFileSync(at("data.1.tmp"), pixelsOf(1n))
+  for (let n = 1n; n <= last; n++) {
+    if (order === "in order") write(`write data ${n} to a temp file`, `data.${n}.tmp`, pixelsOf(n))
+    rename(`rename data ${n} over frame.data`, `data.${n}.tmp`, "frame.data")
+    if (order === "next data prepared early") write(`write data ${n + 1n} to a temp file, early`, `data.${n + 1n}.tmp`, pixelsOf(n + 1n))
+    write(`write meta ${n} to a temp file`, `meta.${n}.tmp`, metaOf(n, checksum))
+    rename(`rename meta ${n} over frame.meta`, `meta.${n}.tmp`, "frame.meta")
+  }
+  return steps
+}
+
+/**
+ * Returns once the filesystem's clock has passed every time on `dir`'s files,
+ * so whatever the writer does next is stamped later (a pause longer than a
+ * clock tick, however coarse; waited for by watching a probe file, not slept).
+ */
+const pastClockTick = (dir: string) => {
+  const probe = path.join(dir, "clock.probe")
+  const latest = fs.readdirSync(dir)
+    .filter((name) => name !== "clock.probe")
+    .map((name) => fs.statSync(path.join(dir, name), { bigint: true }))
+    .reduce((max, stat) => (stat.ctimeNs > max ? stat.ctimeNs : stat.mtimeNs > max ? stat.mtimeNs : max), 0n)
+  for (let i = 0; ; i++) {
+    fs.writeFileSync(probe, String(i))
+    if (fs.statSync(probe, { bigint: true }).ctimeNs > latest) return
   }
 }
+
+describe("FrameReader proves a frame-export pair whole (CONTRACT §5)", () => {
+  const writers = [
+    { order: "in order", checksum: true },
+    { order: "next data prepared early", checksum: true },
+    { order: "in order", checksum: false },
+    { order: "next data prepared early", checksum: false }
+  ] as const
+
+  for (const { order, checksum } of writers) {
+    const kind = checksum ? "with data_checksum (no pause needed)" : "without data_checksum, pausing past a clock tick"
+    it.scopedLive(`a writer ${kind}, ${order}, paused after every step: the header's frame, FRAME_TORN or FRAME_STALE — never other pixels`, () =>
+      Effect.gen(function*() {
+        const root = yield* shmDir()
+        const dir = path.join(root, "cam")
+        fs.mkdirSync(dir)
+        const reader = FrameReader.make([root])
+        const outcomes: Array<string> = []
+        for (const step of writerSteps(dir, order, checksum, 3n)) {
+          if (!checksum) pastClockTick(dir) // the writer's pause: this step is stamped after the last one
+          step.run()
+          // What the core would ask for now: the frame frame.meta names.
+          const named = decodeFrameMeta(fs.readFileSync(path.join(dir, "frame.meta"))).frameId
+          const r = yield* reader.use(req(dir, { frame_id: named.toString() }), (frame) =>
+            Effect.sync(() =>
+              frame.frameId === named && Buffer.from(frame.data).equals(pixelsOf(named)) ? "whole" : `frame ${named} with other pixels`
+            )).pipe(Effect.catchAll((e) => Effect.succeed(e.code)))
+          outcomes.push(`${step.label}: ${r}`)
+        }
+        expect(outcomes.filter((o) => !/: (whole|FRAME_TORN|FRAME_STALE)$/.test(o))).toEqual([])
+        // Between a meta's rename and the next data's rename the pair is whole, and is read as such.
+        expect(outcomes.filter((o) => o.startsWith("rename meta"))).toEqual(
+          [1, 2, 3].map((n) => `rename meta ${n} over frame.meta: whole`)
+        )
+        // And the pause points after a data rename are exactly where the pair is torn.
+        expect(outcomes.filter((o) => o.startsWith("rename data"))).toEqual(
+          [1, 2, 3].map((n) => `rename data ${n} over frame.data: FRAME_TORN`)
+        )
+      }))
+  }
+
+  it.scopedLive("data_checksum catches what file times cannot: the next frame's data with a header written after it", () =>
+    Effect.gen(function*() {
+      const root = yield* tempDir()
+      const dir = path.join(root, "cam")
+      const meta = path.join(dir, "frame.meta")
+      publishExportDir(dir, { data: pixelsOf(1n), width: W, height: H }, 1n)
+      expect(decodeFrameMeta(fs.readFileSync(meta)).dataCrc32).toBe(crc32(pixelsOf(1n)))
+      // frame.data is frame 2's, frame.meta (frame 1's, same size) renamed in after it: its times say "whole".
+      publishExportDir(dir, { data: pixelsOf(2n), width: W, height: H }, 2n)
+      fs.writeFileSync(meta + ".tmp", metaOf(1n, true))
+      fs.renameSync(meta + ".tmp", meta)
+      expect(yield* read([root], req(dir, { frame_id: 1 }))).toMatchObject({ ok: false, code: "FRAME_TORN" })
+      // Padding beyond the frame (data_size > the frame's bytes) is covered too.
+      const padded = Buffer.concat([pixelsOf(3n), Buffer.alloc(100_000, 1)])
+      publishExportDir(dir, { data: padded, width: W, height: H }, 3n)
+      expect(yield* read([root], req(dir, { frame_id: 3 }))).toMatchObject({ ok: true, frame: { frameId: 3n } })
+      const header = fs.readFileSync(meta)
+      padded[padded.length - 1] = 2
+      fs.writeFileSync(path.join(dir, "frame.data"), padded)
+      fs.writeFileSync(meta + ".tmp", header)
+      fs.renameSync(meta + ".tmp", meta)
+      expect(yield* read([root], req(dir, { frame_id: 3 }))).toMatchObject({ ok: false, code: "FRAME_TORN" })
+    }))
+})
 
 /** A frame-export writer as the core runs it: data then meta, each renamed into place, never waiting. */
 const WRITER = `
 const fs = require("node:fs")
 const path = require("node:path")
 const { parentPort, workerData } = require("node:worker_threads")
-const { dir, width, height, alternateStride, pauseMs } = workerData
+const { crc32 } = require("node:zlib")
+const { dir, width, height, alternateStride, pauseMs, early, checksum, marker } = workerData
 const pause = new Int32Array(new SharedArrayBuffer(4))
 const le = require("node:os").endianness() === "LE"
 const put = (file, bytes) => { fs.writeFileSync(file + ".tmp", bytes); fs.renameSync(file + ".tmp", file) }
+const strideOf = (id) => alternateStride && id % 2n === 1n ? width + 16 : width
+const dataOf = (id) => Buffer.alloc(strideOf(id) * height * 1.5, Number(id % 251n))
+const early_ = (id) => path.join(dir, "frame.data." + id + ".early")
+if (early) fs.writeFileSync(early_(1n), dataOf(1n))
 let sent = false
 for (let id = 1n; ; id++) {
-  const stride = alternateStride && id % 2n === 1n ? width + 16 : width
-  const data = Buffer.alloc(stride * height * 1.5, Number(id % 251n))
+  const stride = strideOf(id)
+  const data = dataOf(id)
   const meta = Buffer.alloc(64)
   const u32 = (v, at) => le ? meta.writeUInt32LE(v, at) : meta.writeUInt32BE(v, at)
   const u64 = (v, at) => le ? meta.writeBigUInt64LE(v, at) : meta.writeBigUInt64BE(v, at)
   u32(1, 0); u64(id, 8); u64(process.hrtime.bigint(), 16); u32(width, 24); u32(height, 28); u32(0, 32); u32(stride, 36)
   u64(BigInt(data.length), 40)
-  put(path.join(dir, "frame.data"), data)
+  if (checksum) u64((BigInt(marker) << 32n) | BigInt(crc32(data)), 48)
+  if (early) {
+    // this frame's data was written during the previous frame; the next one's is written before this meta
+    fs.renameSync(early_(id), path.join(dir, "frame.data"))
+    fs.writeFileSync(early_(id + 1n), dataOf(id + 1n))
+  } else put(path.join(dir, "frame.data"), data)
   put(path.join(dir, "frame.meta"), meta)
   if (!sent) { parentPort.postMessage("running"); sent = true }
   if (pauseMs > 0) Atomics.wait(pause, 0, 0, pauseMs)

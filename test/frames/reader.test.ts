@@ -8,6 +8,7 @@ import { decodeRequest, type InferenceRequest } from "../../src/contract/schema.
 import { BufferPool } from "../../src/frames/BufferPool.js"
 import { FrameReader } from "../../src/frames/FrameReader.js"
 import { request, tempDir, writeFrameFile } from "../support/harness.js"
+import { fifoWriter, openSpy } from "./openWitness.js"
 
 const req = (ref: string, meta: Record<string, unknown> = {}): InferenceRequest =>
   Either.getOrThrow(decodeRequest(request(ref, { frame_metadata: { width: 64, height: 48, ...meta } })))
@@ -183,6 +184,59 @@ for (let i = 0; ; i++) {
   fs.closeSync(fd)
 }
 `
+
+describe("FrameReader (raw file layout) checks a path before it opens it", () => {
+  it.scopedLive("a link in the root to a FIFO, a file or a device outside it, or a FIFO inside: refused, never opened", () =>
+    Effect.gen(function*() {
+      const root = yield* tempDir()
+      const outside = yield* tempDir()
+      const fifo = path.join(outside, "fifo")
+      execFileSync("mkfifo", [fifo])
+      const writer = yield* fifoWriter(fifo)
+      expect(writer.waiting()).toBe(true)
+      fs.symlinkSync(fifo, path.join(root, "fifo-link"))
+      fs.symlinkSync(writeFrameFile(outside, "secret", 64, 48), path.join(root, "secret-link"))
+      fs.symlinkSync("/dev/zero", path.join(root, "zero-link"))
+      execFileSync("mkfifo", [path.join(root, "fifo")])
+      const spy = yield* openSpy
+      const answers: Array<string> = []
+      for (const name of ["fifo-link", "secret-link", "zero-link", "fifo"]) {
+        const r = yield* read([root], req(path.join(root, name)))
+        answers.push(r.ok ? `${name}: read` : `${name}: ${r.code}`)
+      }
+      expect(answers).toEqual([
+        "fifo-link: FRAME_ACCESS_DENIED",
+        "secret-link: FRAME_ACCESS_DENIED",
+        "zero-link: FRAME_ACCESS_DENIED",
+        "fifo: FRAME_INVALID"
+      ])
+      expect(spy.opened).toEqual([])
+      // The writer on the outside FIFO still waits for a reader: none came. It was waiting for one indeed:
+      expect(writer.waiting()).toBe(true)
+      expect(yield* writer.released).toBe("0")
+    }))
+
+  it.scopedLive("a file swapped between the check and the open: a link to outside is refused unread, a replaced frame is read afresh", () =>
+    Effect.gen(function*() {
+      const root = yield* tempDir()
+      const outside = yield* tempDir()
+      const secret = writeFrameFile(outside, "secret", 64, 48, 9)
+      const p = writeFrameFile(root, "frame", 64, 48, 1)
+      const spy = yield* openSpy
+      spy.beforeNextOpen = (opening) => {
+        fs.rmSync(opening)
+        fs.symlinkSync(secret, opening)
+      }
+      expect(yield* read([root], req(p))).toMatchObject({ ok: false, code: "FRAME_ACCESS_DENIED", message: expect.stringContaining("outside") })
+      expect(spy.opened.filter((opened) => opened.startsWith(fs.realpathSync(outside)))).toEqual([])
+      // The core replacing the frame (rename) between our check and open: the new frame, checked afresh.
+      fs.rmSync(p)
+      writeFrameFile(root, "frame", 64, 48, 1)
+      spy.beforeNextOpen = (opening) => fs.renameSync(writeFrameFile(root, "next", 64, 48, 2), opening)
+      const r = yield* read([root], req(p))
+      expect(r.ok && r.frame.data.every((b) => b === 2)).toBe(true)
+    }))
+})
 
 describe("FrameReader.layerMemory", () => {
   it.effect("serves frames by reference without shared memory", () =>
