@@ -221,69 +221,89 @@ describe("ruth-model exit codes and messages", () => {
       expect(r.stderr.trim().split("\n")).toEqual([expect.stringMatching(/^ruth-model: cannot write \/nonexistent-dir\/a\.jpg: .*ENOENT/)])
     }))
 
-  it.scopedLive("numeric flags are checked first and named: exit 2, the image is not blamed", () =>
+  /** Runs each case (2 at a time) and checks its exit code and, when given, its one line on stderr. */
+  const expectExits = (cases: ReadonlyArray<readonly [ReadonlyArray<string>, number, (string | undefined)?, Record<string, string>?]>) =>
     Effect.gen(function*() {
-      const socket = "/tmp/never-used.sock"
-      const cases: ReadonlyArray<[ReadonlyArray<string>, string]> = [
-        [["infer", "--socket", socket, "--image", image, "--width", "-5"], "--width must be a positive integer, got -5"],
-        [["infer", "--socket", socket, "--image", image, "--height", "0"], "--height must be a positive integer, got 0"],
-        [["infer", "--socket", socket, "--frame", "/dev/shm/x", "--width", "4", "--height", "4", "--stride", "-1"], "--stride must be a positive integer, got -1"],
-        [["infer", "--socket", socket, "--image", image, "--timeout-ms", "0"], "--timeout-ms must be a positive integer, got 0"],
-        [["bench", "--socket", socket, "-c", "0"], "--concurrency must be a positive integer, got 0"],
-        [["bench", "--socket", socket, "-c", "-1"], "--concurrency must be a positive integer, got -1"],
-        [["bench", "--socket", socket, "--duration", "0"], "--duration must be a positive number of seconds, got 0"],
-        [["bench", "--socket", socket, "--duration", "-2"], "--duration must be a positive number of seconds, got -2"],
-        [["bench", "--socket", socket, "--image", image, "--width", "-5"], "--width must be a positive integer, got -5"],
-        [["health", "--socket", socket, "--timeout-ms", "-1"], "--timeout-ms must be a positive integer, got -1"]
-      ]
-      const results = yield* Effect.forEach(cases, ([args]) => ruthModel(args), { concurrency: 2 })
+      const results = yield* Effect.forEach(cases, ([args, , , env]) => ruthModel(args, env), { concurrency: 2 })
       for (const [i, r] of results.entries()) {
-        expect(r.code, cases[i]![0].join(" ")).toBe(2)
-        expect(r.stderr.trim()).toBe(`ruth-model: ${cases[i]![1]}`)
+        const [args, code, line] = cases[i]!
+        expect(r.code, `${args.join(" ")}: ${r.stderr}`).toBe(code)
+        if (line !== undefined) expect(r.stderr.trim()).toBe(`ruth-model: ${line}`)
+        expect(r.stderr).not.toMatch(/^\s+at /m) // no stack traces
       }
-      // An image that really cannot be read is blamed.
+    })
+
+  const socket = "/tmp/never-used.sock"
+
+  it.scopedLive("infer: numeric flags are checked first and named, exit 2; the image is blamed only when it cannot be read", () =>
+    Effect.gen(function*() {
+      yield* expectExits([
+        [["infer", "--socket", socket, "--image", image, "--width", "-5"], 2, "--width must be a positive integer, got -5"],
+        [["infer", "--socket", socket, "--image", image, "--height", "0"], 2, "--height must be a positive integer, got 0"],
+        [["infer", "--socket", socket, "--frame", "/dev/shm/x", "--width", "4", "--height", "4", "--stride", "-1"], 2, "--stride must be a positive integer, got -1"],
+        [["infer", "--socket", socket, "--image", image, "--timeout-ms", "0"], 2, "--timeout-ms must be a positive integer, got 0"]
+      ])
       const dir = yield* tempDir()
       fs.writeFileSync(`${dir}/not-an-image.png`, "text")
       const bad = yield* ruthModel(["infer", "--socket", socket, "--image", `${dir}/not-an-image.png`])
       expect(bad.code).toBe(2)
       expect(bad.stderr).toContain(`cannot read ${dir}/not-an-image.png as an image`)
-    }))
+    }), 120_000)
 
-  it.scopedLive("each code of health, infer and bench, from the real CLI", () =>
+  it.scopedLive("bench and health: numeric flags are refused at once, exit 2, naming the flag", () =>
+    expectExits([
+      [["bench", "--socket", socket, "-c", "0"], 2, "--concurrency must be a positive integer, got 0"],
+      [["bench", "--socket", socket, "-c", "-1"], 2, "--concurrency must be a positive integer, got -1"],
+      [["bench", "--socket", socket, "--duration", "0"], 2, "--duration must be a positive number of seconds, got 0"],
+      [["bench", "--socket", socket, "--duration", "-2"], 2, "--duration must be a positive number of seconds, got -2"],
+      [["bench", "--socket", socket, "--image", image, "--width", "-5"], 2, "--width must be a positive integer, got -5"],
+      [["health", "--socket", socket, "--timeout-ms", "-1"], 2, "--timeout-ms must be a positive integer, got -1"]
+    ]), 120_000)
+
+  const noEnv = { RUTH_MODEL_ID: "" }
+  const noSocket = "give --socket PATH (or set RUTH_MODEL_ID to use the default path)"
+
+  it.scopedLive("health: 0 ready, 1 not ready, 2 usage, 3 unreachable", () =>
+    Effect.gen(function*() {
+      const c = yield* startContainer()
+      const starting = yield* startScriptedServer(() => ({
+        op: "health", status: "starting", model_id: "m", model_version: "1", version: "x",
+        uptime_seconds: 0, total_requests: 0, total_errors: 0, inflight: 0, max_inflight: 1
+      }))
+      yield* expectExits([
+        [["health", "--socket", c.socketPath], 0],
+        [["health", "--socket", starting.socketPath], 1],
+        [["health"], 2, noSocket, noEnv],
+        [["health", "--socket", c.socketPath, "--bogus"], 2],
+        [["health", "--socket", `${c.dir}/vas_model_nothing.sock`], 3]
+      ])
+    }), 120_000)
+
+  it.scopedLive("infer: 0 answered, 1 error response, 2 usage (ours and @effect/cli's), 3 unreachable", () =>
     Effect.gen(function*() {
       const c = yield* startContainer()
       const frame = writeFrameFile(c.dir, "frame", 64, 48)
-      const starting = yield* startScriptedServer((m) =>
-        typeof m === "object" && m !== null && "op" in m
-          ? { op: "health", status: "starting", model_id: "m", model_version: "1", version: "x", uptime_seconds: 0, total_requests: 0, total_errors: 0, inflight: 0, max_inflight: 1 }
-          : {}
-      )
-      const nowhere = `${c.dir}/vas_model_nothing.sock`
       const frameArgs = ["--frame", frame, "--width", "64", "--height", "48"]
-      const noEnv = { RUTH_MODEL_ID: "" }
-      const cases: ReadonlyArray<[ReadonlyArray<string>, number, Record<string, string>?]> = [
-        [["health", "--socket", c.socketPath], 0],
-        [["health", "--socket", starting.socketPath], 1],
-        [["health"], 2, noEnv],
-        [["health", "--socket", c.socketPath, "--bogus"], 2],
-        [["health", "--socket", nowhere], 3],
+      yield* expectExits([
         [["infer", "--socket", c.socketPath, ...frameArgs], 0],
         [["infer", "--socket", c.socketPath, "--frame", `${c.dir}/none`, "--width", "64", "--height", "48"], 1],
-        [["infer", ...frameArgs], 2, noEnv],
-        [["infer", "--socket", c.socketPath, "--frame", frame], 2],
+        [["infer", ...frameArgs], 2, noSocket, noEnv],
+        [["infer", "--socket", c.socketPath, "--frame", frame], 2, "--frame needs --width and --height"],
         [["infer", "--socket", c.socketPath, "--frame", frame, "--width", "x", "--height", "48"], 2],
-        [["infer", "--socket", nowhere, ...frameArgs], 3],
+        [["infer", "--socket", `${c.dir}/vas_model_nothing.sock`, ...frameArgs], 3]
+      ])
+    }), 120_000)
+
+  it.scopedLive("bench: 0 ran to its end, 2 usage (ours and @effect/cli's), 3 unreachable", () =>
+    Effect.gen(function*() {
+      const c = yield* startContainer()
+      yield* expectExits([
         [["bench", "--socket", c.socketPath, "--duration", "0.2"], 0],
-        [["bench", "--duration", "0.2"], 2, noEnv],
+        [["bench", "--duration", "0.2"], 2, noSocket, noEnv],
         [["bench", "--socket", c.socketPath, "--concurrency", "many"], 2],
-        [["bench", "--socket", nowhere, "--duration", "0.2"], 3]
-      ]
-      const results = yield* Effect.forEach(cases, ([args, , env]) => ruthModel(args, env), { concurrency: 2 })
-      for (const [i, r] of results.entries()) {
-        expect(r.code, `${cases[i]![0].join(" ")}: ${r.stderr}`).toBe(cases[i]![1])
-        expect(r.stderr).not.toMatch(/^\s+at /m) // no stack traces
-      }
-    }))
+        [["bench", "--socket", `${c.dir}/vas_model_nothing.sock`, "--duration", "0.2"], 3]
+      ])
+    }), 120_000)
 
   it.scopedLive("Ctrl+C during bench: the report of what ran, exit 130", () =>
     Effect.gen(function*() {
@@ -310,7 +330,7 @@ describe("ruth-model exit codes and messages", () => {
         if (json) expect(JSON.parse(stdout)).toMatchObject({ stopped: true, failures: 0 })
         else expect(stdout).toMatch(/^\d+ requests in [\d.]+ s with 2 client\(s\) \(stopped early\)/)
       }
-    }))
+    }), 120_000)
 
   it.scopedLive("bench names queueing apart from the model: requests waiting for one session show a large queue share", () =>
     Effect.gen(function*() {
@@ -331,5 +351,5 @@ describe("ruth-model exit codes and messages", () => {
       expect(human.stdout).toMatch(
         /split {7}of the median round trip [\d.]+ ms: model \(session\.run\) [\d.]+ ms \([\d.]+%\), queueing \(session wait\) [\d.]+ ms \([\d.]+%\), outside model and queue [\d.]+ ms \([\d.]+%\)/
       )
-    }))
+    }), 120_000)
 })
