@@ -257,8 +257,8 @@ const measure = async (
       postprocess: stages.postprocess ?? 0,
       runtime: stages.runtime
     },
-    nonModelShare: stages.outsideModelShare,
-    outsideMs: stages.outsideModelMs,
+    nonModelShare: stages.shareOutsideModelAndQueue,
+    outsideMs: stages.outsideModelAndQueueMs,
     errors
   }
 }

@@ -2,13 +2,27 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Options } from "@effect/cli"
-import { Data, Effect } from "effect"
-import { socketPathFor } from "../config/RuntimeConfig.js"
+import { Data, Effect, Option } from "effect"
+import { modelIdOfSocketPath, socketPathFor } from "../config/RuntimeConfig.js"
 import { imageToNv12 } from "../frames/image.js"
 import { publishExportDir, publishRaw, sharedMemoryDir } from "../frames/publish.js"
 import { type ClientError, makeClient } from "../ipc/ModelClient.js"
 
-/** Ends the command with a message on stderr and an exit code. */
+/** The exit codes of every `ruth-model` command (README, "The `ruth-model` CLI"). */
+export const ExitCode = {
+  /** Success: ready, answered, ran to its end, valid, stopped cleanly. */
+  ok: 0,
+  /** The command ran and the answer is negative (not ready, an error response, invalid, could not start or write). */
+  negative: 1,
+  /** A bad or missing flag or value. */
+  usage: 2,
+  /** The container could not be reached or did not answer. */
+  unreachable: 3,
+  /** Ctrl+C (SIGINT) during `bench`, after its report. */
+  interrupted: 130
+} as const
+
+/** Ends the command with a message on stderr (none when empty) and an exit code. */
 export class CliFailure extends Data.TaggedError("CliFailure")<{ readonly message: string; readonly exitCode: number }> {}
 
 export const socketOption = Options.text("socket").pipe(
@@ -23,7 +37,7 @@ export const resolveSocket = (flag: { _tag: "Some"; value: string } | { _tag: "N
     if (flag._tag === "Some") return Effect.succeed(flag.value)
     const modelId = process.env.RUTH_MODEL_ID
     if (modelId === undefined || modelId === "") {
-      return Effect.fail(new CliFailure({ message: "give --socket PATH (or set RUTH_MODEL_ID to use the default path)", exitCode: 2 }))
+      return Effect.fail(usage("give --socket PATH (or set RUTH_MODEL_ID to use the default path)"))
     }
     return Effect.succeed(socketPathFor(process.env.RUTH_SOCKET_DIR ?? "/tmp", modelId))
   })
@@ -36,19 +50,54 @@ export const timeoutOption = Options.integer("timeout-ms").pipe(
 export const jsonOption = Options.boolean("json").pipe(Options.withDescription("print one JSON object instead of text"))
 
 /** A client error as a CLI failure: the container could not be reached or did not answer. */
-export const unreachable = (e: ClientError) => new CliFailure({ message: e.message, exitCode: 2 })
+export const unreachable = (e: ClientError) => new CliFailure({ message: e.message, exitCode: ExitCode.unreachable })
 
-/** The model id a container serves, asked over its socket. */
-export const modelIdOf = (socketPath: string, timeoutMs: number) =>
-  Effect.scoped(
-    Effect.flatMap(makeClient({ socketPath, timeoutMs }), (client) => client.health)
-  ).pipe(
-    Effect.map((h) => h.model_id),
-    Effect.mapError(unreachable)
+/**
+ * The model id to ask for: `--model-id`, else the one the socket's name says (`vas_model_{id}.sock`),
+ * else the container's health answer — an extension the original containers do not know, so only
+ * where the name does not follow the pattern.
+ */
+export const modelIdFor = (socketPath: string, flag: Option.Option<string>, timeoutMs: number) =>
+  Option.orElse(flag, () => modelIdOfSocketPath(socketPath)).pipe(
+    Option.match({
+      onSome: Effect.succeed,
+      onNone: () =>
+        Effect.scoped(Effect.flatMap(makeClient({ socketPath, timeoutMs }), (client) => client.health)).pipe(
+          Effect.map((h) => h.model_id),
+          Effect.mapError((e) =>
+            e.kind === "connect" || e.kind === "timeout"
+              ? unreachable(e)
+              : new CliFailure({
+                message: `${e.message} (asked the container for its model id, since the socket's name is not ` +
+                  `vas_model_{id}.sock; a container that knows no health request needs --model-id ID)`,
+                exitCode: ExitCode.unreachable
+              })
+          )
+        )
+    })
   )
 
 /** A wrong or missing flag: exit code 2. */
-export const usage = (message: string) => new CliFailure({ message, exitCode: 2 })
+export const usage = (message: string) => new CliFailure({ message, exitCode: ExitCode.usage })
+
+/**
+ * Checks numeric flags before anything else runs, naming the flag the user typed:
+ * `integers` must be positive integers, `seconds` positive numbers.
+ */
+export const positiveFlags = (flags: {
+  readonly integers?: Readonly<Record<string, Option.Option<number> | number>>
+  readonly seconds?: Readonly<Record<string, number>>
+}): Effect.Effect<void, CliFailure> =>
+  Effect.suspend(() => {
+    for (const [flag, value] of Object.entries(flags.integers ?? {})) {
+      const v = typeof value === "number" ? value : Option.getOrUndefined(value)
+      if (v !== undefined && !(Number.isInteger(v) && v > 0)) return Effect.fail(usage(`${flag} must be a positive integer, got ${v}`))
+    }
+    for (const [flag, v] of Object.entries(flags.seconds ?? {})) {
+      if (!(Number.isFinite(v) && v > 0)) return Effect.fail(usage(`${flag} must be a positive number of seconds, got ${v}`))
+    }
+    return Effect.void
+  })
 
 /** `--image FILE`, for the commands that can make a frame from an image. */
 export const imageOption = (purpose: string) =>

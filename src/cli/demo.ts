@@ -18,7 +18,7 @@ import * as ModelContainer from "../container/ModelContainer.js"
 import { annotateJpeg, imageToNv12, type Nv12Image } from "../frames/image.js"
 import { publishExportDir, sharedMemoryDir } from "../frames/publish.js"
 import { makeClient } from "../ipc/ModelClient.js"
-import { CliFailure } from "./common.js"
+import { CliFailure, ExitCode } from "./common.js"
 
 /** The package root: two levels above this file, in src/cli as in dist/cli. */
 const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..")
@@ -105,7 +105,7 @@ export const demoCommand = Command.make("demo", options, (o) =>
   Effect.gen(function*() {
     const scenesDir = Option.getOrElse(o.scenes, () => path.join(packageRoot, "examples", "scenes"))
     const sceneFiles = fs.readdirSync(scenesDir).filter((f) => /\.(png|jpe?g|webp)$/i.test(f)).sort()
-    if (sceneFiles.length === 0) return yield* new CliFailure({ message: `no images in ${scenesDir}`, exitCode: 2 })
+    if (sceneFiles.length === 0) return yield* new CliFailure({ message: `no images in ${scenesDir}`, exitCode: ExitCode.usage })
 
     const socketDir = yield* Effect.acquireRelease(
       Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "ruth-demo-"))),
@@ -122,7 +122,7 @@ export const demoCommand = Command.make("demo", options, (o) =>
     // drains the container before the directories above are removed.
     yield* Console.log(`starting model '${o.modelId}' from ${modelsDir} ...`)
     const container = yield* ModelContainer.serveModel({ modelsDir, modelId: o.modelId, socketDir, heartbeatDir: socketDir }).pipe(
-      Effect.mapError((e) => new CliFailure({ message: e.message, exitCode: 1 })),
+      Effect.mapError((e) => new CliFailure({ message: e.message, exitCode: ExitCode.negative })),
       Effect.forkScoped
     )
     // The container ends by failing to start (the demo fails with its reason) or, having drained, on
@@ -162,7 +162,7 @@ export const demoCommand = Command.make("demo", options, (o) =>
       }
       yield* Console.log(`annotated images: ${sceneFiles.map((f) => path.join(o.out, `${path.parse(f).name}.jpg`)).join(", ")}`)
       if (results.some((r) => r.response.error !== null)) {
-        return yield* new CliFailure({ message: "some scenes were answered with an error", exitCode: 1 })
+        return yield* new CliFailure({ message: "some scenes were answered with an error", exitCode: ExitCode.negative })
       }
       if (o.once) return
       // Suggest the scene with the most to find.
@@ -179,7 +179,7 @@ export const demoCommand = Command.make("demo", options, (o) =>
       )
     }).pipe(
       Effect.scoped,
-      Effect.mapError((e) => (e instanceof CliFailure ? e : new CliFailure({ message: e.message, exitCode: 1 })))
+      Effect.mapError((e) => (e instanceof CliFailure ? e : new CliFailure({ message: e.message, exitCode: ExitCode.negative })))
     )
 
     // A container that fails to start ends the demo with its reason instead of a wait for health.

@@ -2,13 +2,14 @@
 import { Command } from "@effect/cli"
 import { Console, Effect } from "effect"
 import { makeClient } from "../ipc/ModelClient.js"
-import { CliFailure, jsonOption, resolveSocket, socketOption, timeoutOption, unreachable } from "./common.js"
+import { CliFailure, ExitCode, jsonOption, positiveFlags, resolveSocket, socketOption, timeoutOption, unreachable } from "./common.js"
 
 export const healthCommand = Command.make(
   "health",
   { socket: socketOption, timeoutMs: timeoutOption, json: jsonOption },
   ({ json, socket, timeoutMs }) =>
     Effect.gen(function*() {
+      yield* positiveFlags({ integers: { "--timeout-ms": timeoutMs } })
       const socketPath = yield* resolveSocket(socket)
       const health = yield* Effect.scoped(
         Effect.flatMap(makeClient({ socketPath, timeoutMs }), (client) => client.health)
@@ -21,6 +22,6 @@ export const healthCommand = Command.make(
             `${health.inflight}/${health.max_inflight} in flight`
         )
       }
-      if (health.status !== "ready") return yield* new CliFailure({ message: "", exitCode: 1 })
+      if (health.status !== "ready") return yield* new CliFailure({ message: "", exitCode: ExitCode.negative })
     })
 ).pipe(Command.withDescription("Ask a container for its health; exit 0 only when it is ready."))

@@ -11,8 +11,10 @@ import { annotateJpeg } from "../frames/image.js"
 import { makeClient } from "../ipc/ModelClient.js"
 import {
   CliFailure,
+  ExitCode,
   imageOption,
-  modelIdOf,
+  modelIdFor,
+  positiveFlags,
   publishImage,
   type PublishedImage,
   resolveSocket,
@@ -41,7 +43,7 @@ const options = {
   cameraId: Options.text("camera-id").pipe(Options.withDefault("cli")),
   frameId: Options.integer("frame-id").pipe(Options.withDefault(0)),
   modelId: Options.text("model-id").pipe(
-    Options.withDescription("model to ask for (default: the one the container serves)"),
+    Options.withDescription("model to ask for (default: the one the socket name vas_model_{id}.sock says, else the container's health answer)"),
     Options.optional
   ),
   timeoutMs: timeoutOption
@@ -49,8 +51,10 @@ const options = {
 
 export const inferCommand = Command.make("infer", options, (o) =>
   Effect.gen(function*() {
+    yield* positiveFlags({ integers: { "--width": o.width, "--height": o.height, "--stride": o.stride, "--timeout-ms": o.timeoutMs } })
     const socketPath = yield* resolveSocket(o.socket)
     if (Option.isSome(o.frame) === Option.isSome(o.image)) return yield* usage("give exactly one of --frame PATH or --image FILE")
+    if (Option.isSome(o.out) && Option.isNone(o.image)) return yield* usage("--out needs --image")
     let reference: string
     let width: number
     let height: number
@@ -69,7 +73,7 @@ export const inferCommand = Command.make("infer", options, (o) =>
       width = o.width.value
       height = o.height.value
     }
-    const modelId = Option.isSome(o.modelId) ? o.modelId.value : yield* modelIdOf(socketPath, o.timeoutMs)
+    const modelId = yield* modelIdFor(socketPath, o.modelId, o.timeoutMs)
     const response: InferenceResponse = yield* Effect.scoped(
       Effect.flatMap(makeClient({ socketPath, timeoutMs: o.timeoutMs }), (client) =>
         client.infer({
@@ -88,13 +92,15 @@ export const inferCommand = Command.make("infer", options, (o) =>
       )
     ).pipe(Effect.mapError(unreachable))
     yield* Console.log(JSON.stringify(response, null, 2))
-    if (Option.isSome(o.out)) {
-      if (published === undefined) return yield* usage("--out needs --image")
+    if (Option.isSome(o.out) && published !== undefined) {
+      const out = o.out.value
       const frame = { ...published, stride: published.width, format: "NV12" as const }
-      const jpeg = yield* Effect.promise(() => annotateJpeg(frame, response.detections ?? []))
-      fs.writeFileSync(o.out.value, jpeg)
-      yield* Console.error(`annotated image written to ${o.out.value}`)
+      yield* Effect.tryPromise({
+        try: async () => fs.promises.writeFile(out, await annotateJpeg(frame, response.detections ?? [])),
+        catch: (e) => new CliFailure({ message: `cannot write ${out}: ${e instanceof Error ? e.message : String(e)}`, exitCode: ExitCode.negative })
+      })
+      yield* Console.error(`annotated image written to ${out}`)
     }
-    if (response.error !== null) return yield* new CliFailure({ message: "", exitCode: 1 })
+    if (response.error !== null) return yield* new CliFailure({ message: "", exitCode: ExitCode.negative })
   }).pipe(Effect.scoped)
 ).pipe(Command.withDescription("Send one inference request and print the response (exit 1 on an error response)."))

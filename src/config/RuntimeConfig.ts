@@ -55,6 +55,12 @@ const MODEL_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/
 export const socketPathFor = (socketDir: string, modelId: string): string =>
   path.join(socketDir, `vas_model_${modelId}.sock`)
 
+/** The inverse of `socketPathFor`: the model id a `vas_model_{id}.sock` path names, if it follows the pattern. */
+export const modelIdOfSocketPath = (socketPath: string): Option.Option<string> => {
+  const match = /^vas_model_(.+)\.sock$/.exec(path.basename(socketPath))
+  return match !== null && MODEL_ID.test(match[1]!) ? Option.some(match[1]!) : Option.none()
+}
+
 export const heartbeatPathFor = (heartbeatDir: string, modelId: string): string =>
   path.join(heartbeatDir, `vas_heartbeat_${modelId}.json`)
 

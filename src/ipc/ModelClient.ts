@@ -1,7 +1,9 @@
 /**
  * A client for a model container: connect-per-request (as the reference
  * callers do) or a pool of persistent connections, with a timeout per call
- * and typed errors.
+ * and typed errors. A pooled connection the server has closed (the original
+ * server answers one request per connection) is replaced, and a request it
+ * cannot have answered is retried once on a fresh connection.
  */
 import * as net from "node:net"
 import { Context, Data, Effect, Layer, type Scope } from "effect"
@@ -49,53 +51,75 @@ export interface ModelClientShape {
   readonly health: Effect.Effect<HealthResponse, ClientError>
 }
 
-type Outcome = { readonly ok: true; readonly payload: Uint8Array } | { readonly ok: false; readonly error: ClientError }
+/**
+ * How a request on a connection ended. `retryable`: the connection ended before any byte of the
+ * reply (or before the request was written), so the server cannot have answered it on this
+ * connection — typically a server that closes after each answer, as the original one does.
+ */
+export type Outcome =
+  | { readonly ok: true; readonly payload: Uint8Array }
+  | { readonly ok: false; readonly error: ClientError; readonly retryable: boolean }
 
-/** One socket carrying one request at a time. */
-class ClientConnection {
+/** One socket carrying one request at a time (shared by `makeClient` and the load generator). */
+export class ClientConnection {
   private readonly decoder: FrameDecoder
   private waiter: ((outcome: Outcome) => void) | undefined
   private failure: ClientError | undefined
+  /** A byte of the reply to the request in progress has arrived. */
+  private replyStarted = false
+  /** Replies received on this connection. */
+  answered = 0
 
   constructor(readonly socket: net.Socket, readonly socketPath: string, maxMessageBytes: number) {
     this.decoder = new FrameDecoder(maxMessageBytes)
     socket.on("data", (chunk: Buffer) => {
+      this.replyStarted = true
       for (const event of this.decoder.push(chunk)) {
         if (event._tag === "TooLarge") {
           this.fail(new ClientError({ kind: "protocol", socketPath, reason: `reply of ${event.length} bytes exceeds the limit` }))
           return
         }
+        this.answered++
+        this.replyStarted = false
         const w = this.waiter
         this.waiter = undefined
         w?.({ ok: true, payload: event.payload })
       }
     })
-    socket.on("close", () => this.fail(new ClientError({ kind: "closed", socketPath, reason: "connection closed before a reply" })))
-    socket.on("error", (e) => this.fail(new ClientError({ kind: "closed", socketPath, reason: e.message })))
+    socket.on("close", () => this.end("connection closed before a reply"))
+    socket.on("error", (e) => this.end(e.message))
   }
 
   get broken(): boolean {
     return this.failure !== undefined
   }
 
+  /** The peer closed or reset the connection. */
+  private end(reason: string) {
+    this.fail(new ClientError({ kind: "closed", socketPath: this.socketPath, reason }), !this.replyStarted)
+  }
+
   /** Fails the request in progress (if any) and closes the socket for good. */
-  fail(error: ClientError) {
+  fail(error: ClientError, retryable = false) {
     this.failure ??= error
     const w = this.waiter
     this.waiter = undefined
-    w?.({ ok: false, error })
+    w?.({ ok: false, error, retryable })
     this.socket.destroy()
   }
 
   /** Writes a framed message; `done` gets the next reply on this connection. */
   send(bytes: Uint8Array, done: (outcome: Outcome) => void) {
-    if (this.failure !== undefined) return done({ ok: false, error: this.failure })
+    // Never written: a broken connection (e.g. closed by the server after its last answer) is safe to retry.
+    if (this.failure !== undefined) return done({ ok: false, error: this.failure, retryable: true })
+    this.replyStarted = false
     this.waiter = done
     this.socket.write(bytes)
   }
 }
 
-const openConnection = (
+/** Opens a connection; `done` gets it, or a `connect` error. */
+export const openConnection = (
   socketPath: string,
   maxMessageBytes: number,
   done: (conn: ClientConnection | ClientError) => void
@@ -125,17 +149,12 @@ export const makeClient = (options: ClientOptions): Effect.Effect<ModelClientSha
     const timeoutMs = options.timeoutMs ?? 10_000
     const poolSize = options.poolSize ?? 0
     const idle: Array<ClientConnection> = []
-    const waiting: Array<(conn: ClientConnection | ClientError) => void> = []
+    const waiting: Array<{ readonly use: (conn: ClientConnection | ClientError) => void; readonly fresh: boolean }> = []
     const live = new Set<ClientConnection>()
     let opening = 0
     let closed = false
 
-    /** Hands a connection to `use`: an idle one, a new one within the pool size, or the next one freed. */
-    const acquire = (use: (conn: ClientConnection | ClientError) => void) => {
-      if (closed) return use(new ClientError({ kind: "closed", socketPath, reason: "client closed" }))
-      const reusable = idle.pop()
-      if (reusable !== undefined) return use(reusable)
-      if (poolSize > 0 && live.size + opening >= poolSize) return void waiting.push(use)
+    const open = (use: (conn: ClientConnection | ClientError) => void) => {
       opening++
       openConnection(socketPath, maxMessageBytes, (conn) => {
         opening--
@@ -144,16 +163,34 @@ export const makeClient = (options: ClientOptions): Effect.Effect<ModelClientSha
       })
     }
 
+    const discard = (conn: ClientConnection) => {
+      conn.socket.destroy()
+      live.delete(conn)
+    }
+
+    /**
+     * Hands a connection to `use`: an idle one still open (unless `fresh`), a new one within the
+     * pool size, or the next one freed.
+     */
+    const acquire = (use: (conn: ClientConnection | ClientError) => void, fresh = false) => {
+      if (closed) return use(new ClientError({ kind: "closed", socketPath, reason: "client closed" }))
+      for (let conn = idle.pop(); conn !== undefined; conn = idle.pop()) {
+        // The server closed it since its last answer (as a one-request-per-connection server does).
+        if (conn.broken || fresh) discard(conn)
+        else return use(conn)
+      }
+      if (poolSize > 0 && live.size + opening >= poolSize) return void waiting.push({ use, fresh })
+      open(use)
+    }
+
     const release = (conn: ClientConnection) => {
-      if (conn.broken || poolSize === 0 || closed) {
-        conn.socket.destroy()
-        live.delete(conn)
-        const next = waiting.shift()
-        if (next !== undefined) acquire(next)
+      const next = waiting.shift()
+      if (conn.broken || poolSize === 0 || closed || next?.fresh === true) {
+        discard(conn)
+        if (next !== undefined) acquire(next.use, next.fresh)
         return
       }
-      const next = waiting.shift()
-      if (next !== undefined) next(conn)
+      if (next !== undefined) next.use(conn)
       else idle.push(conn)
     }
 
@@ -161,7 +198,7 @@ export const makeClient = (options: ClientOptions): Effect.Effect<ModelClientSha
       Effect.sync(() => {
         closed = true
         for (const conn of live) conn.socket.destroy()
-        for (const w of waiting.splice(0)) w(new ClientError({ kind: "closed", socketPath, reason: "client closed" }))
+        for (const w of waiting.splice(0)) w.use(new ClientError({ kind: "closed", socketPath, reason: "client closed" }))
       })
     )
 
@@ -185,22 +222,29 @@ export const makeClient = (options: ClientOptions): Effect.Effect<ModelClientSha
           const error = new ClientError({ kind: "timeout", socketPath, reason: `no reply within ${timeoutMs} ms` })
           if (settle(Effect.fail(error))) abandon(error)
         }, timeoutMs)
-        acquire((conn) => {
-          if (conn instanceof ClientError) return void settle(Effect.fail(conn))
-          if (settled) return release(conn) // timed out or interrupted while waiting for a connection
-          current = conn
-          conn.send(bytes, (outcome) => {
-            current = undefined
-            release(conn)
-            if (!outcome.ok) return void settle(Effect.fail(outcome.error))
-            const parsed = parseJson(outcome.payload)
-            settle(
-              parsed.ok
-                ? Effect.succeed(parsed.value)
-                : Effect.fail(new ClientError({ kind: "protocol", socketPath, reason: `reply is not JSON: ${parsed.reason}` }))
-            )
-          })
-        })
+        /** One try; a request the server cannot have answered is tried once more on a fresh connection. */
+        const attempt = (fresh: boolean) =>
+          acquire((conn) => {
+            if (conn instanceof ClientError) return void settle(Effect.fail(conn))
+            if (settled) return release(conn) // timed out or interrupted while waiting for a connection
+            current = conn
+            conn.send(bytes, (outcome) => {
+              current = undefined
+              release(conn)
+              if (settled) return
+              if (!outcome.ok) {
+                if (outcome.retryable && !fresh) return attempt(true)
+                return void settle(Effect.fail(outcome.error))
+              }
+              const parsed = parseJson(outcome.payload)
+              settle(
+                parsed.ok
+                  ? Effect.succeed(parsed.value)
+                  : Effect.fail(new ClientError({ kind: "protocol", socketPath, reason: `reply is not JSON: ${parsed.reason}` }))
+              )
+            })
+          }, fresh)
+        attempt(false)
         return Effect.sync(() => {
           if (settle(Effect.interrupt)) abandon(new ClientError({ kind: "closed", socketPath, reason: "request interrupted" }))
         })

@@ -2,9 +2,12 @@
  * A closed-loop load generator for the contract's socket protocol, shared by
  * `ruth-model bench` and `bench/ipc`. Plain callbacks on purpose: the
  * generator must cost as little as possible so it measures the server.
+ * Persistent clients notice a server that closes after each answer (as the
+ * original one does), retry the request it cannot have answered once on a
+ * fresh connection, and go on with one connection per request.
  */
-import * as net from "node:net"
-import { FrameDecoder } from "../contract/codec.js"
+import { DEFAULT_MAX_MESSAGE_BYTES } from "../contract/codec.js"
+import { type ClientConnection, ClientError, openConnection } from "./ModelClient.js"
 
 export interface LoadOptions {
   readonly socketPath: string
@@ -20,7 +23,15 @@ export interface LoadOptions {
   readonly progressIntervalMs?: number
   /** Called with every answer that is not an error response, and its round trip (e.g. to read its metadata). */
   readonly onAnswer?: (payload: Uint8Array, latencyMs: number) => void
+  /** Ends the run early (e.g. Ctrl+C): requests in flight are abandoned, the result covers what was answered. */
+  readonly signal?: AbortSignal
 }
+
+/**
+ * How the clients ended up connecting: `persistent`, `per-request` (asked for), or
+ * `per-request-server-closes` (asked for persistent, but the server closes after each answer).
+ */
+export type ConnectionMode = "persistent" | "per-request" | "per-request-server-closes"
 
 export interface LoadProgress {
   readonly elapsedMs: number
@@ -33,6 +44,9 @@ export interface LoadProgress {
 export interface LoadResult {
   readonly concurrency: number
   readonly connectPerRequest: boolean
+  readonly connections: ConnectionMode
+  /** Whether the run was ended early by `signal`. */
+  readonly stopped: boolean
   readonly durationMs: number
   /** Replies received. */
   readonly requests: number
@@ -93,6 +107,9 @@ export const runLoad = (options: LoadOptions): Promise<LoadResult> =>
     let failures = 0
     let firstFailure: string | undefined
     let firstError: string | undefined
+    let serverCloses = false
+    let finished = false
+    const open = new Set<ClientConnection>()
     const started = performance.now()
     const deadline = started + options.durationMs
     let running = options.concurrency
@@ -114,9 +131,11 @@ export const runLoad = (options: LoadOptions): Promise<LoadResult> =>
     }
     const progressTimer = options.onProgress === undefined ? undefined : setInterval(report, options.progressIntervalMs ?? 1000)
 
-    const finishWorker = () => {
-      running--
-      if (running > 0) return
+    const finish = () => {
+      if (finished) return
+      finished = true
+      options.signal?.removeEventListener("abort", finish)
+      for (const conn of open) conn.socket.destroy()
       if (progressTimer !== undefined) {
         clearInterval(progressTimer)
         // The last stretch is reported too, so a run shorter than the interval still shows progress.
@@ -129,6 +148,8 @@ export const runLoad = (options: LoadOptions): Promise<LoadResult> =>
       resolve({
         concurrency: options.concurrency,
         connectPerRequest: options.connectPerRequest,
+        connections: options.connectPerRequest ? "per-request" : serverCloses ? "per-request-server-closes" : "persistent",
+        stopped: options.signal?.aborted === true,
         durationMs: elapsed,
         requests: sorted.length,
         errorResponses,
@@ -145,6 +166,13 @@ export const runLoad = (options: LoadOptions): Promise<LoadResult> =>
         ...(firstError !== undefined ? { firstError } : {})
       })
     }
+    if (options.signal?.aborted === true) return finish()
+    options.signal?.addEventListener("abort", finish)
+
+    const finishWorker = () => {
+      running--
+      if (running === 0) finish()
+    }
 
     const fail = (reason: string) => {
       failures++
@@ -153,13 +181,16 @@ export const runLoad = (options: LoadOptions): Promise<LoadResult> =>
 
     /** One client: sends, waits for the reply, repeats until the deadline. */
     const worker = () => {
-      let socket: net.Socket | undefined
-      let decoder = new FrameDecoder()
-      let sentAt = 0
-      let awaiting = false
+      let conn: ClientConnection | undefined
+      let perRequest = options.connectPerRequest
 
-      const onReply = (payload: Uint8Array) => {
-        awaiting = false
+      const drop = (c: ClientConnection) => {
+        c.socket.destroy()
+        open.delete(c)
+        if (conn === c) conn = undefined
+      }
+
+      const onReply = (payload: Uint8Array, sentAt: number) => {
         const latency = performance.now() - sentAt
         latencies.push(latency)
         const error = errorOf(payload)
@@ -169,66 +200,52 @@ export const runLoad = (options: LoadOptions): Promise<LoadResult> =>
         } else {
           options.onAnswer?.(payload, latency)
         }
-        if (options.connectPerRequest) {
-          socket?.destroy()
-          socket = undefined
-        }
-        next()
       }
 
-      const open = () => {
-        decoder = new FrameDecoder()
-        const s = net.connect(options.socketPath)
-        socket = s
-        s.setNoDelay?.(true)
-        s.on("connect", () => s.write(options.message)) // latency counts from before the connect
-        s.on("data", (chunk: Buffer) => {
-          for (const event of decoder.push(chunk)) {
-            if (event._tag === "Message") onReply(event.payload)
+      /** Sends on `c`; a request a reused connection's server cannot have answered is retried once on a fresh one. */
+      const sendOn = (c: ClientConnection, sentAt: number, retried: boolean) => {
+        const reused = c.answered > 0
+        c.send(options.message, (outcome) => {
+          if (finished) return
+          if (outcome.ok) {
+            onReply(outcome.payload, sentAt)
+            if (perRequest) drop(c)
+            return next()
           }
-        })
-        s.on("error", (e) => {
-          if (socket === s) {
-            socket = undefined
-            fail(e.message)
-            if (awaiting || s.connecting) {
-              awaiting = false
-              setTimeout(next, 1) // back off a little on connect errors
-            }
+          drop(c)
+          if (outcome.retryable && reused && !retried) {
+            // The server closed the connection after its answer: from now on, one connection per request.
+            serverCloses = true
+            perRequest = true
+            return connect(sentAt, true)
           }
-        })
-        s.on("close", () => {
-          if (socket === s) {
-            socket = undefined
-            if (awaiting) {
-              awaiting = false
-              fail("connection closed without a reply")
-              next()
-            }
-          }
+          fail(outcome.error.reason)
+          next()
         })
       }
 
-      const send = () => {
-        awaiting = true
-        sentAt = performance.now()
-        socket?.write(options.message)
-      }
+      const connect = (sentAt: number, retried: boolean) =>
+        openConnection(options.socketPath, DEFAULT_MAX_MESSAGE_BYTES, (c) => {
+          if (finished) return c instanceof ClientError ? undefined : void c.socket.destroy()
+          if (c instanceof ClientError) {
+            fail(c.reason)
+            return void setTimeout(next, 1) // back off a little on connect errors
+          }
+          c.socket.setNoDelay?.(true)
+          open.add(c)
+          conn = c
+          sendOn(c, sentAt, retried)
+        })
 
       const next = () => {
+        if (finished) return
         if (performance.now() >= deadline) {
-          socket?.destroy()
-          socket = undefined
-          finishWorker()
-          return
+          if (conn !== undefined) drop(conn)
+          return finishWorker()
         }
-        if (socket === undefined) {
-          sentAt = performance.now()
-          awaiting = true
-          open()
-        } else {
-          send()
-        }
+        const sentAt = performance.now() // latency counts from before the connect
+        if (conn === undefined) connect(sentAt, false)
+        else sendOn(conn, sentAt, false)
       }
 
       next()

@@ -5,8 +5,10 @@
  * (ORT's own run) and `postprocess_ms`. A custom handler that does not report `inference_ms`
  * counts its whole time (`inference_time_ms`) as the model's.
  *
- * Used by `ruth-model bench` and bench/e2e.ts; "outside the model" is the round trip less the
- * model's run and the wait for it (queued behind other cameras' runs, which is model time too).
+ * Used by `ruth-model bench` and bench/e2e.ts. The round trip is split three ways, each named so
+ * that queueing is never read as model time: the model's run (`inference_ms`, session.run), the
+ * queueing for it (`session_wait_ms`, behind other cameras' runs), and the rest: the runtime's
+ * share outside both (`shareOutsideModelAndQueue`).
  */
 import { median } from "./loadgen.js"
 
@@ -82,10 +84,14 @@ export interface StageSummary extends Partial<Record<BackendStage, number>> {
   readonly runtime: number
   /** `inference_ms` when every answer reported it, else `inference_time_ms` (a custom handler's whole time). */
   readonly modelField: "inference_ms" | "inference_time_ms"
-  /** Median of (round trip − model − session wait). */
-  readonly outsideModelMs: number
-  /** `outsideModelMs` over the median round trip. */
-  readonly outsideModelShare: number
+  /** Median `model` over the median round trip. */
+  readonly modelShare: number
+  /** Median session wait (queueing for the model) over the median round trip, when the answers reported it. */
+  readonly sessionWaitShare?: number
+  /** Median of (round trip − model − session wait): everything but the model and the queue for it. */
+  readonly outsideModelAndQueueMs: number
+  /** `outsideModelAndQueueMs` over the median round trip: the runtime's (and the socket's) share. */
+  readonly shareOutsideModelAndQueue: number
 }
 
 /** The medians of `times`; a backend stage only when every answer reported it. `undefined` for none. */
@@ -97,17 +103,21 @@ export const summariseStages = (times: ReadonlyArray<StageTimes>): StageSummary 
     if (times.every((t) => t[stage] !== undefined)) backend[stage] = of((t) => t[stage]!)
   }
   const totalMs = of((t) => t.total)
-  const outsideModelMs = of((t) => t.total - t.model - (t.sessionWait ?? 0))
+  const model = of((t) => t.model)
+  const outsideModelAndQueueMs = of((t) => t.total - t.model - (t.sessionWait ?? 0))
+  const share = (ms: number) => (totalMs > 0 ? ms / totalMs : 0)
   return {
     samples: times.length,
     totalMs,
     socketAndCodec: of((t) => t.socketAndCodec),
     frameRead: of((t) => t.frameRead),
     ...backend,
-    model: of((t) => t.model),
+    model,
     runtime: of((t) => t.runtime),
     modelField: times.every((t) => t.modelField === "inference_ms") ? "inference_ms" : "inference_time_ms",
-    outsideModelMs,
-    outsideModelShare: totalMs > 0 ? outsideModelMs / totalMs : 0
+    modelShare: share(model),
+    ...(backend.sessionWait !== undefined ? { sessionWaitShare: share(backend.sessionWait) } : {}),
+    outsideModelAndQueueMs,
+    shareOutsideModelAndQueue: share(outsideModelAndQueueMs)
   }
 }

@@ -2,11 +2,33 @@ import * as fs from "node:fs"
 import sharp from "sharp"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { ruthModel } from "../support/cli.js"
+import { exitOf } from "../support/child.js"
+import { ruthModel, spawnRuthModel } from "../support/cli.js"
 import { startContainer, tempDir, writeFrameFile } from "../support/harness.js"
+import { startOriginalServer, startScriptedServer } from "../support/originalServer.js"
+
+/** A handler whose "session" runs one request at a time, reporting its wait and run as the ONNX backend does. */
+const queueingHandler = () => {
+  let session: Promise<void> = Promise.resolve()
+  return {
+    infer: () =>
+      Effect.promise(async () => {
+        const queued = performance.now()
+        const turn = session
+        let done = () => {}
+        session = new Promise<void>((r) => (done = r))
+        await turn
+        const started = performance.now()
+        await new Promise((r) => setTimeout(r, 10))
+        const ran = performance.now()
+        done()
+        return { detections: [], metadata: { session_wait_ms: started - queued, inference_ms: ran - started } }
+      })
+  }
+}
 
 describe("ruth-model CLI", () => {
-  it.scopedLive("health: exit 0 and a summary when ready; exit 2 when nothing listens", () =>
+  it.scopedLive("health: exit 0 and a summary when ready; exit 3 when nothing listens", () =>
     Effect.gen(function*() {
       const c = yield* startContainer()
       const ok = yield* ruthModel(["health", "--socket", c.socketPath])
@@ -15,7 +37,7 @@ describe("ruth-model CLI", () => {
       const json = yield* ruthModel(["health", "--socket", c.socketPath, "--json"])
       expect(JSON.parse(json.stdout)).toMatchObject({ op: "health", status: "ready", model_id: "test-model" })
       const down = yield* ruthModel(["health", "--socket", `${c.dir}/nothing.sock`])
-      expect(down.code).toBe(2)
+      expect(down.code).toBe(3)
       expect(down.stderr).toContain("cannot connect")
     }))
 
@@ -79,15 +101,17 @@ describe("ruth-model CLI", () => {
       expect(stages).toMatchObject({ samples: result.requests, modelField: "inference_time_ms" })
       expect(stages.model).toBeGreaterThanOrEqual(15)
       expect(stages.totalMs).toBeGreaterThan(stages.model)
-      expect(stages.outsideModelMs).toBeGreaterThan(0)
-      expect(stages.outsideModelMs).toBeLessThan(stages.model)
-      expect(stages.outsideModelShare).toBeCloseTo(stages.outsideModelMs / stages.totalMs, 6)
+      expect(stages.outsideModelAndQueueMs).toBeGreaterThan(0)
+      expect(stages.outsideModelAndQueueMs).toBeLessThan(stages.model)
+      expect(stages.shareOutsideModelAndQueue).toBeCloseTo(stages.outsideModelAndQueueMs / stages.totalMs, 6)
+      expect(stages.modelShare).toBeCloseTo(stages.model / stages.totalMs, 6)
+      expect(stages).not.toHaveProperty("sessionWaitShare")
       // No backend stages were reported, so none are made up.
       expect(stages).not.toHaveProperty("preprocess")
       const human = yield* ruthModel(args)
       expect(human.code).toBe(0)
       expect(human.stdout).toMatch(/stages {6}medians of \d+ answers, ms: socket\+codec [\d.]+ {2}frame read [\d.]+ {2}handler [\d.]+ {2}runtime [\d.]+/)
-      expect(human.stdout).toMatch(/outside the handler: [\d.]+ ms, [\d.]+% of the median round trip/)
+      expect(human.stdout).toMatch(/split {7}of the median round trip [\d.]+ ms: handler \(its whole time\) [\d.]+ ms \([\d.]+%\), outside the handler [\d.]+ ms \([\d.]+%\)/)
     }))
 
   it.scopedLive("bench --image: every request names the published image, which is gone afterwards; --frame and --image exclude each other", () =>
@@ -140,4 +164,192 @@ describe("ruth-model CLI", () => {
       const h = yield* ruthModel(["bench", "--help"])
       expect(h.stdout).toContain("--connect-per-request")
     }))
+})
+
+describe("ruth-model against the original server (one request per connection, no extensions)", () => {
+  it.scopedLive("infer takes the model id from the socket's name; a name without it needs --model-id", () =>
+    Effect.gen(function*() {
+      const original = yield* startOriginalServer("original-model")
+      const args = ["--frame", "/dev/shm/cam1", "--width", "64", "--height", "48", "--frame-id", "5"]
+      const ok = yield* ruthModel(["infer", "--socket", original.socketPath, ...args])
+      expect(ok.code, ok.stderr).toBe(0)
+      expect(JSON.parse(ok.stdout)).toMatchObject({ model_id: "original-model", camera_id: "cli", frame_id: 5, error: null })
+      // Elsewhere the name says nothing: health is asked, the original closes, and the message says what to do.
+      const renamed = `${original.dir}/model.sock`
+      fs.symlinkSync(original.socketPath, renamed)
+      const unnamed = yield* ruthModel(["infer", "--socket", renamed, ...args])
+      expect(unnamed.code).toBe(3)
+      expect(unnamed.stderr).toContain("--model-id")
+      const given = yield* ruthModel(["infer", "--socket", renamed, "--model-id", "original-model", ...args])
+      expect(given.code, given.stderr).toBe(0)
+    }))
+
+  it.scopedLive("bench (pooled by default): every request answered, the report says the server closes after each answer", () =>
+    Effect.gen(function*() {
+      const original = yield* startOriginalServer("original-model")
+      const json = yield* ruthModel(["bench", "--socket", original.socketPath, "--concurrency", "4", "--duration", "0.5", "--json"])
+      expect(json.code, json.stderr).toBe(0)
+      const result = JSON.parse(json.stdout)
+      expect(result).toMatchObject({ failures: 0, errorResponses: 0, connections: "per-request-server-closes" })
+      expect(result.requests).toBeGreaterThan(0)
+      const text = yield* ruthModel(["bench", "--socket", original.socketPath, "--concurrency", "2", "--duration", "0.3"])
+      expect(text.code, text.stderr).toBe(0)
+      expect(text.stdout).toContain("connections one per request (the server closes after each answer)")
+      expect(text.stdout).toMatch(/errors {6}0 error responses, 0 transport failures/)
+    }))
+
+  it.scopedLive("bench against our own server stays persistent", () =>
+    Effect.gen(function*() {
+      const c = yield* startContainer()
+      const text = yield* ruthModel(["bench", "--socket", c.socketPath, "--concurrency", "2", "--duration", "0.3"])
+      expect(text.code, text.stderr).toBe(0)
+      expect(text.stdout).toContain("connections pooled (persistent)")
+      const json = yield* ruthModel(["bench", "--socket", c.socketPath, "--concurrency", "2", "--duration", "0.3", "--json"])
+      expect(JSON.parse(json.stdout)).toMatchObject({ connections: "persistent", failures: 0 })
+    }))
+})
+
+describe("ruth-model exit codes and messages", () => {
+  const image = "examples/scenes/street-sign.png"
+
+  it.scopedLive("infer --out into a missing directory: the response, then one line naming the file, exit 1", () =>
+    Effect.gen(function*() {
+      const c = yield* startContainer()
+      const r = yield* ruthModel(["infer", "--socket", c.socketPath, "--image", image, "--out", "/nonexistent-dir/a.jpg"])
+      expect(r.code).toBe(1)
+      expect(JSON.parse(r.stdout)).toMatchObject({ error: null })
+      expect(r.stderr.trim().split("\n")).toEqual([expect.stringMatching(/^ruth-model: cannot write \/nonexistent-dir\/a\.jpg: .*ENOENT/)])
+    }))
+
+  /** Runs each case (2 at a time) and checks its exit code and, when given, its one line on stderr. */
+  const expectExits = (cases: ReadonlyArray<readonly [ReadonlyArray<string>, number, (string | undefined)?, Record<string, string>?]>) =>
+    Effect.gen(function*() {
+      const results = yield* Effect.forEach(cases, ([args, , , env]) => ruthModel(args, env), { concurrency: 2 })
+      for (const [i, r] of results.entries()) {
+        const [args, code, line] = cases[i]!
+        expect(r.code, `${args.join(" ")}: ${r.stderr}`).toBe(code)
+        if (line !== undefined) expect(r.stderr.trim()).toBe(`ruth-model: ${line}`)
+        expect(r.stderr).not.toMatch(/^\s+at /m) // no stack traces
+      }
+    })
+
+  const socket = "/tmp/never-used.sock"
+
+  it.scopedLive("infer: numeric flags are checked first and named, exit 2; the image is blamed only when it cannot be read", () =>
+    Effect.gen(function*() {
+      yield* expectExits([
+        [["infer", "--socket", socket, "--image", image, "--width", "-5"], 2, "--width must be a positive integer, got -5"],
+        [["infer", "--socket", socket, "--image", image, "--height", "0"], 2, "--height must be a positive integer, got 0"],
+        [["infer", "--socket", socket, "--frame", "/dev/shm/x", "--width", "4", "--height", "4", "--stride", "-1"], 2, "--stride must be a positive integer, got -1"],
+        [["infer", "--socket", socket, "--image", image, "--timeout-ms", "0"], 2, "--timeout-ms must be a positive integer, got 0"]
+      ])
+      const dir = yield* tempDir()
+      fs.writeFileSync(`${dir}/not-an-image.png`, "text")
+      const bad = yield* ruthModel(["infer", "--socket", socket, "--image", `${dir}/not-an-image.png`])
+      expect(bad.code).toBe(2)
+      expect(bad.stderr).toContain(`cannot read ${dir}/not-an-image.png as an image`)
+    }), 120_000)
+
+  it.scopedLive("bench and health: numeric flags are refused at once, exit 2, naming the flag", () =>
+    expectExits([
+      [["bench", "--socket", socket, "-c", "0"], 2, "--concurrency must be a positive integer, got 0"],
+      [["bench", "--socket", socket, "-c", "-1"], 2, "--concurrency must be a positive integer, got -1"],
+      [["bench", "--socket", socket, "--duration", "0"], 2, "--duration must be a positive number of seconds, got 0"],
+      [["bench", "--socket", socket, "--duration", "-2"], 2, "--duration must be a positive number of seconds, got -2"],
+      [["bench", "--socket", socket, "--image", image, "--width", "-5"], 2, "--width must be a positive integer, got -5"],
+      [["health", "--socket", socket, "--timeout-ms", "-1"], 2, "--timeout-ms must be a positive integer, got -1"]
+    ]), 120_000)
+
+  const noEnv = { RUTH_MODEL_ID: "" }
+  const noSocket = "give --socket PATH (or set RUTH_MODEL_ID to use the default path)"
+
+  it.scopedLive("health: 0 ready, 1 not ready, 2 usage, 3 unreachable", () =>
+    Effect.gen(function*() {
+      const c = yield* startContainer()
+      const starting = yield* startScriptedServer(() => ({
+        op: "health", status: "starting", model_id: "m", model_version: "1", version: "x",
+        uptime_seconds: 0, total_requests: 0, total_errors: 0, inflight: 0, max_inflight: 1
+      }))
+      yield* expectExits([
+        [["health", "--socket", c.socketPath], 0],
+        [["health", "--socket", starting.socketPath], 1],
+        [["health"], 2, noSocket, noEnv],
+        [["health", "--socket", c.socketPath, "--bogus"], 2],
+        [["health", "--socket", `${c.dir}/vas_model_nothing.sock`], 3]
+      ])
+    }), 120_000)
+
+  it.scopedLive("infer: 0 answered, 1 error response, 2 usage (ours and @effect/cli's), 3 unreachable", () =>
+    Effect.gen(function*() {
+      const c = yield* startContainer()
+      const frame = writeFrameFile(c.dir, "frame", 64, 48)
+      const frameArgs = ["--frame", frame, "--width", "64", "--height", "48"]
+      yield* expectExits([
+        [["infer", "--socket", c.socketPath, ...frameArgs], 0],
+        [["infer", "--socket", c.socketPath, "--frame", `${c.dir}/none`, "--width", "64", "--height", "48"], 1],
+        [["infer", ...frameArgs], 2, noSocket, noEnv],
+        [["infer", "--socket", c.socketPath, "--frame", frame], 2, "--frame needs --width and --height"],
+        [["infer", "--socket", c.socketPath, "--frame", frame, "--width", "x", "--height", "48"], 2],
+        [["infer", "--socket", `${c.dir}/vas_model_nothing.sock`, ...frameArgs], 3]
+      ])
+    }), 120_000)
+
+  it.scopedLive("bench: 0 ran to its end, 2 usage (ours and @effect/cli's), 3 unreachable", () =>
+    Effect.gen(function*() {
+      const c = yield* startContainer()
+      yield* expectExits([
+        [["bench", "--socket", c.socketPath, "--duration", "0.2"], 0],
+        [["bench", "--duration", "0.2"], 2, noSocket, noEnv],
+        [["bench", "--socket", c.socketPath, "--concurrency", "many"], 2],
+        [["bench", "--socket", `${c.dir}/vas_model_nothing.sock`, "--duration", "0.2"], 3]
+      ])
+    }), 120_000)
+
+  it.scopedLive("Ctrl+C during bench: the report of what ran, exit 130", () =>
+    Effect.gen(function*() {
+      const c = yield* startContainer()
+      for (const json of [false, true]) {
+        const child = spawnRuthModel(["bench", "--socket", c.socketPath, "--concurrency", "2", "--duration", "600", ...(json ? ["--json"] : [])])
+        let stdout = ""
+        let stderr = ""
+        child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()))
+        // Once the live progress shows answers, interrupt.
+        yield* Effect.promise(() =>
+          new Promise<void>((resolve) => {
+            child.stderr!.on("data", (d: Buffer) => {
+              stderr += d.toString()
+              if (child.signalCode === null && !child.killed && /[1-9]\d* requests/.test(stderr)) {
+                child.kill("SIGINT") // once: a second Ctrl+C ends a process the default way
+                resolve()
+              }
+            })
+          })
+        )
+        const { code, signal } = yield* Effect.promise(() => exitOf(child))
+        expect(code, `${signal} ${stdout} ${stderr}`).toBe(130)
+        if (json) expect(JSON.parse(stdout)).toMatchObject({ stopped: true, failures: 0 })
+        else expect(stdout).toMatch(/^\d+ requests in [\d.]+ s with 2 client\(s\) \(stopped early\)/)
+      }
+    }), 120_000)
+
+  it.scopedLive("bench names queueing apart from the model: requests waiting for one session show a large queue share", () =>
+    Effect.gen(function*() {
+      const c = yield* startContainer({ handler: queueingHandler() })
+      const frame = writeFrameFile(c.dir, "frame", 64, 48)
+      const args = ["bench", "--socket", c.socketPath, "--frame", frame, "--width", "64", "--height", "48", "--concurrency", "6", "--duration", "1"]
+      const r = yield* ruthModel([...args, "--json"])
+      expect(r.code, r.stderr).toBe(0)
+      const s = JSON.parse(r.stdout).stages
+      // Six clients, one session: each request waits for the others' runs.
+      expect(s.sessionWait).toBeGreaterThan(s.model)
+      expect(s.sessionWaitShare).toBeGreaterThan(s.modelShare)
+      expect(s.sessionWaitShare).toBeCloseTo(s.sessionWait / s.totalMs, 6)
+      // The share outside the model and the queue does not include the queue.
+      expect(s.outsideModelAndQueueMs).toBeLessThan(s.totalMs - s.sessionWait)
+      expect(s.shareOutsideModelAndQueue).toBeLessThan(1 - s.sessionWaitShare)
+      const human = yield* ruthModel(args)
+      expect(human.stdout).toMatch(
+        /split {7}of the median round trip [\d.]+ ms: model \(session\.run\) [\d.]+ ms \([\d.]+%\), queueing \(session wait\) [\d.]+ ms \([\d.]+%\), outside model and queue [\d.]+ ms \([\d.]+%\)/
+      )
+    }), 120_000)
 })

@@ -3,6 +3,7 @@ import { Deferred, Effect, Exit } from "effect"
 import { makeClient } from "../../src/ipc/ModelClient.js"
 import type { InferenceHandlerShape } from "../../src/container/InferenceHandler.js"
 import { memoryFrame, request, startContainer } from "../support/harness.js"
+import { startOriginalServer, startScriptedServer } from "../support/originalServer.js"
 
 const frames = new Map([["/dev/shm/cam1", memoryFrame()]])
 
@@ -54,5 +55,34 @@ describe("ModelClient", () => {
       const exit = yield* Effect.exit(Effect.timeout(client.infer(request("/dev/shm/cam1")), "5 millis"))
       expect(Exit.isFailure(exit)).toBe(true)
       expect((yield* client.infer({ ...request("/dev/shm/cam1"), request_id: 7 })).request_id).toBe(7)
+    }))
+
+  for (const poolSize of [1, 4]) {
+    it.scopedLive(`pooled (poolSize ${poolSize}) against a server that answers one request per connection: every request answered`, () =>
+      Effect.gen(function*() {
+        const original = yield* startOriginalServer("original-model")
+        const client = yield* makeClient({ socketPath: original.socketPath, poolSize })
+        const replies = yield* Effect.forEach(
+          Array.from({ length: 40 }, (_, i) => i),
+          (i) => client.infer(request("/dev/shm/cam1", { model_id: "original-model", frame_metadata: { width: 64, height: 48, frame_id: i } })),
+          { concurrency: 4 }
+        )
+        expect(replies.map((r) => [r.frame_id, r.error])).toEqual(Array.from({ length: 40 }, (_, i) => [i, null]))
+      }))
+  }
+
+  it.scopedLive("pooled against a server that keeps connections open: one connection carries every request", () =>
+    Effect.gen(function*() {
+      const server = yield* startScriptedServer((m) => ({ ...(m as object), detections: [], error: null }))
+      const client = yield* makeClient({ socketPath: server.socketPath, poolSize: 1 })
+      for (let i = 0; i < 10; i++) expect((yield* client.infer({ ...request("/dev/shm/cam1"), request_id: i })).request_id).toBe(i)
+      expect(server.connections()).toBe(1)
+    }))
+
+  it.scopedLive("a message the original server does not understand fails as `closed`, not as a hang", () =>
+    Effect.gen(function*() {
+      const original = yield* startOriginalServer()
+      const client = yield* makeClient({ socketPath: original.socketPath, poolSize: 2 })
+      expect(yield* Effect.flip(client.health)).toMatchObject({ kind: "closed" })
     }))
 })

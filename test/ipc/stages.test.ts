@@ -37,16 +37,29 @@ describe("stage timings", () => {
     expect(summariseStages([])).toBeUndefined()
   })
 
-  it("summarise as medians, with the wait for other runs counted as the model's time", () => {
+  it("summarise as medians: the model's run, the queue for it and what is outside both, each on its own", () => {
     const times = [stageTimes(backend(30), 33)!, stageTimes(backend(40, 30), 73)!, stageTimes(backend(35), 38)!]
     const s = summariseStages(times)!
     expect(s).toMatchObject({ samples: 3, totalMs: 38, model: 35, sessionWait: 0, preprocess: 0.6, modelField: "inference_ms" })
-    // Outside the model: 3, 3 and 3 ms.
-    expect(s.outsideModelMs).toBeCloseTo(3, 9)
-    expect(s.outsideModelShare).toBeCloseTo(3 / 38, 9)
+    // Outside the model and its queue: 3, 3 and 3 ms.
+    expect(s.outsideModelAndQueueMs).toBeCloseTo(3, 9)
+    expect(s.shareOutsideModelAndQueue).toBeCloseTo(3 / 38, 9)
+    expect(s.modelShare).toBeCloseTo(35 / 38, 9)
     // A stage only some answers reported is left out rather than guessed.
     const mixed = summariseStages([...times, stageTimes({ frame_read_ms: 1, inference_time_ms: 5, server_time_ms: 6.5 }, 7)!])!
     expect(mixed).not.toHaveProperty("preprocess")
     expect(mixed.modelField).toBe("inference_time_ms")
+  })
+
+  it("name queueing separately: a run that mostly waits shows a large queue share, and the outside share excludes it", () => {
+    // As bench at 8 clients saw it: 295 ms of a 346 ms round trip waiting for the session.
+    const times = [stageTimes(backend(35, 295), 346)!, stageTimes(backend(36, 290), 342)!, stageTimes(backend(34, 300), 350)!]
+    const s = summariseStages(times)!
+    expect(s.sessionWaitShare).toBeCloseTo(295 / 346, 9)
+    expect(s.modelShare).toBeCloseTo(35 / 346, 9)
+    expect(s.outsideModelAndQueueMs).toBeLessThan(20)
+    expect(s.shareOutsideModelAndQueue).toBeLessThan(0.05)
+    // A handler that reports no session wait has no queue share to show.
+    expect(summariseStages([stageTimes({ frame_read_ms: 1, inference_time_ms: 5, server_time_ms: 6.5 }, 7)!])).not.toHaveProperty("sessionWaitShare")
   })
 })

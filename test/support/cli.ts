@@ -1,5 +1,5 @@
 /** Runs the `ruth-model` bin (from the repository root, as `npm test` does). */
-import { execFile } from "node:child_process"
+import { type ChildProcess, execFile, spawn } from "node:child_process"
 import { promisify } from "node:util"
 import { Effect } from "effect"
 
@@ -13,3 +13,7 @@ export const ruthModel = (args: ReadonlyArray<string>, env: Record<string, strin
       (e: { code?: number; stdout?: string; stderr?: string }) => ({ code: e.code ?? -1, stdout: e.stdout ?? "", stderr: e.stderr ?? "" })
     )
   )
+
+/** Starts `bin/ruth-model.js` with `args` as a child process (stdout and stderr piped), for tests that signal it. */
+export const spawnRuthModel = (args: ReadonlyArray<string>): ChildProcess =>
+  spawn(process.execPath, ["bin/ruth-model.js", ...args], { stdio: ["ignore", "pipe", "pipe"] })
