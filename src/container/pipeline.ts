@@ -6,7 +6,7 @@
  * `onTimeout` answers it.
  */
 import { Cause, Effect, Either, Exit } from "effect"
-import { type DecodedEvent, encodeMessage, exceedsJsonDepth, MAX_JSON_DEPTH, parseJson } from "../contract/codec.js"
+import { type DecodedEvent, encodeMessage, MAX_JSON_DEPTH, parseJson, parsedExceedsJsonDepth } from "../contract/codec.js"
 import {
   describeFailure,
   InferenceFailed,
@@ -279,7 +279,7 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
       if (!parsed.ok) {
         return failed(echoOf(undefined, settings.modelId), started, new InvalidRequest({ reason: `body is not valid UTF-8 JSON: ${parsed.reason}` }))
       }
-      if (exceedsJsonDepth(event.payload)) {
+      if (parsedExceedsJsonDepth(event.payload, parsed.value)) {
         return failed(
           echoOf(parsed.value, settings.modelId, true),
           started,
@@ -293,7 +293,7 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
     /** The echo of an event answered outside `handle` (its request was valid enough to reach a fiber, or was never handled). */
     const echoOfEvent = (event: DecodedEvent): Echo => {
       const parsed = event._tag === "Message" ? parseJson(event.payload) : undefined
-      const bounded = parsed?.ok === true && event._tag === "Message" && !exceedsJsonDepth(event.payload)
+      const bounded = parsed?.ok === true && event._tag === "Message" && !parsedExceedsJsonDepth(event.payload, parsed.value)
       return echoOf(bounded ? parsed.value : undefined, settings.modelId)
     }
 

@@ -133,7 +133,7 @@ export const serve = <R>(
       const decoder = new FrameDecoder(options.maxMessageBytes)
       const pending: Array<DecodedEvent> = []
       let head = 0
-      /** When the connection last had traffic: a request read or an answer written. */
+      /** When the connection last had traffic: bytes read, a request finished, its buffer drained. */
       let lastActive = performance.now()
       /** A request of this connection runs in a fiber. */
       let inProgress = false
@@ -206,6 +206,7 @@ export const serve = <R>(
             requests.delete(fiber)
             const reply = replyOf(event, exit, expired)
             inProgress = false
+            lastActive = performance.now()
             settle()
             if (respond(reply)) pump()
           })
@@ -215,7 +216,6 @@ export const serve = <R>(
       /** Writes a reply; false when the connection must not go on now (closing, or its buffer is full). */
       const respond = (reply: Reply): boolean => {
         if (socket.destroyed || socket.writableEnded) return false
-        lastActive = performance.now()
         if (reply.close) {
           socket.end(reply.bytes, () => socket.destroy())
           pending.length = 0

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import fc from "fast-check"
-import { encodeMessage, encodePayload, exceedsJsonDepth, FrameDecoder, parseJson } from "../../src/contract/codec.js"
+import { encodeMessage, encodePayload, exceedsJsonDepth, FrameDecoder, parsedExceedsJsonDepth, parseJson } from "../../src/contract/codec.js"
 
 /** Splits `bytes` at the given cut points (sorted, deduplicated, within range). */
 const splitAt = (bytes: Uint8Array, cuts: ReadonlyArray<number>): Array<Uint8Array> => {
@@ -131,6 +131,7 @@ describe("exceedsJsonDepth", () => {
       fc.property(fc.jsonValue({ maxDepth: 8 }), fc.integer({ min: 0, max: 8 }), (value, max) => {
         const text = JSON.stringify(value)
         expect(exceedsJsonDepth(bytes(text), max)).toBe(depth(value) > max)
+        expect(parsedExceedsJsonDepth(bytes(text), value, max)).toBe(depth(value) > max)
       }),
       { numRuns: 500 }
     )
