@@ -176,7 +176,10 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
         ? toRequestError(failure.value, "handler failed")
         : toRequestError(Cause.squash(cause), "handler crashed")
       const answered = failed(echoOf(raw, settings.modelId), started, error)
-      return error._tag === "InferenceFailed" ? Effect.as(Effect.logWarning(error.message, cause), answered) : answered
+      if (error._tag !== "InferenceFailed") return answered
+      // A typed InferenceFailed is the model's own word; anything else gets its cause (and trace) logged.
+      const typed = failure._tag === "Some" && failure.value === error
+      return Effect.as(typed ? Effect.logWarning(error.message) : Effect.logWarning(error.message, cause), answered)
     }
 
     const asEffect = (r: Reply | Effect.Effect<Reply>): Effect.Effect<Reply> => (Effect.isEffect(r) ? r : Effect.succeed(r))
