@@ -82,8 +82,9 @@ interface Connection {
 
 /**
  * Binds the socket and serves until the scope closes. Closing the scope stops
- * accepting, closes every connection (interrupting its request) and removes
- * the socket file.
+ * accepting, removes the socket file and closes every connection as
+ * `closeConnections` does (its request interrupted, everything it received
+ * answered, then a half-close).
  *
  * Each request runs in its own fiber, forked from the scope's runtime and
  * tracked until it ends; a connection starts the next request only when the
