@@ -69,14 +69,19 @@ export class ListenError extends Data.TaggedError("ListenError")<{ readonly path
 /** Decoded events waiting to be handled before the connection reads more. */
 const MAX_PENDING_EVENTS = 16
 
-/** How long a connection being closed may take to deliver its last answers and see the client's end; then it is destroyed. */
-const CLOSE_LINGER_MS = 2_000
+/**
+ * A connection being closed delivers its last answers and waits for the
+ * client's end; it is destroyed after `CLOSE_STALL_MS` without progress (bytes
+ * read, buffer drained), and `CLOSE_LINGER_MS` after its close at the latest.
+ */
+const CLOSE_STALL_MS = 1_000
+const CLOSE_LINGER_MS = 5_000
 
 /** One open connection, as the server's sweeps and shutdown see it. */
 interface Connection {
   /** True when it has had no traffic for `idleMs`, and has no request in progress and no answer left to deliver. */
   readonly isIdle: (now: number, idleMs: number) => boolean
-  /** Answers what was received, then half-closes; destroys it after `CLOSE_LINGER_MS` at the latest. */
+  /** Answers what was received, then half-closes; destroys it when it stalls, or after `CLOSE_LINGER_MS` at the latest. */
   readonly close: () => void
 }
 
@@ -145,6 +150,12 @@ export const serve = <R>(
       /** The server is closing this connection: what was received is answered `onShutdown`, then it half-closes. */
       let closingThis = false
       let linger: ReturnType<typeof setTimeout> | undefined
+      let lingerUntil = 0
+      /** While closing: (re)starts the countdown to destroying the socket, on every sign of progress. */
+      const lingerOn = () => {
+        clearTimeout(linger)
+        linger = setTimeout(() => socket.destroy(), Math.max(0, Math.min(CLOSE_STALL_MS, lingerUntil - performance.now())))
+      }
 
       /**
        * Ends our side once every answer is written. When the client has ended
@@ -229,6 +240,7 @@ export const serve = <R>(
         socket.once("drain", () => {
           waitingForDrain = false
           lastActive = performance.now()
+          if (closingThis) lingerOn()
           pump()
         })
         return false
@@ -242,13 +254,15 @@ export const serve = <R>(
         close: () => {
           if (closingThis || socket.destroyed) return
           closingThis = true
-          linger = setTimeout(() => socket.destroy(), CLOSE_LINGER_MS)
+          lingerUntil = performance.now() + CLOSE_LINGER_MS
+          lingerOn()
           if (!inProgress && !waitingForDrain) pump()
         }
       })
 
       socket.on("data", (chunk: Buffer) => {
         lastActive = performance.now()
+        if (closingThis) lingerOn()
         // Half-closed by us: nothing more is answered, but reading on keeps the close from resetting the client.
         if (socket.writableEnded) return
         for (const event of decoder.push(chunk)) pending.push(event)
@@ -298,7 +312,7 @@ export const serve = <R>(
       catch: (e) => new ListenError({ path: socketPath, reason: `cannot set mode ${options.socketMode.toString(8)}: ${String(e)}` })
     }).pipe(Effect.tapError(() => stopAccepting))
 
-    /** Completes when every connection has closed (each is destroyed within `CLOSE_LINGER_MS` of its close). */
+    /** Completes when every connection has closed (each is destroyed within `CLOSE_LINGER_MS` of its close at the latest). */
     const allClosed = Effect.async<void>((resume) => {
       if (connections.size === 0) return resume(Effect.void)
       const w = () => resume(Effect.void)

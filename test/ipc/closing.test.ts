@@ -5,7 +5,7 @@
  */
 import * as net from "node:net"
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Logger, Scope } from "effect"
+import { Deferred, Effect, Exit, Logger, Schedule, Scope } from "effect"
 import { encodeMessage, FrameDecoder } from "../../src/contract/codec.js"
 import type { InferenceHandlerShape } from "../../src/container/InferenceHandler.js"
 import { memoryFrame, request, startContainer } from "../support/harness.js"
@@ -65,7 +65,7 @@ const gated = (entered: Deferred.Deferred<void>, gate: Deferred.Deferred<void>):
 })
 
 describe("closing connections at shutdown", () => {
-  it.scopedLive("a request in flight at the drain deadline and 2000 pipelined behind it: every one answered SHUTTING_DOWN, then a clean close", () =>
+  it.scopedLive("a request in flight at the drain deadline and 1000 pipelined behind it: every one answered SHUTTING_DOWN, then a clean close", () =>
     Effect.gen(function*() {
       const entered = yield* Deferred.make<void>()
       const gate = yield* Deferred.make<void>() // never opened: the drain deadline ends the slow request
@@ -76,14 +76,14 @@ describe("closing connections at shutdown", () => {
       )
       const client = yield* connect(c.socketPath)
       // Far more than the server reads while a request is in progress: most stay unread in the socket.
-      const behind = Array.from({ length: 2000 }, (_, i) => encodeMessage(request("/dev/shm/cam1", { request_id: i })))
+      const behind = Array.from({ length: 1000 }, (_, i) => encodeMessage(request("/dev/shm/cam1", { request_id: i })))
       client.socket.write(Buffer.concat([encodeMessage(request("/dev/shm/cam1", { request_id: "slow" })), ...behind]))
       yield* Deferred.await(entered)
       yield* Scope.close(scope, Exit.void)
       const error = yield* Effect.promise(() => client.closed)
       expect(error).toBeUndefined()
-      expect(client.replies).toHaveLength(2001)
-      expect(client.replies.map((r) => r.request_id)).toEqual(["slow", ...Array.from({ length: 2000 }, (_, i) => i)])
+      expect(client.replies).toHaveLength(1001)
+      expect(client.replies.map((r) => r.request_id)).toEqual(["slow", ...Array.from({ length: 1000 }, (_, i) => i)])
       expect(new Set(client.replies.map((r) => r.error_code))).toEqual(new Set(["SHUTTING_DOWN"]))
     }))
 
@@ -126,6 +126,31 @@ describe("closing connections at shutdown", () => {
       expect(client.replies.slice(-3).map((r) => r.error_code)).toEqual(["SHUTTING_DOWN", "SHUTTING_DOWN", "SHUTTING_DOWN"])
       // Only a request written after the server ended its side can go unanswered (the client sees the end, not a reset).
       expect(written - client.replies.length).toBeLessThanOrEqual(1)
+    }))
+})
+
+describe("closing is bounded", () => {
+  it.scopedLive("a client that neither reads nor ends: shutdown still completes and its connection is closed", () =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const blob = "x".repeat(64 * 1024)
+      const handler: InferenceHandlerShape = { infer: () => Effect.succeed({ detections: [], metadata: { blob } }) }
+      const c = yield* startContainer({ handler, frames }).pipe(Effect.provide(quiet), Scope.extend(scope))
+      // Half-open allowed and never reading: the server's answers and its end go nowhere.
+      const socket = net.connect({ path: c.socketPath, allowHalfOpen: true })
+      socket.pause()
+      // The server is gone for this client once its stream ends (or breaks): it may still hold its own side open.
+      const letGo = new Promise<void>((resolve) => {
+        socket.on("end", resolve)
+        socket.on("error", () => resolve())
+      })
+      socket.write(Buffer.concat(Array.from({ length: 64 }, (_, i) => encodeMessage(request("/dev/shm/cam1", { request_id: i })))))
+      yield* Effect.repeat(Effect.sync(() => c.snapshot().total_requests), { until: (n) => n > 0, schedule: Schedule.spaced("10 millis") })
+      // Without a bound this never completes: the answers cannot be delivered and the client never ends.
+      yield* Scope.close(scope, Exit.void)
+      socket.resume()
+      yield* Effect.promise(() => letGo)
+      socket.destroy()
     }))
 })
 
