@@ -10,6 +10,9 @@
  *   bare        the baseline
  *   ours        ModelContainer, no-op handler, frames served from memory (IPC + validation + orchestration)
  *   ours+shm    the same reading a 640x360 NV12 frame from /dev/shm per request (adds open/read/close and a 345 KB copy)
+ *   minimal     examples/minimal/main.ts as it is (the template people copy; reads the frame from /dev/shm)
+ *
+ * `--servers bare,minimal` picks the servers (default: bare, ours, ours+shm); `--connections 8` the rows.
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
@@ -20,7 +23,9 @@ import { isMainModule, jsonOutput, option } from "./cli.js"
 import { encodeMessage } from "../src/contract/codec.js"
 import { type LoadResult, median, runLoad } from "../src/ipc/loadgen.js"
 
-type ServerKind = "bare" | "ours" | "ours+shm"
+type ServerKind = "bare" | "ours" | "ours+shm" | "minimal"
+
+const SERVER_KINDS: ReadonlyArray<ServerKind> = ["bare", "ours", "ours+shm", "minimal"]
 
 export interface IpcBenchRow {
   readonly server: ServerKind
@@ -46,10 +51,15 @@ const startServer = async (kind: ServerKind, dir: string, frame: string): Promis
   // Each server gets its own directory, so all three can listen at once.
   const socket = kind === "bare" ? path.join(dir, "bare.sock") : path.join(dir, "vas_model_bench.sock")
   fs.rmSync(socket, { force: true })
-  const script = kind === "bare" ? "servers/bare.ts" : "servers/ours.ts"
-  const args = kind === "bare" ? [socket] : [dir, "bench", kind === "ours" ? "memory" : "shm", frame]
-  const child = spawn(process.execPath, ["--import", "tsx", path.join(here, script), ...args], {
-    stdio: ["ignore", "ignore", "inherit"]
+  const script = kind === "bare" ? "servers/bare.ts" : kind === "minimal" ? "../examples/minimal/main.ts" : "servers/ours.ts"
+  const args = kind === "bare" || kind === "minimal" ? (kind === "bare" ? [socket] : []) : [dir, "bench", kind === "ours" ? "memory" : "shm", frame]
+  // The example takes its settings from the environment, as in its container.
+  const env = kind === "minimal"
+    ? { ...process.env, RUTH_MODEL_ID: "bench", RUTH_SOCKET_DIR: dir, RUTH_HEARTBEAT_DIR: dir, RUTH_MAX_INFLIGHT: "1024" }
+    : process.env
+  const child = spawn(process.execPath, ["--conditions=source", "--import", "tsx", path.join(here, script), ...args], {
+    stdio: ["ignore", "ignore", "inherit"],
+    env
   })
   const deadline = Date.now() + 20_000
   while (!fs.existsSync(socket)) {
@@ -84,6 +94,7 @@ export const runIpcBench = async (
     durationMs?: number
     rounds?: number
     connections?: ReadonlyArray<number>
+    servers?: ReadonlyArray<ServerKind>
     log?: (line: string) => void
   } = {}
 ): Promise<Array<IpcBenchRow>> => {
@@ -91,7 +102,8 @@ export const runIpcBench = async (
   const rounds = options.rounds ?? 3
   const connections = options.connections ?? [1, 8, 64]
   const log = options.log ?? (() => {})
-  const kinds = ["bare", "ours", "ours+shm"] as const
+  const kinds = options.servers ?? (["bare", "ours", "ours+shm"] as const)
+  if (kinds[0] !== "bare") throw new Error("the first server must be bare: the others are compared with it")
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ruth-bench-ipc-"))
   const shmDir = fs.existsSync("/dev/shm") ? "/dev/shm" : dir
   const frame = path.join(shmDir, `ruth-bench-ipc-${process.pid}.nv12`)
@@ -191,6 +203,17 @@ if (isMainModule(import.meta.url)) {
   const durationMs = Number(option("duration") ?? 1) * 1000
   const rounds = Number(option("rounds") ?? 3)
   if (!json) console.log(HEADER)
-  const rows = await runIpcBench({ durationMs, rounds, log: json ? () => {} : (line) => console.log(line) })
+  const servers = option("servers")?.split(",").map((name) => {
+    if (!SERVER_KINDS.includes(name as ServerKind)) throw new Error(`unknown server '${name}' (${SERVER_KINDS.join(", ")})`)
+    return name as ServerKind
+  })
+  const connections = option("connections")?.split(",").map(Number)
+  const rows = await runIpcBench({
+    durationMs,
+    rounds,
+    ...(servers !== undefined ? { servers } : {}),
+    ...(connections !== undefined ? { connections } : {}),
+    log: json ? () => {} : (line) => console.log(line)
+  })
   if (json) for (const row of rows) console.log(JSON.stringify({ bench: "ipc", ...row }))
 }

@@ -6,8 +6,9 @@
  * `onTimeout` answers it.
  */
 import { Cause, Effect, Either, Exit } from "effect"
-import { type DecodedEvent, encodeMessage, parseJson } from "../contract/codec.js"
+import { type DecodedEvent, encodeMessage, MAX_JSON_DEPTH, parseJson, parsedExceedsJsonDepth } from "../contract/codec.js"
 import {
+  describeFailure,
   InferenceFailed,
   InvalidRequest,
   MessageTooLarge,
@@ -16,6 +17,7 @@ import {
   type RequestError,
   RequestTimeout,
   ShuttingDown,
+  toRequestError,
   toWireError
 } from "../contract/errors.js"
 import { decodeDetections, decodeRequest, type InferenceRequest } from "../contract/schema.js"
@@ -37,15 +39,20 @@ interface Echo {
 
 const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
 
-/** Best-effort echo from a raw (possibly invalid) request, so even errors correlate. */
-const echoOf = (raw: unknown, modelId: string): Echo => {
+/**
+ * Best-effort echo from a raw (possibly invalid) request, so even errors
+ * correlate. `scalarsOnly`: a frame_id that is an object or array is not
+ * echoed (for a request too deeply nested to serialise back).
+ */
+const echoOf = (raw: unknown, modelId: string, scalarsOnly = false): Echo => {
   const o = isRecord(raw) ? raw : {}
   const meta = isRecord(o.frame_metadata) ? o.frame_metadata : {}
   const requestId = o.request_id
+  const frameId = meta.frame_id ?? 0
   return {
     model_id: typeof o.model_id === "string" ? o.model_id : modelId,
     camera_id: typeof o.camera_id === "string" ? o.camera_id : "",
-    frame_id: meta.frame_id ?? 0,
+    frame_id: scalarsOnly && typeof frameId === "object" && frameId !== null ? 0 : frameId,
     ...(typeof requestId === "string" || typeof requestId === "number" ? { request_id: requestId } : {})
   }
 }
@@ -81,18 +88,8 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
     const now = reader.now
     const handler = yield* InferenceHandler
 
-    const reply = (body: unknown, close = false): Reply => {
-      try {
-        return { bytes: encodeMessage(body), close }
-      } catch (e) {
-        // Handler metadata that JSON cannot carry (cycles, BigInt) must not cost the caller their answer.
-        const echo = isRecord(body) ? echoOf(body, settings.modelId) : echoOf(undefined, settings.modelId)
-        return {
-          bytes: encodeMessage(errorBody(echo, new InferenceFailed({ reason: `response is not serialisable: ${String(e)}` }))),
-          close
-        }
-      }
-    }
+    /** Error bodies and health always serialise: their values come from parsed JSON of bounded depth, or are ours. */
+    const reply = (body: unknown, close = false): Reply => ({ bytes: encodeMessage(body), close })
 
     const health = () => ({
       op: "health",
@@ -141,34 +138,48 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
         return rejected(raw, started, "handler returned metadata that is not an object")
       }
       const elapsed = performance.now() - started
+      let bytes: Uint8Array
+      try {
+        bytes = encodeMessage({
+          model_id: request.model_id,
+          camera_id: request.camera_id,
+          frame_id: request.frame_metadata.frame_id ?? 0,
+          detections: valid.right,
+          metadata: {
+            ...(metadata as Record<string, unknown> | undefined),
+            frame_read_ms: roundMs(readMs),
+            inference_time_ms: roundMs(inferMs),
+            frame_width: frame.width,
+            frame_height: frame.height,
+            // From the request's bytes to its answer: everything but the socket.
+            server_time_ms: roundMs(elapsed)
+          },
+          error: null,
+          ...(request.request_id !== undefined ? { request_id: request.request_id } : {})
+        })
+      } catch (e) {
+        // Metadata JSON cannot carry (a cycle, a BigInt, a throwing toJSON) must not cost the caller their answer.
+        return rejected(raw, started, `handler returned metadata JSON cannot carry: ${describeFailure(e)}`)
+      }
       state.record(elapsed, undefined)
-      return reply({
-        model_id: request.model_id,
-        camera_id: request.camera_id,
-        frame_id: request.frame_metadata.frame_id ?? 0,
-        detections: valid.right,
-        metadata: {
-          ...(metadata as Record<string, unknown> | undefined),
-          frame_read_ms: roundMs(readMs),
-          inference_time_ms: roundMs(inferMs),
-          frame_width: frame.width,
-          frame_height: frame.height,
-          // From the request's bytes to its answer: everything but the socket.
-          server_time_ms: roundMs(elapsed)
-        },
-        error: null,
-        ...(request.request_id !== undefined ? { request_id: request.request_id } : {})
-      })
+      return { bytes, close: false }
     }
 
-    /** A failed request's answer: typed failures keep their code, defects become INFERENCE_FAILED (and a warning). */
-    const answerFailure = (raw: unknown, started: number, cause: Cause.Cause<RequestError>): Reply | Effect.Effect<Reply> => {
+    /**
+     * A failed request's answer: the runtime's own errors keep their code;
+     * whatever else a handler failed or died with becomes INFERENCE_FAILED
+     * with its message. The stack goes to the log (with the cause), never on the wire.
+     */
+    const answerFailure = (raw: unknown, started: number, cause: Cause.Cause<unknown>): Reply | Effect.Effect<Reply> => {
       const failure = Cause.failureOption(cause)
       const error = failure._tag === "Some"
-        ? failure.value
-        : new InferenceFailed({ reason: `handler crashed: ${Cause.pretty(cause)}`, cause: Cause.squash(cause) })
+        ? toRequestError(failure.value, "handler failed")
+        : toRequestError(Cause.squash(cause), "handler crashed")
       const answered = failed(echoOf(raw, settings.modelId), started, error)
-      return error._tag === "InferenceFailed" ? Effect.as(Effect.logWarning(error.message), answered) : answered
+      if (error._tag !== "InferenceFailed") return answered
+      // A typed InferenceFailed is the model's own word; anything else gets its cause (and trace) logged.
+      const typed = failure._tag === "Some" && failure.value === error
+      return Effect.as(typed ? Effect.logWarning(error.message) : Effect.logWarning(error.message, cause), answered)
     }
 
     const asEffect = (r: Reply | Effect.Effect<Reply>): Effect.Effect<Reply> => (Effect.isEffect(r) ? r : Effect.succeed(r))
@@ -271,24 +282,37 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
       if (!parsed.ok) {
         return failed(echoOf(undefined, settings.modelId), started, new InvalidRequest({ reason: `body is not valid UTF-8 JSON: ${parsed.reason}` }))
       }
+      if (parsedExceedsJsonDepth(event.payload, parsed.value)) {
+        return failed(
+          echoOf(parsed.value, settings.modelId, true),
+          started,
+          new InvalidRequest({ reason: `body nests arrays/objects deeper than ${MAX_JSON_DEPTH} levels` })
+        )
+      }
       if (isRecord(parsed.value) && parsed.value.op === "health") return reply(health())
       return handleRequest(parsed.value, started)
     }
 
+    /** The echo of an event answered outside `handle` (its request was valid enough to reach a fiber, or was never handled). */
+    const echoOfEvent = (event: DecodedEvent): Echo => {
+      const parsed = event._tag === "Message" ? parseJson(event.payload) : undefined
+      const bounded = parsed?.ok === true && event._tag === "Message" && !parsedExceedsJsonDepth(event.payload, parsed.value)
+      return echoOf(bounded ? parsed.value : undefined, settings.modelId)
+    }
+
     /** The answer when the server's deadline interrupted a request (its fiber has been interrupted). */
     const onTimeout = (event: DecodedEvent): Reply => {
-      const parsed = event._tag === "Message" ? parseJson(event.payload) : undefined
       const error = new RequestTimeout({ timeoutMs: settings.requestTimeoutMs })
       state.record(settings.requestTimeoutMs, error.code)
-      return reply(errorBody(echoOf(parsed?.ok ? parsed.value : undefined, settings.modelId), error))
+      return reply(errorBody(echoOfEvent(event), error))
     }
 
-    /** The answer when a request's fiber died (a runtime bug: the pipeline itself answers every failure). */
-    const onDefect = (event: DecodedEvent, cause: Cause.Cause<unknown>): Reply => {
-      const parsed = event._tag === "Message" ? parseJson(event.payload) : undefined
-      const error = new InferenceFailed({ reason: `internal error: ${Cause.pretty(cause)}`, cause: Cause.squash(cause) })
-      return failed(echoOf(parsed?.ok ? parsed.value : undefined, settings.modelId), performance.now(), error)
-    }
+    /** The answer when a request's fiber died (a runtime bug: the pipeline itself answers every failure; the server logs the cause). */
+    const onDefect = (event: DecodedEvent, cause: Cause.Cause<unknown>): Reply =>
+      failed(echoOfEvent(event), performance.now(), toRequestError(Cause.squash(cause), "internal error"))
 
-    return { handle, timeoutMs: settings.requestTimeoutMs, onTimeout, onDefect } satisfies MessageHandler<never>
+    /** The answer for a request the server stops serving because it is closing (received, interrupted or never handled). */
+    const onShutdown = (event: DecodedEvent): Reply => failed(echoOfEvent(event), performance.now(), new ShuttingDown())
+
+    return { handle, timeoutMs: settings.requestTimeoutMs, onTimeout, onDefect, onShutdown } satisfies MessageHandler<never>
   })

@@ -138,6 +138,58 @@ export type RequestError =
   | ShuttingDown
   | MessageTooLarge
 
+const requestErrorClasses = [
+  InvalidRequest,
+  ModelMismatch,
+  FrameNotFound,
+  FrameAccessDenied,
+  FrameInvalid,
+  FrameTorn,
+  FrameStale,
+  InferenceFailed,
+  RequestTimeout,
+  Overloaded,
+  ShuttingDown,
+  MessageTooLarge
+] as const
+
+/** True for the runtime's own error classes (they carry a wire code); false for anything else a handler fails with. */
+export const isRequestError = (u: unknown): u is RequestError => requestErrorClasses.some((C) => u instanceof C)
+
+const MAX_DESCRIPTION = 300
+
+const clip = (text: string): string => (text.length > MAX_DESCRIPTION ? `${text.slice(0, MAX_DESCRIPTION - 3)}...` : text)
+
+/**
+ * One line for a person about whatever a handler failed or died with: an
+ * error's message (never its stack), a string as it is, anything else as
+ * JSON where it can be. Never throws.
+ */
+export const describeFailure = (u: unknown): string => {
+  try {
+    if (u instanceof Error) return clip(u.message !== "" ? u.message : u.name)
+    if (typeof u === "string") return u === "" ? "an empty string" : clip(u)
+    if (typeof u === "function") return `a function${u.name !== "" ? ` (${u.name})` : ""}`
+    if (typeof u === "object" && u !== null) {
+      const message: unknown = (u as { readonly message?: unknown }).message
+      if (typeof message === "string" && message !== "") return clip(message)
+      const json = JSON.stringify(u)
+      return clip(json === undefined ? Object.prototype.toString.call(u) : json)
+    }
+    return String(u)
+  } catch {
+    return "a value that cannot be described"
+  }
+}
+
+/**
+ * What a request that failed with `u` answers: the runtime's own errors keep
+ * their code; anything else (a string, an Error, a plain object, a defect)
+ * becomes INFERENCE_FAILED with its description after `what`.
+ */
+export const toRequestError = (u: unknown, what: string): RequestError =>
+  isRequestError(u) ? u : new InferenceFailed({ reason: `${what}: ${describeFailure(u)}`, cause: u })
+
 /** The wire form of an error: the response's `error` string and `error_code`. */
 export const toWireError = (error: RequestError): { readonly error: string; readonly error_code: ErrorCode } => ({
   error: error.message,

@@ -39,6 +39,8 @@ export interface MessageHandler<R> {
   readonly onTimeout: (event: DecodedEvent) => Reply
   /** The answer when an event's effect died instead of producing a reply (it is also logged). */
   readonly onDefect: (event: DecodedEvent, cause: Cause.Cause<unknown>) => Reply
+  /** The answer for an event received but not served because the server is closing (its fiber interrupted, or never started). */
+  readonly onShutdown: (event: DecodedEvent) => Reply
 }
 
 export interface IpcServer {
@@ -47,9 +49,14 @@ export interface IpcServer {
   readonly busyCount: () => number
   /** Stops accepting and removes the socket file; open connections keep being served. */
   readonly stopAccepting: Effect.Effect<void>
-  /** Completes when no request is in progress. */
+  /** Completes when no request is in progress (interruptible, also inside a finalizer). */
   readonly awaitIdle: Effect.Effect<void>
-  /** Closes every connection now, interrupting requests in progress. */
+  /**
+   * Closes every connection, gracefully and within a bound: requests in
+   * progress are interrupted, and they and every request already received are
+   * answered (`onShutdown`); then each connection is half-closed and read to
+   * its end, so a client never sees a reset after a write the server read.
+   */
   readonly closeConnections: Effect.Effect<void>
 }
 
@@ -63,9 +70,26 @@ export class ListenError extends Data.TaggedError("ListenError")<{ readonly path
 const MAX_PENDING_EVENTS = 16
 
 /**
+ * A connection being closed delivers its last answers and waits for the
+ * client's end; it is destroyed after `CLOSE_STALL_MS` without progress (bytes
+ * read, buffer drained), and `CLOSE_LINGER_MS` after its close at the latest.
+ */
+const CLOSE_STALL_MS = 1_000
+const CLOSE_LINGER_MS = 5_000
+
+/** One open connection, as the server's sweeps and shutdown see it. */
+interface Connection {
+  /** True when it has had no traffic for `idleMs`, and has no request in progress and no answer left to deliver. */
+  readonly isIdle: (now: number, idleMs: number) => boolean
+  /** Answers what was received, then half-closes; destroys it when it stalls, or after `CLOSE_LINGER_MS` at the latest. */
+  readonly close: () => void
+}
+
+/**
  * Binds the socket and serves until the scope closes. Closing the scope stops
- * accepting, closes every connection (interrupting its request) and removes
- * the socket file.
+ * accepting, removes the socket file and closes every connection as
+ * `closeConnections` does (its request interrupted, everything it received
+ * answered, then a half-close).
  *
  * Each request runs in its own fiber, forked from the scope's runtime and
  * tracked until it ends; a connection starts the next request only when the
@@ -80,8 +104,9 @@ export const serve = <R>(
     const { socketPath } = options
     yield* claimSocketPath(socketPath)
     const runFork = Runtime.runFork(yield* Effect.runtime<R>())
-    /** Open connections, with when each last had traffic and whether a request is in progress. */
-    const connections = new Map<net.Socket, { lastActive: number; inProgress: boolean }>()
+    /** Open connections. */
+    const connections = new Map<net.Socket, Connection>()
+    let closeWaiters: Array<() => void> = []
     const requests = new Set<Fiber.RuntimeFiber<Reply>>()
     let busy = 0
     let idleWaiters: Array<() => void> = []
@@ -98,29 +123,53 @@ export const serve = <R>(
 
     /**
      * What to send for an event whose fiber ended: its reply; the timeout answer when the deadline
-     * interrupted it; nothing when shutdown interrupted it (the socket is going away); and for a
-     * fiber that died, `onDefect`'s answer, so that no request goes unanswered.
+     * interrupted it; the shutdown answer when closing interrupted it; and for a fiber that died,
+     * `onDefect`'s answer, so that no request goes unanswered.
      */
-    const replyOf = (event: DecodedEvent, exit: Exit.Exit<Reply>, expired: boolean): Reply | undefined => {
+    const replyOf = (event: DecodedEvent, exit: Exit.Exit<Reply>, expired: boolean): Reply => {
       if (Exit.isSuccess(exit)) return exit.value
       if (expired) return handler.onTimeout(event)
-      if (Cause.isInterruptedOnly(exit.cause)) return undefined
+      if (Cause.isInterruptedOnly(exit.cause)) return handler.onShutdown(event)
       runFork(Effect.logError("a request ended in a defect; answered INFERENCE_FAILED", exit.cause))
       return handler.onDefect(event, exit.cause)
     }
 
     const accept = (socket: net.Socket) => {
       if (closing) return void socket.destroy()
-      const activity = { lastActive: performance.now(), inProgress: false }
-      connections.set(socket, activity)
       const decoder = new FrameDecoder(options.maxMessageBytes)
       const pending: Array<DecodedEvent> = []
       let head = 0
+      /** When the connection last had traffic: bytes read, a request finished, its buffer drained. */
+      let lastActive = performance.now()
+      /** A request of this connection runs in a fiber. */
       let inProgress = false
+      /** The socket's buffer is full: answering resumes on "drain". */
+      let waitingForDrain = false
+      /** The client sent its end: nothing more will arrive. */
       let ended = false
+      /** The server is closing this connection: what was received is answered `onShutdown`, then it half-closes. */
+      let closingThis = false
+      let linger: ReturnType<typeof setTimeout> | undefined
+      let lingerUntil = 0
+      /** While closing: (re)starts the countdown to destroying the socket, on every sign of progress. */
+      const lingerOn = () => {
+        clearTimeout(linger)
+        linger = setTimeout(() => socket.destroy(), Math.max(0, Math.min(CLOSE_STALL_MS, lingerUntil - performance.now())))
+      }
 
+      /**
+       * Ends our side once every answer is written. When the client has ended
+       * too, the socket is then destroyed; otherwise it is read (and discarded)
+       * until the client ends: a socket destroyed with unread bytes resets the
+       * client, even after a write of theirs that succeeded.
+       */
       const finish = () => {
-        if (!socket.destroyed) socket.end(() => socket.destroy())
+        if (socket.destroyed) return
+        if (!socket.writableEnded) {
+          socket.end(() => {
+            if (ended) socket.destroy()
+          })
+        } else if (ended && socket.writableFinished) socket.destroy()
       }
 
       /** Handles pending events in order until one needs a fiber, the queue is empty or the socket is full. */
@@ -129,7 +178,8 @@ export const serve = <R>(
           if (head === pending.length) {
             pending.length = 0
             head = 0
-            if (ended) finish()
+            // Closing waits for a message half received (within the linger bound) so that it is answered too.
+            if (ended || (closingThis && decoder.bufferedBytes === 0)) finish()
             return
           }
           const event = pending[head]!
@@ -139,10 +189,10 @@ export const serve = <R>(
           }
           let handled: Reply | Effect.Effect<Reply, never, R>
           try {
-            handled = handler.handle(event)
+            handled = closingThis ? handler.onShutdown(event) : handler.handle(event)
           } catch (defect) {
             // A bug on the synchronous path must cost one answer, not the process.
-            handled = replyOf(event, Exit.die(defect), false)!
+            handled = replyOf(event, Exit.die(defect), false)
           }
           if (!Effect.isEffect(handled)) {
             if (!respond(handled)) return
@@ -152,12 +202,10 @@ export const serve = <R>(
           const fiber = runFork(handled, { immediate: true })
           const done = fiber.unsafePoll()
           if (done !== null) {
-            const reply = replyOf(event, done, false)
-            if (reply !== undefined && respond(reply)) continue
+            if (respond(replyOf(event, done, false))) continue
             return
           }
           inProgress = true
-          activity.inProgress = true
           busy++
           let expired = false
           requests.add(fiber)
@@ -170,18 +218,16 @@ export const serve = <R>(
             requests.delete(fiber)
             const reply = replyOf(event, exit, expired)
             inProgress = false
-            activity.inProgress = false
-            activity.lastActive = performance.now()
+            lastActive = performance.now()
             settle()
-            // Without a reply the request was interrupted by shutdown: the socket is going away.
-            if (reply !== undefined && respond(reply)) pump()
+            if (respond(reply)) pump()
           })
         }
       }
 
       /** Writes a reply; false when the connection must not go on now (closing, or its buffer is full). */
       const respond = (reply: Reply): boolean => {
-        if (socket.destroyed) return false
+        if (socket.destroyed || socket.writableEnded) return false
         if (reply.close) {
           socket.end(reply.bytes, () => socket.destroy())
           pending.length = 0
@@ -190,12 +236,35 @@ export const serve = <R>(
         }
         if (socket.write(reply.bytes)) return true
         // The client reads slower than we answer: wait for the buffer to drain.
-        socket.once("drain", pump)
+        waitingForDrain = true
+        socket.once("drain", () => {
+          waitingForDrain = false
+          lastActive = performance.now()
+          if (closingThis) lingerOn()
+          pump()
+        })
         return false
       }
 
+      connections.set(socket, {
+        // Answers still queued or unwritten mean a slow reader, not an idle client.
+        isIdle: (now, idleMs) =>
+          !closingThis && !inProgress && head === pending.length && socket.writableLength === 0 &&
+          now - lastActive >= idleMs,
+        close: () => {
+          if (closingThis || socket.destroyed) return
+          closingThis = true
+          lingerUntil = performance.now() + CLOSE_LINGER_MS
+          lingerOn()
+          if (!inProgress && !waitingForDrain) pump()
+        }
+      })
+
       socket.on("data", (chunk: Buffer) => {
-        activity.lastActive = performance.now()
+        lastActive = performance.now()
+        if (closingThis) lingerOn()
+        // Half-closed by us: nothing more is answered, but reading on keeps the close from resetting the client.
+        if (socket.writableEnded) return
         for (const event of decoder.push(chunk)) pending.push(event)
         if (decoder.isFailed || pending.length - head >= MAX_PENDING_EVENTS) socket.pause()
         pump()
@@ -206,7 +275,13 @@ export const serve = <R>(
       })
       socket.on("error", () => socket.destroy())
       socket.on("close", () => {
+        clearTimeout(linger)
         connections.delete(socket)
+        if (connections.size === 0 && closeWaiters.length > 0) {
+          const waiters = closeWaiters
+          closeWaiters = []
+          for (const w of waiters) w()
+        }
       })
     }
 
@@ -237,11 +312,21 @@ export const serve = <R>(
       catch: (e) => new ListenError({ path: socketPath, reason: `cannot set mode ${options.socketMode.toString(8)}: ${String(e)}` })
     }).pipe(Effect.tapError(() => stopAccepting))
 
+    /** Completes when every connection has closed (each is destroyed within `CLOSE_LINGER_MS` of its close at the latest). */
+    const allClosed = Effect.async<void>((resume) => {
+      if (connections.size === 0) return resume(Effect.void)
+      const w = () => resume(Effect.void)
+      closeWaiters.push(w)
+      return Effect.sync(() => {
+        closeWaiters = closeWaiters.filter((x) => x !== w)
+      })
+    })
+
     const closeConnections = Effect.suspend(() => {
       closing = true
-      for (const socket of connections.keys()) socket.destroy()
-      connections.clear()
-      return Fiber.interruptAll(requests)
+      for (const connection of connections.values()) connection.close()
+      // Each interrupted request is answered `onShutdown`, then its connection goes on answering what it received.
+      return Effect.zipRight(Fiber.interruptAll(Array.from(requests)), allClosed)
     })
     yield* Effect.addFinalizer(() => Effect.zipRight(stopAccepting, closeConnections))
 
@@ -249,19 +334,20 @@ export const serve = <R>(
     const sweepEvery = Math.max(25, Math.min(1000, Math.floor(options.idleTimeoutMs / 4)))
     yield* Effect.sync(() => {
       const now = performance.now()
-      for (const [socket, activity] of connections) {
-        if (!activity.inProgress && now - activity.lastActive >= options.idleTimeoutMs) socket.destroy()
+      for (const connection of connections.values()) {
+        if (connection.isIdle(now, options.idleTimeoutMs)) connection.close()
       }
     }).pipe(Effect.repeat(Schedule.spaced(sweepEvery)), Effect.forkScoped)
 
-    const awaitIdle = Effect.async<void>((resume) => {
+    // Interruptible even where it runs, in a scope's (uninterruptible) finalizer: else a drain deadline could not end it.
+    const awaitIdle = Effect.interruptible(Effect.async<void>((resume) => {
       if (busy === 0) return resume(Effect.void)
       const w = () => resume(Effect.void)
       idleWaiters.push(w)
       return Effect.sync(() => {
         idleWaiters = idleWaiters.filter((x) => x !== w)
       })
-    })
+    }))
 
     return {
       socketPath,

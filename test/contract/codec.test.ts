@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import fc from "fast-check"
-import { encodeMessage, encodePayload, FrameDecoder, parseJson } from "../../src/contract/codec.js"
+import { encodeMessage, encodePayload, exceedsJsonDepth, FrameDecoder, parsedExceedsJsonDepth, parseJson } from "../../src/contract/codec.js"
 
 /** Splits `bytes` at the given cut points (sorted, deduplicated, within range). */
 const splitAt = (bytes: Uint8Array, cuts: ReadonlyArray<number>): Array<Uint8Array> => {
@@ -108,5 +108,32 @@ describe("parseJson", () => {
     expect(parseJson(Uint8Array.from([0xff, 0xfe])).ok).toBe(false)
     expect(parseJson(Buffer.from("{nope")).ok).toBe(false)
     expect(parseJson(Buffer.from('{"a":1}'))).toEqual({ ok: true, value: { a: 1 } })
+  })
+})
+
+describe("exceedsJsonDepth", () => {
+  const nest = (levels: number, inner = "1") => "[".repeat(levels) + inner + "]".repeat(levels)
+  const bytes = (text: string) => Buffer.from(text, "utf8")
+
+  it("counts nesting of arrays and objects, not brackets inside strings", () => {
+    expect(exceedsJsonDepth(bytes(nest(64)), 64)).toBe(false)
+    expect(exceedsJsonDepth(bytes(nest(65)), 64)).toBe(true)
+    expect(exceedsJsonDepth(bytes(`{"a":${nest(63)}}`), 64)).toBe(false)
+    expect(exceedsJsonDepth(bytes(`{"a":${nest(64)}}`), 64)).toBe(true)
+    const bracketsInString = JSON.stringify({ s: "[".repeat(500) + "\\\"{{{" + "{".repeat(500) })
+    expect(exceedsJsonDepth(bytes(bracketsInString), 64)).toBe(false)
+  })
+
+  it("agrees with the depth of any JSON value", () => {
+    const depth = (v: unknown): number =>
+      typeof v === "object" && v !== null ? 1 + Math.max(0, ...Object.values(v).map(depth)) : 0
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 8 }), fc.integer({ min: 0, max: 8 }), (value, max) => {
+        const text = JSON.stringify(value)
+        expect(exceedsJsonDepth(bytes(text), max)).toBe(depth(value) > max)
+        expect(parsedExceedsJsonDepth(bytes(text), value, max)).toBe(depth(value) > max)
+      }),
+      { numRuns: 500 }
+    )
   })
 })

@@ -174,7 +174,8 @@ describe("IPC server", () => {
           },
           timeoutMs: 5_000,
           onTimeout: () => reply({ timeout: true }),
-          onDefect: (_event, cause) => reply({ defect: String(Cause.squash(cause)) })
+          onDefect: (_event, cause) => reply({ defect: String(Cause.squash(cause)) }),
+          onShutdown: () => reply({ shutdown: true })
         }).pipe(Effect.provide(Logger.remove(Logger.defaultLogger)))
         const { replies } = yield* promise(() => converse(server.socketPath, [1, 2, 3, 4].map((i) => encodeMessage({ i })), 4))
         expect(replies).toEqual([{ defect: "dies at once" }, { defect: "dies later" }, { defect: "Error: throws" }, { n: 4 }])
