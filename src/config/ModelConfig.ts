@@ -14,27 +14,15 @@ import * as fs from "node:fs/promises"
 import * as nodePath from "node:path"
 import { Config, Data, Effect, Either, Option, ParseResult, Schema } from "effect"
 import * as YAML from "yaml"
+import { MODEL_ID_PATTERN, showValue } from "./RuntimeConfig.js"
 
 // ---------------------------------------------------------------------------
 // Leaf schemas: every one carries an override message so a problem reads
 // "must be <what>, got <value>" whatever part of the check failed.
 // ---------------------------------------------------------------------------
 
-/** A value as it appears in a problem reason. */
-const show = (u: unknown): string => {
-  if (u === undefined) return "nothing"
-  if (u === null) return "null (empty value)"
-  if (typeof u === "string") return JSON.stringify(u)
-  if (typeof u === "number" || typeof u === "boolean" || typeof u === "bigint") return String(u)
-  if (Array.isArray(u) || typeof u === "object") {
-    const text = Array.isArray(u) ? JSON.stringify(u) : "a mapping"
-    return text.length > 60 ? `${text.slice(0, 57)}...` : text
-  }
-  return typeof u
-}
-
 const must = (what: string) => ({
-  message: (issue: ParseResult.ParseIssue) => ({ message: `must be ${what}, got ${show(issue.actual)}`, override: true })
+  message: (issue: ParseResult.ParseIssue) => ({ message: `must be ${what}, got ${showValue(issue.actual)}`, override: true })
 })
 
 const oneOf = <const L extends ReadonlyArray<string>>(...values: L) =>
@@ -69,7 +57,7 @@ const PositiveTriple = Schema.Tuple(
 const PadValue = int().pipe(Schema.between(0, 255)).annotations(must("an integer from 0 to 255"))
 
 /** Model ids become socket and heartbeat file names (same alphabet as RuntimeConfig). */
-const ModelId = Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/)).annotations(
+const ModelId = Schema.String.pipe(Schema.pattern(MODEL_ID_PATTERN)).annotations(
   must("a non-empty id of letters, digits, '.', '_' or '-' (it becomes part of socket and heartbeat file names)")
 )
 
@@ -88,7 +76,7 @@ const section = <S extends Schema.Schema.AnyNoContext>(schema: S) =>
     decode: (u, _, ast) =>
       isRecord(u)
         ? ParseResult.succeed(u)
-        : ParseResult.fail(new ParseResult.Type(ast, u, `must be a mapping of keys, got ${show(u)}`)),
+        : ParseResult.fail(new ParseResult.Type(ast, u, `must be a mapping of keys, got ${showValue(u)}`)),
     encode: ParseResult.succeed
   })
 
@@ -220,7 +208,7 @@ export const Postprocess = Schema.transformOrFail(
     strict: false,
     decode: (u, _, ast) => {
       if (!isRecord(u)) {
-        return ParseResult.fail(new ParseResult.Type(ast, u, `must be a mapping of keys, got ${show(u)}`))
+        return ParseResult.fail(new ParseResult.Type(ast, u, `must be a mapping of keys, got ${showValue(u)}`))
       }
       const kind = u["kind"]
       if (kind === undefined) return ParseResult.succeed({ ...u, kind: "none" })
@@ -231,7 +219,7 @@ export const Postprocess = Schema.transformOrFail(
         new ParseResult.Pointer(
           "kind",
           u,
-          new ParseResult.Type(ast, kind, `must be one of ${POSTPROCESS_KINDS.join(", ")}, got ${show(kind)}`)
+          new ParseResult.Type(ast, kind, `must be one of ${POSTPROCESS_KINDS.join(", ")}, got ${showValue(kind)}`)
         )
       )
     },
@@ -397,7 +385,7 @@ const schemaProblems = (raw: unknown, error: ParseResult.ParseError): ReadonlyAr
   }))
 
 const describeTopLevel = (u: unknown): string =>
-  u === null || u === undefined ? "the file is empty" : Array.isArray(u) ? "it is a list" : `it is ${show(u)}`
+  u === null || u === undefined ? "the file is empty" : Array.isArray(u) ? "it is a list" : `it is ${showValue(u)}`
 
 /** Keys whose value is text even when YAML reads it as a number (`model_version: 1.0`). */
 const TEXT_KEYS = ["model_id", "model_name", "model_version", "description", "author", "license"] as const
