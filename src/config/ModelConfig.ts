@@ -192,7 +192,7 @@ const noneFields = { kind: Schema.Literal("none") }
 
 const POSTPROCESS_KINDS = ["yolo", "db_text", "none"] as const
 
-/** Which options each post-processor reads, for the unknown-key warnings. */
+/** Which options each post-processor reads; any other key under `postprocess` is an error. */
 const postprocessKeys: Record<(typeof POSTPROCESS_KINDS)[number], ReadonlyArray<string>> = {
   yolo: Object.keys(yoloFields),
   db_text: Object.keys(dbTextFields),
@@ -267,7 +267,7 @@ const modelConfigFields = {
   limits: withDefault(Limits, defaultOf(Limits))
 }
 
-/** The whole of model.yaml; unknown keys are ignored (the loader lists them as warnings). */
+/** The whole of model.yaml; unknown keys are ignored here and judged by the loader (`unknownKeys`). */
 export const ModelConfig = Schema.Struct(modelConfigFields)
 export type ModelConfig = typeof ModelConfig.Type
 export type ResourceRequirements = typeof ResourceRequirements.Type
@@ -277,14 +277,22 @@ export type Backend = typeof Backend.Type
 export type Postprocess = typeof Postprocess.Type
 export type Limits = typeof Limits.Type
 
-/** Known keys per mapping, for warnings about keys that would otherwise be silently ignored. */
-const knownKeys: ReadonlyArray<readonly [section: string | undefined, keys: ReadonlyArray<string>]> = [
-  [undefined, Object.keys(modelConfigFields)],
-  ["resource_requirements", Object.keys(resourceRequirementsFields)],
-  ["preprocessing", Object.keys(preprocessingFields)],
-  ["backend", Object.keys(backendFields)],
-  ["limits", Object.keys(limitsFields)]
+/**
+ * Known keys per mapping. In the runtime's own sections an unknown key is an error (a typo there
+ * would silently change what the model does); in the original's mappings (the top level,
+ * `resource_requirements`) it is an error only when it is a near miss of a known key, else a
+ * warning, since the original's files may carry their own metadata.
+ */
+const knownKeys: ReadonlyArray<
+  readonly [section: string | undefined, keys: ReadonlyArray<string>, strict: boolean]
+> = [
+  [undefined, Object.keys(modelConfigFields), false],
+  ["resource_requirements", Object.keys(resourceRequirementsFields), false],
+  ["preprocessing", Object.keys(preprocessingFields), true],
+  ["backend", Object.keys(backendFields), true],
+  ["limits", Object.keys(limitsFields), true]
   // output_schema is open-ended by contract ("e.g."): extra keys there are not suspicious.
+  // postprocess is strict too; its keys depend on `kind` (see unknownKeys).
 ]
 
 // ---------------------------------------------------------------------------
@@ -422,27 +430,64 @@ export const parseModelYaml = (text: string): Either.Either<ParsedYaml, Readonly
   return Either.right({ raw, warnings })
 }
 
-/** Unknown keys in model.yaml and its runtime sections, one warning each. */
-const unknownKeyWarnings = (raw: Raw): ReadonlyArray<string> => {
-  const warnings: Array<string> = []
-  const check = (section: string | undefined, value: unknown, keys: ReadonlyArray<string>) => {
-    if (!isRecord(value)) return
-    for (const key of Object.keys(value)) {
-      if (!keys.includes(key)) {
-        warnings.push(`unknown key '${section === undefined ? key : `${section}.${key}`}' is ignored`)
-      }
+/** Edit distance with transpositions (optimal string alignment), ignoring case and `-` vs `_`. */
+const editDistance = (a: string, b: string): number => {
+  const x = a.toLowerCase().replaceAll("-", "_")
+  const y = b.toLowerCase().replaceAll("-", "_")
+  const d = Array.from({ length: x.length + 1 }, (_, i) => Array.from({ length: y.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)))
+  const at = (i: number, j: number) => d[i]![j]!
+  for (let i = 1; i <= x.length; i++) {
+    for (let j = 1; j <= y.length; j++) {
+      const cost = x[i - 1] === y[j - 1] ? 0 : 1
+      let best = Math.min(at(i - 1, j) + 1, at(i, j - 1) + 1, at(i - 1, j - 1) + cost)
+      if (i > 1 && j > 1 && x[i - 1] === y[j - 2] && x[i - 2] === y[j - 1]) best = Math.min(best, at(i - 2, j - 2) + 1)
+      d[i]![j] = best
     }
   }
-  for (const [section, keys] of knownKeys) check(section, section === undefined ? raw : raw[section], keys)
+  return at(x.length, y.length)
+}
+
+/** The known key `key` is most likely a typo of: within 2 edits (1 for keys of up to 4 characters). */
+const nearMiss = (key: string, known: ReadonlyArray<string>): string | undefined => {
+  const limit = key.length <= 4 ? 1 : 2
+  let best: { key: string; distance: number } | undefined
+  for (const candidate of known) {
+    const distance = editDistance(key, candidate)
+    if (distance <= limit && (best === undefined || distance < best.distance)) best = { key: candidate, distance }
+  }
+  return best?.key
+}
+
+/**
+ * Unknown keys in model.yaml: problems where a typo would change what runs (any unknown key in
+ * the runtime's sections, a near miss anywhere), warnings for the rest.
+ */
+const unknownKeys = (raw: Raw): { problems: ReadonlyArray<ModelConfigProblem>; warnings: ReadonlyArray<string> } => {
+  const problems: Array<ModelConfigProblem> = []
+  const warnings: Array<string> = []
+  const check = (section: string | undefined, value: unknown, keys: ReadonlyArray<string>, strict: boolean, takes: string) => {
+    if (!isRecord(value)) return
+    for (const key of Object.keys(value)) {
+      if (keys.includes(key)) continue
+      const path = section === undefined ? key : `${section}.${key}`
+      const guess = nearMiss(key, keys)
+      if (guess !== undefined) problems.push({ path, reason: `unknown key, did you mean ${guess}?` })
+      else if (strict) problems.push({ path, reason: `unknown key (${takes}: ${keys.join(", ")})` })
+      else warnings.push(`unknown key '${path}' is ignored`)
+    }
+  }
+  for (const [section, keys, strict] of knownKeys) {
+    check(section, section === undefined ? raw : raw[section], keys, strict, `${section ?? "model.yaml"} takes`)
+  }
   const post = raw["postprocess"]
   if (isRecord(post)) {
     const kind = post["kind"] ?? "none"
-    const keys = typeof kind === "string" && kind in postprocessKeys
-      ? postprocessKeys[kind as keyof typeof postprocessKeys]
-      : undefined
-    if (keys !== undefined) check("postprocess", post, keys)
+    // An invalid kind is reported by the schema; its options cannot be judged.
+    if (typeof kind === "string" && kind in postprocessKeys) {
+      check("postprocess", post, postprocessKeys[kind as keyof typeof postprocessKeys], true, `kind ${kind} takes`)
+    }
   }
-  return warnings
+  return { problems, warnings }
 }
 
 /** Decodes a parsed model.yaml mapping against the schema, collecting every problem. */
@@ -582,7 +627,8 @@ export const loadModelConfig: (target: string) => Effect.Effect<LoadedModelConfi
   const { raw } = parsed.right
   const modelId = rawString(raw["model_id"])
   const decoded = decodeModelConfig(raw)
-  const problems: Array<ModelConfigProblem> = Either.isLeft(decoded) ? [...decoded.left] : []
+  const unknown = unknownKeys(raw)
+  const problems: Array<ModelConfigProblem> = [...(Either.isLeft(decoded) ? decoded.left : []), ...unknown.problems]
 
   // File checks use the raw values so they are reported even when other keys are invalid.
   if (raw["model_type"] === "pytorch") problems.push({ path: "model_type", reason: unsupportedModelTypeReason("pytorch") })
@@ -612,7 +658,7 @@ export const loadModelConfig: (target: string) => Effect.Effect<LoadedModelConfi
   const classNames = namesFromFile !== undefined && Either.isRight(namesFromFile)
     ? namesFromFile.right
     : config.output_schema.class_names ?? []
-  const warnings = [...parsed.right.warnings, ...unknownKeyWarnings(raw)]
+  const warnings = [...parsed.right.warnings, ...unknown.warnings]
   const classes = config.output_schema.classes
   if (classes !== undefined && classNames.length > 0 && classNames.length !== classes) {
     warnings.push(`output_schema: classes is ${classes} but ${classNames.length} class names are given`)

@@ -94,4 +94,22 @@ describe("ruth-model serve (model.yaml + weights, no code)", () => {
         `invalid limits.max_inflight (model.yaml ${path.join(model, "model.yaml")}): must be a positive integer, got -3`
       )
     }))
+
+  it.scopedLive("a typo'd model.yaml section is not ignored: serve refuses to start, exit 1, suggesting the key", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir()
+      const model = path.join(dir, "models", "detector")
+      fs.mkdirSync(model, { recursive: true })
+      fs.writeFileSync(path.join(model, "model.onnx"), "weights")
+      fs.writeFileSync(
+        path.join(model, "model.yaml"),
+        "model_id: detector\nmodel_name: d\nmodel_version: '1'\nmodel_weights: model.onnx\npost_process:\n  kind: yolo\n"
+      )
+      const r = yield* ruthModel(["serve", "--models-dir", path.join(dir, "models"), "--model-id", "detector", "--socket-dir", dir])
+      expect(r.code).toBe(1)
+      expect(r.stderr).toContain(
+        `invalid post_process (model.yaml ${path.join(model, "model.yaml")}): unknown key, did you mean postprocess?`
+      )
+      expect(fs.existsSync(path.join(dir, "vas_model_detector.sock"))).toBe(false)
+    }))
 })
