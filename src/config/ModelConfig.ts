@@ -339,9 +339,10 @@ export interface ModelConfigProblem {
  * - `missing_file`: no model.yaml (or no such path)
  * - `unreadable`: it exists but cannot be read
  * - `missing_weights`: the YAML is valid and the only problem is that `model_weights` does not exist
+ * - `not_model_yaml`: the file is not a model.yaml at all (not YAML, not a mapping, none of its keys)
  * - `invalid`: anything else (syntax, schema, unsupported model_type, missing class_names_file, ...)
  */
-export type ModelConfigErrorKind = "missing_file" | "unreadable" | "missing_weights" | "invalid"
+export type ModelConfigErrorKind = "missing_file" | "unreadable" | "missing_weights" | "invalid" | "not_model_yaml"
 
 const formatProblems = (problems: ReadonlyArray<ModelConfigProblem>): string =>
   problems.map((p) => (p.path === "" ? p.reason : `${p.path}: ${p.reason}`)).join("; ")
@@ -393,7 +394,23 @@ const schemaProblems = (raw: unknown, error: ParseResult.ParseError): ReadonlyAr
   }))
 
 const describeTopLevel = (u: unknown): string =>
-  u === null || u === undefined ? "the file is empty" : Array.isArray(u) ? "it is a list" : `it is ${showValue(u)}`
+  u === null || u === undefined
+    ? "the file is empty"
+    : Array.isArray(u)
+    ? "it is a YAML list, not a mapping of keys"
+    : `it is ${showValue(u)}, not a mapping of keys`
+
+/** The one problem of a file that is not a model.yaml at all: `not a model.yaml (<why>)`. */
+const notModelYaml = (why: string): ReadonlyArray<ModelConfigProblem> => [{ path: "", reason: `not a model.yaml (${why})` }]
+
+/** Keys any metadata file may have (package.json does): alone, they do not make a model.yaml. */
+const GENERIC_KEYS: ReadonlySet<string> = new Set(["description", "author", "license"])
+
+/** Why YAML text cannot be a model.yaml's: its kind of failure and the problems. */
+export interface UnreadableYaml {
+  readonly kind: "invalid" | "not_model_yaml"
+  readonly problems: ReadonlyArray<ModelConfigProblem>
+}
 
 /** Keys whose value is text even when YAML reads it as a number (`model_version: 1.0`). */
 const TEXT_KEYS = ["model_id", "model_name", "model_version", "description", "author", "license"] as const
@@ -403,20 +420,30 @@ export interface ParsedYaml {
   readonly warnings: ReadonlyArray<string>
 }
 
-/** YAML text → the top-level mapping, or the problems that prevent reading it. */
-export const parseModelYaml = (text: string): Either.Either<ParsedYaml, ReadonlyArray<ModelConfigProblem>> => {
+/**
+ * YAML text → the top-level mapping, or why it cannot be read. A file named `.yaml`/`.yml` is
+ * meant as YAML, so its syntax errors are reported with line and column; any other file that
+ * is not YAML, YAML that is not a mapping, or a mapping with none of model.yaml's keys is
+ * `not_model_yaml`, one line (`validate README.md` should not list a hundred syntax errors).
+ */
+export const parseModelYaml = (text: string, fileName = "model.yaml"): Either.Either<ParsedYaml, UnreadableYaml> => {
   const doc = YAML.parseDocument(text, { prettyErrors: true, uniqueKeys: true })
   if (doc.errors.length > 0) {
     // The first line holds the message and "at line L, column C"; the rest is a source excerpt.
+    const errors = doc.errors.map((e) => `YAML syntax error: ${e.message.split("\n")[0]?.replace(/:$/, "")}`)
     return Either.left(
-      doc.errors.map((e) => ({ path: "", reason: `YAML syntax error: ${e.message.split("\n")[0]?.replace(/:$/, "")}` }))
+      /\.ya?ml$/i.test(fileName)
+        ? { kind: "invalid", problems: errors.map((reason) => ({ path: "", reason })) }
+        : { kind: "not_model_yaml", problems: notModelYaml(`not YAML: ${errors[0]?.replace(/^YAML syntax error: /, "")}`) }
     )
   }
   const value: unknown = doc.toJS({ maxAliasCount: 100 })
-  if (!isRecord(value)) {
-    return Either.left([
-      { path: "", reason: `must be a YAML mapping of keys (model_id, model_name, ...), but ${describeTopLevel(value)}` }
-    ])
+  if (!isRecord(value)) return Either.left({ kind: "not_model_yaml", problems: notModelYaml(describeTopLevel(value)) })
+  if (!Object.keys(value).some((key) => key in modelConfigFields && !GENERIC_KEYS.has(key))) {
+    return Either.left({
+      kind: "not_model_yaml",
+      problems: notModelYaml("a mapping without any model.yaml key such as model_id, model_name or model_weights")
+    })
   }
   const warnings: Array<string> = doc.warnings.map((w) => `YAML: ${w.message.split("\n")[0]}`)
   const raw: Raw = { ...value }
@@ -620,9 +647,9 @@ export const loadModelConfig: (target: string) => Effect.Effect<LoadedModelConfi
 )(function*(target: string) {
   const { directory, file } = yield* locate(target)
   const text = yield* readText(file)
-  const parsed = parseModelYaml(text)
+  const parsed = parseModelYaml(text, nodePath.basename(file))
   if (Either.isLeft(parsed)) {
-    return yield* new ModelConfigError({ file, kind: "invalid", problems: parsed.left, modelId: undefined })
+    return yield* new ModelConfigError({ file, kind: parsed.left.kind, problems: parsed.left.problems, modelId: undefined })
   }
   const { raw } = parsed.right
   const modelId = rawString(raw["model_id"])

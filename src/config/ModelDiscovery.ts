@@ -79,7 +79,8 @@ const codeOf: Record<ModelConfigErrorKind, UnavailableCode> = {
   missing_file: "missing_model_yaml",
   unreadable: "unreadable",
   missing_weights: "missing_weights",
-  invalid: "invalid_model_yaml"
+  invalid: "invalid_model_yaml",
+  not_model_yaml: "invalid_model_yaml"
 }
 
 /** A model directory (already known to be a directory) → its discovery entry. */

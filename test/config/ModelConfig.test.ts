@@ -713,16 +713,29 @@ describe("model.yaml: the file as a whole", () => {
   for (
     const [what, text, reason] of [
       ["empty", "", "the file is empty"],
-      ["a list", "- model_id: demo\n", "it is a list"],
-      ["a scalar", "model.onnx\n", `it is "model.onnx"`]
+      ["a list", "- model_id: demo\n", "it is a YAML list, not a mapping of keys"],
+      ["a scalar", "model.onnx\n", `it is "model.onnx", not a mapping of keys`],
+      ["a mapping of other keys", "name: x\nlicense: MIT\n", "a mapping without any model.yaml key such as model_id, model_name or model_weights"]
     ] as const
   ) {
-    it.effect(`a file that is ${what} is not a mapping`, () =>
+    it.effect(`a file that is ${what} is not a model.yaml`, () =>
       Effect.gen(function*() {
         const { error, file } = yield* reject({}, { text })
-        expectProblem(error, file, "", `must be a YAML mapping of keys (model_id, model_name, ...), but ${reason}`)
+        expect(error.kind).toBe("not_model_yaml")
+        expect(error.problems).toEqual([{ path: "", reason: `not a model.yaml (${reason})` }])
+        expect(error.message).toBe(`${file}: not a model.yaml (${reason})`)
       }))
   }
+
+  it.effect("a file not named .yaml that is not YAML is not a model.yaml, in one problem", () =>
+    Effect.gen(function*() {
+      const file = path.join(root, "NOTES.md")
+      fs.writeFileSync(file, "# Notes\n\nkey: value\nmore text: here: and\n- a list\n")
+      const error = yield* Effect.flip(loadModelConfig(file))
+      expect(error.kind).toBe("not_model_yaml")
+      expect(error.problems).toHaveLength(1)
+      expect(error.message).toMatch(/NOTES\.md: not a model\.yaml \(not YAML: .* at line \d+, column \d+\)$/)
+    }))
 
   it.effect("accepts the model.yaml path as well as its directory", () =>
     Effect.gen(function*() {
