@@ -1,6 +1,8 @@
+import * as fs from "node:fs"
+import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { exitOf, spawnTs } from "../support/child.js"
+import { exitOf, spawnTs, waitForFile } from "../support/child.js"
 import { tempDir } from "../support/harness.js"
 
 /** Everything a child wrote to one stream. */
@@ -29,5 +31,31 @@ describe("ModelContainer.launch: a failure to start (child process running the e
       expect(stderr().split("\n").filter((l) => l.includes("RUTH_MAX_INFLIGHT"))).toEqual([`model-runtime: ${line}`])
       expect(stderr()).not.toMatch(/^\s+at /m)
       expect(stdout()).not.toContain("RUTH_MAX_INFLIGHT")
+    }))
+
+  it.scopedLive("a socket path held by a live container is the same: one line on stderr, exit 1, the first keeps serving", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir()
+      const env = { RUTH_MODEL_ID: "minimal", RUTH_SOCKET_DIR: dir, RUTH_HEARTBEAT_DIR: dir }
+      const first = yield* Effect.acquireRelease(
+        Effect.sync(() => spawnTs("examples/minimal/main.ts", [], env)),
+        (c) => Effect.sync(() => c.kill("SIGKILL"))
+      )
+      const socket = path.join(dir, "vas_model_minimal.sock")
+      yield* Effect.promise(() => waitForFile(socket))
+      const second = yield* Effect.acquireRelease(
+        Effect.sync(() => spawnTs("examples/minimal/main.ts", [], env)),
+        (c) => Effect.sync(() => c.kill("SIGKILL"))
+      )
+      const stdout = streamOf(second.stdout)
+      const stderr = streamOf(second.stderr)
+      expect(yield* Effect.promise(() => exitOf(second))).toEqual({ code: 1, signal: null })
+      const ours = stderr().split("\n").filter((l) => l.startsWith("model-runtime: "))
+      expect(ours).toHaveLength(1)
+      expect(ours[0]).toContain(socket)
+      expect(stderr()).not.toMatch(/^\s+at /m)
+      expect(stdout()).not.toContain(ours[0]!.slice("model-runtime: ".length))
+      expect(first.exitCode).toBeNull()
+      expect(fs.existsSync(socket)).toBe(true)
     }))
 })
