@@ -12,6 +12,8 @@ export { DEFAULT_MAX_MESSAGE_BYTES, type DecodedEvent, encodeMessage, FrameDecod
 export {
   describeSettings,
   heartbeatPathFor,
+  InvalidSettings,
+  MissingModelId,
   resolveSettings,
   RuntimeConfig,
   type RuntimeSettings,

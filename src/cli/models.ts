@@ -1,11 +1,19 @@
 /** `ruth-model validate` and `ruth-model discover`: check model.yaml files before deploying them. */
 import { Args, Command, Options } from "@effect/cli"
 import { Console, Effect, Option } from "effect"
-import { loadModelConfig } from "../config/ModelConfig.js"
+import * as path from "node:path"
+import { loadModelConfig, type ModelConfigErrorKind } from "../config/ModelConfig.js"
 import { discoverModels } from "../config/ModelDiscovery.js"
 import { CliFailure, jsonOption } from "./common.js"
 
 export const DEFAULT_MODELS_DIR = "/opt/ruth-ai/models"
+
+/** Failures about the file as a whole, said in one line; the rest list every problem with its key. */
+const oneLine: ReadonlySet<ModelConfigErrorKind> = new Set(["missing_file", "unreadable", "not_model_yaml"])
+
+/** The file as the user named it (`README.md`), or inside the directory they named. */
+const shownAs = (target: string, file: string): string =>
+  path.resolve(target) === file ? target : path.join(target, path.basename(file))
 
 export const validateCommand = Command.make(
   "validate",
@@ -18,7 +26,9 @@ export const validateCommand = Command.make(
             json
               ? Console.log(JSON.stringify({ valid: false, file: error.file, kind: error.kind, problems: error.problems }))
               : Console.log(
-                [`invalid: ${error.file}`, ...error.problems.map((p) => `  - ${p.path === "" ? "" : `${p.path}: `}${p.reason}`)].join("\n")
+                oneLine.has(error.kind)
+                  ? `${shownAs(target, error.file)}: ${error.details}`
+                  : [`invalid: ${error.file}`, ...error.problems.map((p) => `  - ${p.path === "" ? "" : `${p.path}: `}${p.reason}`)].join("\n")
               ),
             Effect.fail(new CliFailure({ message: "", exitCode: 1 }))
           ),
@@ -49,15 +59,16 @@ export const validateCommand = Command.make(
             )
       })
     )
-).pipe(Command.withDescription("Check a model directory or model.yaml; exit 0 when valid, 1 when not."))
+).pipe(Command.withDescription("Check a model directory or model.yaml; exit 0 when valid, 1 when not (or not a model.yaml)."))
 
-export const modelsDirOption = Options.directory("models-dir", { exists: "either" }).pipe(
+// Text, not Options.directory: a models dir that is missing or not a directory is the command's answer (exit 1), not usage.
+export const modelsDirOption = Options.text("models-dir").pipe(
   Options.withDescription(`where models live (default: $RUTH_MODELS_DIR or ${DEFAULT_MODELS_DIR})`),
   Options.optional
 )
 
 export const resolveModelsDir = (flag: Option.Option<string>): string =>
-  Option.getOrElse(flag, () => process.env.RUTH_MODELS_DIR ?? DEFAULT_MODELS_DIR)
+  Option.getOrElse(flag, () => (process.env.RUTH_MODELS_DIR ?? "").trim() || DEFAULT_MODELS_DIR)
 
 export const discoverCommand = Command.make("discover", { modelsDir: modelsDirOption, json: jsonOption }, (o) =>
   Effect.gen(function*() {

@@ -1,6 +1,7 @@
 /** `ruth-model serve`: a model.yaml + weights served by the built-in backend, no code. */
 import { Command, Options } from "@effect/cli"
 import { Effect, Option } from "effect"
+import { type FlagNames, InvalidSettings, MissingModelId } from "../config/RuntimeConfig.js"
 import type { LaunchOptions } from "../container/ModelContainer.js"
 import * as ModelContainer from "../container/ModelContainer.js"
 import { CliFailure } from "./common.js"
@@ -14,6 +15,20 @@ const options = {
   requestTimeoutMs: Options.integer("request-timeout-ms").pipe(Options.optional)
 }
 
+/** How `serve` spells the settings it takes, so a problem names the flag that was typed. */
+const flagNames: FlagNames = {
+  modelId: "--model-id",
+  socketDir: "--socket-dir",
+  maxInflight: "--max-inflight",
+  requestTimeoutMs: "--request-timeout-ms"
+}
+
+/** A bad or missing flag is usage (2); anything else that stops the start (environment, model.yaml, socket) is 1. */
+const exitCodeOf = (error: { readonly _tag: string }): number =>
+  error instanceof MissingModelId || (error instanceof InvalidSettings && error.problems.some((p) => p.source === "flag"))
+    ? 2
+    : 1
+
 /** Flags that were given, as settings that win over the environment and model.yaml. */
 export const launchOptionsOf = (o: {
   readonly modelsDir: Option.Option<string>
@@ -23,6 +38,7 @@ export const launchOptionsOf = (o: {
   readonly requestTimeoutMs: Option.Option<number>
 }): LaunchOptions => ({
   modelsDir: resolveModelsDir(o.modelsDir),
+  flagNames,
   ...(Option.isSome(o.modelId) ? { modelId: o.modelId.value } : {}),
   ...(Option.isSome(o.socketDir) ? { socketDir: o.socketDir.value } : {}),
   ...(Option.isSome(o.maxInflight) ? { maxInflight: o.maxInflight.value } : {}),
@@ -31,7 +47,7 @@ export const launchOptionsOf = (o: {
 
 export const serveCommand = Command.make("serve", options, (o) =>
   ModelContainer.serveModel(launchOptionsOf(o)).pipe(
-    Effect.mapError((e) => new CliFailure({ message: e.message, exitCode: 1 }))
+    Effect.mapError((e) => new CliFailure({ message: e.message, exitCode: exitCodeOf(e) }))
   )
 ).pipe(
   Command.withDescription(

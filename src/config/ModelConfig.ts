@@ -14,27 +14,15 @@ import * as fs from "node:fs/promises"
 import * as nodePath from "node:path"
 import { Config, Data, Effect, Either, Option, ParseResult, Schema } from "effect"
 import * as YAML from "yaml"
+import { MODEL_ID_PATTERN, showValue } from "./RuntimeConfig.js"
 
 // ---------------------------------------------------------------------------
 // Leaf schemas: every one carries an override message so a problem reads
 // "must be <what>, got <value>" whatever part of the check failed.
 // ---------------------------------------------------------------------------
 
-/** A value as it appears in a problem reason. */
-const show = (u: unknown): string => {
-  if (u === undefined) return "nothing"
-  if (u === null) return "null (empty value)"
-  if (typeof u === "string") return JSON.stringify(u)
-  if (typeof u === "number" || typeof u === "boolean" || typeof u === "bigint") return String(u)
-  if (Array.isArray(u) || typeof u === "object") {
-    const text = Array.isArray(u) ? JSON.stringify(u) : "a mapping"
-    return text.length > 60 ? `${text.slice(0, 57)}...` : text
-  }
-  return typeof u
-}
-
 const must = (what: string) => ({
-  message: (issue: ParseResult.ParseIssue) => ({ message: `must be ${what}, got ${show(issue.actual)}`, override: true })
+  message: (issue: ParseResult.ParseIssue) => ({ message: `must be ${what}, got ${showValue(issue.actual)}`, override: true })
 })
 
 const oneOf = <const L extends ReadonlyArray<string>>(...values: L) =>
@@ -69,7 +57,7 @@ const PositiveTriple = Schema.Tuple(
 const PadValue = int().pipe(Schema.between(0, 255)).annotations(must("an integer from 0 to 255"))
 
 /** Model ids become socket and heartbeat file names (same alphabet as RuntimeConfig). */
-const ModelId = Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/)).annotations(
+const ModelId = Schema.String.pipe(Schema.pattern(MODEL_ID_PATTERN)).annotations(
   must("a non-empty id of letters, digits, '.', '_' or '-' (it becomes part of socket and heartbeat file names)")
 )
 
@@ -88,7 +76,7 @@ const section = <S extends Schema.Schema.AnyNoContext>(schema: S) =>
     decode: (u, _, ast) =>
       isRecord(u)
         ? ParseResult.succeed(u)
-        : ParseResult.fail(new ParseResult.Type(ast, u, `must be a mapping of keys, got ${show(u)}`)),
+        : ParseResult.fail(new ParseResult.Type(ast, u, `must be a mapping of keys, got ${showValue(u)}`)),
     encode: ParseResult.succeed
   })
 
@@ -204,7 +192,7 @@ const noneFields = { kind: Schema.Literal("none") }
 
 const POSTPROCESS_KINDS = ["yolo", "db_text", "none"] as const
 
-/** Which options each post-processor reads, for the unknown-key warnings. */
+/** Which options each post-processor reads; any other key under `postprocess` is an error. */
 const postprocessKeys: Record<(typeof POSTPROCESS_KINDS)[number], ReadonlyArray<string>> = {
   yolo: Object.keys(yoloFields),
   db_text: Object.keys(dbTextFields),
@@ -220,7 +208,7 @@ export const Postprocess = Schema.transformOrFail(
     strict: false,
     decode: (u, _, ast) => {
       if (!isRecord(u)) {
-        return ParseResult.fail(new ParseResult.Type(ast, u, `must be a mapping of keys, got ${show(u)}`))
+        return ParseResult.fail(new ParseResult.Type(ast, u, `must be a mapping of keys, got ${showValue(u)}`))
       }
       const kind = u["kind"]
       if (kind === undefined) return ParseResult.succeed({ ...u, kind: "none" })
@@ -231,7 +219,7 @@ export const Postprocess = Schema.transformOrFail(
         new ParseResult.Pointer(
           "kind",
           u,
-          new ParseResult.Type(ast, kind, `must be one of ${POSTPROCESS_KINDS.join(", ")}, got ${show(kind)}`)
+          new ParseResult.Type(ast, kind, `must be one of ${POSTPROCESS_KINDS.join(", ")}, got ${showValue(kind)}`)
         )
       )
     },
@@ -279,7 +267,7 @@ const modelConfigFields = {
   limits: withDefault(Limits, defaultOf(Limits))
 }
 
-/** The whole of model.yaml; unknown keys are ignored (the loader lists them as warnings). */
+/** The whole of model.yaml; unknown keys are ignored here and judged by the loader (`unknownKeys`). */
 export const ModelConfig = Schema.Struct(modelConfigFields)
 export type ModelConfig = typeof ModelConfig.Type
 export type ResourceRequirements = typeof ResourceRequirements.Type
@@ -289,14 +277,22 @@ export type Backend = typeof Backend.Type
 export type Postprocess = typeof Postprocess.Type
 export type Limits = typeof Limits.Type
 
-/** Known keys per mapping, for warnings about keys that would otherwise be silently ignored. */
-const knownKeys: ReadonlyArray<readonly [section: string | undefined, keys: ReadonlyArray<string>]> = [
-  [undefined, Object.keys(modelConfigFields)],
-  ["resource_requirements", Object.keys(resourceRequirementsFields)],
-  ["preprocessing", Object.keys(preprocessingFields)],
-  ["backend", Object.keys(backendFields)],
-  ["limits", Object.keys(limitsFields)]
+/**
+ * Known keys per mapping. In the runtime's own sections an unknown key is an error (a typo there
+ * would silently change what the model does); in the original's mappings (the top level,
+ * `resource_requirements`) it is an error only when it is a near miss of a known key, else a
+ * warning, since the original's files may carry their own metadata.
+ */
+const knownKeys: ReadonlyArray<
+  readonly [section: string | undefined, keys: ReadonlyArray<string>, strict: boolean]
+> = [
+  [undefined, Object.keys(modelConfigFields), false],
+  ["resource_requirements", Object.keys(resourceRequirementsFields), false],
+  ["preprocessing", Object.keys(preprocessingFields), true],
+  ["backend", Object.keys(backendFields), true],
+  ["limits", Object.keys(limitsFields), true]
   // output_schema is open-ended by contract ("e.g."): extra keys there are not suspicious.
+  // postprocess is strict too; its keys depend on `kind` (see unknownKeys).
 ]
 
 // ---------------------------------------------------------------------------
@@ -343,9 +339,10 @@ export interface ModelConfigProblem {
  * - `missing_file`: no model.yaml (or no such path)
  * - `unreadable`: it exists but cannot be read
  * - `missing_weights`: the YAML is valid and the only problem is that `model_weights` does not exist
+ * - `not_model_yaml`: the file is not a model.yaml at all (not YAML, not a mapping, none of its keys)
  * - `invalid`: anything else (syntax, schema, unsupported model_type, missing class_names_file, ...)
  */
-export type ModelConfigErrorKind = "missing_file" | "unreadable" | "missing_weights" | "invalid"
+export type ModelConfigErrorKind = "missing_file" | "unreadable" | "missing_weights" | "invalid" | "not_model_yaml"
 
 const formatProblems = (problems: ReadonlyArray<ModelConfigProblem>): string =>
   problems.map((p) => (p.path === "" ? p.reason : `${p.path}: ${p.reason}`)).join("; ")
@@ -397,7 +394,23 @@ const schemaProblems = (raw: unknown, error: ParseResult.ParseError): ReadonlyAr
   }))
 
 const describeTopLevel = (u: unknown): string =>
-  u === null || u === undefined ? "the file is empty" : Array.isArray(u) ? "it is a list" : `it is ${show(u)}`
+  u === null || u === undefined
+    ? "the file is empty"
+    : Array.isArray(u)
+    ? "it is a YAML list, not a mapping of keys"
+    : `it is ${showValue(u)}, not a mapping of keys`
+
+/** The one problem of a file that is not a model.yaml at all: `not a model.yaml (<why>)`. */
+const notModelYaml = (why: string): ReadonlyArray<ModelConfigProblem> => [{ path: "", reason: `not a model.yaml (${why})` }]
+
+/** Keys any metadata file may have (package.json does): alone, they do not make a model.yaml. */
+const GENERIC_KEYS: ReadonlySet<string> = new Set(["description", "author", "license"])
+
+/** Why YAML text cannot be a model.yaml's: its kind of failure and the problems. */
+export interface UnreadableYaml {
+  readonly kind: "invalid" | "not_model_yaml"
+  readonly problems: ReadonlyArray<ModelConfigProblem>
+}
 
 /** Keys whose value is text even when YAML reads it as a number (`model_version: 1.0`). */
 const TEXT_KEYS = ["model_id", "model_name", "model_version", "description", "author", "license"] as const
@@ -407,20 +420,30 @@ export interface ParsedYaml {
   readonly warnings: ReadonlyArray<string>
 }
 
-/** YAML text → the top-level mapping, or the problems that prevent reading it. */
-export const parseModelYaml = (text: string): Either.Either<ParsedYaml, ReadonlyArray<ModelConfigProblem>> => {
+/**
+ * YAML text → the top-level mapping, or why it cannot be read. A file named `.yaml`/`.yml` is
+ * meant as YAML, so its syntax errors are reported with line and column; any other file that
+ * is not YAML, YAML that is not a mapping, or a mapping with none of model.yaml's keys is
+ * `not_model_yaml`, one line (`validate README.md` should not list a hundred syntax errors).
+ */
+export const parseModelYaml = (text: string, fileName = "model.yaml"): Either.Either<ParsedYaml, UnreadableYaml> => {
   const doc = YAML.parseDocument(text, { prettyErrors: true, uniqueKeys: true })
   if (doc.errors.length > 0) {
     // The first line holds the message and "at line L, column C"; the rest is a source excerpt.
+    const errors = doc.errors.map((e) => `YAML syntax error: ${e.message.split("\n")[0]?.replace(/:$/, "")}`)
     return Either.left(
-      doc.errors.map((e) => ({ path: "", reason: `YAML syntax error: ${e.message.split("\n")[0]?.replace(/:$/, "")}` }))
+      /\.ya?ml$/i.test(fileName)
+        ? { kind: "invalid", problems: errors.map((reason) => ({ path: "", reason })) }
+        : { kind: "not_model_yaml", problems: notModelYaml(`not YAML: ${errors[0]?.replace(/^YAML syntax error: /, "")}`) }
     )
   }
   const value: unknown = doc.toJS({ maxAliasCount: 100 })
-  if (!isRecord(value)) {
-    return Either.left([
-      { path: "", reason: `must be a YAML mapping of keys (model_id, model_name, ...), but ${describeTopLevel(value)}` }
-    ])
+  if (!isRecord(value)) return Either.left({ kind: "not_model_yaml", problems: notModelYaml(describeTopLevel(value)) })
+  if (!Object.keys(value).some((key) => key in modelConfigFields && !GENERIC_KEYS.has(key))) {
+    return Either.left({
+      kind: "not_model_yaml",
+      problems: notModelYaml("a mapping without any model.yaml key such as model_id, model_name or model_weights")
+    })
   }
   const warnings: Array<string> = doc.warnings.map((w) => `YAML: ${w.message.split("\n")[0]}`)
   const raw: Raw = { ...value }
@@ -434,27 +457,64 @@ export const parseModelYaml = (text: string): Either.Either<ParsedYaml, Readonly
   return Either.right({ raw, warnings })
 }
 
-/** Unknown keys in model.yaml and its runtime sections, one warning each. */
-const unknownKeyWarnings = (raw: Raw): ReadonlyArray<string> => {
-  const warnings: Array<string> = []
-  const check = (section: string | undefined, value: unknown, keys: ReadonlyArray<string>) => {
-    if (!isRecord(value)) return
-    for (const key of Object.keys(value)) {
-      if (!keys.includes(key)) {
-        warnings.push(`unknown key '${section === undefined ? key : `${section}.${key}`}' is ignored`)
-      }
+/** Edit distance with transpositions (optimal string alignment), ignoring case and `-` vs `_`. */
+const editDistance = (a: string, b: string): number => {
+  const x = a.toLowerCase().replaceAll("-", "_")
+  const y = b.toLowerCase().replaceAll("-", "_")
+  const d = Array.from({ length: x.length + 1 }, (_, i) => Array.from({ length: y.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)))
+  const at = (i: number, j: number) => d[i]![j]!
+  for (let i = 1; i <= x.length; i++) {
+    for (let j = 1; j <= y.length; j++) {
+      const cost = x[i - 1] === y[j - 1] ? 0 : 1
+      let best = Math.min(at(i - 1, j) + 1, at(i, j - 1) + 1, at(i - 1, j - 1) + cost)
+      if (i > 1 && j > 1 && x[i - 1] === y[j - 2] && x[i - 2] === y[j - 1]) best = Math.min(best, at(i - 2, j - 2) + 1)
+      d[i]![j] = best
     }
   }
-  for (const [section, keys] of knownKeys) check(section, section === undefined ? raw : raw[section], keys)
+  return at(x.length, y.length)
+}
+
+/** The known key `key` is most likely a typo of: within 2 edits (1 for keys of up to 4 characters). */
+const nearMiss = (key: string, known: ReadonlyArray<string>): string | undefined => {
+  const limit = key.length <= 4 ? 1 : 2
+  let best: { key: string; distance: number } | undefined
+  for (const candidate of known) {
+    const distance = editDistance(key, candidate)
+    if (distance <= limit && (best === undefined || distance < best.distance)) best = { key: candidate, distance }
+  }
+  return best?.key
+}
+
+/**
+ * Unknown keys in model.yaml: problems where a typo would change what runs (any unknown key in
+ * the runtime's sections, a near miss anywhere), warnings for the rest.
+ */
+const unknownKeys = (raw: Raw): { problems: ReadonlyArray<ModelConfigProblem>; warnings: ReadonlyArray<string> } => {
+  const problems: Array<ModelConfigProblem> = []
+  const warnings: Array<string> = []
+  const check = (section: string | undefined, value: unknown, keys: ReadonlyArray<string>, strict: boolean, takes: string) => {
+    if (!isRecord(value)) return
+    for (const key of Object.keys(value)) {
+      if (keys.includes(key)) continue
+      const path = section === undefined ? key : `${section}.${key}`
+      const guess = nearMiss(key, keys)
+      if (guess !== undefined) problems.push({ path, reason: `unknown key, did you mean ${guess}?` })
+      else if (strict) problems.push({ path, reason: `unknown key (${takes}: ${keys.join(", ")})` })
+      else warnings.push(`unknown key '${path}' is ignored`)
+    }
+  }
+  for (const [section, keys, strict] of knownKeys) {
+    check(section, section === undefined ? raw : raw[section], keys, strict, `${section ?? "model.yaml"} takes`)
+  }
   const post = raw["postprocess"]
   if (isRecord(post)) {
     const kind = post["kind"] ?? "none"
-    const keys = typeof kind === "string" && kind in postprocessKeys
-      ? postprocessKeys[kind as keyof typeof postprocessKeys]
-      : undefined
-    if (keys !== undefined) check("postprocess", post, keys)
+    // An invalid kind is reported by the schema; its options cannot be judged.
+    if (typeof kind === "string" && kind in postprocessKeys) {
+      check("postprocess", post, postprocessKeys[kind as keyof typeof postprocessKeys], true, `kind ${kind} takes`)
+    }
   }
-  return warnings
+  return { problems, warnings }
 }
 
 /** Decodes a parsed model.yaml mapping against the schema, collecting every problem. */
@@ -587,14 +647,15 @@ export const loadModelConfig: (target: string) => Effect.Effect<LoadedModelConfi
 )(function*(target: string) {
   const { directory, file } = yield* locate(target)
   const text = yield* readText(file)
-  const parsed = parseModelYaml(text)
+  const parsed = parseModelYaml(text, nodePath.basename(file))
   if (Either.isLeft(parsed)) {
-    return yield* new ModelConfigError({ file, kind: "invalid", problems: parsed.left, modelId: undefined })
+    return yield* new ModelConfigError({ file, kind: parsed.left.kind, problems: parsed.left.problems, modelId: undefined })
   }
   const { raw } = parsed.right
   const modelId = rawString(raw["model_id"])
   const decoded = decodeModelConfig(raw)
-  const problems: Array<ModelConfigProblem> = Either.isLeft(decoded) ? [...decoded.left] : []
+  const unknown = unknownKeys(raw)
+  const problems: Array<ModelConfigProblem> = [...(Either.isLeft(decoded) ? decoded.left : []), ...unknown.problems]
 
   // File checks use the raw values so they are reported even when other keys are invalid.
   if (raw["model_type"] === "pytorch") problems.push({ path: "model_type", reason: unsupportedModelTypeReason("pytorch") })
@@ -624,7 +685,7 @@ export const loadModelConfig: (target: string) => Effect.Effect<LoadedModelConfi
   const classNames = namesFromFile !== undefined && Either.isRight(namesFromFile)
     ? namesFromFile.right
     : config.output_schema.class_names ?? []
-  const warnings = [...parsed.right.warnings, ...unknownKeyWarnings(raw)]
+  const warnings = [...parsed.right.warnings, ...unknown.warnings]
   const classes = config.output_schema.classes
   if (classes !== undefined && classNames.length > 0 && classNames.length !== classes) {
     warnings.push(`output_schema: classes is ${classes} but ${classNames.length} class names are given`)

@@ -7,7 +7,14 @@
 import * as fs from "node:fs/promises"
 import * as nodePath from "node:path"
 import { Data, Effect, Either } from "effect"
-import { type LoadedModelConfig, loadModelConfig, type ModelConfigErrorKind, tryFs } from "./ModelConfig.js"
+import {
+  type LoadedModelConfig,
+  loadModelConfig,
+  type ModelConfigErrorKind,
+  type ModelConfigProblem,
+  tryFs
+} from "./ModelConfig.js"
+import { formatSettingProblem } from "./RuntimeConfig.js"
 
 export type UnavailableCode =
   | "missing_model_yaml"
@@ -35,6 +42,8 @@ export interface UnavailableModel {
   readonly reason: string
   /** The model_id from model.yaml when it could be read, so `findModel` can explain. */
   readonly modelId?: string
+  /** For `invalid_model_yaml`: the file and each of its problems, so a start-up can name the key. */
+  readonly invalid?: { readonly file: string; readonly problems: ReadonlyArray<ModelConfigProblem> }
 }
 
 export type DiscoveredModel = AvailableModel | UnavailableModel
@@ -54,21 +63,24 @@ const unavailable = (
   directory: string,
   code: UnavailableCode,
   details: string,
-  modelId?: string
+  modelId?: string,
+  invalid?: UnavailableModel["invalid"]
 ): UnavailableModel => ({
   name,
   directory,
   status: "unavailable",
   code,
   reason: `${code}: ${details}`,
-  ...(modelId === undefined ? {} : { modelId })
+  ...(modelId === undefined ? {} : { modelId }),
+  ...(invalid === undefined ? {} : { invalid })
 })
 
 const codeOf: Record<ModelConfigErrorKind, UnavailableCode> = {
   missing_file: "missing_model_yaml",
   unreadable: "unreadable",
   missing_weights: "missing_weights",
-  invalid: "invalid_model_yaml"
+  invalid: "invalid_model_yaml",
+  not_model_yaml: "invalid_model_yaml"
 }
 
 /** A model directory (already known to be a directory) → its discovery entry. */
@@ -90,7 +102,8 @@ const inspect = (name: string, directory: string): Effect.Effect<DiscoveredModel
       : code === "unreadable"
       ? error.message
       : error.details
-    return unavailable(name, directory, code, details, error.modelId)
+    const invalid = code === "invalid_model_yaml" ? { file: error.file, problems: error.problems } : undefined
+    return unavailable(name, directory, code, details, error.modelId, invalid)
   })
 
 /** A top-level entry → a model directory to inspect, a broken link to report, or nothing (files). */
@@ -170,9 +183,16 @@ export class ModelUnavailable extends Data.TaggedError("ModelUnavailable")<{
   readonly directory: string
   readonly code: UnavailableCode
   readonly reason: string
+  readonly invalid?: UnavailableModel["invalid"]
 }> {
+  /** An invalid model.yaml names each key and the file, as every invalid setting does. */
   override get message() {
-    return `model '${this.modelId}' (${this.directory}) is unavailable: ${this.reason}`
+    if (this.invalid === undefined) return `model '${this.modelId}' (${this.directory}) is unavailable: ${this.reason}`
+    const { file, problems } = this.invalid
+    const named = problems.map((p) =>
+      p.path === "" ? `${file}: ${p.reason}` : formatSettingProblem({ name: p.path, where: `model.yaml ${file}`, reason: p.reason })
+    )
+    return `model '${this.modelId}' is unavailable (${this.code}): ${named.join("; ")}`
   }
 }
 
@@ -192,7 +212,13 @@ export const findModel = (
   )
   if (broken !== undefined) {
     return Either.left(
-      new ModelUnavailable({ modelId, directory: broken.directory, code: broken.code, reason: broken.reason })
+      new ModelUnavailable({
+        modelId,
+        directory: broken.directory,
+        code: broken.code,
+        reason: broken.reason,
+        ...(broken.invalid === undefined ? {} : { invalid: broken.invalid })
+      })
     )
   }
   return Either.left(new ModelNotFound({ modelId, available: available.map((m) => m.config.config.model_id) }))

@@ -2,9 +2,12 @@
  * Runtime settings of a container: where it listens, how much work it takes
  * on, how it reports liveness. Read once from the environment at start-up
  * (`RuntimeConfig.fromEnv`); tests build them directly (`RuntimeConfig.layer`).
+ * Every value, from any source (flag, environment, model.yaml, code), is
+ * checked by one rule per setting (`specs`), and a problem names the key as
+ * its source spells it and the source.
  */
 import * as path from "node:path"
-import { Config, ConfigError, Context, Effect, Either, Layer, Option } from "effect"
+import { Config, Context, Data, Effect, Either, Layer, Option } from "effect"
 import { DEFAULT_MAX_MESSAGE_BYTES } from "../contract/codec.js"
 
 export interface RuntimeSettings {
@@ -49,8 +52,8 @@ export const defaults = {
   handleSignals: true
 } as const
 
-/** Model ids become file names; keep them to a safe alphabet. */
-const MODEL_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/
+/** Model ids become file names; keep them to a safe alphabet (model.yaml's `model_id` uses the same). */
+export const MODEL_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/
 
 export const socketPathFor = (socketDir: string, modelId: string): string =>
   path.join(socketDir, `vas_model_${modelId}.sock`)
@@ -58,7 +61,7 @@ export const socketPathFor = (socketDir: string, modelId: string): string =>
 /** The inverse of `socketPathFor`: the model id a `vas_model_{id}.sock` path names, if it follows the pattern. */
 export const modelIdOfSocketPath = (socketPath: string): Option.Option<string> => {
   const match = /^vas_model_(.+)\.sock$/.exec(path.basename(socketPath))
-  return match !== null && MODEL_ID.test(match[1]!) ? Option.some(match[1]!) : Option.none()
+  return match !== null && MODEL_ID_PATTERN.test(match[1]!) ? Option.some(match[1]!) : Option.none()
 }
 
 export const heartbeatPathFor = (heartbeatDir: string, modelId: string): string =>
@@ -66,129 +69,303 @@ export const heartbeatPathFor = (heartbeatDir: string, modelId: string): string 
 
 export type RuntimeSettingsInput = { readonly modelId: string } & Partial<Omit<RuntimeSettings, "modelId">>
 
-/** Fills defaults and checks invariants; the reason names the setting. */
-export const makeSettings = (input: RuntimeSettingsInput): Either.Either<RuntimeSettings, string> => {
-  const s = { ...defaults, ...input }
-  if (!MODEL_ID.test(s.modelId)) {
-    return Either.left(`model id '${s.modelId}' must match ${MODEL_ID.source} (it becomes part of file names)`)
+/** A value as it appears in a reason: `"abc"` for text, `-3` for a number. */
+export const showValue = (u: unknown): string => {
+  if (u === undefined) return "nothing"
+  if (u === null) return "null (empty value)"
+  if (typeof u === "string") return JSON.stringify(u)
+  if (typeof u === "number" || typeof u === "boolean" || typeof u === "bigint") return String(u)
+  if (Array.isArray(u) || typeof u === "object") {
+    const text = Array.isArray(u) ? JSON.stringify(u) : "a mapping"
+    return text.length > 60 ? `${text.slice(0, 57)}...` : text
   }
-  const positive = ["maxInflight", "requestTimeoutMs", "idleTimeoutMs", "maxMessageBytes"] as const
-  if (!Number.isInteger(s.framePoolBytes) || s.framePoolBytes < 0) {
-    return Either.left(`framePoolBytes must be a non-negative integer, got ${s.framePoolBytes}`)
-  }
-  for (const key of positive) {
-    if (!Number.isInteger(s[key]) || s[key] <= 0) return Either.left(`${key} must be a positive integer, got ${s[key]}`)
-  }
-  for (const key of ["drainTimeoutMs", "heartbeatIntervalMs"] as const) {
-    if (!Number.isInteger(s[key]) || s[key] < 0) return Either.left(`${key} must be a non-negative integer, got ${s[key]}`)
-  }
-  if (s.maxMessageBytes > 0xffffffff) return Either.left(`maxMessageBytes cannot exceed 4 GiB (u32 length prefix)`)
-  if (!Number.isInteger(s.socketMode) || s.socketMode < 0 || s.socketMode > 0o777) {
-    return Either.left(`socketMode must be a file mode like 0600, got ${s.socketMode}`)
-  }
-  if (s.frameRoots.length === 0 || s.frameRoots.some((r) => !path.isAbsolute(r))) {
-    return Either.left(`frameRoots must be absolute directories, got ${JSON.stringify(s.frameRoots)}`)
-  }
-  return Either.right({
-    ...s,
-    frameRoots: s.frameRoots.map((r) => path.resolve(r)),
-    socketPath: input.socketPath ?? socketPathFor(s.socketDir, s.modelId)
-  })
+  return typeof u
 }
 
-const octalMode = (name: string) =>
-  Config.string(name).pipe(
-    Config.mapOrFail((raw) =>
-      /^0?[0-7]{3}$/.test(raw.trim())
-        ? Either.right(parseInt(raw.trim(), 8))
-        : Either.left(ConfigError.InvalidData([], `expected an octal file mode like 0600 or 0660, got '${raw}'`))
-    )
-  )
+// ---------------------------------------------------------------------------
+// Rules: one per kind of value, each reading the raw value of any source
+// (environment text, a flag's number, a model.yaml value).
+// ---------------------------------------------------------------------------
 
-const positiveInt = (name: string) =>
-  Config.integer(name).pipe(Config.validate({ message: "must be a positive integer", validation: (n) => n > 0 }))
-const nonNegativeInt = (name: string) =>
-  Config.integer(name).pipe(Config.validate({ message: "must be >= 0", validation: (n) => n >= 0 }))
+type Rule<A> = (raw: unknown) => Either.Either<A, string>
+
+const rule = <A>(what: string, parse: (raw: unknown) => A | undefined): Rule<A> => (raw) => {
+  const value = parse(raw)
+  return value === undefined ? Either.left(`must be ${what}, got ${showValue(raw)}`) : Either.right(value)
+}
+
+const integerOf = (raw: unknown): number | undefined =>
+  typeof raw === "number"
+    ? Number.isInteger(raw) ? raw : undefined
+    : typeof raw === "string" && /^\s*[+-]?\d+\s*$/.test(raw)
+    ? Number(raw)
+    : undefined
+
+const numberOf = (raw: unknown): number | undefined =>
+  typeof raw === "number"
+    ? Number.isFinite(raw) ? raw : undefined
+    : typeof raw === "string" && raw.trim() !== "" && Number.isFinite(Number(raw))
+    ? Number(raw)
+    : undefined
+
+const positiveInt = rule("a positive integer", (raw) => {
+  const n = integerOf(raw)
+  return n !== undefined && n > 0 ? n : undefined
+})
+const nonNegativeInt = rule("a non-negative integer", (raw) => {
+  const n = integerOf(raw)
+  return n !== undefined && n >= 0 ? n : undefined
+})
+const messageBytes = rule("a positive integer up to 4294967295 (the u32 length prefix)", (raw) => {
+  const n = integerOf(raw)
+  return n !== undefined && n > 0 && n <= 0xffffffff ? n : undefined
+})
+const text = rule("a non-empty string", (raw) => (typeof raw === "string" && raw.trim() !== "" ? raw : undefined))
+const modelId = rule(
+  "letters, digits, '.', '_' or '-' (it becomes part of file names)",
+  (raw) => (typeof raw === "string" && MODEL_ID_PATTERN.test(raw) ? raw : undefined)
+)
+const fileMode = rule("an octal file mode like 0600 or 0660", (raw) =>
+  typeof raw === "number"
+    ? Number.isInteger(raw) && raw >= 0 && raw <= 0o777 ? raw : undefined
+    : typeof raw === "string" && /^0?[0-7]{3}$/.test(raw.trim())
+    ? parseInt(raw.trim(), 8)
+    : undefined)
+const directories = rule("absolute directories (separated by ',' or ':')", (raw) => {
+  const list = typeof raw === "string"
+    ? raw.split(/[,:]/).map((r) => r.trim()).filter((r) => r !== "")
+    : Array.isArray(raw) && raw.every((r): r is string => typeof r === "string")
+    ? raw
+    : undefined
+  return list !== undefined && list.length > 0 && list.every((r) => path.isAbsolute(r))
+    ? list.map((r) => path.resolve(r))
+    : undefined
+})
+const heartbeatSeconds = rule("a number of seconds >= 0 (0 disables the heartbeat)", (raw) => {
+  const n = numberOf(raw)
+  return n !== undefined && n >= 0 ? Math.round(n * 1000) : undefined
+})
+const bool = rule("true or false", (raw) => (typeof raw === "boolean" ? raw : undefined))
+
+interface Spec<A> {
+  /** Environment variables, first found wins. */
+  readonly env?: ReadonlyArray<string>
+  readonly check: Rule<A>
+  /** When the variable's unit differs from the setting's (seconds vs ms). */
+  readonly checkEnv?: Rule<A>
+}
+
+/** Every setting: its environment variable and its rule. The one place a value is validated. */
+const specs: { readonly [K in keyof RuntimeSettings]: Spec<RuntimeSettings[K]> } = {
+  modelId: { env: ["RUTH_MODEL_ID"], check: modelId },
+  modelVersion: { env: ["RUTH_MODEL_VERSION"], check: text },
+  socketDir: { env: ["RUTH_SOCKET_DIR"], check: text },
+  socketPath: { env: ["RUTH_SOCKET_PATH"], check: text },
+  socketMode: { env: ["RUTH_SOCKET_MODE"], check: fileMode },
+  frameRoots: { env: ["RUTH_FRAME_ROOTS"], check: directories },
+  maxInflight: { env: ["RUTH_MAX_INFLIGHT"], check: positiveInt },
+  requestTimeoutMs: { env: ["RUTH_REQUEST_TIMEOUT_MS"], check: positiveInt },
+  idleTimeoutMs: { env: ["RUTH_IDLE_TIMEOUT_MS"], check: positiveInt },
+  drainTimeoutMs: { env: ["RUTH_DRAIN_TIMEOUT_MS"], check: nonNegativeInt },
+  maxMessageBytes: { env: ["RUTH_MAX_MESSAGE_BYTES"], check: messageBytes },
+  heartbeatIntervalMs: {
+    env: ["RUTH_HEARTBEAT_INTERVAL_SECONDS", "VAS_HEARTBEAT_INTERVAL_SECONDS"],
+    check: nonNegativeInt,
+    checkEnv: heartbeatSeconds
+  },
+  heartbeatDir: { env: ["RUTH_HEARTBEAT_DIR"], check: text },
+  framePoolBytes: { env: ["RUTH_FRAME_POOL_BYTES"], check: nonNegativeInt },
+  handleSignals: { check: bool }
+}
+
+const settingKeys = Object.keys(specs) as ReadonlyArray<keyof RuntimeSettings>
+
+// ---------------------------------------------------------------------------
+// Sources and their errors
+// ---------------------------------------------------------------------------
 
 /** Where an effective setting came from, highest precedence first. */
 export type SettingSource = "flag" | "env" | "model.yaml" | "default"
+
+/** One invalid value, named as its source spells it. */
+export interface SettingProblem {
+  /** `--max-inflight`, `RUTH_MAX_INFLIGHT`, `limits.max_inflight`, or an option key like `maxInflight`. */
+  readonly name: string
+  /** The source as a person reads it: `flag`, `option`, `environment`, `model.yaml /path/model.yaml`. */
+  readonly where: string
+  readonly source: SettingSource
+  /** What is wrong, e.g. `must be a positive integer, got "abc"`. */
+  readonly reason: string
+}
+
+/** `invalid RUTH_MAX_INFLIGHT (environment): must be a positive integer, got "abc"` */
+export const formatSettingProblem = (p: Pick<SettingProblem, "name" | "where" | "reason">): string =>
+  `invalid ${p.name} (${p.where}): ${p.reason}`
+
+/** Settings that cannot be used, every problem at once. */
+export class InvalidSettings extends Data.TaggedError("InvalidSettings")<{
+  readonly problems: ReadonlyArray<SettingProblem>
+}> {
+  override get message() {
+    return this.problems.map(formatSettingProblem).join("; ")
+  }
+}
+
+/** No model id from any source. `flag` is how the caller's flag is spelled, when it has one. */
+export class MissingModelId extends Data.TaggedError("MissingModelId")<{ readonly flag: string | undefined }> {
+  override get message() {
+    return this.flag !== undefined
+      ? `give ${this.flag} ID (or set RUTH_MODEL_ID)`
+      : "RUTH_MODEL_ID is required: the id of the model this container serves"
+  }
+}
+
+export type SettingsError = InvalidSettings | MissingModelId
+
+/** Raw values of one source, keyed by setting, with the names that source gives them. */
+interface SettingsLayer {
+  readonly source: Exclude<SettingSource, "default">
+  readonly where: string
+  readonly values: Readonly<Partial<Record<keyof RuntimeSettings, unknown>>>
+  readonly names: Readonly<Partial<Record<keyof RuntimeSettings, string>>>
+}
+
+/** How a caller spells its options: the CLI passes `{ maxInflight: "--max-inflight", ... }`. */
+export type FlagNames = Readonly<Partial<Record<keyof RuntimeSettings, string>>>
+
+/**
+ * Options given in code or as flags. Without `names` they are code options, named by key
+ * (`invalid maxInflight (option)`); with them, flags (`invalid --max-inflight (flag)`).
+ */
+const optionLayer = (values: Partial<RuntimeSettingsInput>, names?: FlagNames): SettingsLayer => ({
+  source: "flag",
+  where: names === undefined ? "option" : "flag",
+  values,
+  names: names ?? {}
+})
+
+/** Values from a model.yaml, named by their keys there (`limits.max_inflight`). */
+export interface ModelYamlSettings {
+  readonly file: string
+  readonly values: Partial<RuntimeSettingsInput>
+  readonly names: FlagNames
+}
+
+/** The `RUTH_*` environment (plus `VAS_HEARTBEAT_INTERVAL_SECONDS`, as the reference read it), unparsed. */
+const environmentLayer: Effect.Effect<SettingsLayer> = Effect.gen(function*() {
+  const values: Partial<Record<keyof RuntimeSettings, unknown>> = {}
+  const names: Partial<Record<keyof RuntimeSettings, string>> = {}
+  for (const key of settingKeys) {
+    for (const name of specs[key].env ?? []) {
+      // A string read cannot be invalid; only a missing variable fails, which `option` turns into None.
+      const raw = yield* Config.option(Config.string(name)).pipe(Effect.orElseSucceed(() => Option.none<string>()))
+      if (Option.isSome(raw)) {
+        values[key] = raw.value
+        names[key] = name
+        break
+      }
+    }
+  }
+  return { source: "env", where: "environment", values, names }
+})
+
+/** Checks every value a layer gives; all problems at once. */
+const checkLayer = (
+  layer: SettingsLayer
+): Either.Either<Partial<Record<keyof RuntimeSettings, unknown>>, ReadonlyArray<SettingProblem>> => {
+  const checked: Partial<Record<keyof RuntimeSettings, unknown>> = {}
+  const problems: Array<SettingProblem> = []
+  for (const key of settingKeys) {
+    const raw = layer.values[key]
+    if (raw === undefined) continue
+    const spec: Spec<unknown> = specs[key]
+    const result = (layer.source === "env" ? spec.checkEnv ?? spec.check : spec.check)(raw)
+    if (Either.isRight(result)) checked[key] = result.right
+    else problems.push({ name: layer.names[key] ?? key, where: layer.where, source: layer.source, reason: result.left })
+  }
+  return problems.length === 0 ? Either.right(checked) : Either.left(problems)
+}
+
+/** Checks the layers (highest precedence first) and merges them over the defaults. */
+const merge = (
+  layers: ReadonlyArray<SettingsLayer>,
+  flagForModelId: string | undefined
+): Either.Either<ResolvedSettings, SettingsError> => {
+  const checked = layers.map((layer) => [layer.source, checkLayer(layer)] as const)
+  const problems = checked.flatMap(([, result]) => (Either.isLeft(result) ? result.left : []))
+  if (problems.length > 0) return Either.left(new InvalidSettings({ problems }))
+  const merged: Record<string, unknown> = { ...defaults }
+  const sources: Record<string, SettingSource> = {}
+  for (const key of settingKeys) {
+    const hit = checked.find(([, result]) => Either.isRight(result) && result.right[key] !== undefined)
+    sources[key] = hit?.[0] ?? "default"
+    if (hit !== undefined && Either.isRight(hit[1])) merged[key] = hit[1].right[key]
+  }
+  if (merged.modelId === undefined) return Either.left(new MissingModelId({ flag: flagForModelId }))
+  if (sources.socketPath === "default") {
+    merged.socketPath = socketPathFor(merged.socketDir as string, merged.modelId as string)
+    sources.socketPath = sources.socketDir!
+  }
+  return Either.right({
+    settings: merged as unknown as RuntimeSettings,
+    sources: sources as Record<keyof RuntimeSettings, SettingSource>
+  })
+}
+
+/** Fills defaults and checks every value given in code; problems name the option key. */
+export const makeSettings = (input: RuntimeSettingsInput): Either.Either<RuntimeSettings, SettingsError> =>
+  Either.map(merge([optionLayer(input)], undefined), (r) => r.settings)
 
 export interface ResolvedSettings {
   readonly settings: RuntimeSettings
   readonly sources: Readonly<Record<keyof RuntimeSettings, SettingSource>>
 }
 
-/** The `RUTH_*` environment (plus `VAS_HEARTBEAT_INTERVAL_SECONDS`, as the reference read it). */
-const fromEnvironment = Effect.gen(function*() {
-  const env = yield* Config.all({
-    modelId: Config.option(Config.nonEmptyString("RUTH_MODEL_ID")),
-    modelVersion: Config.option(Config.nonEmptyString("RUTH_MODEL_VERSION")),
-    socketDir: Config.option(Config.nonEmptyString("RUTH_SOCKET_DIR")),
-    socketPath: Config.option(Config.nonEmptyString("RUTH_SOCKET_PATH")),
-    socketMode: Config.option(octalMode("RUTH_SOCKET_MODE")),
-    frameRoots: Config.option(
-      Config.nonEmptyString("RUTH_FRAME_ROOTS").pipe(
-        Config.map((raw) => raw.split(/[,:]/).map((r) => r.trim()).filter((r) => r !== ""))
-      )
-    ),
-    maxInflight: Config.option(positiveInt("RUTH_MAX_INFLIGHT")),
-    requestTimeoutMs: Config.option(positiveInt("RUTH_REQUEST_TIMEOUT_MS")),
-    idleTimeoutMs: Config.option(positiveInt("RUTH_IDLE_TIMEOUT_MS")),
-    drainTimeoutMs: Config.option(nonNegativeInt("RUTH_DRAIN_TIMEOUT_MS")),
-    maxMessageBytes: Config.option(positiveInt("RUTH_MAX_MESSAGE_BYTES")),
-    heartbeatIntervalMs: Config.option(
-      Config.number("RUTH_HEARTBEAT_INTERVAL_SECONDS").pipe(
-        Config.orElse(() => Config.number("VAS_HEARTBEAT_INTERVAL_SECONDS")),
-        Config.validate({ message: "must be >= 0 (0 disables the heartbeat)", validation: (n) => n >= 0 }),
-        Config.map((seconds) => Math.round(seconds * 1000))
-      )
-    ),
-    heartbeatDir: Config.option(Config.nonEmptyString("RUTH_HEARTBEAT_DIR")),
-    framePoolBytes: Config.option(nonNegativeInt("RUTH_FRAME_POOL_BYTES"))
-  })
-  const present: Record<string, unknown> = {}
-  for (const [key, value] of Object.entries(env) as Array<[string, Option.Option<unknown>]>) {
-    if (Option.isSome(value)) present[key] = value.value
-  }
-  return present as Partial<RuntimeSettingsInput>
-})
+/** What `resolveSettings` takes besides the environment. */
+export interface SettingsLayers {
+  /** Settings that win over the environment (flags, or options in code). */
+  readonly flags?: Partial<RuntimeSettingsInput>
+  /** How the caller spells them (the CLI: `--max-inflight`); absent for options in code. */
+  readonly flagNames?: FlagNames
+  /** Settings from the model's model.yaml, below the environment. */
+  readonly modelYaml?: ModelYamlSettings
+}
 
 /**
  * Resolves the settings once, by precedence: `flags` > environment >
- * `modelYaml` > defaults, and says where each value came from.
+ * `modelYaml` > defaults, and says where each value came from. Every value
+ * given by any source is checked here; a problem names the key as its
+ * source spells it and the source.
  */
-export const resolveSettings = (
-  layers: { readonly flags?: Partial<RuntimeSettingsInput>; readonly modelYaml?: Partial<RuntimeSettingsInput> } = {}
-): Effect.Effect<ResolvedSettings, ConfigError.ConfigError> =>
-  Effect.gen(function*() {
-    const env = yield* fromEnvironment
-    const ordered: ReadonlyArray<readonly [SettingSource, Partial<RuntimeSettingsInput>]> = [
-      ["flag", layers.flags ?? {}],
-      ["env", env],
-      ["model.yaml", layers.modelYaml ?? {}]
-    ]
-    const merged: Record<string, unknown> = {}
-    const sources: Record<string, SettingSource> = {}
-    for (const key of [...Object.keys(defaults), "modelId", "socketPath"] as Array<keyof RuntimeSettings>) {
-      const layer = ordered.find(([, values]) => values[key] !== undefined)
-      if (layer !== undefined) {
-        merged[key] = layer[1][key]
-        sources[key] = layer[0]
-      } else {
-        sources[key] = "default"
-      }
-    }
-    if (merged.modelId === undefined) {
-      return yield* Effect.fail(
-        ConfigError.MissingData(["RUTH_MODEL_ID"], "RUTH_MODEL_ID is required: the id of the model this container serves")
-      )
-    }
-    const settings = yield* Either.match(makeSettings({ ...merged, modelId: String(merged.modelId) }), {
-      onLeft: (reason) => Effect.fail(ConfigError.InvalidData([], reason)),
-      onRight: Effect.succeed
-    })
-    if (sources.socketPath === "default") sources.socketPath = sources.socketDir!
-    return { settings, sources: sources as Record<keyof RuntimeSettings, SettingSource> }
+export const resolveSettings = (layers: SettingsLayers = {}): Effect.Effect<ResolvedSettings, SettingsError> =>
+  Effect.flatMap(environmentLayer, (env) =>
+    merge(
+      [
+        optionLayer(layers.flags ?? {}, layers.flagNames),
+        env,
+        ...(layers.modelYaml === undefined ? [] : [{
+          source: "model.yaml" as const,
+          where: `model.yaml ${layers.modelYaml.file}`,
+          values: layers.modelYaml.values,
+          names: layers.modelYaml.names
+        }])
+      ],
+      layers.flagNames?.modelId
+    ))
+
+/**
+ * The flags and the environment alone, checked (before a model.yaml is read): the model id
+ * to select, or the problems with what was given.
+ */
+export const checkFlagsAndEnvironment = (
+  layers: Pick<SettingsLayers, "flags" | "flagNames">
+): Effect.Effect<{ readonly modelId: string | undefined }, InvalidSettings> =>
+  Effect.flatMap(environmentLayer, (env) => {
+    const checked = [optionLayer(layers.flags ?? {}, layers.flagNames), env].map(checkLayer)
+    const problems = checked.flatMap((r) => (Either.isLeft(r) ? r.left : []))
+    if (problems.length > 0) return Effect.fail(new InvalidSettings({ problems }))
+    const ids = checked.flatMap((r) => (Either.isRight(r) && typeof r.right.modelId === "string" ? [r.right.modelId] : []))
+    return Effect.succeed({ modelId: ids[0] })
   })
 
 /** The effective settings, one `key=value (source)` per line, for the start-up log. */
@@ -210,9 +387,6 @@ export class RuntimeConfig extends Context.Tag("@ruth-ai/model-runtime/RuntimeCo
   static readonly layer = (input: RuntimeSettingsInput) =>
     Layer.effect(
       RuntimeConfig,
-      Either.match(makeSettings(input), {
-        onLeft: (reason) => Effect.fail(ConfigError.InvalidData([], reason)),
-        onRight: Effect.succeed
-      })
+      Either.match(makeSettings(input), { onLeft: Effect.fail, onRight: Effect.succeed })
     )
 }

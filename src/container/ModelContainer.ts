@@ -12,15 +12,19 @@
  * close connections, write a final `stopped` heartbeat. A second signal exits
  * the process at once.
  */
-import { Config, type ConfigError, Data, Deferred, Effect, Layer, Option, type Scope } from "effect"
+import { Config, Data, Deferred, Effect, Layer, Option, type Scope } from "effect"
 import type { LoadedModelConfig } from "../config/ModelConfig.js"
 import { discoverModels, findModel, type ModelNotFound, type ModelsDirError, type ModelUnavailable } from "../config/ModelDiscovery.js"
 import {
+  checkFlagsAndEnvironment,
   describeSettings,
+  type FlagNames,
+  type ModelYamlSettings,
   resolveSettings,
   RuntimeConfig,
   type RuntimeSettings,
-  type RuntimeSettingsInput
+  type RuntimeSettingsInput,
+  type SettingsError
 } from "../config/RuntimeConfig.js"
 import { FrameReader } from "../frames/FrameReader.js"
 import { type ListenError, serve } from "../ipc/IpcServer.js"
@@ -148,16 +152,27 @@ export const run: Effect.Effect<void, StartError, RuntimeConfig | FrameReader | 
 export type LaunchOptions = Partial<RuntimeSettingsInput> & {
   /** Scan this directory for `{model}/model.yaml` (default: `RUTH_MODELS_DIR`, else no discovery). */
   readonly modelsDir?: string
+  /** How the caller spells these options, for messages (the CLI: `--max-inflight`); default: the keys. */
+  readonly flagNames?: FlagNames
 }
 
-/** The runtime settings a model.yaml contributes (below the environment and flags). */
-export const settingsFromModel = (model: LoadedModelConfig): Partial<RuntimeSettingsInput> => ({
-  modelId: model.config.model_id,
-  modelVersion: model.config.model_version,
-  ...(model.config.limits.max_inflight !== undefined ? { maxInflight: model.config.limits.max_inflight } : {}),
-  ...(model.config.limits.request_timeout_ms !== undefined
-    ? { requestTimeoutMs: model.config.limits.request_timeout_ms }
-    : {})
+/** The runtime settings a model.yaml contributes (below the environment and flags), named by their keys there. */
+export const settingsFromModel = (model: LoadedModelConfig): ModelYamlSettings => ({
+  file: model.file,
+  values: {
+    modelId: model.config.model_id,
+    modelVersion: model.config.model_version,
+    ...(model.config.limits.max_inflight !== undefined ? { maxInflight: model.config.limits.max_inflight } : {}),
+    ...(model.config.limits.request_timeout_ms !== undefined
+      ? { requestTimeoutMs: model.config.limits.request_timeout_ms }
+      : {})
+  },
+  names: {
+    modelId: "model_id",
+    modelVersion: "model_version",
+    maxInflight: "limits.max_inflight",
+    requestTimeoutMs: "limits.request_timeout_ms"
+  }
 })
 
 export type ModelSelectionError = ModelsDirError | ModelNotFound | ModelUnavailable
@@ -179,21 +194,26 @@ export const selectModel = (
     return model.config
   })
 
-const envModelsDir = Config.option(Config.nonEmptyString("RUTH_MODELS_DIR"))
-const envModelId = Config.option(Config.nonEmptyString("RUTH_MODEL_ID"))
+/** `RUTH_MODELS_DIR`, when set to something. */
+const envModelsDir = Config.option(Config.string("RUTH_MODELS_DIR")).pipe(
+  Effect.map(Option.filter((dir) => dir.trim() !== "")),
+  Effect.orElseSucceed(() => Option.none<string>())
+)
 
 /**
  * Resolves the settings once — flags > environment > model.yaml > defaults —
  * logs the effective configuration, and returns the selected model when a
- * models dir and model id are known.
+ * models dir and model id are known. Flags and environment are checked before
+ * the models dir is scanned.
  */
 export const resolveLaunch = (options: LaunchOptions = {}) =>
   Effect.gen(function*() {
-    const { modelsDir: dirFlag, ...flags } = options
+    const { flagNames, modelsDir: dirFlag, ...flags } = options
+    const names = flagNames === undefined ? {} : { flagNames }
+    const { modelId } = yield* checkFlagsAndEnvironment({ flags, ...names })
     const modelsDir = dirFlag ?? Option.getOrUndefined(yield* envModelsDir)
-    const modelId = flags.modelId ?? Option.getOrUndefined(yield* envModelId)
     const model = modelsDir !== undefined && modelId !== undefined ? yield* selectModel(modelsDir, modelId) : undefined
-    const resolved = yield* resolveSettings({ flags, ...(model ? { modelYaml: settingsFromModel(model) } : {}) })
+    const resolved = yield* resolveSettings({ flags, ...names, ...(model ? { modelYaml: settingsFromModel(model) } : {}) })
     yield* Effect.logInfo(`effective configuration (flag > env > model.yaml > default):\n${describeSettings(resolved)}`)
     return { settings: resolved.settings, model }
   })
@@ -202,17 +222,38 @@ export const resolveLaunch = (options: LaunchOptions = {}) =>
 const runtimeLayer = (settings: RuntimeSettings) =>
   FrameReader.layer.pipe(Layer.provideMerge(Layer.succeed(RuntimeConfig, settings)))
 
-export type LaunchError = StartError | ConfigError.ConfigError | ModelSelectionError
+export type LaunchError = StartError | SettingsError | ModelSelectionError
+
+/**
+ * A program's failure to start, reported as a process should: its message as one line on
+ * stderr (no stack trace; the logger writes to stdout), exit code 1. The effect then ends
+ * interrupted, so `NodeRuntime.runMain` does not report it a second time.
+ */
+export const reportStartFailure = <A, E extends { readonly message: string }, R>(
+  self: Effect.Effect<A, E, R>
+): Effect.Effect<A, never, R> =>
+  Effect.catchAll(self, (error) =>
+    Effect.zipRight(
+      Effect.sync(() => {
+        process.stderr.write(`model-runtime: ${error.message}\n`)
+        process.exitCode = 1
+      }),
+      Effect.interrupt
+    ))
 
 /**
  * `run` configured from `options`, the environment and — when a models dir
- * and model id are given — the model's model.yaml.
+ * and model id are given — the model's model.yaml; typed errors, for embedding.
  */
-export const launchWith = (options: LaunchOptions): Effect.Effect<void, LaunchError, InferenceHandler> =>
+export const runWith = (options: LaunchOptions): Effect.Effect<void, LaunchError, InferenceHandler> =>
   Effect.flatMap(resolveLaunch(options), ({ settings }) => run.pipe(Effect.provide(runtimeLayer(settings))))
 
+/** `runWith` as a program's main: a failure to start goes to stderr, exit code 1 (`reportStartFailure`). */
+export const launchWith = (options: LaunchOptions): Effect.Effect<void, never, InferenceHandler> =>
+  reportStartFailure(runWith(options))
+
 /** All a model author needs besides the handler: configuration from the environment. */
-export const launch: Effect.Effect<void, LaunchError, InferenceHandler> = Effect.suspend(() => launchWith({}))
+export const launch: Effect.Effect<void, never, InferenceHandler> = Effect.suspend(() => launchWith({}))
 
 /** `serveModel` was asked for without a model to serve. */
 export class NoModelSelected extends Data.TaggedError("NoModelSelected")<{}> {

@@ -5,6 +5,7 @@ import { Effect } from "effect"
 import { imageToNv12 } from "../../src/frames/image.js"
 import { publishExportDir } from "../../src/frames/publish.js"
 import { collectOutput, exitOf, waitForFile } from "../support/child.js"
+import { ruthModel } from "../support/cli.js"
 import { call, request, tempDir } from "../support/harness.js"
 import { spawn } from "node:child_process"
 
@@ -49,5 +50,66 @@ describe("ruth-model serve (model.yaml + weights, no code)", () => {
       const output = collectOutput(child)
       expect((yield* Effect.promise(() => exitOf(child))).code).toBe(1)
       expect(output()).toContain("missing_weights")
+    }))
+
+  it.scopedLive("an invalid setting from any source is one line on stderr naming it and its source; flags are usage (exit 2)", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir()
+      const serve = ["serve", "--models-dir", "examples/models", "--model-id", "text-detection", "--socket-dir", dir]
+      for (
+        const [env, flags, code, line] of [
+          [{ RUTH_MAX_INFLIGHT: "abc" }, [], 1, `invalid RUTH_MAX_INFLIGHT (environment): must be a positive integer, got "abc"`],
+          [{ RUTH_REQUEST_TIMEOUT_MS: "-5" }, [], 1, `invalid RUTH_REQUEST_TIMEOUT_MS (environment): must be a positive integer, got "-5"`],
+          [{}, ["--max-inflight", "-3"], 2, "invalid --max-inflight (flag): must be a positive integer, got -3"],
+          [{}, ["--request-timeout-ms", "0"], 2, "invalid --request-timeout-ms (flag): must be a positive integer, got 0"]
+        ] as const
+      ) {
+        const r = yield* ruthModel([...serve, ...flags], env)
+        expect(r.code, r.stderr).toBe(code)
+        expect(r.stderr).toBe(`ruth-model: ${line}\n`)
+        expect(r.stdout).not.toContain(line)
+      }
+    }))
+
+  it.live("without a model id it names the flag (and the variable), exit 2", () =>
+    Effect.gen(function*() {
+      const r = yield* ruthModel(["serve", "--models-dir", "examples/models"])
+      expect(r.code).toBe(2)
+      expect(r.stderr).toBe("ruth-model: give --model-id ID (or set RUTH_MODEL_ID)\n")
+    }))
+
+  it.scopedLive("an invalid limit in model.yaml names the key and the file, exit 1", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir()
+      const model = path.join(dir, "models", "detector")
+      fs.mkdirSync(model, { recursive: true })
+      fs.writeFileSync(path.join(model, "model.onnx"), "weights")
+      fs.writeFileSync(
+        path.join(model, "model.yaml"),
+        "model_id: detector\nmodel_name: d\nmodel_version: '1'\nmodel_weights: model.onnx\nlimits:\n  max_inflight: -3\n"
+      )
+      const r = yield* ruthModel(["serve", "--models-dir", path.join(dir, "models"), "--model-id", "detector", "--socket-dir", dir])
+      expect(r.code).toBe(1)
+      expect(r.stderr).toContain(
+        `invalid limits.max_inflight (model.yaml ${path.join(model, "model.yaml")}): must be a positive integer, got -3`
+      )
+    }))
+
+  it.scopedLive("a typo'd model.yaml section is not ignored: serve refuses to start, exit 1, suggesting the key", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir()
+      const model = path.join(dir, "models", "detector")
+      fs.mkdirSync(model, { recursive: true })
+      fs.writeFileSync(path.join(model, "model.onnx"), "weights")
+      fs.writeFileSync(
+        path.join(model, "model.yaml"),
+        "model_id: detector\nmodel_name: d\nmodel_version: '1'\nmodel_weights: model.onnx\npost_process:\n  kind: yolo\n"
+      )
+      const r = yield* ruthModel(["serve", "--models-dir", path.join(dir, "models"), "--model-id", "detector", "--socket-dir", dir])
+      expect(r.code).toBe(1)
+      expect(r.stderr).toContain(
+        `invalid post_process (model.yaml ${path.join(model, "model.yaml")}): unknown key, did you mean postprocess?`
+      )
+      expect(fs.existsSync(path.join(dir, "vas_model_detector.sock"))).toBe(false)
     }))
 })

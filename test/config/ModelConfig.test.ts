@@ -604,21 +604,60 @@ describe("model.yaml: runtime extension sections", () => {
       expect(config.limits).toEqual({ max_inflight: 8, request_timeout_ms: 5000 })
     }))
 
-  it.effect("unknown keys are ignored but listed as warnings, including options of another post-processor", () =>
+})
+
+describe("model.yaml: unknown keys", () => {
+  it.effect("a typo'd section name is an error that suggests the section", () =>
+    Effect.gen(function*() {
+      const { error, file } = yield* reject({ post_process: { kind: "yolo" } })
+      expectProblem(error, file, "post_process", "unknown key, did you mean postprocess?")
+      expect(error.kind).toBe("invalid")
+    }))
+
+  it.effect("a typo'd top-level key is an error that suggests the key", () =>
+    Effect.gen(function*() {
+      const { error, file } = yield* reject({ confidance_threshold: 0.4 })
+      expectProblem(error, file, "confidance_threshold", "unknown key, did you mean confidence_threshold?")
+    }))
+
+  it.effect("inside postprocess, a typo and another post-processor's option are errors", () =>
+    Effect.gen(function*() {
+      const { error, file } = yield* reject({ postprocess: { kind: "yolo", max_detection: 5, unclip_ratio: 2 } })
+      expectProblem(error, file, "postprocess.max_detection", "unknown key, did you mean max_detections?")
+      expectProblem(
+        error,
+        file,
+        "postprocess.unclip_ratio",
+        "unknown key (kind yolo takes: kind, layout, max_detections, class_agnostic_nms)"
+      )
+    }))
+
+  it.effect("inside the runtime's other sections, any unknown key is an error", () =>
+    Effect.gen(function*() {
+      const { error, file } = yield* reject({ preprocessing: { pad_valu: 0 }, backend: { threads: 2 }, limits: { inflight: 4 } })
+      expectProblem(error, file, "preprocessing.pad_valu", "unknown key, did you mean pad_value?")
+      expectProblem(
+        error,
+        file,
+        "backend.threads",
+        "unknown key (backend takes: execution_providers, intra_op_threads, inter_op_threads, pool_thread_nice, warmup_runs, input_name, output_names)"
+      )
+      expectProblem(error, file, "limits.inflight", "unknown key (limits takes: max_inflight, request_timeout_ms)")
+    }))
+
+  it.effect("other unknown keys of the original's mappings stay warnings, and output_schema stays open", () =>
     Effect.gen(function*() {
       const loaded = yield* load({
-        camera_hint: "lobby",
-        preprocessing: { pad_valu: 0 },
-        backend: { threads: 2 },
-        postprocess: { kind: "yolo", unclip_ratio: 2 },
+        my_team: "x",
+        resource_requirements: { min_ram_mb: 512 },
         output_schema: { anchors: [1, 2] }
       })
       expect(loaded.warnings).toEqual([
-        "unknown key 'camera_hint' is ignored",
-        "unknown key 'preprocessing.pad_valu' is ignored",
-        "unknown key 'backend.threads' is ignored",
-        "unknown key 'postprocess.unclip_ratio' is ignored"
+        "unknown key 'my_team' is ignored",
+        "unknown key 'resource_requirements.min_ram_mb' is ignored"
       ])
+      const { error, file } = yield* reject({ resource_requirements: { gpu_requried: true } })
+      expectProblem(error, file, "resource_requirements.gpu_requried", "unknown key, did you mean gpu_required?")
     }))
 })
 
@@ -674,16 +713,29 @@ describe("model.yaml: the file as a whole", () => {
   for (
     const [what, text, reason] of [
       ["empty", "", "the file is empty"],
-      ["a list", "- model_id: demo\n", "it is a list"],
-      ["a scalar", "model.onnx\n", `it is "model.onnx"`]
+      ["a list", "- model_id: demo\n", "it is a YAML list, not a mapping of keys"],
+      ["a scalar", "model.onnx\n", `it is "model.onnx", not a mapping of keys`],
+      ["a mapping of other keys", "name: x\nlicense: MIT\n", "a mapping without any model.yaml key such as model_id, model_name or model_weights"]
     ] as const
   ) {
-    it.effect(`a file that is ${what} is not a mapping`, () =>
+    it.effect(`a file that is ${what} is not a model.yaml`, () =>
       Effect.gen(function*() {
         const { error, file } = yield* reject({}, { text })
-        expectProblem(error, file, "", `must be a YAML mapping of keys (model_id, model_name, ...), but ${reason}`)
+        expect(error.kind).toBe("not_model_yaml")
+        expect(error.problems).toEqual([{ path: "", reason: `not a model.yaml (${reason})` }])
+        expect(error.message).toBe(`${file}: not a model.yaml (${reason})`)
       }))
   }
+
+  it.effect("a file not named .yaml that is not YAML is not a model.yaml, in one problem", () =>
+    Effect.gen(function*() {
+      const file = path.join(root, "NOTES.md")
+      fs.writeFileSync(file, "# Notes\n\nkey: value\nmore text: here: and\n- a list\n")
+      const error = yield* Effect.flip(loadModelConfig(file))
+      expect(error.kind).toBe("not_model_yaml")
+      expect(error.problems).toHaveLength(1)
+      expect(error.message).toMatch(/NOTES\.md: not a model\.yaml \(not YAML: .* at line \d+, column \d+\)$/)
+    }))
 
   it.effect("accepts the model.yaml path as well as its directory", () =>
     Effect.gen(function*() {

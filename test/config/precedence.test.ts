@@ -3,7 +3,8 @@ import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Exit, Layer } from "effect"
 import { describeSettings, resolveSettings } from "../../src/config/RuntimeConfig.js"
-import { resolveLaunch } from "../../src/container/ModelContainer.js"
+import { InferenceHandler } from "../../src/container/InferenceHandler.js"
+import { resolveLaunch, runWith, serveModel } from "../../src/container/ModelContainer.js"
 import { tempDir } from "../support/harness.js"
 
 const withEnv = (env: Record<string, string>) =>
@@ -23,7 +24,11 @@ describe("configuration precedence: flags > environment > model.yaml > defaults"
     Effect.gen(function*() {
       const r = yield* resolveSettings({
         flags: { maxInflight: 3 },
-        modelYaml: { modelId: "m", maxInflight: 7, requestTimeoutMs: 900, modelVersion: "1.0" }
+        modelYaml: {
+          file: "/models/m/model.yaml",
+          values: { modelId: "m", maxInflight: 7, requestTimeoutMs: 900, modelVersion: "1.0" },
+          names: {}
+        }
       }).pipe(withEnv({ RUTH_MAX_INFLIGHT: "5", RUTH_REQUEST_TIMEOUT_MS: "1200" }))
       expect(r.settings).toMatchObject({ modelId: "m", maxInflight: 3, requestTimeoutMs: 1200, modelVersion: "1.0", idleTimeoutMs: 60_000 })
       expect(r.sources).toMatchObject({ maxInflight: "flag", requestTimeoutMs: "env", modelVersion: "model.yaml", idleTimeoutMs: "default" })
@@ -58,19 +63,66 @@ describe("configuration precedence: flags > environment > model.yaml > defaults"
       })
     }))
 
-  it.effect("a bad value stops start-up with a message naming the key", () =>
+  it.effect("a bad value stops start-up with one message naming the variable and the environment", () =>
     Effect.gen(function*() {
-      for (const [key, value, text] of [
-        ["RUTH_MAX_INFLIGHT", "0", "RUTH_MAX_INFLIGHT"],
-        ["RUTH_SOCKET_MODE", "rw-rw----", "octal file mode"],
-        ["RUTH_REQUEST_TIMEOUT_MS", "soon", "RUTH_REQUEST_TIMEOUT_MS"],
-        ["RUTH_MODEL_ID", "../etc", "must match"]
-      ] as const) {
-        const exit = yield* Effect.exit(resolveSettings().pipe(withEnv({ RUTH_MODEL_ID: "m", [key]: value })))
-        expect(Exit.isFailure(exit) && String(exit.cause), key).toContain(text)
+      for (
+        const [key, value, reason] of [
+          ["RUTH_MAX_INFLIGHT", "abc", `must be a positive integer, got "abc"`],
+          ["RUTH_MAX_INFLIGHT", "0", `must be a positive integer, got "0"`],
+          ["RUTH_REQUEST_TIMEOUT_MS", "-5", `must be a positive integer, got "-5"`],
+          ["RUTH_SOCKET_MODE", "rw-rw----", `must be an octal file mode like 0600 or 0660, got "rw-rw----"`],
+          ["RUTH_DRAIN_TIMEOUT_MS", "1.5", `must be a non-negative integer, got "1.5"`],
+          ["VAS_HEARTBEAT_INTERVAL_SECONDS", "often", `must be a number of seconds >= 0 (0 disables the heartbeat), got "often"`],
+          ["RUTH_FRAME_ROOTS", "frames", `must be absolute directories (separated by ',' or ':'), got "frames"`],
+          ["RUTH_MODEL_ID", "../etc", `must be letters, digits, '.', '_' or '-' (it becomes part of file names), got "../etc"`]
+        ] as const
+      ) {
+        const error = yield* Effect.flip(resolveSettings().pipe(withEnv({ RUTH_MODEL_ID: "m", [key]: value })))
+        expect(error.message).toBe(`invalid ${key} (environment): ${reason}`)
       }
-      const missing = yield* Effect.exit(resolveSettings().pipe(withEnv({})))
-      expect(Exit.isFailure(missing) && String(missing.cause)).toContain("RUTH_MODEL_ID is required")
+      const missing = yield* Effect.flip(resolveSettings().pipe(withEnv({})))
+      expect(missing.message).toBe("RUTH_MODEL_ID is required: the id of the model this container serves")
+    }))
+
+  it.effect("every invalid value is reported at once, each named as its source spells it", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(
+        resolveSettings({
+          flags: { maxInflight: -3 },
+          flagNames: { maxInflight: "--max-inflight" },
+          modelYaml: { file: "/models/m/model.yaml", values: { modelId: "m", requestTimeoutMs: 0 }, names: { requestTimeoutMs: "limits.request_timeout_ms" } }
+        }).pipe(withEnv({ RUTH_IDLE_TIMEOUT_MS: "soon" }))
+      )
+      expect(error.message).toBe(
+        "invalid --max-inflight (flag): must be a positive integer, got -3; " +
+          `invalid RUTH_IDLE_TIMEOUT_MS (environment): must be a positive integer, got "soon"; ` +
+          "invalid limits.request_timeout_ms (model.yaml /models/m/model.yaml): must be a positive integer, got 0"
+      )
+    }))
+
+  it.effect("without a model id, the flag the caller gave is named", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(resolveSettings({ flagNames: { modelId: "--model-id" } }).pipe(withEnv({})))
+      expect(error.message).toBe("give --model-id ID (or set RUTH_MODEL_ID)")
+    }))
+
+  it.scopedLive("launching with bad settings names each one and its source: options, environment, model.yaml", () =>
+    Effect.gen(function*() {
+      const noHandler = Layer.succeed(InferenceHandler, InferenceHandler.of({ infer: () => Effect.succeed([]) }))
+      const option = yield* Effect.flip(runWith({ modelId: "m", maxInflight: -3 }).pipe(Effect.provide(noHandler), withEnv({})))
+      expect(option.message).toBe("invalid maxInflight (option): must be a positive integer, got -3")
+      const env = yield* Effect.flip(
+        runWith({ modelId: "m" }).pipe(Effect.provide(noHandler), withEnv({ RUTH_REQUEST_TIMEOUT_MS: "-5" }))
+      )
+      expect(env.message).toBe(`invalid RUTH_REQUEST_TIMEOUT_MS (environment): must be a positive integer, got "-5"`)
+      const dir = yield* tempDir()
+      writeModel(dir, "detector", modelYaml("detector", "limits:\n  max_inflight: -3\n"))
+      const yaml = yield* Effect.flip(serveModel({ modelsDir: dir, modelId: "detector" }).pipe(withEnv({})))
+      expect(yaml.message).toBe(
+        `model 'detector' is unavailable (invalid_model_yaml): invalid limits.max_inflight (model.yaml ${
+          path.join(dir, "detector", "model.yaml")
+        }): must be a positive integer, got -3`
+      )
     }))
 
   it.scopedLive("launch with a models dir takes id, version and limits from model.yaml, below env and flags", () =>
