@@ -139,8 +139,8 @@ const loadUntilSignal = (options: LoadOptions) =>
     void runLoad({ ...options, signal: stop.signal }).then((result) => {
       process.off("SIGINT", onSignal)
       process.off("SIGTERM", onSignal)
-        resume(Effect.succeed({ result, signal: received }))
-      })
+      resume(Effect.succeed({ result, signal: received }))
+    })
   })
 
 export const benchCommand = Command.make("bench", options, (o) =>
@@ -215,7 +215,11 @@ export const benchCommand = Command.make("bench", options, (o) =>
         return yield* new CliFailure({ message: `no answer from ${socketPath}: ${result.firstFailure ?? ""}`, exitCode: ExitCode.unreachable })
       }
     }))
-  }).pipe(Effect.scoped)
+  }).pipe(
+    Effect.scoped,
+    // Stopped before the load began (asking for the model id, publishing the image): nothing to report, still 130.
+    Effect.onInterrupt(() => Effect.sync(() => void (process.exitCode ||= ExitCode.interrupted)))
+  )
 ).pipe(Command.withDescription(
     "Load-test a container: req/s and p50/p90/p99 latency, with live progress, and where the time went (the answers' stage timings); Ctrl+C prints the report of what ran and exits 130."
   ))

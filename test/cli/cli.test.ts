@@ -1,4 +1,6 @@
 import * as fs from "node:fs"
+import * as net from "node:net"
+import * as path from "node:path"
 import sharp from "sharp"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
@@ -330,6 +332,29 @@ describe("ruth-model exit codes and messages", () => {
         if (json) expect(JSON.parse(stdout)).toMatchObject({ stopped: true, failures: 0 })
         else expect(stdout).toMatch(/^\d+ requests in [\d.]+ s with 2 client\(s\) \(stopped early\)/)
       }
+    }), 120_000)
+
+  it.scopedLive("Ctrl+C before the load began (still asking a silent server for its model id): exit 130", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir()
+      // A socket whose name does not say the model, held by a server that never answers.
+      const socketPath = path.join(dir, "silent.sock")
+      const server = net.createServer(() => {})
+      yield* Effect.acquireRelease(
+        Effect.promise(() => new Promise<void>((resolve) => server.listen(socketPath, resolve))),
+        () => Effect.sync(() => server.close())
+      )
+      let connected!: () => void
+      const asked = new Promise<void>((resolve) => (connected = resolve))
+      server.on("connection", () => connected())
+      const child = spawnRuthModel(["bench", "--socket", socketPath, "--timeout-ms", "60000", "--duration", "600"])
+      let stdout = ""
+      child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()))
+      yield* Effect.promise(() => asked)
+      child.kill("SIGINT")
+      const { code } = yield* Effect.promise(() => exitOf(child))
+      expect(code).toBe(130)
+      expect(stdout).toBe("")
     }), 120_000)
 
   it.scopedLive("bench names queueing apart from the model: requests waiting for one session show a large queue share", () =>
