@@ -9,6 +9,20 @@ import { ruthModel } from "../support/cli.js"
 import { call, request, tempDir } from "../support/harness.js"
 import { spawn } from "node:child_process"
 
+/** A models dir holding `detector`: a valid model.yaml plus `extra`, and a weights file. */
+const modelDir = (extra: string) =>
+  Effect.map(tempDir(), (dir) => {
+    const model = path.join(dir, "models", "detector")
+    fs.mkdirSync(model, { recursive: true })
+    fs.writeFileSync(path.join(model, "model.onnx"), "weights")
+    fs.writeFileSync(path.join(model, "model.yaml"), `model_id: detector\nmodel_name: d\nmodel_version: '1'\nmodel_weights: model.onnx\n${extra}`)
+    return { dir, model }
+  })
+
+/** `ruth-model serve` of `detector` from `modelDir`'s directory. */
+const serveModelDir = (dir: string) =>
+  ruthModel(["serve", "--models-dir", path.join(dir, "models"), "--model-id", "detector", "--socket-dir", dir])
+
 describe("ruth-model serve (model.yaml + weights, no code)", () => {
   it.scopedLive("serves the text-detection model until SIGTERM, then exits 0 and removes its socket", () =>
     Effect.gen(function*() {
@@ -80,15 +94,8 @@ describe("ruth-model serve (model.yaml + weights, no code)", () => {
 
   it.scopedLive("an invalid limit in model.yaml names the key and the file, exit 1", () =>
     Effect.gen(function*() {
-      const dir = yield* tempDir()
-      const model = path.join(dir, "models", "detector")
-      fs.mkdirSync(model, { recursive: true })
-      fs.writeFileSync(path.join(model, "model.onnx"), "weights")
-      fs.writeFileSync(
-        path.join(model, "model.yaml"),
-        "model_id: detector\nmodel_name: d\nmodel_version: '1'\nmodel_weights: model.onnx\nlimits:\n  max_inflight: -3\n"
-      )
-      const r = yield* ruthModel(["serve", "--models-dir", path.join(dir, "models"), "--model-id", "detector", "--socket-dir", dir])
+      const { dir, model } = yield* modelDir("limits:\n  max_inflight: -3\n")
+      const r = yield* serveModelDir(dir)
       expect(r.code).toBe(1)
       expect(r.stderr).toContain(
         `invalid limits.max_inflight (model.yaml ${path.join(model, "model.yaml")}): must be a positive integer, got -3`
