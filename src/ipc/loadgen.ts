@@ -63,7 +63,7 @@ export interface LoadResult {
 }
 
 /** Growable sample store: no per-sample allocation. */
-class Samples {
+export class Samples {
   private data = new Float64Array(1 << 16)
   length = 0
   push(v: number) {
@@ -88,15 +88,25 @@ export const median = (xs: ReadonlyArray<number>): number => quantile(Float64Arr
 
 const ERROR_NULL = Buffer.from('"error":null')
 
-/** The reply's `error`, or undefined when it is null: a byte search first, parsing only the rare error replies. */
-const errorOf = (payload: Uint8Array): string | undefined => {
+/** An error reply's `error` and, when it has one, its `error_code` (servers before the codes give none). */
+export interface ReplyError {
+  readonly error: string
+  readonly code: string | undefined
+}
+
+/**
+ * The reply's error, or undefined when `error` is null: a byte search first, parsing only the rare
+ * error replies (shared with the open-loop generator).
+ */
+export const replyError = (payload: Uint8Array): ReplyError | undefined => {
   const bytes = Buffer.from(payload.buffer, payload.byteOffset, payload.length)
   if (bytes.indexOf(ERROR_NULL) !== -1) return undefined
   try {
-    const reply = JSON.parse(bytes.toString("utf8")) as { error?: unknown }
-    return reply.error === null || reply.error === undefined ? undefined : String(reply.error)
+    const reply = JSON.parse(bytes.toString("utf8")) as { error?: unknown; error_code?: unknown }
+    if (reply.error === null || reply.error === undefined) return undefined
+    return { error: String(reply.error), code: typeof reply.error_code === "string" ? reply.error_code : undefined }
   } catch {
-    return "reply is not JSON"
+    return { error: "reply is not JSON", code: undefined }
   }
 }
 
@@ -193,10 +203,10 @@ export const runLoad = (options: LoadOptions): Promise<LoadResult> =>
       const onReply = (payload: Uint8Array, sentAt: number) => {
         const latency = performance.now() - sentAt
         latencies.push(latency)
-        const error = errorOf(payload)
+        const error = replyError(payload)
         if (error !== undefined) {
           errorResponses++
-          firstError ??= error
+          firstError ??= error.error
         } else {
           options.onAnswer?.(payload, latency)
         }

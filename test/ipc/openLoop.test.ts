@@ -1,0 +1,117 @@
+import * as net from "node:net"
+import * as path from "node:path"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { type OpenLoopCounts, type OpenLoopOptions, runOpenLoop } from "../../src/ipc/openLoop.js"
+import { memoryFrame, request, startContainer, tempDir } from "../support/harness.js"
+import { startScriptedServer } from "../support/originalServer.js"
+
+/** Every frame the cameras sent ended one way: an answer of some kind, no answer in time, or a broken connection. */
+const accountedFor = (c: OpenLoopCounts) =>
+  c.ok + c.expired + c.superseded + c.overloaded + c.timeout +
+  Object.values(c.otherErrors).reduce((a, b) => a + b, 0) + c.unanswered + c.failures
+
+const frameRequest = (model_id = "test-model"): OpenLoopOptions["request"] => ({ cameraId, frameId, timestamp }) =>
+  request("/dev/shm/cam1", { camera_id: cameraId, model_id, timestamp, frame_metadata: { width: 64, height: 48, format: "NV12", frame_id: frameId } })
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null
+
+/** Answers by frame id: ok, then one of each error (the last one without a code, as servers before the codes answer). */
+const CODES = [undefined, "FRAME_EXPIRED", "SUPERSEDED", "OVERLOADED", "SOMETHING_NEW", null] as const
+const scriptedAnswer = (seen: Array<{ camera: string; frameId: number; timestamp: number }>) => (message: unknown) => {
+  const m = isRecord(message) ? message : {}
+  const meta = isRecord(m.frame_metadata) ? m.frame_metadata : {}
+  const frameId = Number(meta.frame_id)
+  seen.push({ camera: String(m.camera_id), frameId, timestamp: Number(m.timestamp) })
+  const code = CODES[frameId % CODES.length]
+  return {
+    model_id: m.model_id, camera_id: m.camera_id, frame_id: frameId, detections: [], metadata: null,
+    error: code === undefined ? null : `scripted ${code ?? "uncoded"}`,
+    ...(typeof code === "string" ? { error_code: code } : {})
+  }
+}
+
+describe("open-loop load generator", () => {
+  it.scopedLive("holds each camera's rate while the model falls behind; every frame is accounted for", () =>
+    Effect.gen(function*() {
+      // A model that runs one request at a time for 50 ms: 20 answers/s at most, against 80 frames/s sent.
+      const model = yield* Effect.makeSemaphore(1)
+      const c = yield* startContainer({
+        frames: new Map([["/dev/shm/cam1", memoryFrame()]]),
+        settings: { maxInflight: 8, requestTimeoutMs: 300 },
+        handler: { infer: () => model.withPermits(1)(Effect.sleep("50 millis")).pipe(Effect.as({ detections: [] })) }
+      })
+      const r = yield* Effect.promise(() =>
+        runOpenLoop({ socketPath: c.socketPath, fps: [40, 40], durationMs: 1000, graceMs: 5000, connectPerRequest: true, request: frameRequest() })
+      )
+      expect(r).toMatchObject({ mode: "open-loop", connections: "per-request", stopped: false })
+      expect(r.cameras.map((cam) => [cam.camera_id, cam.fps])).toEqual([["cam-1", 40], ["cam-2", 40]])
+      for (const cam of r.cameras) {
+        // Sent on schedule whatever came back: 40 frames/s for 1 s.
+        expect(cam.sent).toBeGreaterThanOrEqual(36)
+        expect(cam.sent).toBeLessThanOrEqual(41)
+        expect(accountedFor(cam)).toBe(cam.sent)
+        expect(cam.failures).toBe(0)
+      }
+      expect(r.total.sent).toBe(r.cameras[0]!.sent + r.cameras[1]!.sent)
+      expect(accountedFor(r.total)).toBe(r.total.sent)
+      expect(r.total.ok).toBeGreaterThan(0)
+      expect(r.total.ok).toBeLessThan(r.total.sent / 2)
+      expect(r.total.overloaded).toBeGreaterThan(0)
+      expect(r.total.frameAgeMs.p50).toBeGreaterThan(0)
+      expect(r.total.frameAgeMs.p99).toBeGreaterThanOrEqual(r.total.frameAgeMs.p50)
+    }), 60_000)
+
+  for (const connectPerRequest of [true, false]) {
+    it.scopedLive(`counts each error code under its key, per camera and in total (${connectPerRequest ? "per request" : "persistent"})`, () =>
+      Effect.gen(function*() {
+        const seen: Array<{ camera: string; frameId: number; timestamp: number }> = []
+        const server = yield* startScriptedServer(scriptedAnswer(seen))
+        const before = Date.now() / 1000
+        const r = yield* Effect.promise(() =>
+          runOpenLoop({ socketPath: server.socketPath, fps: [50, 100], durationMs: 600, graceMs: 5000, connectPerRequest, request: frameRequest() })
+        )
+        // 0.6 s at 50 and 100 frames/s: 30 and 60 frames, five and ten of each answer.
+        expect(r.cameras).toMatchObject([
+          { camera_id: "cam-1", sent: 30, ok: 5, expired: 5, superseded: 5, overloaded: 5, timeout: 0, otherErrors: { SOMETHING_NEW: 5, NO_CODE: 5 }, unanswered: 0, failures: 0 },
+          { camera_id: "cam-2", sent: 60, ok: 10, expired: 10, superseded: 10, overloaded: 10, timeout: 0, otherErrors: { SOMETHING_NEW: 10, NO_CODE: 10 }, unanswered: 0, failures: 0 }
+        ])
+        expect(r.total).toMatchObject({ fps: 150, sent: 90, ok: 15, expired: 15, otherErrors: { SOMETHING_NEW: 15, NO_CODE: 15 } })
+        expect(r.connections).toBe(connectPerRequest ? "per-request" : "persistent")
+        expect(r.firstError).toBe("scripted FRAME_EXPIRED")
+        // Each camera's frame ids count up from 1; timestamps are the send times, in Unix seconds.
+        for (const [camera, n] of [["cam-1", 30], ["cam-2", 60]] as const) {
+          const frames = seen.filter((s) => s.camera === camera)
+          expect(frames.map((s) => s.frameId).sort((a, b) => a - b)).toEqual(Array.from({ length: n }, (_, i) => i + 1))
+          for (const f of frames) expect(f.timestamp).toBeGreaterThanOrEqual(before - 1)
+          for (const f of frames) expect(f.timestamp).toBeLessThanOrEqual(Date.now() / 1000 + 1)
+        }
+        if (!connectPerRequest) expect(server.connections()).toBe(2)
+      }), 60_000)
+  }
+
+  it.scopedLive("frames a server never answers count as unanswered after the grace period", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir()
+      const socketPath = path.join(dir, "silent.sock")
+      const server = net.createServer(() => {})
+      yield* Effect.acquireRelease(
+        Effect.promise(() => new Promise<void>((resolve) => server.listen(socketPath, resolve))),
+        () => Effect.sync(() => server.close())
+      )
+      const r = yield* Effect.promise(() =>
+        runOpenLoop({ socketPath, fps: [20], durationMs: 200, graceMs: 100, connectPerRequest: true, request: frameRequest() })
+      )
+      expect(r.cameras[0]).toMatchObject({ sent: 4, ok: 0, unanswered: 4, failures: 0 })
+    }), 60_000)
+
+  it.scopedLive("nothing listening: every frame is a connection failure, the first one's reason kept", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir()
+      const r = yield* Effect.promise(() =>
+        runOpenLoop({ socketPath: path.join(dir, "none.sock"), fps: [20], durationMs: 200, graceMs: 1000, connectPerRequest: true, request: frameRequest() })
+      )
+      expect(r.cameras[0]).toMatchObject({ sent: 4, ok: 0, unanswered: 0, failures: 4 })
+      expect(r.firstFailure).toMatch(/ENOENT/)
+    }), 60_000)
+})
