@@ -1,4 +1,8 @@
-/** `ruth-model bench`: closed-loop load against a running container. */
+/**
+ * `ruth-model bench`: load against a running container. Closed loop by default (clients that each
+ * wait for their answer); open loop with `--cameras K --fps F` (cameras that send at their rate
+ * whatever comes back — the only way to see queueing and what callers get under overload).
+ */
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Command, Options } from "@effect/cli"
@@ -7,6 +11,7 @@ import { encodeMessage } from "../contract/codec.js"
 import { sharedMemoryDir } from "../frames/publish.js"
 import { type ConnectionMode, type LoadOptions, type LoadProgress, type LoadResult, runLoad } from "../ipc/loadgen.js"
 import { ClientError, openConnection } from "../ipc/ModelClient.js"
+import { type OpenLoopCounts, type OpenLoopOptions, type OpenLoopProgress, type OpenLoopResult, runOpenLoop } from "../ipc/openLoop.js"
 import { type StageSummary, stageTimes, type StageTimes, summariseStages } from "../ipc/stages.js"
 import {
   CliFailure,
@@ -27,12 +32,23 @@ const options = {
   socket: socketOption,
   concurrency: Options.integer("concurrency").pipe(
     Options.withAlias("c"),
-    Options.withDescription("concurrent clients, each with one request outstanding"),
-    Options.withDefault(8)
+    Options.withDescription("closed loop: concurrent clients, each with one request outstanding (default 8)"),
+    Options.optional
+  ),
+  cameras: Options.integer("cameras").pipe(
+    Options.withDescription("open loop: this many cameras (cam-1..cam-K), each sending at its rate whether or not answers came back"),
+    Options.optional
+  ),
+  fps: Options.text("fps").pipe(
+    Options.withDescription("open loop: frames per second, one for every camera or one per camera (e.g. 30,30,30,120; default 30)"),
+    Options.optional
   ),
   duration: Options.float("duration").pipe(Options.withDescription("seconds"), Options.withDefault(10)),
   connectPerRequest: Options.boolean("connect-per-request").pipe(
-    Options.withDescription("open a new connection for every request, as the reference callers do")
+    Options.withDescription("open a new connection for every request, as the reference callers do (the open loop's default)")
+  ),
+  persistent: Options.boolean("persistent").pipe(
+    Options.withDescription("open loop: one connection per camera, every frame written on it without waiting for answers")
   ),
   frame: Options.text("frame").pipe(
     Options.withDescription("frame to reference (default: a gray 640x360 NV12 frame written to /dev/shm for the run)"),
@@ -114,6 +130,59 @@ const formatResult = (r: LoadResult, stages: StageSummary | undefined): string =
     ...formatStages(stages)
   ].join("\n")
 
+const OPEN_LOOP_COLUMNS: ReadonlyArray<[string, (c: OpenLoopCounts) => string]> = [
+  ["sent", (c) => String(c.sent)],
+  ["ok", (c) => String(c.ok)],
+  ["expired", (c) => String(c.expired)],
+  ["superseded", (c) => String(c.superseded)],
+  ["overloaded", (c) => String(c.overloaded)],
+  ["timeout", (c) => String(c.timeout)],
+  ["other", (c) => String(Object.values(c.otherErrors).reduce((a, b) => a + b, 0))],
+  ["unanswered", (c) => String(c.unanswered)],
+  ["failed", (c) => String(c.failures)],
+  ["ok/s", (c) => fmt(c.okPerSecond, 1)],
+  ["age p50 ms", (c) => fmt(c.frameAgeMs.p50, 1)],
+  ["age p99 ms", (c) => fmt(c.frameAgeMs.p99, 1)]
+]
+
+/** The open loop's report: one row per camera and a total, then the error codes outside the columns. */
+const formatOpenLoop = (r: OpenLoopResult): string => {
+  const rows = [
+    ["camera", "fps", ...OPEN_LOOP_COLUMNS.map(([name]) => name)],
+    ...[...r.cameras, { camera_id: "total", ...r.total }].map((c) => [
+      c.camera_id,
+      fmt(c.fps, Number.isInteger(c.fps) ? 0 : 1),
+      ...OPEN_LOOP_COLUMNS.map(([, cell]) => cell(c))
+    ])
+  ]
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)))
+  const other = Object.entries(r.total.otherErrors)
+  return [
+    `open loop: ${r.cameras.length} camera(s), ${fmt(r.total.fps, 0)} frames/s in all for ${fmt(r.durationMs / 1000)} s, ` +
+    (r.connections === "persistent" ? "one pipelined connection per camera (--persistent)" : "one connection per request") +
+    (r.stopped ? " (stopped early)" : ""),
+    ...rows.map((row) => row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join("  ")),
+    ...(other.length > 0 ? [`other error codes: ${other.map(([code, n]) => `${code} ${n}`).join(", ")}`] : []),
+    ...(r.firstError !== undefined ? [`first error answer: ${r.firstError}`] : []),
+    ...(r.firstFailure !== undefined ? [`first failure: ${r.firstFailure}`] : [])
+  ].join("\n")
+}
+
+/** `--fps`: one positive rate for every camera, or one per camera. */
+const parseFps = (flag: Option.Option<string>, cameras: number): Effect.Effect<ReadonlyArray<number>, CliFailure> =>
+  Effect.suspend(() => {
+    if (Option.isNone(flag)) return Effect.succeed(Array.from({ length: cameras }, () => 30))
+    const parts = flag.value.split(",").map((p) => p.trim())
+    const rates = parts.map(Number)
+    const bad = parts.find((p, i) => p === "" || !(Number.isFinite(rates[i]) && rates[i]! > 0))
+    if (bad !== undefined) return Effect.fail(usage(`--fps must be positive frames per second, one value or one per camera, got ${flag.value}`))
+    if (rates.length === 1) return Effect.succeed(Array.from({ length: cameras }, () => rates[0]!))
+    if (rates.length !== cameras) {
+      return Effect.fail(usage(`--fps gives ${rates.length} rates for ${cameras} camera(s): give one for all or one per camera`))
+    }
+    return Effect.succeed(rates)
+  })
+
 /** Fails with `unreachable` when nothing accepts a connection at `socketPath`, so a run does not spin on refusals. */
 const probe = (socketPath: string) =>
   Effect.async<void, CliFailure>((resume) => {
@@ -125,9 +194,9 @@ const probe = (socketPath: string) =>
     return Effect.sync(() => socket.destroy())
   })
 
-/** Runs the load until its end, or until SIGINT/SIGTERM stops it early, saying which signal. */
-const loadUntilSignal = (options: LoadOptions) =>
-  Effect.async<{ readonly result: LoadResult; readonly signal: NodeJS.Signals | undefined }>((resume) => {
+/** Runs a load until its end, or until SIGINT/SIGTERM stops it early, saying which signal. */
+const untilSignal = <R>(run: (signal: AbortSignal) => Promise<R>) =>
+  Effect.async<{ readonly result: R; readonly signal: NodeJS.Signals | undefined }>((resume) => {
     const stop = new AbortController()
     let received: NodeJS.Signals | undefined
     const onSignal = (signal: NodeJS.Signals) => {
@@ -136,19 +205,84 @@ const loadUntilSignal = (options: LoadOptions) =>
     }
     process.once("SIGINT", onSignal)
     process.once("SIGTERM", onSignal)
-    void runLoad({ ...options, signal: stop.signal }).then((result) => {
+    void run(stop.signal).then((result) => {
       process.off("SIGINT", onSignal)
       process.off("SIGTERM", onSignal)
       resume(Effect.succeed({ result, signal: received }))
     })
   })
 
+/** The exit code of a run a signal stopped: Ctrl+C 130, SIGTERM 143 (128 + the signal's number, as a shell reports it). */
+const exitAfter = (signal: NodeJS.Signals) =>
+  // The runtime interrupts the command on the same signal, so the code goes where main.ts reads it.
+  Effect.sync(() => void (process.exitCode = signal === "SIGINT" ? ExitCode.interrupted : 143))
+
+const tty = () => process.stderr.isTTY === true
+
+/** One line of live progress on stderr (rewritten in place on a terminal). */
+const progressLine = (line: string) => process.stderr.write(tty() ? `\r\x1b[2K${line}` : `${line}\n`)
+
+/** The closed loop: `concurrency` clients, each waiting for its answer before the next request. */
+const closedLoop = (socketPath: string, message: Uint8Array, o: { readonly concurrency: number; readonly durationMs: number; readonly connectPerRequest: boolean; readonly json: boolean }) =>
+  Effect.gen(function*() {
+    const onProgress = (p: LoadProgress) =>
+      progressLine(`  ${fmt(p.elapsedMs / 1000, 0)}s  ${p.requests} requests  ${fmt(p.recentRps, 0)} req/s  ${p.errorResponses} error responses  ${p.failures} failures`)
+    const times: Array<StageTimes> = []
+    const onAnswer = (payload: Uint8Array, latencyMs: number) => {
+      const reply = JSON.parse(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString("utf8")) as {
+        readonly metadata?: unknown
+      }
+      const t = stageTimes(reply.metadata, latencyMs)
+      if (t !== undefined) times.push(t)
+    }
+    const load: LoadOptions = { socketPath, concurrency: o.concurrency, durationMs: o.durationMs, connectPerRequest: o.connectPerRequest, message, onProgress, onAnswer }
+    const { result, signal } = yield* untilSignal((stop) => runLoad({ ...load, signal: stop }))
+    const stages = summariseStages(times)
+    if (tty()) process.stderr.write("\n")
+    yield* Console.log(
+      o.json
+        ? JSON.stringify({ socket: socketPath, mode: "closed-loop", ...result, ...(stages !== undefined ? { stages } : {}) })
+        : formatResult(result, stages)
+    )
+    if (signal !== undefined) return yield* exitAfter(signal)
+    if (result.requests === 0 && result.failures > 0) {
+      return yield* new CliFailure({ message: `no answer from ${socketPath}: ${result.firstFailure ?? ""}`, exitCode: ExitCode.unreachable })
+    }
+  })
+
+/** The open loop: cameras sending at their rates whatever comes back. */
+const openLoop = (socketPath: string, load: Omit<OpenLoopOptions, "signal" | "onProgress">, json: boolean) =>
+  Effect.gen(function*() {
+    const onProgress = (p: OpenLoopProgress) =>
+      progressLine(`  ${fmt(p.elapsedMs / 1000, 0)}s  ${p.sent} sent  ${p.ok} ok  ${fmt(p.recentOkPerSecond, 0)} ok/s  ${p.errorResponses} error answers  ${p.failures} failures`)
+    const { result, signal } = yield* untilSignal((stop) => runOpenLoop({ ...load, onProgress, signal: stop }))
+    if (tty()) process.stderr.write("\n")
+    yield* Console.log(json ? JSON.stringify({ socket: socketPath, ...result }) : formatOpenLoop(result))
+    if (signal !== undefined) return yield* exitAfter(signal)
+    if (result.total.failures > 0 && result.total.failures === result.total.sent) {
+      return yield* new CliFailure({ message: `no answer from ${socketPath}: ${result.firstFailure ?? ""}`, exitCode: ExitCode.unreachable })
+    }
+  })
+
 export const benchCommand = Command.make("bench", options, (o) =>
   Effect.gen(function*() {
     yield* positiveFlags({
-      integers: { "--concurrency": o.concurrency, "--width": o.width, "--height": o.height, "--timeout-ms": o.timeoutMs },
+      integers: {
+        "--concurrency": o.concurrency,
+        "--cameras": o.cameras,
+        "--width": o.width,
+        "--height": o.height,
+        "--timeout-ms": o.timeoutMs
+      },
       seconds: { "--duration": o.duration }
     })
+    const openLoopOnly = o.persistent ? "--persistent" : Option.isSome(o.fps) ? "--fps" : undefined
+    if (Option.isSome(o.cameras) && Option.isSome(o.concurrency)) {
+      return yield* usage("--cameras excludes --concurrency (open loop: cameras at their rates; closed loop: clients waiting for answers)")
+    }
+    if (Option.isNone(o.cameras) && openLoopOnly !== undefined) return yield* usage(`${openLoopOnly} needs --cameras K (the open loop)`)
+    if (o.persistent && o.connectPerRequest) return yield* usage("give at most one of --connect-per-request or --persistent")
+    const fps = Option.isSome(o.cameras) ? yield* parseFps(o.fps, o.cameras.value) : undefined
     const socketPath = yield* resolveSocket(o.socket)
     if (Option.isSome(o.frame) && Option.isSome(o.image)) return yield* usage("give at most one of --frame PATH or --image FILE")
     const modelId = yield* modelIdFor(socketPath, o.modelId, o.timeoutMs)
@@ -167,59 +301,40 @@ export const benchCommand = Command.make("bench", options, (o) =>
         width: width ?? 640,
         height: height ?? 360
       }
-    const message = encodeMessage({
+    const request = (cameraId: string, frameId: number, timestamp: number) => ({
       frame_reference: frame.reference,
-      frame_metadata: { width: frame.width, height: frame.height, format: "NV12", frame_id: 0 },
-      camera_id: "bench",
+      frame_metadata: { width: frame.width, height: frame.height, format: "NV12", frame_id: frameId },
+      camera_id: cameraId,
       model_id: modelId,
-      timestamp: Date.now() / 1000
+      timestamp
     })
-    const tty = process.stderr.isTTY === true
-    const onProgress = (p: LoadProgress) =>
-      process.stderr.write(
-        `${tty ? "\r\x1b[2K" : ""}  ${fmt(p.elapsedMs / 1000, 0)}s  ${p.requests} requests  ${fmt(p.recentRps, 0)} req/s  ` +
-          `${p.errorResponses} error responses  ${p.failures} failures${tty ? "" : "\n"}`
-      )
-    const times: Array<StageTimes> = []
-    const onAnswer = (payload: Uint8Array, latencyMs: number) => {
-      const reply = JSON.parse(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString("utf8")) as {
-        readonly metadata?: unknown
-      }
-      const t = stageTimes(reply.metadata, latencyMs)
-      if (t !== undefined) times.push(t)
-    }
     // Uninterruptible: the runtime's own reaction to Ctrl+C (interrupting the command) waits for the report.
-    yield* Effect.uninterruptible(Effect.gen(function*() {
-      const { result, signal } = yield* loadUntilSignal({
-        socketPath,
-        concurrency: o.concurrency,
-        durationMs: o.duration * 1000,
-        connectPerRequest: o.connectPerRequest,
-        message,
-        onProgress,
-        onAnswer
-      })
-      const stages = summariseStages(times)
-      if (tty) process.stderr.write("\n")
-      yield* Console.log(
-        o.json
-          ? JSON.stringify({ socket: socketPath, ...result, ...(stages !== undefined ? { stages } : {}) })
-          : formatResult(result, stages)
-      )
-      if (signal !== undefined) {
-        // The runtime interrupts the command on the same signal, so the code goes where main.ts reads it.
-        // Ctrl+C: 130; SIGTERM: 143 (128 + the signal's number, as a shell reports it).
-        return yield* Effect.sync(() => void (process.exitCode = signal === "SIGINT" ? ExitCode.interrupted : 143))
-      }
-      if (result.requests === 0 && result.failures > 0) {
-        return yield* new CliFailure({ message: `no answer from ${socketPath}: ${result.firstFailure ?? ""}`, exitCode: ExitCode.unreachable })
-      }
-    }))
+    yield* Effect.uninterruptible(
+      fps === undefined
+        ? closedLoop(socketPath, encodeMessage(request("bench", 0, Date.now() / 1000)), {
+          concurrency: Option.getOrElse(o.concurrency, () => 8),
+          durationMs: o.duration * 1000,
+          connectPerRequest: o.connectPerRequest,
+          json: o.json
+        })
+        : openLoop(socketPath, {
+          socketPath,
+          fps,
+          durationMs: o.duration * 1000,
+          // Answers still awaited after the cameras stop: as long as a single reply is (--timeout-ms).
+          graceMs: o.timeoutMs,
+          connectPerRequest: !o.persistent,
+          request: (f) => request(f.cameraId, f.frameId, f.timestamp)
+        }, o.json)
+    )
   }).pipe(
     Effect.scoped,
     // Stopped before the load began (asking for the model id, publishing the image): nothing to report, still 130.
     Effect.onInterrupt(() => Effect.sync(() => void (process.exitCode ||= ExitCode.interrupted)))
   )
 ).pipe(Command.withDescription(
-    "Load-test a container: req/s and p50/p90/p99 latency, with live progress, and where the time went (the answers' stage timings); Ctrl+C prints the report of what ran and exits 130."
+    "Load-test a container. Closed loop (--concurrency): req/s and p50/p90/p99 latency, and where the time went (the answers' stage timings). " +
+      "Open loop (--cameras K --fps F[,F...]): cameras sending at their rates whatever comes back; per camera sent, ok, expired, superseded, overloaded, " +
+      "timeout, other error codes, unanswered, failed, ok/s and the p50/p99 age of frames at answer. Live progress on stderr; " +
+      "Ctrl+C prints the report of what ran and exits 130."
   ))

@@ -7,6 +7,7 @@ import { Effect } from "effect"
 import { exitOf } from "../support/child.js"
 import { ruthModel, spawnRuthModel } from "../support/cli.js"
 import { startContainer, tempDir, writeFrameFile } from "../support/harness.js"
+import { accountedFor, openLoopRows, scriptedAnswer } from "../support/openLoop.js"
 import { startOriginalServer, startScriptedServer } from "../support/originalServer.js"
 
 /** A handler whose "session" runs one request at a time, reporting its wait and run as the ONNX backend does. */
@@ -133,6 +134,55 @@ describe("ruth-model CLI", () => {
       const both = yield* ruthModel(["bench", "--socket", c.socketPath, "--image", "examples/scenes/street-sign.png", "--frame", "/dev/shm/x"])
       expect(both.code).toBe(2)
       expect(both.stderr).toContain("at most one of --frame PATH or --image FILE")
+    }))
+
+  it.scopedLive("bench --cameras --fps: the open loop, each camera at its rate, one row per camera and a total; --json one object", () =>
+    Effect.gen(function*() {
+      const c = yield* startContainer()
+      const args = ["bench", "--socket", c.socketPath, "--cameras", "2", "--fps", "20,40", "--duration", "1"]
+      const json = yield* ruthModel([...args, "--json"])
+      expect(json.code, json.stderr).toBe(0)
+      const r = JSON.parse(json.stdout)
+      expect(r).toMatchObject({
+        mode: "open-loop",
+        connections: "per-request",
+        stopped: false,
+        cameras: [{ camera_id: "cam-1", fps: 20 }, { camera_id: "cam-2", fps: 40 }],
+        total: { fps: 60, failures: 0, unanswered: 0 }
+      })
+      // Sent on schedule: 20 and 40 frames/s for 1 s.
+      expect(r.cameras[0].sent).toBeGreaterThanOrEqual(18)
+      expect(r.cameras[0].sent).toBeLessThanOrEqual(21)
+      expect(r.cameras[1].sent).toBeGreaterThanOrEqual(36)
+      expect(r.cameras[1].sent).toBeLessThanOrEqual(41)
+      for (const counts of [...r.cameras, r.total]) expect(accountedFor(counts)).toBe(counts.sent)
+      expect(r.total.ok).toBeGreaterThan(0)
+      expect(r.total.frameAgeMs.p99).toBeGreaterThanOrEqual(r.total.frameAgeMs.p50)
+      expect(json.stderr).toMatch(/\d+ sent +\d+ ok/) // live progress
+
+      const text = yield* ruthModel([...args, "--persistent"])
+      expect(text.code, text.stderr).toBe(0)
+      expect(text.stdout).toMatch(/^open loop: 2 camera\(s\), 60 frames\/s in all for 1\.00 s, one pipelined connection per camera \(--persistent\)\n/)
+      const rows = openLoopRows(text.stdout)
+      expect(Object.keys(rows)).toEqual(["cam-1", "cam-2", "total"])
+      expect(Object.keys(rows.total!)).toEqual([
+        "camera", "fps", "sent", "ok", "expired", "superseded", "overloaded", "timeout", "other", "unanswered", "failed", "ok/s", "age p50 ms", "age p99 ms"
+      ])
+      expect(Number(rows.total!.sent)).toBe(Number(rows["cam-1"]!.sent) + Number(rows["cam-2"]!.sent))
+      expect(rows.total!.failed).toBe("0")
+    }))
+
+  it.scopedLive("bench --cameras: answers counted under their error codes, codes without a column listed below the table", () =>
+    Effect.gen(function*() {
+      const server = yield* startScriptedServer(scriptedAnswer([]))
+      // 0.6 s at 50 frames/s: 30 frames, five of each scripted answer.
+      const r = yield* ruthModel(["bench", "--socket", server.socketPath, "--model-id", "m", "--cameras", "1", "--fps", "50", "--duration", "0.6"])
+      expect(r.code, r.stderr).toBe(0)
+      expect(openLoopRows(r.stdout).total).toMatchObject({
+        sent: "30", ok: "5", expired: "5", superseded: "5", overloaded: "5", timeout: "0", other: "10", unanswered: "0", failed: "0"
+      })
+      expect(r.stdout).toContain("other error codes: SOMETHING_NEW 5, NO_CODE 5")
+      expect(r.stdout).toContain("first error answer: scripted FRAME_EXPIRED")
     }))
 
   it.scopedLive("validate and discover: exit codes, human and --json output", () =>
@@ -262,6 +312,19 @@ describe("ruth-model exit codes and messages", () => {
       [["health", "--socket", socket, "--timeout-ms", "-1"], 2, "--timeout-ms must be a positive integer, got -1"]
     ]), 120_000)
 
+  it.scopedLive("bench's open-loop flags: checked before anything else, exit 2, one line naming the flag", () =>
+    expectExits([
+      [["bench", "--socket", socket, "--cameras", "0"], 2, "--cameras must be a positive integer, got 0"],
+      [["bench", "--socket", socket, "--cameras", "2", "-c", "4"], 2, "--cameras excludes --concurrency (open loop: cameras at their rates; closed loop: clients waiting for answers)"],
+      [["bench", "--socket", socket, "--fps", "30"], 2, "--fps needs --cameras K (the open loop)"],
+      [["bench", "--socket", socket, "--persistent"], 2, "--persistent needs --cameras K (the open loop)"],
+      [["bench", "--socket", socket, "--cameras", "2", "--persistent", "--connect-per-request"], 2, "give at most one of --connect-per-request or --persistent"],
+      [["bench", "--socket", socket, "--cameras", "4", "--fps", "30,30"], 2, "--fps gives 2 rates for 4 camera(s): give one for all or one per camera"],
+      [["bench", "--socket", socket, "--cameras", "2", "--fps", "30,fast"], 2, "--fps must be positive frames per second, one value or one per camera, got 30,fast"],
+      [["bench", "--socket", socket, "--cameras", "2", "--fps", "0"], 2, "--fps must be positive frames per second, one value or one per camera, got 0"],
+      [["bench", "--socket", socket, "--cameras", "2", "--fps", "30,"], 2, "--fps must be positive frames per second, one value or one per camera, got 30,"]
+    ]), 120_000)
+
   const noEnv = { RUTH_MODEL_ID: "" }
   const noSocket = "give --socket PATH (or set RUTH_MODEL_ID to use the default path)"
 
@@ -307,11 +370,13 @@ describe("ruth-model exit codes and messages", () => {
       ])
     }), 120_000)
 
-  it.scopedLive("Ctrl+C during bench: the report of what ran, exit 130", () =>
+  it.scopedLive("Ctrl+C during bench, closed or open loop: the report of what ran, exit 130", () =>
     Effect.gen(function*() {
       const c = yield* startContainer()
-      for (const json of [false, true]) {
-        const child = spawnRuthModel(["bench", "--socket", c.socketPath, "--concurrency", "2", "--duration", "600", ...(json ? ["--json"] : [])])
+      const closed = ["--concurrency", "2"]
+      const open = ["--cameras", "2", "--fps", "50"]
+      for (const [mode, json] of [[closed, false], [closed, true], [open, false], [open, true]] as const) {
+        const child = spawnRuthModel(["bench", "--socket", c.socketPath, ...mode, "--duration", "600", ...(json ? ["--json"] : [])])
         let stdout = ""
         let stderr = ""
         child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()))
@@ -320,7 +385,7 @@ describe("ruth-model exit codes and messages", () => {
           new Promise<void>((resolve) => {
             child.stderr!.on("data", (d: Buffer) => {
               stderr += d.toString()
-              if (child.signalCode === null && !child.killed && /[1-9]\d* requests/.test(stderr)) {
+              if (child.signalCode === null && !child.killed && /[1-9]\d* (requests|ok)/.test(stderr)) {
                 child.kill("SIGINT") // once: a second Ctrl+C ends a process the default way
                 resolve()
               }
@@ -329,7 +394,10 @@ describe("ruth-model exit codes and messages", () => {
         )
         const { code, signal } = yield* Effect.promise(() => exitOf(child))
         expect(code, `${signal} ${stdout} ${stderr}`).toBe(130)
-        if (json) expect(JSON.parse(stdout)).toMatchObject({ stopped: true, failures: 0 })
+        if (mode === open) {
+          if (json) expect(JSON.parse(stdout)).toMatchObject({ mode: "open-loop", stopped: true, total: { failures: 0 } })
+          else expect(stdout).toMatch(/^open loop: 2 camera\(s\), 100 frames\/s in all for [\d.]+ s, one connection per request \(stopped early\)\n/)
+        } else if (json) expect(JSON.parse(stdout)).toMatchObject({ mode: "closed-loop", stopped: true, failures: 0 })
         else expect(stdout).toMatch(/^\d+ requests in [\d.]+ s with 2 client\(s\) \(stopped early\)/)
       }
     }), 120_000)

@@ -2,34 +2,13 @@ import * as net from "node:net"
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { type OpenLoopCounts, type OpenLoopOptions, runOpenLoop } from "../../src/ipc/openLoop.js"
+import { type OpenLoopOptions, runOpenLoop } from "../../src/ipc/openLoop.js"
 import { memoryFrame, request, startContainer, tempDir } from "../support/harness.js"
+import { accountedFor, scriptedAnswer } from "../support/openLoop.js"
 import { startScriptedServer } from "../support/originalServer.js"
-
-/** Every frame the cameras sent ended one way: an answer of some kind, no answer in time, or a broken connection. */
-const accountedFor = (c: OpenLoopCounts) =>
-  c.ok + c.expired + c.superseded + c.overloaded + c.timeout +
-  Object.values(c.otherErrors).reduce((a, b) => a + b, 0) + c.unanswered + c.failures
 
 const frameRequest = (model_id = "test-model"): OpenLoopOptions["request"] => ({ cameraId, frameId, timestamp }) =>
   request("/dev/shm/cam1", { camera_id: cameraId, model_id, timestamp, frame_metadata: { width: 64, height: 48, format: "NV12", frame_id: frameId } })
-
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null
-
-/** Answers by frame id: ok, then one of each error (the last one without a code, as servers before the codes answer). */
-const CODES = [undefined, "FRAME_EXPIRED", "SUPERSEDED", "OVERLOADED", "SOMETHING_NEW", null] as const
-const scriptedAnswer = (seen: Array<{ camera: string; frameId: number; timestamp: number }>) => (message: unknown) => {
-  const m = isRecord(message) ? message : {}
-  const meta = isRecord(m.frame_metadata) ? m.frame_metadata : {}
-  const frameId = Number(meta.frame_id)
-  seen.push({ camera: String(m.camera_id), frameId, timestamp: Number(m.timestamp) })
-  const code = CODES[frameId % CODES.length]
-  return {
-    model_id: m.model_id, camera_id: m.camera_id, frame_id: frameId, detections: [], metadata: null,
-    error: code === undefined ? null : `scripted ${code ?? "uncoded"}`,
-    ...(typeof code === "string" ? { error_code: code } : {})
-  }
-}
 
 describe("open-loop load generator", () => {
   it.scopedLive("holds each camera's rate while the model falls behind; every frame is accounted for", () =>
