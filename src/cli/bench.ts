@@ -223,10 +223,17 @@ const tty = () => process.stderr.isTTY === true
 const progressLine = (line: string) => process.stderr.write(tty() ? `\r\x1b[2K${line}` : `${line}\n`)
 
 /** The closed loop: `concurrency` clients, each waiting for its answer before the next request. */
-const closedLoop = (socketPath: string, message: Uint8Array, o: { readonly concurrency: number; readonly durationMs: number; readonly connectPerRequest: boolean; readonly json: boolean }) =>
+const closedLoop = (
+  socketPath: string,
+  message: Uint8Array,
+  o: { readonly concurrency: number; readonly durationMs: number; readonly connectPerRequest: boolean; readonly json: boolean }
+) =>
   Effect.gen(function*() {
     const onProgress = (p: LoadProgress) =>
-      progressLine(`  ${fmt(p.elapsedMs / 1000, 0)}s  ${p.requests} requests  ${fmt(p.recentRps, 0)} req/s  ${p.errorResponses} error responses  ${p.failures} failures`)
+      progressLine(
+        `  ${fmt(p.elapsedMs / 1000, 0)}s  ${p.requests} requests  ${fmt(p.recentRps, 0)} req/s  ` +
+          `${p.errorResponses} error responses  ${p.failures} failures`
+      )
     const times: Array<StageTimes> = []
     const onAnswer = (payload: Uint8Array, latencyMs: number) => {
       const reply = JSON.parse(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString("utf8")) as {
@@ -235,7 +242,15 @@ const closedLoop = (socketPath: string, message: Uint8Array, o: { readonly concu
       const t = stageTimes(reply.metadata, latencyMs)
       if (t !== undefined) times.push(t)
     }
-    const load: LoadOptions = { socketPath, concurrency: o.concurrency, durationMs: o.durationMs, connectPerRequest: o.connectPerRequest, message, onProgress, onAnswer }
+    const load: LoadOptions = {
+      socketPath,
+      concurrency: o.concurrency,
+      durationMs: o.durationMs,
+      connectPerRequest: o.connectPerRequest,
+      message,
+      onProgress,
+      onAnswer
+    }
     const { result, signal } = yield* untilSignal((stop) => runLoad({ ...load, signal: stop }))
     const stages = summariseStages(times)
     if (tty()) process.stderr.write("\n")
@@ -254,7 +269,10 @@ const closedLoop = (socketPath: string, message: Uint8Array, o: { readonly concu
 const openLoop = (socketPath: string, load: Omit<OpenLoopOptions, "signal" | "onProgress">, json: boolean) =>
   Effect.gen(function*() {
     const onProgress = (p: OpenLoopProgress) =>
-      progressLine(`  ${fmt(p.elapsedMs / 1000, 0)}s  ${p.sent} sent  ${p.ok} ok  ${fmt(p.recentOkPerSecond, 0)} ok/s  ${p.errorResponses} error answers  ${p.failures} failures`)
+      progressLine(
+        `  ${fmt(p.elapsedMs / 1000, 0)}s  ${p.sent} sent  ${p.ok} ok  ${fmt(p.recentOkPerSecond, 0)} ok/s  ` +
+          `${p.errorResponses} error answers  ${p.failures} failures`
+      )
     const { result, signal } = yield* untilSignal((stop) => runOpenLoop({ ...load, onProgress, signal: stop }))
     if (tty()) process.stderr.write("\n")
     yield* Console.log(json ? JSON.stringify({ socket: socketPath, ...result }) : formatOpenLoop(result))
