@@ -114,12 +114,13 @@ const startListening = async (args: ReadonlyArray<string>, socket: string, name:
   return child
 }
 
-const startServer = (socketDir: string, modelsDir: string): Promise<ChildProcess> =>
+/** `ruth-model serve` of the text-detection example on `{socketDir}/vas_model_text-detection.sock`, with `env` added. */
+export const startServer = (socketDir: string, modelsDir: string, env: Readonly<Record<string, string>> = {}): Promise<ChildProcess> =>
   startListening(
     [path.join(root, "bin/ruth-model.js"), "serve", "--models-dir", modelsDir, "--model-id", "text-detection", "--socket-dir", socketDir],
     path.join(socketDir, "vas_model_text-detection.sock"),
     "text-detection container",
-    { ...process.env, RUTH_HEARTBEAT_DIR: socketDir }
+    { ...process.env, RUTH_HEARTBEAT_DIR: socketDir, ...env }
   )
 
 /** The floor: the same model and frames served with no runtime (bench/servers/bareModel.ts). */
@@ -263,7 +264,7 @@ const measure = async (
   }
 }
 
-const stopChild = (child: ChildProcess) =>
+export const stopChild = (child: ChildProcess) =>
   new Promise<void>((resolve) => {
     if (child.exitCode !== null) return resolve()
     child.once("exit", () => resolve())

@@ -1,0 +1,176 @@
+/**
+ * Real-time video under overload, with the real model: the text-detection container
+ * (`ruth-model serve`, a child process) fed 1920x1080 NV12 frames by open-loop cameras (each
+ * sends at its rate whether or not answers came back, one connection per request, as the video
+ * core does), against the closed-loop capacity measured first on the same container.
+ *
+ *   npx tsx bench/realtime.ts [--duration S] [--json]
+ *
+ * Rows: each scheduling policy (`today`: per_camera all, no freshness budget — the original's
+ * behaviour; `latest+200ms`: RUTH_PER_CAMERA=latest, RUTH_MAX_FRAME_AGE_MS=200) under two loads
+ * (4 cameras at 30 fps; 3 at 30 and one at 120). Per row: ok answers/s against the closed-loop
+ * capacity, the p50/p99 age of an answered frame (answer − its timestamp), how requests ended
+ * (ok, expired, superseded, overloaded, timeout, other), and the ok answers per camera with the
+ * largest deviation from an equal share.
+ */
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import { isMainModule, jsonOutput, option } from "./cli.js"
+import { startServer, stopChild } from "./e2e.js"
+import { encodeMessage } from "../src/contract/codec.js"
+import { imageToNv12 } from "../src/frames/image.js"
+import { publishRaw, sharedMemoryDir } from "../src/frames/publish.js"
+import { runLoad } from "../src/ipc/loadgen.js"
+import { type OpenLoopResult, runOpenLoop } from "../src/ipc/openLoop.js"
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
+
+export interface Policy {
+  readonly name: string
+  readonly env: Readonly<Record<string, string>>
+}
+
+export const POLICIES: ReadonlyArray<Policy> = [
+  { name: "today", env: {} },
+  { name: "latest+200ms", env: { RUTH_PER_CAMERA: "latest", RUTH_MAX_FRAME_AGE_MS: "200" } }
+]
+
+export const LOADS: ReadonlyArray<ReadonlyArray<number>> = [[30, 30, 30, 30], [30, 30, 30, 120]]
+
+export interface RealtimeRow {
+  readonly policy: string
+  readonly fps: ReadonlyArray<number>
+  /** Closed-loop ok answers/s of the same container (4 persistent clients). */
+  readonly capacity: number
+  readonly okPerSecond: number
+  /** okPerSecond / capacity. */
+  readonly goodput: number
+  readonly frameAgeMs: { readonly p50: number; readonly p99: number }
+  readonly sent: number
+  readonly ok: number
+  readonly expired: number
+  readonly superseded: number
+  readonly overloaded: number
+  readonly timeout: number
+  readonly other: number
+  readonly okPerCamera: ReadonlyArray<number>
+  /** Largest |ok − mean ok| / mean ok across cameras. */
+  readonly fairnessSpread: number
+}
+
+const rowOf = (policy: string, fps: ReadonlyArray<number>, capacity: number, r: OpenLoopResult): RealtimeRow => {
+  const t = r.total
+  const okPerCamera = r.cameras.map((c) => c.ok)
+  const mean = okPerCamera.reduce((a, b) => a + b, 0) / okPerCamera.length
+  return {
+    policy,
+    fps,
+    capacity,
+    okPerSecond: t.okPerSecond,
+    goodput: capacity > 0 ? t.okPerSecond / capacity : 0,
+    frameAgeMs: t.frameAgeMs,
+    sent: t.sent,
+    ok: t.ok,
+    expired: t.expired,
+    superseded: t.superseded,
+    overloaded: t.overloaded,
+    timeout: t.timeout,
+    other: Object.values(t.otherErrors).reduce((a, b) => a + b, 0) + t.unanswered + t.failures,
+    okPerCamera,
+    fairnessSpread: mean > 0 ? Math.max(...okPerCamera.map((ok) => Math.abs(ok - mean))) / mean : 0
+  }
+}
+
+export const runRealtimeBench = async (
+  options: { readonly durationMs?: number; readonly log?: (line: string) => void } = {}
+): Promise<Array<RealtimeRow>> => {
+  const durationMs = options.durationMs ?? 12_000
+  const log = options.log ?? (() => {})
+  const socketDir = fs.mkdtempSync(path.join(os.tmpdir(), "ruth-bench-realtime-"))
+  const socketPath = path.join(socketDir, "vas_model_text-detection.sock")
+  const nv12 = await imageToNv12(path.join(root, "examples/scenes/street-sign.png"), { width: 1920, height: 1080 })
+  const frame = path.join(sharedMemoryDir(), `ruth-bench-realtime-${process.pid}.nv12`)
+  publishRaw(frame, nv12)
+  const metadata = (frameId: number) => ({ width: nv12.width, height: nv12.height, format: "NV12", frame_id: frameId })
+  const rows: Array<RealtimeRow> = []
+  try {
+    for (const policy of POLICIES) {
+      const server = await startServer(socketDir, path.join(root, "examples/models"), policy.env)
+      try {
+        // Closed loop first: what the model can do when nobody waits longer than one run.
+        const closed = await runLoad({
+          socketPath,
+          concurrency: 4,
+          durationMs: Math.min(durationMs, 8_000),
+          connectPerRequest: false,
+          message: encodeMessage({
+            frame_reference: frame,
+            frame_metadata: metadata(0),
+            camera_id: "closed-loop",
+            model_id: "text-detection",
+            timestamp: Date.now() / 1000
+          })
+        })
+        const capacity = ((closed.requests - closed.errorResponses) * 1000) / closed.durationMs
+        for (const fps of LOADS) {
+          const result = await runOpenLoop({
+            socketPath,
+            fps,
+            durationMs,
+            graceMs: 6_000,
+            connectPerRequest: true,
+            request: ({ cameraId, frameId, timestamp }) => ({
+              frame_reference: frame,
+              frame_metadata: metadata(frameId),
+              camera_id: cameraId,
+              model_id: "text-detection",
+              timestamp
+            })
+          })
+          const row = rowOf(policy.name, fps, capacity, result)
+          rows.push(row)
+          log(formatRealtimeRow(row))
+        }
+      } finally {
+        await stopChild(server)
+      }
+    }
+  } finally {
+    fs.rmSync(frame, { force: true })
+    fs.rmSync(socketDir, { recursive: true, force: true })
+  }
+  return rows
+}
+
+export const REALTIME_HEADER =
+  "policy        load (fps)     capacity  ok/s  goodput  age p50  age p99    sent    ok  expired  superseded  overloaded  timeout  other  ok per camera     spread"
+
+export const formatRealtimeRow = (r: RealtimeRow): string =>
+  [
+    r.policy.padEnd(13),
+    r.fps.join(",").padEnd(14),
+    r.capacity.toFixed(1).padStart(8),
+    r.okPerSecond.toFixed(1).padStart(5),
+    `${(r.goodput * 100).toFixed(0)}%`.padStart(8),
+    r.frameAgeMs.p50.toFixed(0).padStart(8),
+    r.frameAgeMs.p99.toFixed(0).padStart(8),
+    String(r.sent).padStart(7),
+    String(r.ok).padStart(5),
+    String(r.expired).padStart(8),
+    String(r.superseded).padStart(11),
+    String(r.overloaded).padStart(11),
+    String(r.timeout).padStart(8),
+    String(r.other).padStart(6),
+    ` ${r.okPerCamera.join("/")}`.padEnd(18),
+    `${(r.fairnessSpread * 100).toFixed(0)}%`.padStart(6)
+  ].join(" ")
+
+if (isMainModule(import.meta.url)) {
+  const duration = Number(option("duration") ?? 12)
+  const json = jsonOutput()
+  if (!json) console.log(`${os.cpus().length} vCPUs, ${os.cpus()[0]?.model ?? "?"}, Node ${process.version}\n${REALTIME_HEADER}`)
+  const rows = await runRealtimeBench({ durationMs: duration * 1000, ...(json ? {} : { log: console.log }) })
+  if (json) for (const row of rows) console.log(JSON.stringify(row))
+}
