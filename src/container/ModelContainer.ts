@@ -165,13 +165,19 @@ export const settingsFromModel = (model: LoadedModelConfig): ModelYamlSettings =
     ...(model.config.limits.max_inflight !== undefined ? { maxInflight: model.config.limits.max_inflight } : {}),
     ...(model.config.limits.request_timeout_ms !== undefined
       ? { requestTimeoutMs: model.config.limits.request_timeout_ms }
-      : {})
+      : {}),
+    ...(model.config.scheduling.max_frame_age_ms !== undefined
+      ? { maxFrameAgeMs: model.config.scheduling.max_frame_age_ms }
+      : {}),
+    ...(model.config.scheduling.per_camera !== undefined ? { perCamera: model.config.scheduling.per_camera } : {})
   },
   names: {
     modelId: "model_id",
     modelVersion: "model_version",
     maxInflight: "limits.max_inflight",
-    requestTimeoutMs: "limits.request_timeout_ms"
+    requestTimeoutMs: "limits.request_timeout_ms",
+    maxFrameAgeMs: "scheduling.max_frame_age_ms",
+    perCamera: "scheduling.per_camera"
   }
 })
 
