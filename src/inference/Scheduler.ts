@@ -25,6 +25,7 @@
 import { Context, Effect, Layer } from "effect"
 import { RuntimeConfig, defaults, type PerCamera } from "../config/RuntimeConfig.js"
 import { DeadlineUnmet, FrameExpired, type SchedulingDrop, Superseded } from "../contract/errors.js"
+import type { InferenceRequest } from "../contract/schema.js"
 
 /** What the scheduler needs to know about one request. */
 export interface Ticket {
@@ -35,6 +36,16 @@ export interface Ticket {
   readonly deadline?: number
   /** Tightens the freshness budget for this request (the request's `config.max_frame_age_ms`). */
   readonly maxFrameAgeMs?: number
+}
+
+/** A request's ticket: its camera, its frame's timestamp, and `config.max_frame_age_ms` when that is a number > 0. */
+export const ticketOf = (request: InferenceRequest): Ticket => {
+  const own = request.config?.["max_frame_age_ms"]
+  return {
+    camera_id: request.camera_id,
+    timestamp: request.timestamp,
+    ...(typeof own === "number" && Number.isFinite(own) && own > 0 ? { maxFrameAgeMs: own } : {})
+  }
 }
 
 export interface SchedulerOptions {
