@@ -6,8 +6,10 @@
  */
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Deferred, Effect, Layer } from "effect"
+import { ConfigProvider, Deferred, Effect, FiberId, Layer } from "effect"
+import type { InferenceRequest } from "../../src/contract/schema.js"
 import { InferenceHandler } from "../../src/container/InferenceHandler.js"
+import type { Frame } from "../../src/frames/Frame.js"
 import * as ModelContainer from "../../src/container/ModelContainer.js"
 import { Scheduler, type SchedulerShape, ticketOf } from "../../src/inference/Scheduler.js"
 import { waitForFile } from "../support/child.js"
@@ -23,26 +25,31 @@ const until = (condition: () => boolean, what: string) =>
     }
   })
 
+/** The test's "model": records what started, then waits until the test opens the gate. */
+const started: Array<unknown> = []
+const gate = Deferred.unsafeMake<void>(FiberId.none)
+const runModel = (request: InferenceRequest, _frame: Frame) =>
+  Effect.sync(() => started.push(request.request_id)).pipe(Effect.zipRight(Deferred.await(gate)), Effect.as({ detections: [] }))
+
+// README: scheduler-handler (begin)
+const Handler = Layer.effect(
+  InferenceHandler,
+  Effect.map(Scheduler, (scheduler) =>
+    InferenceHandler.of({
+      // Only the model's run waits for its turn; a request that will not get one is answered at once.
+      infer: (request, frame) => scheduler.run(ticketOf(request), runModel(request, frame))
+    }))
+)
+// README: scheduler-handler (end)
+
 describe("scheduling through a container", () => {
   it.scopedLive("FRAME_EXPIRED and SUPERSEDED are answered on the wire with the request's ids, and counted in health", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir()
       const frame = writeFrameFile(dir, "frame.nv12", 64, 48)
-      const gate = yield* Deferred.make<void>()
-      const started: Array<unknown> = []
       let scheduler: SchedulerShape | undefined
-      const handler = Layer.effect(
-        InferenceHandler,
-        Effect.map(Scheduler, (s) => {
-          scheduler = s
-          return InferenceHandler.of({
-            infer: (req) =>
-              s.run(ticketOf(req), Effect.sync(() => started.push(req.request_id)).pipe(Effect.zipRight(Deferred.await(gate)))).pipe(
-                Effect.as({ detections: [] })
-              )
-          })
-        })
-      )
+      const watched = Layer.effectDiscard(Effect.map(Scheduler, (s) => void (scheduler = s)))
+      const handler = Layer.merge(Handler, watched)
       yield* ModelContainer.launchHandler(handler, {
         modelId: "test-model",
         socketDir: dir,
