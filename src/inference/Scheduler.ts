@@ -123,7 +123,9 @@ export const make = (options: Partial<SchedulerOptions> = {}): Effect.Effect<Sch
     /** Why `w` must not start at `t`, or undefined when it may. */
     const verdict = (w: Waiter, t: number): SchedulingDrop | undefined => {
       const left = w.deadline - t
-      if (left <= 0 || left < estimate) {
+      // An estimate of a whole timeout or more is not trusted to refuse: nothing would run again to correct it.
+      const trusted = estimate < w.deadline - w.arrived
+      if (left <= 0 || (trusted && left < estimate)) {
         dropped.deadline++
         return new DeadlineUnmet({ timeoutMs: Math.round(w.deadline - w.arrived), leftMs: left, estimatedRunMs: estimate })
       }

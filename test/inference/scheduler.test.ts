@@ -199,6 +199,17 @@ describe("Scheduler", () => {
         expect(b.started).toEqual(["a1", "a2"])
       }))
 
+    it.effect("runs slower than the whole timeout never lock the model out: a request arriving to a free model still runs", () =>
+      Effect.gen(function*() {
+        const b = yield* bench({ timeoutMs: 1000 })
+        yield* b.submit("a1", { camera_id: "A" })
+        yield* b.complete("a1", 1500)
+        expect(b.scheduler.estimatedRunMs()).toBe(1500)
+        yield* b.submit("a2", { camera_id: "A" })
+        expect(b.started).toEqual(["a1", "a2"])
+        expect(b.scheduler.dropped().deadline).toBe(0)
+      }))
+
     it.effect("an explicit deadline already past on arrival is answered at once", () =>
       Effect.gen(function*() {
         const b = yield* bench()
