@@ -127,7 +127,7 @@ export const make = (options: Partial<SchedulerOptions> = {}): Effect.Effect<Sch
       const trusted = estimate < w.deadline - w.arrived
       if (left <= 0 || (trusted && left < estimate)) {
         dropped.deadline++
-        return new DeadlineUnmet({ timeoutMs: Math.round(w.deadline - w.arrived), leftMs: left, estimatedRunMs: estimate })
+        return new DeadlineUnmet({ timeoutMs: Math.max(0, Math.round(w.deadline - w.arrived)), leftMs: left, estimatedRunMs: estimate })
       }
       const own = w.ticket.maxFrameAgeMs
       const limit = own !== undefined && own > 0 && (budget === 0 || own < budget) ? own : budget
