@@ -433,12 +433,11 @@ export const make = (
             return Effect.succeed({
               detections: decoded.right,
               metadata: {
-                // Waiting for the model's turn (other frames, other cameras), before preprocessing.
-                scheduler_wait_ms: roundMs(t0 - arrived),
                 preprocess_ms: roundMs(t1 - t0),
-                // ORT's own run; the session's queue (other frames' runs) and the hand-off to and from its thread apart.
+                // ORT's own run; the queue for the model (other frames' runs) and the hand-off to and from its thread apart.
                 inference_ms: roundMs(runMs),
-                session_wait_ms: roundMs(waitMs),
+                // Queued behind other frames' runs: for the scheduler's turn, then (rarely) in the session itself.
+                session_wait_ms: roundMs(t0 - arrived + waitMs),
                 handoff_ms: roundMs(Math.max(0, t2 - t1 - runMs - waitMs)),
                 postprocess_ms: roundMs(t3 - t2),
                 device,
