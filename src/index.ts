@@ -63,6 +63,18 @@ export {
   type InferenceHandlerShape,
   type InferenceOutput
 } from "./container/InferenceHandler.js"
+export {
+  type DroppedByReason,
+  layer as schedulerLayer,
+  layerWith as schedulerLayerWith,
+  make as makeScheduler,
+  Scheduler,
+  type SchedulerOptions,
+  type SchedulerShape,
+  type Ticket,
+  ticketOf
+} from "./inference/Scheduler.js"
+export { PER_CAMERA, type PerCamera } from "./config/RuntimeConfig.js"
 export { decodeYolo } from "./inference/postprocess/yolo.js"
 export { decodeDbText } from "./inference/postprocess/dbText.js"
 export { nonMaxSuppression } from "./inference/postprocess/nms.js"

@@ -14,7 +14,7 @@ import * as fs from "node:fs/promises"
 import * as nodePath from "node:path"
 import { Config, Data, Effect, Either, Option, ParseResult, Schema } from "effect"
 import * as YAML from "yaml"
-import { MODEL_ID_PATTERN, showValue } from "./RuntimeConfig.js"
+import { MODEL_ID_PATTERN, PER_CAMERA, showValue } from "./RuntimeConfig.js"
 
 // ---------------------------------------------------------------------------
 // Leaf schemas: every one carries an override message so a problem reads
@@ -234,6 +234,15 @@ const limitsFields = {
 
 export const Limits = section(Schema.Struct(limitsFields))
 
+/** Who gets the model under overload (the Scheduler); absent keys keep the runtime's defaults. */
+const schedulingFields = {
+  /** Freshness budget in ms; 0 = off. */
+  max_frame_age_ms: optionalKey(NonNegativeInt),
+  per_camera: optionalKey(oneOf(...PER_CAMERA))
+}
+
+export const Scheduling = section(Schema.Struct(schedulingFields))
+
 /** A section's value when the key is absent: the section decoded from `{}`. */
 const defaultOf = <S extends Schema.Schema.AnyNoContext>(schema: S): (() => Schema.Schema.Type<S>) => {
   const value: Schema.Schema.Type<S> = Schema.decodeUnknownSync(schema)({})
@@ -264,7 +273,8 @@ const modelConfigFields = {
   preprocessing: withDefault(Preprocessing, defaultOf(Preprocessing)),
   backend: withDefault(Backend, defaultOf(Backend)),
   postprocess: withDefault(Postprocess, defaultOf(Postprocess)),
-  limits: withDefault(Limits, defaultOf(Limits))
+  limits: withDefault(Limits, defaultOf(Limits)),
+  scheduling: withDefault(Scheduling, defaultOf(Scheduling))
 }
 
 /** The whole of model.yaml; unknown keys are ignored here and judged by the loader (`unknownKeys`). */
@@ -276,6 +286,7 @@ export type Preprocessing = typeof Preprocessing.Type
 export type Backend = typeof Backend.Type
 export type Postprocess = typeof Postprocess.Type
 export type Limits = typeof Limits.Type
+export type Scheduling = typeof Scheduling.Type
 
 /**
  * Known keys per mapping. In the runtime's own sections an unknown key is an error (a typo there
@@ -290,7 +301,8 @@ const knownKeys: ReadonlyArray<
   ["resource_requirements", Object.keys(resourceRequirementsFields), false],
   ["preprocessing", Object.keys(preprocessingFields), true],
   ["backend", Object.keys(backendFields), true],
-  ["limits", Object.keys(limitsFields), true]
+  ["limits", Object.keys(limitsFields), true],
+  ["scheduling", Object.keys(schedulingFields), true]
   // output_schema is open-ended by contract ("e.g."): extra keys there are not suspicious.
   // postprocess is strict too; its keys depend on `kind` (see unknownKeys).
 ]

@@ -34,7 +34,14 @@ export interface RuntimeSettings {
   readonly framePoolBytes: number
   /** Install SIGTERM/SIGINT handlers that drain and stop the container. */
   readonly handleSignals: boolean
+  /** Freshness budget: a frame older than this (by its `timestamp`) when the model could start on it is FRAME_EXPIRED; 0 = off. */
+  readonly maxFrameAgeMs: number
+  /** `latest`: a newer frame of a camera answers its waiting older one SUPERSEDED; `all`: every frame waits its turn. */
+  readonly perCamera: PerCamera
 }
+
+export const PER_CAMERA = ["all", "latest"] as const
+export type PerCamera = (typeof PER_CAMERA)[number]
 
 export const defaults = {
   modelVersion: "unknown",
@@ -49,7 +56,9 @@ export const defaults = {
   heartbeatIntervalMs: 5_000,
   heartbeatDir: "/tmp",
   framePoolBytes: 256 * 1024 * 1024,
-  handleSignals: true
+  handleSignals: true,
+  maxFrameAgeMs: 0,
+  perCamera: "all"
 } as const
 
 /** Model ids become file names; keep them to a safe alphabet (model.yaml's `model_id` uses the same). */
@@ -145,6 +154,10 @@ const heartbeatSeconds = rule("a number of seconds >= 0 (0 disables the heartbea
   const n = numberOf(raw)
   return n !== undefined && n >= 0 ? Math.round(n * 1000) : undefined
 })
+const perCamera = rule(
+  `one of ${PER_CAMERA.join(", ")}`,
+  (raw) => PER_CAMERA.find((p) => typeof raw === "string" && raw.trim() === p)
+)
 const bool = rule("true or false", (raw) => (typeof raw === "boolean" ? raw : undefined))
 
 interface Spec<A> {
@@ -175,7 +188,9 @@ const specs: { readonly [K in keyof RuntimeSettings]: Spec<RuntimeSettings[K]> }
   },
   heartbeatDir: { env: ["RUTH_HEARTBEAT_DIR"], check: text },
   framePoolBytes: { env: ["RUTH_FRAME_POOL_BYTES"], check: nonNegativeInt },
-  handleSignals: { check: bool }
+  handleSignals: { check: bool },
+  maxFrameAgeMs: { env: ["RUTH_MAX_FRAME_AGE_MS"], check: nonNegativeInt },
+  perCamera: { env: ["RUTH_PER_CAMERA"], check: perCamera }
 }
 
 const settingKeys = Object.keys(specs) as ReadonlyArray<keyof RuntimeSettings>

@@ -10,7 +10,7 @@
  * ```
  */
 import { Context, type Effect } from "effect"
-import type { FrameError, InferenceFailed } from "../contract/errors.js"
+import type { FrameError, InferenceFailed, SchedulingDrop } from "../contract/errors.js"
 import type { InferenceRequest } from "../contract/schema.js"
 import type { Frame } from "../frames/Frame.js"
 
@@ -37,7 +37,7 @@ export interface InferenceHandlerShape {
   readonly infer: (
     request: InferenceRequest,
     frame: Frame
-  ) => Effect.Effect<InferenceOutput | ReadonlyArray<DetectionOutput>, InferenceFailed | FrameError>
+  ) => Effect.Effect<InferenceOutput | ReadonlyArray<DetectionOutput>, InferenceFailed | FrameError | SchedulingDrop>
 }
 
 export class InferenceHandler extends Context.Tag("@ruth-ai/model-runtime/InferenceHandler")<

@@ -27,6 +27,7 @@ import {
   type SettingsError
 } from "../config/RuntimeConfig.js"
 import { FrameReader } from "../frames/FrameReader.js"
+import { layer as schedulerLayer, Scheduler } from "../inference/Scheduler.js"
 import { type ListenError, serve } from "../ipc/IpcServer.js"
 import type { SocketPathError } from "../ipc/socketPath.js"
 import { VERSION } from "../version.js"
@@ -165,13 +166,19 @@ export const settingsFromModel = (model: LoadedModelConfig): ModelYamlSettings =
     ...(model.config.limits.max_inflight !== undefined ? { maxInflight: model.config.limits.max_inflight } : {}),
     ...(model.config.limits.request_timeout_ms !== undefined
       ? { requestTimeoutMs: model.config.limits.request_timeout_ms }
-      : {})
+      : {}),
+    ...(model.config.scheduling.max_frame_age_ms !== undefined
+      ? { maxFrameAgeMs: model.config.scheduling.max_frame_age_ms }
+      : {}),
+    ...(model.config.scheduling.per_camera !== undefined ? { perCamera: model.config.scheduling.per_camera } : {})
   },
   names: {
     modelId: "model_id",
     modelVersion: "model_version",
     maxInflight: "limits.max_inflight",
-    requestTimeoutMs: "limits.request_timeout_ms"
+    requestTimeoutMs: "limits.request_timeout_ms",
+    maxFrameAgeMs: "scheduling.max_frame_age_ms",
+    perCamera: "scheduling.per_camera"
   }
 })
 
@@ -218,9 +225,13 @@ export const resolveLaunch = (options: LaunchOptions = {}) =>
     return { settings: resolved.settings, model }
   })
 
-/** Runtime config (from `resolveLaunch`) and the live frame reader. */
+/** Runtime config (from `resolveLaunch`), the live frame reader and the scheduler: what a handler layer may use. */
 const runtimeLayer = (settings: RuntimeSettings) =>
-  FrameReader.layer.pipe(Layer.provideMerge(Layer.succeed(RuntimeConfig, settings)))
+  Layer.merge(FrameReader.layer, schedulerLayer).pipe(Layer.provideMerge(Layer.succeed(RuntimeConfig, settings)))
+
+/** The one place a container's layers meet: the handler gets the runtime's services (the scheduler among them). */
+const containerLayer = <E>(settings: RuntimeSettings, handler: Layer.Layer<InferenceHandler, E, Scheduler | RuntimeConfig>) =>
+  handler.pipe(Layer.provideMerge(runtimeLayer(settings)))
 
 export type LaunchError = StartError | SettingsError | ModelSelectionError
 
@@ -252,6 +263,19 @@ export const runWith = (options: LaunchOptions): Effect.Effect<void, LaunchError
 export const launchWith = (options: LaunchOptions): Effect.Effect<void, never, InferenceHandler> =>
   reportStartFailure(runWith(options))
 
+/**
+ * `launchWith` for a handler layer that uses the runtime's services, e.g. the `Scheduler`
+ * (`yield* Scheduler`, then `scheduler.run(ticketOf(request), work)` per request): the layer is
+ * built with the container's settings.
+ */
+export const launchHandler = <E extends { readonly message: string }>(
+  handler: Layer.Layer<InferenceHandler, E, Scheduler | RuntimeConfig>,
+  options: LaunchOptions = {}
+): Effect.Effect<void> =>
+  reportStartFailure(
+    Effect.flatMap(resolveLaunch(options), ({ settings }) => run.pipe(Effect.provide(containerLayer(settings, handler))))
+  )
+
 /** All a model author needs besides the handler: configuration from the environment. */
 export const launch: Effect.Effect<void, never, InferenceHandler> = Effect.suspend(() => launchWith({}))
 
@@ -273,5 +297,5 @@ export const serveModel = (options: LaunchOptions) =>
     if (model === undefined) return yield* new NoModelSelected()
     // Loaded on demand: handler-only containers never pay for the native ONNX runtime.
     const OnnxHandler = yield* Effect.promise(() => import("../inference/OnnxHandler.js"))
-    yield* run.pipe(Effect.provide(Layer.merge(OnnxHandler.layer(model), runtimeLayer(settings))))
+    yield* run.pipe(Effect.provide(containerLayer(settings, OnnxHandler.layer(model))))
   })

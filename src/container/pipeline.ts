@@ -5,7 +5,7 @@
  * response with its code; the server's deadline interrupts a slow request and
  * `onTimeout` answers it.
  */
-import { Cause, Effect, Either, Exit } from "effect"
+import { Cause, Effect, Either, Exit, Option } from "effect"
 import { type DecodedEvent, encodeMessage, MAX_JSON_DEPTH, parseJson, parsedExceedsJsonDepth } from "../contract/codec.js"
 import {
   describeFailure,
@@ -25,6 +25,7 @@ import type { Frame } from "../frames/Frame.js"
 import { FrameReader } from "../frames/FrameReader.js"
 import type { MessageHandler, Reply } from "../ipc/IpcServer.js"
 import { VERSION } from "../version.js"
+import { type DroppedByReason, Scheduler } from "../inference/Scheduler.js"
 import { InferenceHandler, type InferenceOutput } from "./InferenceHandler.js"
 import { type ContainerState, roundMs } from "./Metrics.js"
 import type { RuntimeSettings } from "../config/RuntimeConfig.js"
@@ -87,6 +88,9 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
     /** The reader's synchronous path, when it has one. */
     const now = reader.now
     const handler = yield* InferenceHandler
+    // The container's scheduler (absent when a test builds the container without one): its drops go in health.
+    const scheduler = yield* Effect.serviceOption(Scheduler)
+    const noDrops: DroppedByReason = { expired: 0, superseded: 0, deadline: 0 }
 
     /** Error bodies and health always serialise: their values come from parsed JSON of bounded depth, or are ours. */
     const reply = (body: unknown, close = false): Reply => ({ bytes: encodeMessage(body), close })
@@ -98,7 +102,8 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
       model_version: settings.modelVersion,
       version: VERSION,
       max_inflight: settings.maxInflight,
-      ...state.snapshot()
+      ...state.snapshot(),
+      dropped_by_reason: Option.isSome(scheduler) ? scheduler.value.dropped() : noDrops
     })
 
     /** Answers for a request that ended with an error. */

@@ -105,6 +105,43 @@ export class Overloaded extends Data.TaggedError("Overloaded")<{ readonly maxInf
   }
 }
 
+/**
+ * The request was not started: its deadline had passed, or would pass before a run ends (the
+ * scheduler's estimate of one run). Answered at once instead of spending the model on it.
+ */
+export class DeadlineUnmet extends Data.TaggedError("DeadlineUnmet")<{
+  readonly timeoutMs: number
+  /** Milliseconds left before the deadline when the model could have started (<= 0: passed). */
+  readonly leftMs: number
+  readonly estimatedRunMs: number
+}> {
+  readonly code: ErrorCode = "TIMEOUT"
+  override get message() {
+    return this.leftMs <= 0
+      ? `request timed out after ${this.timeoutMs} ms waiting for the model; not run`
+      : `request not run: ${Math.round(this.leftMs)} ms were left of its ${this.timeoutMs} ms timeout, a run takes about ${Math.round(this.estimatedRunMs)} ms`
+  }
+}
+
+/** The frame was older than the freshness budget (`max_frame_age_ms`) when the model could start on it; never run. */
+export class FrameExpired extends Data.TaggedError("FrameExpired")<{
+  readonly ageMs: number
+  readonly budgetMs: number
+}> {
+  readonly code: ErrorCode = "FRAME_EXPIRED"
+  override get message() {
+    return `frame expired: ${Math.round(this.ageMs)} ms old by its timestamp, the budget is ${this.budgetMs} ms; not run`
+  }
+}
+
+/** A newer frame of the same camera arrived while this one waited (`per_camera: latest`); never run. */
+export class Superseded extends Data.TaggedError("Superseded")<{ readonly cameraId: string }> {
+  readonly code: ErrorCode = "SUPERSEDED"
+  override get message() {
+    return `superseded: a newer frame of camera '${this.cameraId}' arrived while this one waited; not run`
+  }
+}
+
 /** The container is draining for shutdown and takes no new work. */
 export class ShuttingDown extends Data.TaggedError("ShuttingDown")<{}> {
   readonly code: ErrorCode = "SHUTTING_DOWN"
@@ -127,6 +164,9 @@ export class MessageTooLarge extends Data.TaggedError("MessageTooLarge")<{
 /** Errors of reading a frame from shared memory. */
 export type FrameError = FrameNotFound | FrameAccessDenied | FrameInvalid | FrameTorn | FrameStale
 
+/** Why the scheduler answered a request without running it. */
+export type SchedulingDrop = DeadlineUnmet | FrameExpired | Superseded
+
 /** Every error that ends a request with an error response. */
 export type RequestError =
   | InvalidRequest
@@ -134,6 +174,9 @@ export type RequestError =
   | FrameError
   | InferenceFailed
   | RequestTimeout
+  | DeadlineUnmet
+  | FrameExpired
+  | Superseded
   | Overloaded
   | ShuttingDown
   | MessageTooLarge
@@ -148,6 +191,9 @@ const requestErrorClasses = [
   FrameStale,
   InferenceFailed,
   RequestTimeout,
+  DeadlineUnmet,
+  FrameExpired,
+  Superseded,
   Overloaded,
   ShuttingDown,
   MessageTooLarge

@@ -102,6 +102,8 @@ export const ErrorCode = Schema.Literal(
   "INFERENCE_FAILED",
   "TIMEOUT",
   "OVERLOADED",
+  "FRAME_EXPIRED",
+  "SUPERSEDED",
   "SHUTTING_DOWN",
   "MESSAGE_TOO_LARGE",
   "INTERNAL"

@@ -6,8 +6,9 @@
  * work fails with a `BackendStartError` that says why, before a single request is accepted.
  * The session lives as long as the layer's scope and is warmed up `backend.warmup_runs` times.
  *
- * Per request: frame → tensor (`preprocess`) → `session.run` → `yolo` / `db_text` / `none`
- * post-processing → detections in normalised frame coordinates, with per-stage timings.
+ * Per request: the model's turn from the `Scheduler` (the container's, when it provides one) →
+ * frame → tensor (`preprocess`) → `session.run` → `yolo` / `db_text` / `none` post-processing →
+ * detections in normalised frame coordinates, with per-stage timings.
  *
  * ```ts
  * const loaded = yield* loadModelConfig("/opt/ruth-ai/models/text-detection")
@@ -18,12 +19,12 @@
  * connections, health and timeouts while the model runs; runs are serialised per session.
  */
 import { roundMs } from "../container/Metrics.js"
-import { Data, Effect, Either, Layer } from "effect"
+import { Data, Effect, Either, Layer, Option } from "effect"
 import type { Scope } from "effect"
 import { withRequestSpan } from "../internal/tracing.js"
 import type { ModelConfig, LoadedModelConfig } from "../config/ModelConfig.js"
 import { detectGpu, resolveDevice, unsupportedModelTypeReason } from "../config/ModelConfig.js"
-import { InferenceFailed } from "../contract/errors.js"
+import { InferenceFailed, type SchedulingDrop } from "../contract/errors.js"
 import type { InferenceRequest } from "../contract/schema.js"
 import { InferenceHandler, type InferenceHandlerShape, type InferenceOutput } from "../container/InferenceHandler.js"
 import type { Frame } from "../frames/Frame.js"
@@ -32,6 +33,7 @@ import { stretchTransform, type FrameTransform } from "../frames/transform.js"
 import { decodeDbText } from "./postprocess/dbText.js"
 import type { OutputTensor, RawDetection, UnsupportedOutputShape } from "./postprocess/types.js"
 import { decodeYolo } from "./postprocess/yolo.js"
+import { make as makeScheduler, Scheduler, ticketOf } from "./Scheduler.js"
 import {
   type ExecutionProvider,
   type InputElementType,
@@ -328,6 +330,7 @@ export const make = (
     if (Either.isLeft(choice)) return yield* fail(choice.left.reason, choice.left)
     if (choice.right.warning !== undefined) yield* Effect.logWarning(choice.right.warning)
 
+    const provided = yield* Effect.serviceOption(Scheduler)
     const { session, device } = yield* openSession(loaded, choice.right.device, fail)
     const priority = session.poolPriority
     if (priority?.problem !== undefined) {
@@ -383,30 +386,43 @@ export const make = (
     const inputSize: readonly [number, number] = [pre.width, pre.height]
     const runFailed = (error: OnnxError) => new InferenceFailed({ reason: error.message, cause: error })
 
-    const infer = (request: InferenceRequest, frame: Frame): Effect.Effect<InferenceOutput, InferenceFailed> =>
+    // The container's scheduler when there is one (served by the container); else one with the defaults.
+    const scheduler = Option.isSome(provided) ? provided.value : yield* makeScheduler()
+
+    const infer = (request: InferenceRequest, frame: Frame): Effect.Effect<InferenceOutput, InferenceFailed | SchedulingDrop> =>
       Effect.suspend(() => {
-        const t0 = performance.now()
-        // The session takes the buffer over for the run and recycles it, so concurrent requests never share one.
-        const buffer = session.borrowInput(inputType, length)
-        let prepared: ReturnType<typeof preprocess>
-        try {
-          // Reads the frame now, while its bytes are guaranteed valid.
-          prepared = preprocess(frame, pre, buffer)
-        } catch (cause) {
-          return Effect.fail(
-            new InferenceFailed({ reason: `preprocessing failed: ${cause instanceof Error ? cause.message : String(cause)}`, cause })
+        const arrived = performance.now()
+        // Preprocessing is under the turn too: a frame that is never run is never preprocessed, and a waiting
+        // request holds no input tensor (the frame itself is the container's, borrowed for the request).
+        const work = Effect.suspend(() => {
+          const t0 = performance.now()
+          // The session takes the buffer over for the run and recycles it, so concurrent requests never share one.
+          const buffer = session.borrowInput(inputType, length)
+          let prepared: ReturnType<typeof preprocess>
+          try {
+            // Reads the frame now, while its bytes are guaranteed valid.
+            prepared = preprocess(frame, pre, buffer)
+          } catch (cause) {
+            return Effect.fail(
+              new InferenceFailed({ reason: `preprocessing failed: ${cause instanceof Error ? cause.message : String(cause)}`, cause })
+            )
+          }
+          const t1 = performance.now()
+          const feeds = { [input.name]: { data: prepared.tensor, dims, type: inputType } }
+          return session.runTimed(feeds).pipe(
+            Effect.mapError(runFailed),
+            Effect.flatMap(({ outputs, runMs, waitMs }) => {
+              const t2 = performance.now()
+              const tensor = outputs[output.name]
+              if (tensor === undefined) {
+                return Effect.fail(new InferenceFailed({ reason: `model output '${output.name}' is missing from the run's results` }))
+              }
+              return Effect.succeed({ tensor, prepared, t0, t1, t2, runMs, waitMs })
+            })
           )
-        }
-        const t1 = performance.now()
-        const feeds = { [input.name]: { data: prepared.tensor, dims, type: inputType } }
-        return session.runTimed(feeds).pipe(
-          Effect.mapError(runFailed),
-          Effect.flatMap(({ outputs, runMs, waitMs }) => {
-            const t2 = performance.now()
-            const tensor = outputs[output.name]
-            if (tensor === undefined) {
-              return Effect.fail(new InferenceFailed({ reason: `model output '${output.name}' is missing from the run's results` }))
-            }
+        })
+        return scheduler.run(ticketOf(request), work).pipe(
+          Effect.flatMap(({ tensor, prepared, t0, t1, t2, runMs, waitMs }) => {
             const decoded = decode(tensor, prepared.transform, thresholdsFor(config, request))
             if (Either.isLeft(decoded)) {
               return Effect.fail(
@@ -418,9 +434,10 @@ export const make = (
               detections: decoded.right,
               metadata: {
                 preprocess_ms: roundMs(t1 - t0),
-                // ORT's own run; the session's queue (other frames' runs) and the hand-off to and from its thread apart.
+                // ORT's own run; the queue for the model (other frames' runs) and the hand-off to and from its thread apart.
                 inference_ms: roundMs(runMs),
-                session_wait_ms: roundMs(waitMs),
+                // Queued behind other frames' runs: for the scheduler's turn, then (rarely) in the session itself.
+                session_wait_ms: roundMs(t0 - arrived + waitMs),
                 handoff_ms: roundMs(Math.max(0, t2 - t1 - runMs - waitMs)),
                 postprocess_ms: roundMs(t3 - t2),
                 device,

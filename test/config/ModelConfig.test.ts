@@ -234,7 +234,10 @@ const extensionCases: ReadonlyArray<InvalidCase> = [
   })),
   { key: "limits", patch: { limits: 8 }, path: "limits", reason: "must be a mapping of keys, got 8" },
   ...[0, 2.5].map((v) => section("limits", "max_inflight", v, "must be a positive integer")),
-  section("limits", "request_timeout_ms", -5, "must be a positive integer")
+  section("limits", "request_timeout_ms", -5, "must be a positive integer"),
+  { key: "scheduling", patch: { scheduling: "latest" }, path: "scheduling", reason: "must be a mapping of keys, got \"latest\"" },
+  ...[-1, 2.5].map((v) => section("scheduling", "max_frame_age_ms", v, "must be a non-negative integer")),
+  section("scheduling", "per_camera", "newest", "must be one of all, latest")
 ]
 
 describe("model.yaml: invalid values name the file, the key and the reason", () => {
@@ -278,7 +281,8 @@ describe("model.yaml: CONTRACT §6 valid values and defaults", () => {
         },
         backend: { execution_providers: ["cpu"], intra_op_threads: 0, inter_op_threads: 0, pool_thread_nice: 10, warmup_runs: 1 },
         postprocess: { kind: "none" },
-        limits: {}
+        limits: {},
+        scheduling: {}
       }
       expect(loaded.config).toEqual(expected)
       expect(loaded.config.nms_iou_threshold).toBeUndefined()
@@ -604,6 +608,12 @@ describe("model.yaml: runtime extension sections", () => {
       expect(config.limits).toEqual({ max_inflight: 8, request_timeout_ms: 5000 })
     }))
 
+  it.effect("scheduling: both keys are kept", () =>
+    Effect.gen(function*() {
+      const { config } = yield* load({ scheduling: { max_frame_age_ms: 200, per_camera: "latest" } })
+      expect(config.scheduling).toEqual({ max_frame_age_ms: 200, per_camera: "latest" })
+    }))
+
 })
 
 describe("model.yaml: unknown keys", () => {
@@ -643,6 +653,12 @@ describe("model.yaml: unknown keys", () => {
         "unknown key (backend takes: execution_providers, intra_op_threads, inter_op_threads, pool_thread_nice, warmup_runs, input_name, output_names)"
       )
       expectProblem(error, file, "limits.inflight", "unknown key (limits takes: max_inflight, request_timeout_ms)")
+    }))
+
+  it.effect("inside scheduling, an unknown key is an error", () =>
+    Effect.gen(function*() {
+      const { error, file } = yield* reject({ scheduling: { max_frame_age: 200 } })
+      expectProblem(error, file, "scheduling.max_frame_age", "unknown key (scheduling takes: max_frame_age_ms, per_camera)")
     }))
 
   it.effect("other unknown keys of the original's mappings stay warnings, and output_schema stays open", () =>

@@ -63,6 +63,22 @@ describe("configuration precedence: flags > environment > model.yaml > defaults"
       })
     }))
 
+  it.effect("scheduling: RUTH_MAX_FRAME_AGE_MS and RUTH_PER_CAMERA win over model.yaml's scheduling section", () =>
+    Effect.gen(function*() {
+      const modelYaml = {
+        file: "/models/m/model.yaml",
+        values: { modelId: "m", maxFrameAgeMs: 500, perCamera: "all" as const },
+        names: { maxFrameAgeMs: "scheduling.max_frame_age_ms", perCamera: "scheduling.per_camera" }
+      }
+      const fromYaml = yield* resolveSettings({ modelYaml }).pipe(withEnv({}))
+      expect(fromYaml.settings).toMatchObject({ maxFrameAgeMs: 500, perCamera: "all" })
+      const r = yield* resolveSettings({ modelYaml }).pipe(withEnv({ RUTH_MAX_FRAME_AGE_MS: "200", RUTH_PER_CAMERA: "latest" }))
+      expect(r.settings).toMatchObject({ maxFrameAgeMs: 200, perCamera: "latest" })
+      expect(r.sources).toMatchObject({ maxFrameAgeMs: "env", perCamera: "env" })
+      const none = yield* resolveSettings().pipe(withEnv({ RUTH_MODEL_ID: "m" }))
+      expect(none.settings).toMatchObject({ maxFrameAgeMs: 0, perCamera: "all" })
+    }))
+
   it.effect("a bad value stops start-up with one message naming the variable and the environment", () =>
     Effect.gen(function*() {
       for (
@@ -74,7 +90,9 @@ describe("configuration precedence: flags > environment > model.yaml > defaults"
           ["RUTH_DRAIN_TIMEOUT_MS", "1.5", `must be a non-negative integer, got "1.5"`],
           ["VAS_HEARTBEAT_INTERVAL_SECONDS", "often", `must be a number of seconds >= 0 (0 disables the heartbeat), got "often"`],
           ["RUTH_FRAME_ROOTS", "frames", `must be absolute directories (separated by ',' or ':'), got "frames"`],
-          ["RUTH_MODEL_ID", "../etc", `must be letters, digits, '.', '_' or '-' (it becomes part of file names), got "../etc"`]
+          ["RUTH_MODEL_ID", "../etc", `must be letters, digits, '.', '_' or '-' (it becomes part of file names), got "../etc"`],
+          ["RUTH_MAX_FRAME_AGE_MS", "200ms", `must be a non-negative integer, got "200ms"`],
+          ["RUTH_PER_CAMERA", "newest", `must be one of all, latest, got "newest"`]
         ] as const
       ) {
         const error = yield* Effect.flip(resolveSettings().pipe(withEnv({ RUTH_MODEL_ID: "m", [key]: value })))

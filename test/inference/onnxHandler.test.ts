@@ -8,6 +8,7 @@ import { type LoadedModelConfig, loadModelConfig } from "../../src/config/ModelC
 import { type DetectionOutput, InferenceHandler, type InferenceOutput } from "../../src/container/InferenceHandler.js"
 import type { Frame } from "../../src/frames/Frame.js"
 import * as OnnxHandler from "../../src/inference/OnnxHandler.js"
+import { layerWith as schedulerLayerWith } from "../../src/inference/Scheduler.js"
 import { call, request, startContainer, tempDir } from "../support/harness.js"
 import { constantOutputModel, encodeModel, identityModel } from "../support/onnxBuilder.js"
 import { onLinux, startedSince, threadNices } from "../support/threads.js"
@@ -162,6 +163,26 @@ describe("OnnxHandler: YOLO models through a real container", () => {
       expect(reply.metadata).toMatchObject({ device: "cpu", input_size: [INPUT, INPUT], frame_width: 128, frame_height: 64 })
       const meta = reply.metadata as Record<string, unknown>
       for (const key of ["preprocess_ms", "session_wait_ms", "handoff_ms", "inference_ms", "postprocess_ms"]) expect(meta[key]).toBeGreaterThanOrEqual(0)
+    }))
+
+  it.scopedLive("runs under the scheduler: a frame beyond the freshness budget (the container's or the request's) is FRAME_EXPIRED, never run", () =>
+    Effect.gen(function*() {
+      const loaded = yield* load(yield* modelDir(yoloYaml(), yoloV8Model))
+      const handler = yield* Layer.build(OnnxHandler.layer(loaded, { gpuAvailable: false }).pipe(
+        Layer.provide(schedulerLayerWith({ maxFrameAgeMs: 1_000 }))
+      )).pipe(Effect.map((context) => Context.get(context, InferenceHandler)))
+      const c = yield* startContainer({ handler, frames })
+      const now = Date.now() / 1000
+      const old = yield* ask(c.socketPath, "/dev/shm/cam1", FRAME, { request_id: "old", timestamp: now - 5 })
+      expect(old).toMatchObject({ request_id: "old", camera_id: "camera_1", frame_id: 7, detections: [], error_code: "FRAME_EXPIRED" })
+      const tight = yield* ask(c.socketPath, "/dev/shm/cam1", FRAME, {
+        request_id: "tight",
+        timestamp: now - 0.5,
+        config: { max_frame_age_ms: 100 }
+      })
+      expect(tight).toMatchObject({ request_id: "tight", error_code: "FRAME_EXPIRED", error: expect.stringContaining("budget is 100 ms") })
+      const fresh = yield* ask(c.socketPath, "/dev/shm/cam1", FRAME, { request_id: "fresh", timestamp: Date.now() / 1000 })
+      expect(detectionsOf(fresh)).toHaveLength(2)
     }))
 
   it.scopedLive("request config overrides confidence_threshold and nms_iou_threshold; invalid overrides are ignored", () =>

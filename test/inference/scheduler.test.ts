@@ -1,0 +1,255 @@
+/**
+ * The scheduler's policies with fake works (each a Deferred the test completes) and TestClock:
+ * what starts, in which order, and what is answered without running — no real time anywhere.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Clock, Deferred, Effect, Exit, Fiber, TestClock } from "effect"
+import { toWireError } from "../../src/contract/errors.js"
+import * as Scheduler from "../../src/inference/Scheduler.js"
+
+/** Clock milliseconds at the start of every test; frames are stamped relative to it. */
+const T0 = 1_700_000_000_000
+const stamp = (msBeforeNow = 0) => (T0 - msBeforeNow) / 1000
+
+/** Lets forked fibers run up to where they wait. */
+const settle = Effect.repeatN(Effect.yieldNow(), 20)
+
+type Outcome = Exit.Exit<string, unknown>
+
+/** A scheduler and fake works: `submit` queues one, `complete` ends a started one, `started` is the start order. */
+const bench = (options: Partial<Scheduler.SchedulerOptions> = {}) =>
+  Effect.gen(function*() {
+    yield* TestClock.setTime(T0)
+    const scheduler = yield* Scheduler.make(options)
+    const started: Array<string> = []
+    const gates = new Map<string, Deferred.Deferred<void>>()
+    const fibers = new Map<string, Fiber.RuntimeFiber<string, unknown>>()
+    const submit = (name: string, ticket: Partial<Scheduler.Ticket> & { readonly camera_id: string }) =>
+      Effect.gen(function*() {
+        const gate = yield* Deferred.make<void>()
+        gates.set(name, gate)
+        const work = Effect.sync(() => started.push(name)).pipe(Effect.zipRight(Deferred.await(gate)), Effect.as(name))
+        const now = yield* Clock.currentTimeMillis
+        fibers.set(name, yield* Effect.fork(scheduler.run({ timestamp: now / 1000, ...ticket }, work)))
+        yield* settle
+      })
+    /** Ends `name`'s work, after `ms` of (test) run time. */
+    const complete = (name: string, ms = 0) =>
+      Effect.gen(function*() {
+        if (ms > 0) yield* TestClock.adjust(ms)
+        yield* Deferred.succeed(gates.get(name)!, undefined)
+        yield* settle
+      })
+    /** The outcome of `name`, once it has one. */
+    const outcome = (name: string): Effect.Effect<Outcome | undefined> =>
+      Effect.map(Fiber.poll(fibers.get(name)!), (o) => (o._tag === "Some" ? o.value : undefined))
+    const codeOf = (name: string) =>
+      Effect.map(outcome(name), (o) =>
+        o !== undefined && Exit.isFailure(o) && o.cause._tag === "Fail"
+          ? toWireError(o.cause.error as Parameters<typeof toWireError>[0])
+          : o)
+    return { scheduler, started, submit, complete, outcome, codeOf }
+  })
+
+describe("Scheduler", () => {
+  it.effect("with nothing waiting, a ticket runs at once and its work's answer is the caller's", () =>
+    Effect.gen(function*() {
+      const b = yield* bench()
+      yield* b.submit("a1", { camera_id: "A" })
+      expect(b.started).toEqual(["a1"])
+      yield* b.complete("a1")
+      expect(yield* b.outcome("a1")).toEqual(Exit.succeed("a1"))
+      expect(b.scheduler.dropped()).toEqual({ expired: 0, superseded: 0, deadline: 0 })
+    }))
+
+  it.effect("runs one work at a time; the others wait their turn", () =>
+    Effect.gen(function*() {
+      const b = yield* bench()
+      yield* b.submit("a1", { camera_id: "A" })
+      yield* b.submit("a2", { camera_id: "A" })
+      expect(b.started).toEqual(["a1"])
+      expect(b.scheduler.waiting()).toBe(1)
+      yield* b.complete("a1")
+      expect(b.started).toEqual(["a1", "a2"])
+    }))
+
+  describe("freshness budget", () => {
+    it.effect("a frame already older than the budget on arrival is FRAME_EXPIRED at once and never runs", () =>
+      Effect.gen(function*() {
+        const b = yield* bench({ maxFrameAgeMs: 200 })
+        yield* b.submit("old", { camera_id: "A", timestamp: stamp(250) })
+        expect(b.started).toEqual([])
+        const answer = yield* b.codeOf("old")
+        expect(answer).toMatchObject({ error_code: "FRAME_EXPIRED" })
+        expect(answer).toHaveProperty("error", expect.stringContaining("budget is 200 ms"))
+        expect(b.scheduler.dropped()).toEqual({ expired: 1, superseded: 0, deadline: 0 })
+      }))
+
+    it.effect("a frame that ages past the budget while it waits is FRAME_EXPIRED at its turn, and the next one runs", () =>
+      Effect.gen(function*() {
+        const b = yield* bench({ maxFrameAgeMs: 200 })
+        yield* b.submit("a1", { camera_id: "A" })
+        yield* b.submit("b1", { camera_id: "B" })
+        yield* TestClock.adjust(150)
+        yield* b.submit("c1", { camera_id: "C" }) // stamped 150 ms after b1
+        expect(yield* b.outcome("b1")).toBeUndefined()
+        yield* b.complete("a1", 100) // b1 is 250 ms old now, c1 100 ms
+        expect(yield* b.codeOf("b1")).toMatchObject({ error_code: "FRAME_EXPIRED" })
+        expect(b.started).toEqual(["a1", "c1"])
+        expect(b.scheduler.dropped().expired).toBe(1)
+      }))
+
+    it.effect("a request's own budget tightens the container's, never loosens it", () =>
+      Effect.gen(function*() {
+        const b = yield* bench({ maxFrameAgeMs: 200 })
+        yield* b.submit("tight", { camera_id: "A", timestamp: stamp(80), maxFrameAgeMs: 50 })
+        yield* b.submit("loose", { camera_id: "B", timestamp: stamp(250), maxFrameAgeMs: 1000 })
+        expect(yield* b.codeOf("tight")).toMatchObject({ error_code: "FRAME_EXPIRED" })
+        expect(yield* b.codeOf("loose")).toMatchObject({ error_code: "FRAME_EXPIRED" })
+        const open = yield* bench()
+        yield* open.submit("own", { camera_id: "A", timestamp: stamp(80), maxFrameAgeMs: 50 })
+        expect(yield* open.codeOf("own")).toMatchObject({ error_code: "FRAME_EXPIRED" })
+      }))
+
+    it.effect("off by default: an old frame runs", () =>
+      Effect.gen(function*() {
+        const b = yield* bench()
+        yield* b.submit("old", { camera_id: "A", timestamp: stamp(60_000) })
+        expect(b.started).toEqual(["old"])
+      }))
+  })
+
+  describe("per camera: latest", () => {
+    it.effect("a newer frame supersedes the waiting older one at once, never the running one", () =>
+      Effect.gen(function*() {
+        const b = yield* bench({ perCamera: "latest" })
+        yield* b.submit("a1", { camera_id: "A" })
+        yield* b.submit("a2", { camera_id: "A", timestamp: stamp() + 0.01 })
+        yield* b.submit("b1", { camera_id: "B" })
+        yield* b.submit("a3", { camera_id: "A", timestamp: stamp() + 0.02 })
+        // Answered while a1 still runs: nobody waits for an answer that is already decided.
+        expect(yield* b.codeOf("a2")).toMatchObject({ error_code: "SUPERSEDED", error: expect.stringContaining("camera 'A'") })
+        expect(yield* b.outcome("a1")).toBeUndefined()
+        expect(yield* b.outcome("b1")).toBeUndefined()
+        yield* b.complete("a1")
+        expect(yield* b.outcome("a1")).toEqual(Exit.succeed("a1"))
+        // A keeps its place in the round: its newest frame goes before B's.
+        yield* b.complete("a3")
+        expect(b.started).toEqual(["a1", "a3", "b1"])
+        expect(b.scheduler.dropped()).toEqual({ expired: 0, superseded: 1, deadline: 0 })
+      }))
+
+    it.effect("a frame arriving late with an older timestamp than the waiting one is the one superseded", () =>
+      Effect.gen(function*() {
+        const b = yield* bench({ perCamera: "latest" })
+        yield* b.submit("a1", { camera_id: "A" })
+        yield* b.submit("new", { camera_id: "A", timestamp: stamp() + 0.05 })
+        yield* b.submit("late", { camera_id: "A", timestamp: stamp() + 0.01 })
+        expect(yield* b.codeOf("late")).toMatchObject({ error_code: "SUPERSEDED" })
+        yield* b.complete("a1")
+        expect(b.started).toEqual(["a1", "new"])
+      }))
+
+    it.effect("with all (the default), every frame of a camera runs in order", () =>
+      Effect.gen(function*() {
+        const b = yield* bench()
+        for (const name of ["a1", "a2", "a3"]) yield* b.submit(name, { camera_id: "A" })
+        yield* b.complete("a1")
+        yield* b.complete("a2")
+        expect(b.started).toEqual(["a1", "a2", "a3"])
+        expect(b.scheduler.dropped().superseded).toBe(0)
+      }))
+  })
+
+  it.effect("fair share: camera A with 8 waiting and B with 2 start A,B,A,B,A,A,…", () =>
+    Effect.gen(function*() {
+      const b = yield* bench()
+      yield* b.submit("x", { camera_id: "X" })
+      for (let i = 1; i <= 8; i++) yield* b.submit(`a${i}`, { camera_id: "A" })
+      for (let i = 1; i <= 2; i++) yield* b.submit(`b${i}`, { camera_id: "B" })
+      while (b.started.length < 11) yield* b.complete(b.started[b.started.length - 1]!)
+      expect(b.started).toEqual(["x", "a1", "b1", "a2", "b2", "a3", "a4", "a5", "a6", "a7", "a8"])
+    }))
+
+  describe("deadline-aware (always on)", () => {
+    it.effect("a ticket whose deadline passes while it waits is answered TIMEOUT at its turn without running", () =>
+      Effect.gen(function*() {
+        const b = yield* bench({ timeoutMs: 1000 })
+        yield* b.submit("a1", { camera_id: "A" })
+        yield* b.submit("b1", { camera_id: "B" })
+        expect(yield* b.outcome("b1")).toBeUndefined()
+        yield* b.complete("a1", 1500)
+        expect(b.started).toEqual(["a1"])
+        const answer = yield* b.codeOf("b1")
+        expect(answer).toMatchObject({ error_code: "TIMEOUT", error: expect.stringContaining("not run") })
+        expect(b.scheduler.dropped()).toEqual({ expired: 0, superseded: 0, deadline: 1 })
+      }))
+
+    it.effect("a ticket that cannot finish before its deadline (by the run-time estimate) is not started", () =>
+      Effect.gen(function*() {
+        const b = yield* bench({ timeoutMs: 1000 })
+        yield* b.submit("a1", { camera_id: "A" })
+        yield* b.complete("a1", 400) // one run: 400 ms
+        expect(b.scheduler.estimatedRunMs()).toBe(400)
+        yield* b.submit("a2", { camera_id: "A" })
+        yield* b.submit("b1", { camera_id: "B" }) // arrives with 1000 ms to go
+        yield* b.complete("a2", 700) // b1 has 300 ms left, a run takes ~400
+        const answer = yield* b.codeOf("b1")
+        expect(answer).toMatchObject({ error_code: "TIMEOUT", error: expect.stringContaining("300 ms were left") })
+        expect(b.started).toEqual(["a1", "a2"])
+      }))
+
+    it.effect("runs slower than the whole timeout never lock the model out: a request arriving to a free model still runs", () =>
+      Effect.gen(function*() {
+        const b = yield* bench({ timeoutMs: 1000 })
+        yield* b.submit("a1", { camera_id: "A" })
+        yield* b.complete("a1", 1500)
+        expect(b.scheduler.estimatedRunMs()).toBe(1500)
+        yield* b.submit("a2", { camera_id: "A" })
+        expect(b.started).toEqual(["a1", "a2"])
+        expect(b.scheduler.dropped().deadline).toBe(0)
+      }))
+
+    it.effect("an explicit deadline already past on arrival is answered at once", () =>
+      Effect.gen(function*() {
+        const b = yield* bench()
+        yield* b.submit("late", { camera_id: "A", deadline: T0 - 1 })
+        expect(b.started).toEqual([])
+        expect(yield* b.codeOf("late")).toMatchObject({ error_code: "TIMEOUT" })
+      }))
+  })
+
+  it.effect("a caller interrupted while waiting leaves the queue; one interrupted while running frees the turn", () =>
+    Effect.gen(function*() {
+      const scheduler = yield* Scheduler.make()
+      const gate = yield* Deferred.make<void>()
+      const ran: Array<string> = []
+      const work = (name: string) => Effect.sync(() => ran.push(name)).pipe(Effect.zipRight(Deferred.await(gate)))
+      const running = yield* Effect.fork(scheduler.run({ camera_id: "A", timestamp: stamp() }, work("a1")))
+      yield* settle
+      const waiting = yield* Effect.fork(scheduler.run({ camera_id: "B", timestamp: stamp() }, work("b1")))
+      yield* settle
+      expect(scheduler.waiting()).toBe(1)
+      yield* Fiber.interrupt(waiting)
+      expect(scheduler.waiting()).toBe(0)
+      yield* Fiber.interrupt(running)
+      const next = yield* Effect.fork(scheduler.run({ camera_id: "C", timestamp: stamp() }, work("c1")))
+      yield* settle
+      expect(ran).toEqual(["a1", "c1"])
+      yield* Fiber.interrupt(next)
+    }))
+
+  it.effect("counts every drop by reason", () =>
+    Effect.gen(function*() {
+      const b = yield* bench({ maxFrameAgeMs: 200, perCamera: "latest" })
+      yield* b.submit("a1", { camera_id: "A" })
+      yield* b.submit("a2", { camera_id: "A", timestamp: stamp() + 0.001 })
+      yield* b.submit("a3", { camera_id: "A", timestamp: stamp() + 0.002 }) // supersedes a2
+      yield* b.submit("old", { camera_id: "B", timestamp: stamp(500) }) // expired on arrival
+      yield* b.submit("c1", { camera_id: "C", deadline: T0 + 100 }) // fresh, but its deadline will pass
+      yield* b.complete("a1", 300)
+      // a3 is now 298 ms old (expired); c1's deadline passed.
+      expect(b.scheduler.dropped()).toEqual({ expired: 2, superseded: 1, deadline: 1 })
+      expect(b.started).toEqual(["a1"])
+    }))
+})
