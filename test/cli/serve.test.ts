@@ -4,7 +4,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { imageToNv12 } from "../../src/frames/image.js"
 import { publishExportDir } from "../../src/frames/publish.js"
-import { collectOutput, exitOf, waitForFile } from "../support/child.js"
+import { collectOutput, exitOf, waitForListening } from "../support/child.js"
 import { ruthModel } from "../support/cli.js"
 import { call, request, tempDir } from "../support/harness.js"
 import { spawn } from "node:child_process"
@@ -38,7 +38,7 @@ describe("ruth-model serve (model.yaml + weights, no code)", () => {
       )
       const output = collectOutput(child)
       const socket = path.join(dir, "vas_model_text-detection.sock")
-      yield* Effect.promise(() => waitForFile(socket, 60_000))
+      yield* Effect.promise(() => waitForListening(socket, 60_000))
       const frameDir = path.join(dir, "cam1")
       const nv12 = yield* Effect.promise(() => imageToNv12("examples/scenes/notice-board.png"))
       publishExportDir(frameDir, nv12, 42n)

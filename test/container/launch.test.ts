@@ -2,7 +2,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { exitOf, spawnTs, waitForFile } from "../support/child.js"
+import { exitOf, spawnTs, waitForListening } from "../support/child.js"
 import { tempDir } from "../support/harness.js"
 
 /** Everything a child wrote to one stream. */
@@ -42,7 +42,7 @@ describe("ModelContainer.launch: a failure to start (child process running the e
         (c) => Effect.sync(() => c.kill("SIGKILL"))
       )
       const socket = path.join(dir, "vas_model_minimal.sock")
-      yield* Effect.promise(() => waitForFile(socket))
+      yield* Effect.promise(() => waitForListening(socket))
       const second = yield* Effect.acquireRelease(
         Effect.sync(() => spawnTs("examples/minimal/main.ts", [], env)),
         (c) => Effect.sync(() => c.kill("SIGKILL"))

@@ -12,7 +12,7 @@ import { InferenceHandler } from "../../src/container/InferenceHandler.js"
 import type { Frame } from "../../src/frames/Frame.js"
 import * as ModelContainer from "../../src/container/ModelContainer.js"
 import { Scheduler, type SchedulerShape, ticketOf } from "../../src/inference/Scheduler.js"
-import { waitForFile } from "../support/child.js"
+import { waitForListening } from "../support/child.js"
 import { call, request, tempDir, writeFrameFile } from "../support/harness.js"
 
 /** Resolves once `condition` holds (polling); fails the test after a generous deadline. */
@@ -62,7 +62,7 @@ describe("scheduling through a container", () => {
         Effect.forkScoped
       )
       const socket = path.join(dir, "vas_model_test-model.sock")
-      yield* Effect.promise(() => waitForFile(socket))
+      yield* Effect.promise(() => waitForListening(socket))
       const now = () => Date.now() / 1000
       const send = (id: string, overrides: Record<string, unknown> = {}) =>
         Effect.promise(() => call(socket, request(frame, { request_id: id, timestamp: now(), ...overrides })))

@@ -3,7 +3,7 @@ import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { call, request, tempDir, writeFrameFile } from "../support/harness.js"
-import { collectOutput, exitOf, spawnTs, waitForFile } from "../support/child.js"
+import { collectOutput, exitOf, spawnTs, waitForListening } from "../support/child.js"
 
 const startExample = (dir: string, latencyMs: number) =>
   Effect.acquireRelease(
@@ -25,7 +25,7 @@ describe("graceful shutdown of the example container (child process)", () => {
       const child = yield* startExample(dir, 1500)
       const output = collectOutput(child)
       const socket = path.join(dir, "vas_model_minimal.sock")
-      yield* Effect.promise(() => waitForFile(socket))
+      yield* Effect.promise(() => waitForListening(socket))
       const frame = writeFrameFile(dir, "frame", 64, 48)
       const inflight = call(socket, request(frame, { model_id: "minimal", request_id: "in-flight" }))
       yield* Effect.sleep("300 millis")
@@ -44,7 +44,7 @@ describe("graceful shutdown of the example container (child process)", () => {
       const dir = yield* tempDir()
       const child = yield* startExample(dir, 30_000)
       const socket = path.join(dir, "vas_model_minimal.sock")
-      yield* Effect.promise(() => waitForFile(socket))
+      yield* Effect.promise(() => waitForListening(socket))
       const frame = writeFrameFile(dir, "frame", 64, 48)
       const inflight = call(socket, request(frame, { model_id: "minimal" })).catch(() => "closed")
       yield* Effect.sleep("300 millis")

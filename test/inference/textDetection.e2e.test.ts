@@ -12,7 +12,7 @@ import { loadModelConfig } from "../../src/config/ModelConfig.js"
 import { InferenceHandler } from "../../src/container/InferenceHandler.js"
 import { imageToNv12 } from "../../src/frames/image.js"
 import * as OnnxHandler from "../../src/inference/OnnxHandler.js"
-import { exitOf, spawnTs, waitForFile } from "../support/child.js"
+import { exitOf, spawnTs, waitForListening } from "../support/child.js"
 import { ruthModel } from "../support/cli.js"
 import { call, request, startContainer, tempDir } from "../support/harness.js"
 import { type Box, iou, type Scene, sampleScenes } from "../support/scenes.js"
@@ -167,7 +167,7 @@ describe("text detection (PP-OCRv4) end to end", () => {
           Effect.sync(() => spawnTs(BARE_SERVER, [socket, MODEL_DIR, ...mode], {})),
           (server) => Effect.promise(() => (server.kill("SIGTERM"), exitOf(server)))
         )
-        yield* Effect.promise(() => waitForFile(socket, 60_000))
+        yield* Effect.promise(() => waitForListening(socket, 60_000))
         const reply = yield* ask(socket)
         expect(reply.error, `bare server ${mode.join(" ")}`).toBeNull()
         const got = reply.detections as ReadonlyArray<WireDetection>

@@ -1,6 +1,7 @@
 /** Runs a TypeScript entry point of this repo as a child process, as a container would run. */
 import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
+import * as net from "node:net"
 
 export const spawnTs = (entry: string, args: ReadonlyArray<string>, env: Record<string, string>): ChildProcess =>
   spawn(process.execPath, ["--conditions=source", "--import", "tsx", entry, ...args], {
@@ -13,6 +14,24 @@ export const waitForFile = async (file: string, timeoutMs = 20_000): Promise<voi
   const deadline = Date.now() + timeoutMs
   while (!fs.existsSync(file)) {
     if (Date.now() > deadline) throw new Error(`${file} did not appear within ${timeoutMs} ms`)
+    await new Promise((r) => setTimeout(r, 25))
+  }
+}
+
+/**
+ * Resolves once something accepts connections at the socket `file`: the file appears at bind(),
+ * a moment before listen(), and a connect in between is refused.
+ */
+export const waitForListening = async (file: string, timeoutMs = 20_000): Promise<void> => {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    await waitForFile(file, Math.max(0, deadline - Date.now()))
+    const accepted = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(file, () => (socket.destroy(), resolve(true)))
+      socket.once("error", () => resolve(false))
+    })
+    if (accepted) return
+    if (Date.now() > deadline) throw new Error(`nothing accepted connections at ${file} within ${timeoutMs} ms`)
     await new Promise((r) => setTimeout(r, 25))
   }
 }
