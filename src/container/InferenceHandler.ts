@@ -10,9 +10,10 @@
  * ```
  */
 import { Context, type Effect } from "effect"
-import type { FrameError, InferenceFailed, SchedulingDrop } from "../contract/errors.js"
+import type { FrameError, InferenceFailed } from "../contract/errors.js"
 import type { InferenceRequest } from "../contract/schema.js"
 import type { Frame } from "../frames/Frame.js"
+import type { Refused } from "../inference/Scheduler.js"
 
 /**
  * A detection as a handler returns it: the contract's shape, typed loosely
@@ -46,7 +47,7 @@ export interface InferenceHandlerShape {
   readonly infer: (
     request: InferenceRequest,
     frame: Frame
-  ) => Effect.Effect<InferenceResult, InferenceFailed | FrameError | SchedulingDrop>
+  ) => Effect.Effect<InferenceResult, InferenceFailed | FrameError | Refused>
   /**
    * Optional: opts the handler in to being scheduled by the container. When the container has a
    * `Scheduler`, it then calls this instead of `infer`, only when the request's turn comes, with

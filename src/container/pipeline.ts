@@ -295,7 +295,12 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
         )
       }
       if (state.inflight >= settings.maxInflight) {
-        return failed(echoOf(raw, settings.modelId), started, new Overloaded({ maxInflight: settings.maxInflight }))
+        const overloaded = new Overloaded({ maxInflight: settings.maxInflight })
+        // Fair admission: a camera holding fewer waiting requests takes the place of the oldest waiting one of the
+        // camera holding the most (answered OVERLOADED; its slot is given back as its fiber ends, a moment later).
+        if (Option.isNone(scheduler) || !scheduler.value.displace(request.camera_id, overloaded)) {
+          return failed(echoOf(raw, settings.modelId), started, overloaded)
+        }
       }
       if (turns !== undefined) {
         state.inflight++

@@ -26,7 +26,7 @@ import type { Scope } from "effect"
 import { withRequestSpan } from "../internal/tracing.js"
 import type { ModelConfig, LoadedModelConfig } from "../config/ModelConfig.js"
 import { detectGpu, resolveDevice, unsupportedModelTypeReason } from "../config/ModelConfig.js"
-import { InferenceFailed, type SchedulingDrop } from "../contract/errors.js"
+import { InferenceFailed } from "../contract/errors.js"
 import type { InferenceRequest } from "../contract/schema.js"
 import { InferenceHandler, type InferenceHandlerShape, type InferenceOutput, type Turn } from "../container/InferenceHandler.js"
 import type { Frame } from "../frames/Frame.js"
@@ -35,7 +35,7 @@ import { stretchTransform, type FrameTransform } from "../frames/transform.js"
 import { decodeDbText } from "./postprocess/dbText.js"
 import type { OutputTensor, RawDetection, UnsupportedOutputShape } from "./postprocess/types.js"
 import { decodeYolo } from "./postprocess/yolo.js"
-import { make as makeScheduler, Scheduler, ticketOf } from "./Scheduler.js"
+import { make as makeScheduler, type Refused, Scheduler, ticketOf } from "./Scheduler.js"
 import {
   type ExecutionProvider,
   type InputElementType,
@@ -448,7 +448,7 @@ export const make = (
       }).pipe(withRequestSpan("OnnxHandler.inTurn", { attributes: { model_id: modelId } }))
 
     // Called by a container without a scheduler (and by tests): the frame is the caller's, the turn ours.
-    const infer = (request: InferenceRequest, frame: Frame): Effect.Effect<InferenceOutput, InferenceFailed | SchedulingDrop> =>
+    const infer = (request: InferenceRequest, frame: Frame): Effect.Effect<InferenceOutput, InferenceFailed | Refused> =>
       Effect.suspend(() => {
         const arrived = performance.now()
         const work = Effect.suspend(() => inTurn(request, frame, { waitedMs: performance.now() - arrived }))
