@@ -2,9 +2,10 @@
  * One request, start to finish: bytes → JSON → schema → model check →
  * in-flight slot → frame (borrowed for the handler) → handler → validated
  * response → bytes; for a scheduled handler (`inTurn`), in-flight slot → the
- * scheduler's turn → frame → handler, so a request that waits holds no frame. It cannot fail: every failure becomes exactly one error
- * response with its code; the server's deadline interrupts a slow request and
- * `onTimeout` answers it.
+ * scheduler's turn → frame → handler, so a request that waits holds no frame.
+ * It cannot fail: every failure becomes exactly one error response with its
+ * code; the server's deadline interrupts a slow request and `onTimeout`
+ * answers it.
  */
 import { Cause, Effect, Either, Exit, Option } from "effect"
 import { type DecodedEvent, encodeMessage, MAX_JSON_DEPTH, parseJson, parsedExceedsJsonDepth } from "../contract/codec.js"
@@ -333,7 +334,7 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
         now!.release(frame)
         const exit = infer as Exit.Exit<InferenceOutput | ReadonlyArray<unknown>, RequestError>
         return Exit.isSuccess(exit)
-          ? answer(request, raw, started, exit.value, measuredSince(frame, t0, t1)())
+          ? answer(request, raw, started, exit.value, { frame, readMs: t1 - t0, inferMs: performance.now() - t1 })
           : answerFailure(raw, started, exit.cause)
       }
       state.inflight++
