@@ -10,9 +10,10 @@
  * ```
  */
 import { Context, type Effect } from "effect"
-import type { FrameError, InferenceFailed, SchedulingDrop } from "../contract/errors.js"
+import type { FrameError, InferenceFailed } from "../contract/errors.js"
 import type { InferenceRequest } from "../contract/schema.js"
 import type { Frame } from "../frames/Frame.js"
+import type { Refused } from "../inference/Scheduler.js"
 
 /**
  * A detection as a handler returns it: the contract's shape, typed loosely
@@ -33,11 +34,35 @@ export interface InferenceOutput {
   readonly metadata?: Readonly<Record<string, unknown>>
 }
 
+/** What a handler answers with: detections and metadata, or the detections alone. */
+export type InferenceResult = InferenceOutput | ReadonlyArray<DetectionOutput>
+
+/** What the container tells a scheduled handler about the turn it runs in. */
+export interface Turn {
+  /** From the request's admission until its turn came (before its frame was read), ms. */
+  readonly waitedMs: number
+}
+
 export interface InferenceHandlerShape {
   readonly infer: (
     request: InferenceRequest,
     frame: Frame
-  ) => Effect.Effect<InferenceOutput | ReadonlyArray<DetectionOutput>, InferenceFailed | FrameError | SchedulingDrop>
+  ) => Effect.Effect<InferenceResult, InferenceFailed | FrameError | Refused>
+  /**
+   * Optional: opts the handler in to being scheduled by the container. When the container has a
+   * `Scheduler`, it then calls this instead of `infer`, only when the request's turn comes, with
+   * the frame read at that moment: a request waiting for the model holds no frame, and one the
+   * scheduler drops (SUPERSEDED, FRAME_EXPIRED, TIMEOUT) is never read. It runs under the turn
+   * (keep it to what needs the model, e.g. preprocess + run, and never call `scheduler.run` in
+   * it); the effect it succeeds with is the rest (e.g. post-processing), run after the turn is
+   * given back and the frame released — so it must not touch the frame's bytes.
+   * Without a container `Scheduler` the container calls `infer`, as for any handler.
+   */
+  readonly inTurn?: (
+    request: InferenceRequest,
+    frame: Frame,
+    turn: Turn
+  ) => Effect.Effect<Effect.Effect<InferenceResult, InferenceFailed>, InferenceFailed | FrameError>
 }
 
 export class InferenceHandler extends Context.Tag("@ruth-ai/model-runtime/InferenceHandler")<

@@ -1,9 +1,11 @@
 /**
  * One request, start to finish: bytes → JSON → schema → model check →
  * in-flight slot → frame (borrowed for the handler) → handler → validated
- * response → bytes. It cannot fail: every failure becomes exactly one error
- * response with its code; the server's deadline interrupts a slow request and
- * `onTimeout` answers it.
+ * response → bytes; for a scheduled handler (`inTurn`), in-flight slot → the
+ * scheduler's turn → frame → handler, so a request that waits holds no frame.
+ * It cannot fail: every failure becomes exactly one error response with its
+ * code; the server's deadline interrupts a slow request and `onTimeout`
+ * answers it.
  */
 import { Cause, Effect, Either, Exit, Option } from "effect"
 import { type DecodedEvent, encodeMessage, MAX_JSON_DEPTH, parseJson, parsedExceedsJsonDepth } from "../contract/codec.js"
@@ -25,8 +27,8 @@ import type { Frame } from "../frames/Frame.js"
 import { FrameReader } from "../frames/FrameReader.js"
 import type { MessageHandler, Reply } from "../ipc/IpcServer.js"
 import { VERSION } from "../version.js"
-import { type DroppedByReason, Scheduler } from "../inference/Scheduler.js"
-import { InferenceHandler, type InferenceOutput } from "./InferenceHandler.js"
+import { type DroppedByReason, Scheduler, type SchedulerShape, ticketOf } from "../inference/Scheduler.js"
+import { InferenceHandler, type InferenceHandlerShape, type InferenceOutput } from "./InferenceHandler.js"
 import { type ContainerState, roundMs } from "./Metrics.js"
 import type { RuntimeSettings } from "../config/RuntimeConfig.js"
 
@@ -76,6 +78,22 @@ const normaliseOutput = (out: unknown): { detections: unknown; metadata: unknown
     ? { detections: out.detections, metadata: out.metadata }
     : undefined
 
+/** The size of the frame an answer is about (its bytes may be gone by then). */
+type FrameSize = Pick<Frame, "width" | "height">
+
+/** What an answer reports besides the handler's output. */
+interface Measured {
+  readonly frame: FrameSize
+  readonly readMs: number
+  readonly inferMs: number
+}
+
+/** A scheduled handler's part under the turn, and the scheduler whose turns it runs in. */
+interface Turns {
+  readonly inTurn: NonNullable<InferenceHandlerShape["inTurn"]>
+  readonly scheduler: SchedulerShape
+}
+
 export interface PipelineDeps {
   readonly settings: RuntimeSettings
   readonly state: ContainerState
@@ -90,6 +108,10 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
     const handler = yield* InferenceHandler
     // The container's scheduler (absent when a test builds the container without one): its drops go in health.
     const scheduler = yield* Effect.serviceOption(Scheduler)
+    /** A handler that opted in to being scheduled (`inTurn`), and the container's scheduler to run it under. */
+    const turns: Turns | undefined = handler.inTurn !== undefined && Option.isSome(scheduler)
+      ? { inTurn: handler.inTurn, scheduler: scheduler.value }
+      : undefined
     const noDrops: DroppedByReason = { expired: 0, superseded: 0, deadline: 0 }
 
     /** Error bodies and health always serialise: their values come from parsed JSON of bounded depth, or are ours. */
@@ -128,9 +150,7 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
       raw: unknown,
       started: number,
       output: InferenceOutput | ReadonlyArray<unknown>,
-      frame: Frame,
-      readMs: number,
-      inferMs: number
+      { frame, readMs, inferMs }: Measured
     ): Reply | Effect.Effect<Reply> => {
       const normalised = normaliseOutput(output)
       if (normalised === undefined) {
@@ -189,23 +209,64 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
 
     const asEffect = (r: Reply | Effect.Effect<Reply>): Effect.Effect<Reply> => (Effect.isEffect(r) ? r : Effect.succeed(r))
 
-    /** In a fiber: answers when `infer` ends, or ends interrupted (the server's deadline answers then). */
+    /**
+     * In a fiber: answers when `infer` ends, or ends interrupted (the server's deadline answers
+     * then); `measured` gives the frame's size and the timings once it has succeeded.
+     */
     const answerLater = (
       infer: Effect.Effect<InferenceOutput | ReadonlyArray<unknown>, RequestError>,
       request: InferenceRequest,
       raw: unknown,
       started: number,
-      frame: Frame,
-      readMs: number,
-      t1: number
+      measured: () => Measured
     ): Effect.Effect<Reply> =>
       Effect.matchCauseEffect(infer, {
         onFailure: (cause) =>
           Cause.isInterruptedOnly(cause)
             ? Effect.failCause(cause as Cause.Cause<never>)
             : asEffect(answerFailure(raw, started, cause)),
-        onSuccess: (output) => asEffect(answer(request, raw, started, output, frame, readMs, performance.now() - t1))
+        onSuccess: (output) => asEffect(answer(request, raw, started, output, measured()))
       })
+
+    /** What a handler answered after `t1`, its frame read in `t1 - t0`. */
+    const measuredSince = (frame: FrameSize, t0: number, t1: number) => (): Measured => ({
+      frame,
+      readMs: t1 - t0,
+      inferMs: performance.now() - t1
+    })
+
+    /**
+     * A scheduled handler's request (admitted): it waits for its turn holding no frame, its frame
+     * is read when the turn comes, the handler's part runs under the turn and the rest after it,
+     * the frame released. One the scheduler drops is answered with its code, its frame never read;
+     * a frame error is answered with its code and gives the turn back at once.
+     */
+    const scheduled = (
+      { inTurn, scheduler }: Turns,
+      request: InferenceRequest,
+      raw: unknown,
+      started: number
+    ): Effect.Effect<Reply> => {
+      const admitted = performance.now()
+      let frame: FrameSize = { width: 0, height: 0 }
+      let readMs = 0
+      const turn = Effect.suspend(() => {
+        const t0 = performance.now()
+        return reader.use(request, (read) => {
+          const t1 = performance.now()
+          frame = { width: read.width, height: read.height }
+          readMs = t1 - t0
+          // Suspended: a handler that throws while building its effect is answered like any defect.
+          return Effect.suspend(() => inTurn(request, read, { waitedMs: t0 - admitted }))
+        })
+      })
+      // The handler's time is the request's but for its frame read: the wait for the turn is the handler's queue.
+      return answerLater(Effect.flatten(scheduler.run(ticketOf(request), turn)), request, raw, started, () => ({
+        frame,
+        readMs,
+        inferMs: performance.now() - admitted - readMs
+      }))
+    }
 
     /** Gives back an admitted request's in-flight slot. */
     const freeSlot = () => {
@@ -235,7 +296,16 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
         )
       }
       if (state.inflight >= settings.maxInflight) {
-        return failed(echoOf(raw, settings.modelId), started, new Overloaded({ maxInflight: settings.maxInflight }))
+        const overloaded = new Overloaded({ maxInflight: settings.maxInflight })
+        // Fair admission: a camera holding fewer waiting requests takes the place of the oldest waiting one of the
+        // camera holding the most (answered OVERLOADED; its slot is given back as its fiber ends, a moment later).
+        if (Option.isNone(scheduler) || !scheduler.value.displace(request.camera_id, overloaded)) {
+          return failed(echoOf(raw, settings.modelId), started, overloaded)
+        }
+      }
+      if (turns !== undefined) {
+        state.inflight++
+        return scheduled(turns, request, raw, started).pipe(Effect.ensuring(Effect.sync(freeSlot)))
       }
       const t0 = performance.now()
       const read = now?.read(request)
@@ -244,7 +314,7 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
         return reader.use(request, (frame) => {
           const t1 = performance.now()
           // Suspended: a handler that throws while building its effect is answered like any defect.
-          return answerLater(Effect.suspend(() => handler.infer(request, frame)), request, raw, started, frame, t1 - t0, t1)
+          return answerLater(Effect.suspend(() => handler.infer(request, frame)), request, raw, started, measuredSince(frame, t0, t1))
         }).pipe(
           Effect.catchAll((error) => asEffect(answerFailure(raw, started, Cause.fail(error)))),
           Effect.ensuring(Effect.sync(freeSlot))
@@ -264,11 +334,11 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
         now!.release(frame)
         const exit = infer as Exit.Exit<InferenceOutput | ReadonlyArray<unknown>, RequestError>
         return Exit.isSuccess(exit)
-          ? answer(request, raw, started, exit.value, frame, t1 - t0, performance.now() - t1)
+          ? answer(request, raw, started, exit.value, { frame, readMs: t1 - t0, inferMs: performance.now() - t1 })
           : answerFailure(raw, started, exit.cause)
       }
       state.inflight++
-      return answerLater(infer, request, raw, started, frame, t1 - t0, t1).pipe(
+      return answerLater(infer, request, raw, started, measuredSince(frame, t0, t1)).pipe(
         Effect.ensuring(Effect.sync(() => {
           now!.release(frame)
           freeSlot()

@@ -7,8 +7,10 @@
  * The session lives as long as the layer's scope and is warmed up `backend.warmup_runs` times.
  *
  * Per request: the model's turn from the `Scheduler` (the container's, when it provides one) →
- * frame → tensor (`preprocess`) → `session.run` → `yolo` / `db_text` / `none` post-processing →
- * detections in normalised frame coordinates, with per-stage timings.
+ * frame → tensor (`preprocess`) → `session.run`, then, the turn given back, `yolo` / `db_text` /
+ * `none` post-processing → detections in normalised frame coordinates, with per-stage timings.
+ * The handler is scheduled (`inTurn`): a container with a scheduler reads the frame only when the
+ * request's turn comes; `infer` (the frame already read) takes the turn itself.
  *
  * ```ts
  * const loaded = yield* loadModelConfig("/opt/ruth-ai/models/text-detection")
@@ -24,16 +26,16 @@ import type { Scope } from "effect"
 import { withRequestSpan } from "../internal/tracing.js"
 import type { ModelConfig, LoadedModelConfig } from "../config/ModelConfig.js"
 import { detectGpu, resolveDevice, unsupportedModelTypeReason } from "../config/ModelConfig.js"
-import { InferenceFailed, type SchedulingDrop } from "../contract/errors.js"
+import { InferenceFailed } from "../contract/errors.js"
 import type { InferenceRequest } from "../contract/schema.js"
-import { InferenceHandler, type InferenceHandlerShape, type InferenceOutput } from "../container/InferenceHandler.js"
+import { InferenceHandler, type InferenceHandlerShape, type InferenceOutput, type Turn } from "../container/InferenceHandler.js"
 import type { Frame } from "../frames/Frame.js"
 import { makePreprocessOptions, preprocess, type PreprocessOptions, tensorDims, tensorLength } from "../frames/preprocess.js"
 import { stretchTransform, type FrameTransform } from "../frames/transform.js"
 import { decodeDbText } from "./postprocess/dbText.js"
 import type { OutputTensor, RawDetection, UnsupportedOutputShape } from "./postprocess/types.js"
 import { decodeYolo } from "./postprocess/yolo.js"
-import { make as makeScheduler, Scheduler, ticketOf } from "./Scheduler.js"
+import { make as makeScheduler, type Refused, Scheduler, ticketOf } from "./Scheduler.js"
 import {
   type ExecutionProvider,
   type InputElementType,
@@ -389,66 +391,71 @@ export const make = (
     // The container's scheduler when there is one (served by the container); else one with the defaults.
     const scheduler = Option.isSome(provided) ? provided.value : yield* makeScheduler()
 
-    const infer = (request: InferenceRequest, frame: Frame): Effect.Effect<InferenceOutput, InferenceFailed | SchedulingDrop> =>
+    /**
+     * Under the model's turn: frame → tensor → session.run; what it succeeds with is post-processing,
+     * run after the turn. Preprocessing is under the turn too: a frame that is never run is never
+     * preprocessed, and a waiting request holds no input tensor.
+     */
+    const inTurn = (request: InferenceRequest, frame: Frame, turn: Turn) =>
       Effect.suspend(() => {
-        const arrived = performance.now()
-        // Preprocessing is under the turn too: a frame that is never run is never preprocessed, and a waiting
-        // request holds no input tensor (the frame itself is the container's, borrowed for the request).
-        const work = Effect.suspend(() => {
-          const t0 = performance.now()
-          // The session takes the buffer over for the run and recycles it, so concurrent requests never share one.
-          const buffer = session.borrowInput(inputType, length)
-          let prepared: ReturnType<typeof preprocess>
-          try {
-            // Reads the frame now, while its bytes are guaranteed valid.
-            prepared = preprocess(frame, pre, buffer)
-          } catch (cause) {
-            return Effect.fail(
-              new InferenceFailed({ reason: `preprocessing failed: ${cause instanceof Error ? cause.message : String(cause)}`, cause })
-            )
-          }
-          const t1 = performance.now()
-          const feeds = { [input.name]: { data: prepared.tensor, dims, type: inputType } }
-          return session.runTimed(feeds).pipe(
-            Effect.mapError(runFailed),
-            Effect.flatMap(({ outputs, runMs, waitMs }) => {
-              const t2 = performance.now()
-              const tensor = outputs[output.name]
-              if (tensor === undefined) {
-                return Effect.fail(new InferenceFailed({ reason: `model output '${output.name}' is missing from the run's results` }))
-              }
-              return Effect.succeed({ tensor, prepared, t0, t1, t2, runMs, waitMs })
-            })
+        const t0 = performance.now()
+        // The session takes the buffer over for the run and recycles it, so concurrent requests never share one.
+        const buffer = session.borrowInput(inputType, length)
+        let prepared: ReturnType<typeof preprocess>
+        try {
+          // Reads the frame now, while its bytes are guaranteed valid.
+          prepared = preprocess(frame, pre, buffer)
+        } catch (cause) {
+          return Effect.fail(
+            new InferenceFailed({ reason: `preprocessing failed: ${cause instanceof Error ? cause.message : String(cause)}`, cause })
           )
-        })
-        return scheduler.run(ticketOf(request), work).pipe(
-          Effect.flatMap(({ tensor, prepared, t0, t1, t2, runMs, waitMs }) => {
-            const decoded = decode(tensor, prepared.transform, thresholdsFor(config, request))
-            if (Either.isLeft(decoded)) {
-              return Effect.fail(
-                new InferenceFailed({ reason: `postprocess ${config.postprocess.kind}: ${decoded.left.message}`, cause: decoded.left })
-              )
+        }
+        const t1 = performance.now()
+        const feeds = { [input.name]: { data: prepared.tensor, dims, type: inputType } }
+        return session.runTimed(feeds).pipe(
+          Effect.mapError(runFailed),
+          Effect.flatMap(({ outputs, runMs, waitMs }) => {
+            const t2 = performance.now()
+            const tensor = outputs[output.name]
+            if (tensor === undefined) {
+              return Effect.fail(new InferenceFailed({ reason: `model output '${output.name}' is missing from the run's results` }))
             }
-            const t3 = performance.now()
-            return Effect.succeed({
-              detections: decoded.right,
-              metadata: {
-                preprocess_ms: roundMs(t1 - t0),
-                // ORT's own run; the queue for the model (other frames' runs) and the hand-off to and from its thread apart.
-                inference_ms: roundMs(runMs),
-                // Queued behind other frames' runs: for the scheduler's turn, then (rarely) in the session itself.
-                session_wait_ms: roundMs(t0 - arrived + waitMs),
-                handoff_ms: roundMs(Math.max(0, t2 - t1 - runMs - waitMs)),
-                postprocess_ms: roundMs(t3 - t2),
-                device,
-                input_size: inputSize
+            return Effect.succeed(Effect.suspend(() => {
+              const decoded = decode(tensor, prepared.transform, thresholdsFor(config, request))
+              if (Either.isLeft(decoded)) {
+                return Effect.fail(
+                  new InferenceFailed({ reason: `postprocess ${config.postprocess.kind}: ${decoded.left.message}`, cause: decoded.left })
+                )
               }
-            })
+              const t3 = performance.now()
+              return Effect.succeed<InferenceOutput>({
+                detections: decoded.right,
+                metadata: {
+                  preprocess_ms: roundMs(t1 - t0),
+                  // ORT's own run; the queue for the model (other frames' runs) and the hand-off to and from its thread apart.
+                  inference_ms: roundMs(runMs),
+                  // Queued behind other frames' runs: for the scheduler's turn, then (rarely) in the session itself.
+                  session_wait_ms: roundMs(turn.waitedMs + waitMs),
+                  handoff_ms: roundMs(Math.max(0, t2 - t1 - runMs - waitMs)),
+                  postprocess_ms: roundMs(t3 - t2),
+                  device,
+                  input_size: inputSize
+                }
+              })
+            }))
           })
         )
+      }).pipe(withRequestSpan("OnnxHandler.inTurn", { attributes: { model_id: modelId } }))
+
+    // Called by a container without a scheduler (and by tests): the frame is the caller's, the turn ours.
+    const infer = (request: InferenceRequest, frame: Frame): Effect.Effect<InferenceOutput, InferenceFailed | Refused> =>
+      Effect.suspend(() => {
+        const arrived = performance.now()
+        const work = Effect.suspend(() => inTurn(request, frame, { waitedMs: performance.now() - arrived }))
+        return Effect.flatten(scheduler.run(ticketOf(request), work))
       }).pipe(withRequestSpan("OnnxHandler.infer", { attributes: { model_id: modelId } }))
 
-    return InferenceHandler.of({ infer })
+    return InferenceHandler.of({ infer, inTurn })
   })
 
 /** `make` as the `InferenceHandler` layer; the session is released when the layer's scope closes. */

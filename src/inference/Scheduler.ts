@@ -24,7 +24,7 @@
  */
 import { Context, Effect, Layer } from "effect"
 import { RuntimeConfig, defaults, type PerCamera } from "../config/RuntimeConfig.js"
-import { DeadlineUnmet, FrameExpired, type SchedulingDrop, Superseded } from "../contract/errors.js"
+import { DeadlineUnmet, FrameExpired, type Overloaded, type SchedulingDrop, Superseded } from "../contract/errors.js"
 import type { InferenceRequest } from "../contract/schema.js"
 
 /** What the scheduler needs to know about one request. */
@@ -70,13 +70,24 @@ export interface SchedulerShape {
    * Runs `work` when this ticket's turn comes, or fails with why it never will. Interrupting the
    * caller while it waits takes the ticket out of the queue.
    */
-  readonly run: <A, E, R>(ticket: Ticket, work: Effect.Effect<A, E, R>) => Effect.Effect<A, E | SchedulingDrop, R>
+  readonly run: <A, E, R>(ticket: Ticket, work: Effect.Effect<A, E, R>) => Effect.Effect<A, E | Refused, R>
+  /**
+   * Fair admission, for a request of `camera` arriving when admission is full: when another camera
+   * holds at least two more waiting tickets than `camera` does, the oldest waiting ticket of the
+   * camera holding the most is answered `error` at once and this returns true (the newcomer takes
+   * its place); otherwise false (refuse the newcomer). Admission first come, first served gives a
+   * camera sending 4× the frames 4× the places, and round-robin can only share what waits.
+   */
+  readonly displace: (camera: string, error: Overloaded) => boolean
   readonly dropped: () => DroppedByReason
   /** Tickets waiting for a turn now. */
   readonly waiting: () => number
   /** The running estimate of one work, ms (0 until one has run). */
   readonly estimatedRunMs: () => number
 }
+
+/** Why a ticket never ran: dropped by a policy, or displaced by fair admission (`displace`). */
+export type Refused = SchedulingDrop | Overloaded
 
 export class Scheduler extends Context.Tag("@ruth-ai/model-runtime/Scheduler")<Scheduler, SchedulerShape>() {}
 
@@ -90,8 +101,8 @@ interface Waiter {
   state: "waiting" | "started" | "dropped" | "done"
   startedAt: number
   /** Why it was dropped, once it was. */
-  error: SchedulingDrop | undefined
-  resume: ((effect: Effect.Effect<void, SchedulingDrop>) => void) | undefined
+  error: Refused | undefined
+  resume: ((effect: Effect.Effect<void, Refused>) => void) | undefined
 }
 
 /** Builds a scheduler; "now" is the `Clock` of the effect that makes it (a `TestClock` in tests). */
@@ -154,7 +165,7 @@ export const make = (options: Partial<SchedulerOptions> = {}): Effect.Effect<Sch
       }
     }
 
-    const drop = (w: Waiter, error: SchedulingDrop) => {
+    const drop = (w: Waiter, error: Refused) => {
       w.state = "dropped"
       w.error = error
       w.resume?.(Effect.fail(error))
@@ -217,7 +228,18 @@ export const make = (options: Partial<SchedulerOptions> = {}): Effect.Effect<Sch
       return undefined
     }
 
-    const run = <A, E, R>(ticket: Ticket, work: Effect.Effect<A, E, R>): Effect.Effect<A, E | SchedulingDrop, R> =>
+    const displace = (camera: string, error: Overloaded): boolean => {
+      let busiest: Array<Waiter> | undefined
+      const threshold = (queues.get(camera)?.length ?? 0) + 1
+      for (const queue of queues.values()) if (queue.length > (busiest?.length ?? threshold)) busiest = queue
+      const oldest = busiest?.[0]
+      if (oldest === undefined) return false
+      removeWaiting(oldest)
+      drop(oldest, error)
+      return true
+    }
+
+    const run = <A, E, R>(ticket: Ticket, work: Effect.Effect<A, E, R>): Effect.Effect<A, E | Refused, R> =>
       Effect.uninterruptibleMask((restore) => {
         const t = now()
         const w: Waiter = {
@@ -241,7 +263,7 @@ export const make = (options: Partial<SchedulerOptions> = {}): Effect.Effect<Sch
         }
         const refused = enqueue(w)
         if (refused !== undefined) return Effect.fail(refused)
-        const turn = Effect.async<void, SchedulingDrop>((resume) => {
+        const turn = Effect.async<void, Refused>((resume) => {
           if (w.state === "waiting") w.resume = resume
           // Decided between enqueue and here (another fiber's work ended in between): answer as decided.
           else resume(w.error === undefined ? Effect.void : Effect.fail(w.error))
@@ -260,6 +282,7 @@ export const make = (options: Partial<SchedulerOptions> = {}): Effect.Effect<Sch
 
     return {
       run,
+      displace,
       dropped: () => ({ ...dropped }),
       waiting: () => waitingCount,
       estimatedRunMs: () => estimate

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Clock, Deferred, Effect, Exit, Fiber, TestClock } from "effect"
-import { toWireError } from "../../src/contract/errors.js"
+import { Overloaded, toWireError } from "../../src/contract/errors.js"
 import * as Scheduler from "../../src/inference/Scheduler.js"
 
 /** Clock milliseconds at the start of every test; frames are stamped relative to it. */
@@ -252,4 +252,69 @@ describe("Scheduler", () => {
       expect(b.scheduler.dropped()).toEqual({ expired: 2, superseded: 1, deadline: 1 })
       expect(b.started).toEqual(["a1"])
     }))
+
+  describe("fair admission (displace)", () => {
+    const full = new Overloaded({ maxInflight: 4 })
+
+    it.effect("a camera holding fewer waiting tickets takes the place of the busiest camera's oldest waiting one", () =>
+      Effect.gen(function*() {
+        const b = yield* bench()
+        yield* b.submit("a1", { camera_id: "A" })
+        yield* b.submit("a2", { camera_id: "A" })
+        yield* b.submit("a3", { camera_id: "A" })
+        // B holds none, A two waiting: A's oldest waiting (a2) is answered OVERLOADED, never runs.
+        expect(b.scheduler.displace("B", full)).toBe(true)
+        yield* settle
+        expect(yield* b.codeOf("a2")).toEqual({ error: "overloaded: 4 requests already in flight", error_code: "OVERLOADED" })
+        expect(b.scheduler.waiting()).toBe(1)
+        // One apart is as fair as it gets: the newcomer is refused instead, whoever it is.
+        expect(b.scheduler.displace("B", full)).toBe(false)
+        expect(b.scheduler.displace("A", full)).toBe(false)
+        // The running one is never touched.
+        yield* b.complete("a1")
+        expect(b.started).toEqual(["a1", "a3"])
+        expect(yield* b.outcome("a1")).toEqual(Exit.succeed("a1"))
+      }))
+
+    it.effect("with a limit on places, a camera sending 4x the frames gets an equal share of the model, not 4x", () =>
+      Effect.gen(function*() {
+        yield* TestClock.setTime(T0)
+        const scheduler = yield* Scheduler.make()
+        const places = 8
+        let inflight = 0
+        const ran: Record<string, number> = { A: 0, B: 0, C: 0, D: 0 }
+        let running: Deferred.Deferred<void> | undefined
+        const work = (camera: string) =>
+          Effect.gen(function*() {
+            const done = yield* Deferred.make<void>()
+            running = done
+            ran[camera]!++
+            yield* Deferred.await(done)
+          })
+        // Admission as the container's: a place when one is free, else the newcomer displaces or is refused.
+        const arrive = (camera: string) =>
+          Effect.gen(function*() {
+            if (inflight >= places && !scheduler.displace(camera, full)) return
+            inflight++
+            const now = yield* Clock.currentTimeMillis
+            yield* Effect.fork(
+              scheduler.run({ camera_id: camera, timestamp: now / 1000 }, work(camera)).pipe(
+                Effect.ensuring(Effect.sync(() => inflight--))
+              )
+            )
+            yield* settle
+          })
+        // Per run of the model (10 ms): one frame from each of A, B, C and four from D.
+        for (let round = 0; round < 80; round++) {
+          for (const camera of ["A", "D", "B", "D", "C", "D", "D"]) yield* arrive(camera)
+          yield* TestClock.adjust(10)
+          yield* Deferred.succeed(running!, undefined)
+          yield* settle
+        }
+        const counts = Object.values(ran)
+        const mean = counts.reduce((a, b) => a + b, 0) / counts.length
+        expect(mean).toBeGreaterThan(15)
+        for (const count of counts) expect(Math.abs(count - mean) / mean).toBeLessThanOrEqual(0.15)
+      }))
+  })
 })

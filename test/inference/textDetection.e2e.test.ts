@@ -12,6 +12,7 @@ import { loadModelConfig } from "../../src/config/ModelConfig.js"
 import { InferenceHandler } from "../../src/container/InferenceHandler.js"
 import { imageToNv12 } from "../../src/frames/image.js"
 import * as OnnxHandler from "../../src/inference/OnnxHandler.js"
+import { make as makeScheduler, Scheduler } from "../../src/inference/Scheduler.js"
 import { exitOf, spawnTs, waitForListening } from "../support/child.js"
 import { ruthModel } from "../support/cli.js"
 import { call, request, startContainer, tempDir } from "../support/harness.js"
@@ -26,12 +27,19 @@ interface WireDetection {
   readonly bbox: Box
 }
 
-/** A text-detection container on a socket, reading frame files from os.tmpdir(). */
+/**
+ * A text-detection container on a socket, reading frame files from os.tmpdir(); as `ruth-model serve`
+ * builds it, the handler and the container share one scheduler (frames are read in their turn).
+ */
 const textContainer = Effect.gen(function*() {
   const loaded = yield* loadModelConfig(MODEL_DIR)
-  const context = yield* Layer.build(OnnxHandler.layer(loaded, { gpuAvailable: false }))
+  const scheduler = yield* makeScheduler({ timeoutMs: 60_000 })
+  const context = yield* Layer.build(
+    OnnxHandler.layer(loaded, { gpuAvailable: false }).pipe(Layer.provide(Layer.succeed(Scheduler, scheduler)))
+  )
   return yield* startContainer({
     handler: Context.get(context, InferenceHandler),
+    scheduler,
     settings: { modelId: "text-detection", frameRoots: [os.tmpdir()], requestTimeoutMs: 60_000 }
   })
 })

@@ -11,6 +11,7 @@ import type { BufferPool } from "../../src/frames/BufferPool.js"
 import { FrameReader, type FrameReaderShape } from "../../src/frames/FrameReader.js"
 import { InferenceHandler, type InferenceHandlerShape } from "../../src/container/InferenceHandler.js"
 import * as ModelContainer from "../../src/container/ModelContainer.js"
+import { Scheduler, type SchedulerShape } from "../../src/inference/Scheduler.js"
 
 /** A fresh directory under os.tmpdir(), removed with the scope. */
 export const tempDir = (prefix = "ruth-test-"): Effect.Effect<string, never, Scope.Scope> =>
@@ -30,6 +31,8 @@ export interface TestContainerOptions {
   readonly pool?: BufferPool
   /** A frame reader of the test's own (wins over `frames` and `pool`). */
   readonly reader?: FrameReaderShape
+  /** The container's scheduler (a scheduled handler then runs in its turns); none by default. */
+  readonly scheduler?: SchedulerShape
 }
 
 /** Starts a container on a socket in a temp dir; stops (drains) it when the scope closes. */
@@ -51,7 +54,8 @@ export const startContainer = (options: TestContainerOptions = {}) =>
       : options.pool
       ? FrameReader.layerWithPool(options.pool)
       : FrameReader.layer
-    const layer = Layer.mergeAll(reader, Layer.succeed(InferenceHandler, options.handler ?? noDetections)).pipe(
+    const scheduler = options.scheduler ? Layer.succeed(Scheduler, options.scheduler) : Layer.empty
+    const layer = Layer.mergeAll(reader, scheduler, Layer.succeed(InferenceHandler, options.handler ?? noDetections)).pipe(
       Layer.provideMerge(config)
     )
     const context = yield* Layer.build(layer).pipe(Effect.orDie)
