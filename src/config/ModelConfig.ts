@@ -238,7 +238,13 @@ export const Limits = section(Schema.Struct(limitsFields))
 const schedulingFields = {
   /** Freshness budget in ms; 0 = off. */
   max_frame_age_ms: optionalKey(NonNegativeInt),
-  per_camera: optionalKey(oneOf(...PER_CAMERA))
+  per_camera: optionalKey(oneOf(...PER_CAMERA)),
+  /** Model runs at once (the ONNX backend: sessions, threads shared out among them). */
+  streams: optionalKey(PositiveInt),
+  /** Frames run as one batch, at most (needs a model with a dynamic batch dimension). */
+  max_batch: optionalKey(PositiveInt),
+  /** How long a batch may wait for more frames, ms; 0 = only what already waits. */
+  max_queue_delay_ms: optionalKey(NonNegativeInt)
 }
 
 export const Scheduling = section(Schema.Struct(schedulingFields))

@@ -38,6 +38,12 @@ export interface RuntimeSettings {
   readonly maxFrameAgeMs: number
   /** `latest`: a newer frame of a camera answers its waiting older one SUPERSEDED; `all`: every frame waits its turn. */
   readonly perCamera: PerCamera
+  /** Model runs at once: the built-in ONNX backend opens this many sessions (streams), its threads shared out among them. */
+  readonly streams: number
+  /** Frames of waiting requests run as one batch, at most this many (1 = no batching). */
+  readonly maxBatch: number
+  /** How long a batch may wait for more frames beyond the oldest, ms; 0 = only what already waits. */
+  readonly maxQueueDelayMs: number
 }
 
 export const PER_CAMERA = ["all", "latest"] as const
@@ -58,7 +64,10 @@ export const defaults = {
   framePoolBytes: 256 * 1024 * 1024,
   handleSignals: true,
   maxFrameAgeMs: 0,
-  perCamera: "all"
+  perCamera: "all",
+  streams: 1,
+  maxBatch: 1,
+  maxQueueDelayMs: 0
 } as const
 
 /** Model ids become file names; keep them to a safe alphabet (model.yaml's `model_id` uses the same). */
@@ -190,7 +199,10 @@ const specs: { readonly [K in keyof RuntimeSettings]: Spec<RuntimeSettings[K]> }
   framePoolBytes: { env: ["RUTH_FRAME_POOL_BYTES"], check: nonNegativeInt },
   handleSignals: { check: bool },
   maxFrameAgeMs: { env: ["RUTH_MAX_FRAME_AGE_MS"], check: nonNegativeInt },
-  perCamera: { env: ["RUTH_PER_CAMERA"], check: perCamera }
+  perCamera: { env: ["RUTH_PER_CAMERA"], check: perCamera },
+  streams: { env: ["RUTH_STREAMS"], check: positiveInt },
+  maxBatch: { env: ["RUTH_MAX_BATCH"], check: positiveInt },
+  maxQueueDelayMs: { env: ["RUTH_MAX_QUEUE_DELAY_MS"], check: nonNegativeInt }
 }
 
 const settingKeys = Object.keys(specs) as ReadonlyArray<keyof RuntimeSettings>

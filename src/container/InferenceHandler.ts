@@ -13,7 +13,7 @@ import { Context, type Effect } from "effect"
 import type { FrameError, InferenceFailed } from "../contract/errors.js"
 import type { InferenceRequest } from "../contract/schema.js"
 import type { Frame } from "../frames/Frame.js"
-import type { Refused } from "../inference/Scheduler.js"
+import type { Refused, Slot } from "../inference/Scheduler.js"
 
 /**
  * A detection as a handler returns it: the contract's shape, typed loosely
@@ -37,8 +37,11 @@ export interface InferenceOutput {
 /** What a handler answers with: detections and metadata, or the detections alone. */
 export type InferenceResult = InferenceOutput | ReadonlyArray<DetectionOutput>
 
-/** What the container tells a scheduled handler about the turn it runs in. */
-export interface Turn {
+/**
+ * What the container tells a scheduled handler about the turn it runs in: the scheduler's `Slot`
+ * (which stream, and the batch it shares with other requests, to `join`) and the wait.
+ */
+export interface Turn extends Slot {
   /** From the request's admission until its turn came (before its frame was read), ms. */
   readonly waitedMs: number
 }

@@ -170,7 +170,12 @@ export const settingsFromModel = (model: LoadedModelConfig): ModelYamlSettings =
     ...(model.config.scheduling.max_frame_age_ms !== undefined
       ? { maxFrameAgeMs: model.config.scheduling.max_frame_age_ms }
       : {}),
-    ...(model.config.scheduling.per_camera !== undefined ? { perCamera: model.config.scheduling.per_camera } : {})
+    ...(model.config.scheduling.per_camera !== undefined ? { perCamera: model.config.scheduling.per_camera } : {}),
+    ...(model.config.scheduling.streams !== undefined ? { streams: model.config.scheduling.streams } : {}),
+    ...(model.config.scheduling.max_batch !== undefined ? { maxBatch: model.config.scheduling.max_batch } : {}),
+    ...(model.config.scheduling.max_queue_delay_ms !== undefined
+      ? { maxQueueDelayMs: model.config.scheduling.max_queue_delay_ms }
+      : {})
   },
   names: {
     modelId: "model_id",
@@ -178,7 +183,10 @@ export const settingsFromModel = (model: LoadedModelConfig): ModelYamlSettings =
     maxInflight: "limits.max_inflight",
     requestTimeoutMs: "limits.request_timeout_ms",
     maxFrameAgeMs: "scheduling.max_frame_age_ms",
-    perCamera: "scheduling.per_camera"
+    perCamera: "scheduling.per_camera",
+    streams: "scheduling.streams",
+    maxBatch: "scheduling.max_batch",
+    maxQueueDelayMs: "scheduling.max_queue_delay_ms"
   }
 })
 

@@ -27,7 +27,7 @@ import type { Frame } from "../frames/Frame.js"
 import { FrameReader } from "../frames/FrameReader.js"
 import type { MessageHandler, Reply } from "../ipc/IpcServer.js"
 import { VERSION } from "../version.js"
-import { type DroppedByReason, Scheduler, type SchedulerShape, ticketOf } from "../inference/Scheduler.js"
+import { type DroppedByReason, Scheduler, type SchedulerShape, type Slot, ticketOf } from "../inference/Scheduler.js"
 import { InferenceHandler, type InferenceHandlerShape, type InferenceOutput } from "./InferenceHandler.js"
 import { type ContainerState, roundMs } from "./Metrics.js"
 import type { RuntimeSettings } from "../config/RuntimeConfig.js"
@@ -112,7 +112,7 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
     const turns: Turns | undefined = handler.inTurn !== undefined && Option.isSome(scheduler)
       ? { inTurn: handler.inTurn, scheduler: scheduler.value }
       : undefined
-    const noDrops: DroppedByReason = { expired: 0, superseded: 0, deadline: 0 }
+    const noDrops: DroppedByReason = { expired: 0, superseded: 0, deadline: 0, displaced: 0 }
 
     /** Error bodies and health always serialise: their values come from parsed JSON of bounded depth, or are ours. */
     const reply = (body: unknown, close = false): Reply => ({ bytes: encodeMessage(body), close })
@@ -250,16 +250,16 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
       const admitted = performance.now()
       let frame: FrameSize = { width: 0, height: 0 }
       let readMs = 0
-      const turn = Effect.suspend(() => {
+      const turn = (slot: Slot) => {
         const t0 = performance.now()
         return reader.use(request, (read) => {
           const t1 = performance.now()
           frame = { width: read.width, height: read.height }
           readMs = t1 - t0
           // Suspended: a handler that throws while building its effect is answered like any defect.
-          return Effect.suspend(() => inTurn(request, read, { waitedMs: t0 - admitted }))
+          return Effect.suspend(() => inTurn(request, read, { waitedMs: t0 - admitted, stream: slot.stream, batch: slot.batch }))
         })
-      })
+      }
       // The handler's time is the request's but for its frame read: the wait for the turn is the handler's queue.
       return answerLater(Effect.flatten(scheduler.run(ticketOf(request), turn)), request, raw, started, () => ({
         frame,

@@ -22,6 +22,7 @@
  */
 import { roundMs } from "../container/Metrics.js"
 import { Data, Effect, Either, Layer, Option } from "effect"
+import { availableParallelism } from "node:os"
 import type { Scope } from "effect"
 import { withRequestSpan } from "../internal/tracing.js"
 import type { ModelConfig, LoadedModelConfig } from "../config/ModelConfig.js"
@@ -35,7 +36,7 @@ import { stretchTransform, type FrameTransform } from "../frames/transform.js"
 import { decodeDbText } from "./postprocess/dbText.js"
 import type { OutputTensor, RawDetection, UnsupportedOutputShape } from "./postprocess/types.js"
 import { decodeYolo } from "./postprocess/yolo.js"
-import { make as makeScheduler, type Refused, Scheduler, ticketOf } from "./Scheduler.js"
+import { make as makeScheduler, type Refused, Scheduler, type SchedulerOptions, type Slot, ticketOf } from "./Scheduler.js"
 import {
   type ExecutionProvider,
   type InputElementType,
@@ -263,15 +264,30 @@ const makeDecoder = (loaded: LoadedModelConfig): Decoder => {
 // ---------------------------------------------------------------------------------------------
 // The handler
 
+/** model.yaml's scheduling, for a handler used without a container's scheduler (absent keys: the defaults). */
+const schedulerOptions = (config: ModelConfig): Partial<SchedulerOptions> => {
+  const { max_frame_age_ms, per_camera, streams, max_batch, max_queue_delay_ms } = config.scheduling
+  const timeoutMs = config.limits.request_timeout_ms
+  return {
+    ...(max_frame_age_ms !== undefined ? { maxFrameAgeMs: max_frame_age_ms } : {}),
+    ...(per_camera !== undefined ? { perCamera: per_camera } : {}),
+    ...(streams !== undefined ? { streams } : {}),
+    ...(max_batch !== undefined ? { maxBatch: max_batch } : {}),
+    ...(max_queue_delay_ms !== undefined ? { maxQueueDelayMs: max_queue_delay_ms } : {}),
+    ...(timeoutMs !== undefined ? { timeoutMs } : {})
+  }
+}
+
 /** Opens the session on `device`, or on CPU when CUDA turns out to be missing and fallback is allowed. */
 const openSession = (
   loaded: LoadedModelConfig,
   device: "cpu" | "cuda",
-  fail: (reason: string, cause?: unknown) => BackendStartError
+  fail: (reason: string, cause?: unknown) => BackendStartError,
+  intraOpThreads: number
 ): Effect.Effect<{ session: OnnxSession; device: "cpu" | "cuda" }, BackendStartError, Scope.Scope> => {
   const { config } = loaded
   const threads = (n: number) => (n > 0 ? n : undefined)
-  const intra = threads(config.backend.intra_op_threads)
+  const intra = threads(intraOpThreads)
   const inter = threads(config.backend.inter_op_threads)
   const open = (providers: ReadonlyArray<ExecutionProvider>) =>
     makeOnnxSession({
@@ -332,8 +348,20 @@ export const make = (
     if (Either.isLeft(choice)) return yield* fail(choice.left.reason, choice.left)
     if (choice.right.warning !== undefined) yield* Effect.logWarning(choice.right.warning)
 
+    // The container's scheduler when there is one (served by the container); else one with model.yaml's scheduling.
     const provided = yield* Effect.serviceOption(Scheduler)
-    const { session, device } = yield* openSession(loaded, choice.right.device, fail)
+    const scheduler = Option.isSome(provided) ? provided.value : yield* makeScheduler(schedulerOptions(config))
+    const streams = scheduler.streams
+    // Several streams share the cores: ORT's default (one thread per core) in each would oversubscribe them.
+    const intraOpThreads = config.backend.intra_op_threads > 0 || streams === 1
+      ? config.backend.intra_op_threads
+      : Math.max(1, Math.floor(availableParallelism() / streams))
+    const opened = yield* Effect.forEach(
+      Array.from({ length: streams }, (_, i) => i),
+      () => openSession(loaded, choice.right.device, fail, intraOpThreads)
+    )
+    const sessions = opened.map((o) => o.session)
+    const { session, device } = opened[0]!
     const priority = session.poolPriority
     if (priority?.problem !== undefined) {
       yield* Effect.logWarning(
@@ -346,6 +374,12 @@ export const make = (
     if (Either.isLeft(io)) return yield* fail(`${io.left} (model ${loaded.weightsPath}, config ${loaded.file})`)
     const { input, inputType, output } = io.right
     const dims = tensorDims(pre)
+    const batchDim = input.dims[0]
+    if (scheduler.maxBatch > 1 && typeof batchDim === "number") {
+      return yield* fail(
+        `scheduling.max_batch is ${scheduler.maxBatch} but model input '${input.name}' ${showDims(input.dims)} has a fixed batch of ${batchDim}; use a model with a dynamic batch dimension or max_batch: 1`
+      )
+    }
     const decode = makeDecoder(loaded)
 
     // Warm-up also proves the output can be decoded, so a wrong postprocess.kind fails here, not per request.
@@ -354,10 +388,11 @@ export const make = (
       const zeros = inputType === "float32" ? new Float32Array(tensorLength(pre)) : new Uint8Array(tensorLength(pre))
       const feeds = { [input.name]: { data: zeros, dims, type: inputType } }
       const started = performance.now()
-      const outputs = yield* Effect.repeatN(session.run(feeds), warmupRuns - 1).pipe(
+      // Every stream's session, one after another (each uses its share of the cores).
+      const [outputs] = yield* Effect.forEach(sessions, (each) => Effect.repeatN(each.run(feeds), warmupRuns - 1)).pipe(
         Effect.mapError((e) => fail(`warm-up run failed: ${e.message}`, e))
       )
-      const tensor = outputs[output.name]
+      const tensor = outputs?.[output.name]
       const identity = stretchTransform(pre.width, pre.height, pre.width, pre.height)
       const decoded = tensor === undefined
         ? Either.left(`model output '${output.name}' is missing from the run's results`)
@@ -376,7 +411,9 @@ export const make = (
         input: `${input.name} ${showDims(dims)} ${inputType} ${pre.layout} (model declares ${showDims(input.dims)})`,
         output: output.name,
         preprocess: `${pre.resize} ${pre.width}x${pre.height} ${pre.channelOrder} ${pre.colorMatrix}/${pre.range}`,
-        intra_op_threads: config.backend.intra_op_threads === 0 ? "ort default" : config.backend.intra_op_threads,
+        streams,
+        max_batch: scheduler.maxBatch,
+        intra_op_threads: intraOpThreads === 0 ? "ort default" : intraOpThreads,
         inter_op_threads: config.backend.inter_op_threads === 0 ? "ort default" : config.backend.inter_op_threads,
         pool_thread_nice: priority === undefined ? "unchanged" : `${priority.nice} (${priority.lowered} thread${priority.lowered === 1 ? "" : "s"})`,
         warmup_runs: warmupRuns,
@@ -388,70 +425,123 @@ export const make = (
     const inputSize: readonly [number, number] = [pre.width, pre.height]
     const runFailed = (error: OnnxError) => new InferenceFailed({ reason: error.message, cause: error })
 
-    // The container's scheduler when there is one (served by the container); else one with the defaults.
-    const scheduler = Option.isSome(provided) ? provided.value : yield* makeScheduler()
+    /** One request's part of a run: its frame → tensor rows `into`, while its frame is valid. */
+    type Fill = (into: Float32Array | Uint8Array) => Either.Either<Filled, InferenceFailed>
+    interface Filled {
+      readonly transform: FrameTransform
+      readonly preprocessMs: number
+    }
+    /** One request's share of a run's results. */
+    interface Ran {
+      readonly filled: Either.Either<Filled, InferenceFailed>
+      readonly tensor: OutputTensor
+      readonly batchSize: number
+      readonly runMs: number
+      readonly waitMs: number
+      readonly ranAt: number
+    }
+
+    const fillFrom = (frame: Frame): Fill => (into) => {
+      const t0 = performance.now()
+      try {
+        // Reads the frame now, while its bytes are guaranteed valid.
+        const prepared = preprocess(frame, pre, into)
+        return Either.right({ transform: prepared.transform, preprocessMs: performance.now() - t0 })
+      } catch (cause) {
+        return Either.left(
+          new InferenceFailed({ reason: `preprocessing failed: ${cause instanceof Error ? cause.message : String(cause)}`, cause })
+        )
+      }
+    }
 
     /**
-     * Under the model's turn: frame → tensor → session.run; what it succeeds with is post-processing,
-     * run after the turn. Preprocessing is under the turn too: a frame that is never run is never
-     * preprocessed, and a waiting request holds no input tensor.
+     * One `session.run` over the frames of a batch: each fills its rows of one input tensor (the
+     * session takes the buffer over for the run and recycles it, so runs never share one), and
+     * each gets its rows of the output.
      */
-    const inTurn = (request: InferenceRequest, frame: Frame, turn: Turn) =>
+    const runBatch = (session: OnnxSession) => (fills: ReadonlyArray<Fill>): Effect.Effect<ReadonlyArray<Ran>, InferenceFailed> =>
       Effect.suspend(() => {
-        const t0 = performance.now()
-        // The session takes the buffer over for the run and recycles it, so concurrent requests never share one.
-        const buffer = session.borrowInput(inputType, length)
-        let prepared: ReturnType<typeof preprocess>
-        try {
-          // Reads the frame now, while its bytes are guaranteed valid.
-          prepared = preprocess(frame, pre, buffer)
-        } catch (cause) {
-          return Effect.fail(
-            new InferenceFailed({ reason: `preprocessing failed: ${cause instanceof Error ? cause.message : String(cause)}`, cause })
-          )
-        }
-        const t1 = performance.now()
-        const feeds = { [input.name]: { data: prepared.tensor, dims, type: inputType } }
+        const k = fills.length
+        const buffer = session.borrowInput(inputType, k * length)
+        const filled = fills.map((fill, i) => fill(k === 1 ? buffer : buffer.subarray(i * length, (i + 1) * length)))
+        const [, ...rest] = dims
+        const feeds = { [input.name]: { data: buffer, dims: [k, ...rest], type: inputType } }
         return session.runTimed(feeds).pipe(
           Effect.mapError(runFailed),
           Effect.flatMap(({ outputs, runMs, waitMs }) => {
-            const t2 = performance.now()
+            const ranAt = performance.now()
             const tensor = outputs[output.name]
             if (tensor === undefined) {
               return Effect.fail(new InferenceFailed({ reason: `model output '${output.name}' is missing from the run's results` }))
             }
-            return Effect.succeed(Effect.suspend(() => {
-              const decoded = decode(tensor, prepared.transform, thresholdsFor(config, request))
-              if (Either.isLeft(decoded)) {
-                return Effect.fail(
-                  new InferenceFailed({ reason: `postprocess ${config.postprocess.kind}: ${decoded.left.message}`, cause: decoded.left })
-                )
-              }
-              const t3 = performance.now()
-              return Effect.succeed<InferenceOutput>({
-                detections: decoded.right,
-                metadata: {
-                  preprocess_ms: roundMs(t1 - t0),
-                  // ORT's own run; the queue for the model (other frames' runs) and the hand-off to and from its thread apart.
-                  inference_ms: roundMs(runMs),
-                  // Queued behind other frames' runs: for the scheduler's turn, then (rarely) in the session itself.
-                  session_wait_ms: roundMs(turn.waitedMs + waitMs),
-                  handoff_ms: roundMs(Math.max(0, t2 - t1 - runMs - waitMs)),
-                  postprocess_ms: roundMs(t3 - t2),
-                  device,
-                  input_size: inputSize
-                }
-              })
-            }))
+            if (k === 1) return Effect.succeed([{ filled: filled[0]!, tensor, batchSize: 1, runMs, waitMs, ranAt }])
+            const [n, ...shape] = tensor.dims
+            if (n !== k) {
+              return Effect.fail(
+                new InferenceFailed({ reason: `model output '${output.name}' [${tensor.dims.join(", ")}] does not hold one row per frame of a batch of ${k}` })
+              )
+            }
+            const per = tensor.data.length / k
+            return Effect.succeed(filled.map((f, i) => ({
+              filled: f,
+              tensor: { data: tensor.data.subarray(i * per, (i + 1) * per), dims: [1, ...shape] },
+              batchSize: k,
+              runMs,
+              waitMs,
+              ranAt
+            })))
           })
         )
+      })
+    const runners = sessions.map(runBatch)
+
+    /** After the turn: this request's rows of the output → detections, with its timings. */
+    const postprocess = (request: InferenceRequest, turn: Turn, turnAt: number, ran: Ran): Effect.Effect<InferenceOutput, InferenceFailed> =>
+      Effect.suspend(() => {
+        if (Either.isLeft(ran.filled)) return Effect.fail(ran.filled.left)
+        const { transform, preprocessMs } = ran.filled.right
+        const decoded = decode(ran.tensor, transform, thresholdsFor(config, request))
+        if (Either.isLeft(decoded)) {
+          return Effect.fail(
+            new InferenceFailed({ reason: `postprocess ${config.postprocess.kind}: ${decoded.left.message}`, cause: decoded.left })
+          )
+        }
+        const done = performance.now()
+        return Effect.succeed<InferenceOutput>({
+          detections: decoded.right,
+          metadata: {
+            preprocess_ms: roundMs(preprocessMs),
+            // ORT's own run; the queue for the model (other frames' runs) and the hand-off to and from its thread apart.
+            inference_ms: roundMs(ran.runMs),
+            // Queued behind other frames' runs: for the scheduler's turn, then (rarely) in the session itself.
+            session_wait_ms: roundMs(turn.waitedMs + ran.waitMs),
+            handoff_ms: roundMs(Math.max(0, ran.ranAt - turnAt - preprocessMs - ran.runMs - ran.waitMs)),
+            postprocess_ms: roundMs(done - ran.ranAt),
+            ...(ran.batchSize > 1 ? { batch_size: ran.batchSize } : {}),
+            device,
+            input_size: inputSize
+          }
+        })
+      })
+
+    /**
+     * Under the model's turn: frame → tensor → session.run (with the other frames of its batch,
+     * when batching); what it succeeds with is post-processing, run after the turn. Preprocessing
+     * is under the turn too: a frame that is never run is never preprocessed, and a waiting
+     * request holds no input tensor.
+     */
+    const inTurn = (request: InferenceRequest, frame: Frame, turn: Turn) =>
+      Effect.suspend(() => {
+        const turnAt = performance.now()
+        const run = runners[turn.stream % runners.length]!
+        return Effect.map(turn.batch.join(fillFrom(frame), run), (ran) => postprocess(request, turn, turnAt, ran))
       }).pipe(withRequestSpan("OnnxHandler.inTurn", { attributes: { model_id: modelId } }))
 
     // Called by a container without a scheduler (and by tests): the frame is the caller's, the turn ours.
     const infer = (request: InferenceRequest, frame: Frame): Effect.Effect<InferenceOutput, InferenceFailed | Refused> =>
       Effect.suspend(() => {
         const arrived = performance.now()
-        const work = Effect.suspend(() => inTurn(request, frame, { waitedMs: performance.now() - arrived }))
+        const work = (slot: Slot) => Effect.suspend(() => inTurn(request, frame, { ...slot, waitedMs: performance.now() - arrived }))
         return Effect.flatten(scheduler.run(ticketOf(request), work))
       }).pipe(withRequestSpan("OnnxHandler.infer", { attributes: { model_id: modelId } }))
 

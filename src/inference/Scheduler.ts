@@ -1,8 +1,14 @@
 /**
  * Who gets the model next. Sits between admission (the in-flight limit) and the model: a request
  * that needs the model calls `scheduler.run(ticket, work)`, where `work` is what must happen under
- * the turn (the ONNX backend: `session.run`). At most `concurrency` works run at once; the rest
- * wait here, not in the session's own FIFO queue.
+ * the turn (the ONNX backend: `session.run`). At most `streams` turns run at once (one per
+ * session); the rest wait here, not in the session's own FIFO queue.
+ *
+ * Batching (`maxBatch` > 1): when a stream comes free, up to `maxBatch` waiting tickets (taken
+ * round-robin across cameras) start together as one turn; each gets a `Slot` whose `batch.join`
+ * gathers their inputs into one `execute` (the ONNX backend: one `session.run` over a batch
+ * tensor) and hands each its own output. `maxQueueDelayMs` > 0 lets a batch wait that long
+ * (after its oldest ticket arrived) for more tickets; 0 runs only what already waits.
  *
  * Every ticket is judged when it could start (on arrival when a turn is free, or when its turn
  * comes) and, where the answer is already known on arrival, at once:
@@ -22,7 +28,7 @@
  * ends; the waiting fiber is the request's own (no extra fibers). "Now" is Effect's `Clock`, so
  * tests drive it with `TestClock`.
  */
-import { Context, Effect, Layer } from "effect"
+import { Context, Deferred, Effect, Exit, FiberId, Layer } from "effect"
 import { RuntimeConfig, defaults, type PerCamera } from "../config/RuntimeConfig.js"
 import { DeadlineUnmet, FrameExpired, type Overloaded, type SchedulingDrop, Superseded } from "../contract/errors.js"
 import type { InferenceRequest } from "../contract/schema.js"
@@ -54,8 +60,12 @@ export interface SchedulerOptions {
   readonly perCamera: PerCamera
   /** The deadline of a ticket that names none: arrival + this. */
   readonly timeoutMs: number
-  /** Works running at once (1: one session, one run at a time). */
-  readonly concurrency: number
+  /** Turns running at once (1: one session, one run at a time). */
+  readonly streams: number
+  /** Tickets started together as one turn, at most (1: no batching). */
+  readonly maxBatch: number
+  /** How long a batch may wait for more tickets after its oldest arrived, ms; 0 = only what already waits. */
+  readonly maxQueueDelayMs: number
 }
 
 /** Requests answered without running, by reason (health's `dropped_by_reason`). */
@@ -63,14 +73,42 @@ export interface DroppedByReason {
   readonly expired: number
   readonly superseded: number
   readonly deadline: number
+  /** Waiting requests answered OVERLOADED to make room for a camera with fewer waiting (`displace`). */
+  readonly displaced: number
 }
+
+/** The requests started together in one turn. */
+export interface Batch {
+  /** How many started together (1 without batching). */
+  readonly size: number
+  /**
+   * Hands this request's `input` to the batch and waits for its own output. Once every request of
+   * the batch has joined (or ended its work without joining), the first to join runs its
+   * `execute` once over all inputs, in join order, and each gets the output at its input's index.
+   * Alone in its batch, `execute` runs at once over `[input]`. Call it at most once per turn.
+   */
+  readonly join: <I, O, E>(
+    input: I,
+    execute: (inputs: ReadonlyArray<I>) => Effect.Effect<ReadonlyArray<O>, E>
+  ) => Effect.Effect<O, E>
+}
+
+/** What a turn gives its work: where it runs and with whom. */
+export interface Slot {
+  /** Which of the `streams` this turn holds, 0-based (the ONNX backend: which session). */
+  readonly stream: number
+  readonly batch: Batch
+}
+
+/** A ticket's work: an effect, or one built from its slot when the turn comes. */
+export type Work<A, E, R> = Effect.Effect<A, E, R> | ((slot: Slot) => Effect.Effect<A, E, R>)
 
 export interface SchedulerShape {
   /**
    * Runs `work` when this ticket's turn comes, or fails with why it never will. Interrupting the
    * caller while it waits takes the ticket out of the queue.
    */
-  readonly run: <A, E, R>(ticket: Ticket, work: Effect.Effect<A, E, R>) => Effect.Effect<A, E | Refused, R>
+  readonly run: <A, E, R>(ticket: Ticket, work: Work<A, E, R>) => Effect.Effect<A, E | Refused, R>
   /**
    * Fair admission, for a request of `camera` arriving when admission is full: when another camera
    * holds at least two more waiting tickets than `camera` does, the oldest waiting ticket of the
@@ -82,8 +120,12 @@ export interface SchedulerShape {
   readonly dropped: () => DroppedByReason
   /** Tickets waiting for a turn now. */
   readonly waiting: () => number
-  /** The running estimate of one work, ms (0 until one has run). */
+  /** The running estimate of one turn, ms (0 until one has run). */
   readonly estimatedRunMs: () => number
+  /** Turns at once (a backend opens this many sessions). */
+  readonly streams: number
+  /** The largest batch a turn may hold (a backend checks its model can take it). */
+  readonly maxBatch: number
 }
 
 /** Why a ticket never ran: dropped by a policy, or displaced by fair admission (`displace`). */
@@ -94,15 +136,40 @@ export class Scheduler extends Context.Tag("@ruth-ai/model-runtime/Scheduler")<S
 /** How many recent run times the estimate is the median of: robust to one slow run, quick to follow a change. */
 const RECENT_RUNS = 9
 
+/** The batch of a turn that started alone: `execute` over the one input. */
+const alone: Batch = {
+  size: 1,
+  join: (input, execute) =>
+    Effect.flatMap(execute([input]), (outputs) =>
+      outputs.length === 1 ? Effect.succeed(outputs[0]!) : Effect.dieMessage(`a batch of 1 gave ${outputs.length} outputs`))
+}
+
+/** Tickets started together, sharing one stream until the last one's work ends. */
+interface Group {
+  readonly stream: number
+  readonly size: number
+  readonly startedAt: number
+  /** Members whose work has not ended. */
+  live: number
+  /** Members that have neither joined nor ended. */
+  pending: number
+  readonly inputs: Array<unknown>
+  readonly outputs: Array<Deferred.Deferred<unknown, unknown>>
+  /** Done when no member is left to join: the first to join then runs the batch. */
+  readonly allIn: Deferred.Deferred<void>
+}
+
 interface Waiter {
   readonly ticket: Ticket
   readonly arrived: number
   readonly deadline: number
   state: "waiting" | "started" | "dropped" | "done"
-  startedAt: number
   /** Why it was dropped, once it was. */
   error: Refused | undefined
   resume: ((effect: Effect.Effect<void, Refused>) => void) | undefined
+  group: Group | undefined
+  slot: Slot | undefined
+  joined: boolean
 }
 
 /** Builds a scheduler; "now" is the `Clock` of the effect that makes it (a `TestClock` in tests). */
@@ -111,16 +178,19 @@ export const make = (options: Partial<SchedulerOptions> = {}): Effect.Effect<Sch
     const budget = options.maxFrameAgeMs ?? 0
     const latest = (options.perCamera ?? "all") === "latest"
     const timeoutMs = options.timeoutMs ?? defaults.requestTimeoutMs
-    const concurrency = Math.max(1, options.concurrency ?? 1)
+    const streams = Math.max(1, options.streams ?? 1)
+    const maxBatch = Math.max(1, options.maxBatch ?? 1)
+    const delay = maxBatch > 1 ? Math.max(0, options.maxQueueDelayMs ?? 0) : 0
     const now = () => clock.unsafeCurrentTimeMillis()
 
     /** Each camera's waiting tickets, oldest first. */
     const queues = new Map<string, Array<Waiter>>()
     /** Cameras with waiting tickets, in turn order: the head goes next, then to the back. */
     const ring: Array<string> = []
-    let running = 0
+    /** Streams not held by a turn; the lowest index is taken first. */
+    const free: Array<number> = Array.from({ length: streams }, (_, i) => streams - 1 - i)
     let waitingCount = 0
-    const dropped = { expired: 0, superseded: 0, deadline: 0 }
+    const dropped = { expired: 0, superseded: 0, deadline: 0, displaced: 0 }
     const recent: Array<number> = []
     let estimate = 0
 
@@ -171,33 +241,103 @@ export const make = (options: Partial<SchedulerOptions> = {}): Effect.Effect<Sch
       w.resume?.(Effect.fail(error))
     }
 
-    /** Starts waiting tickets while turns are free, answering at once those that can no longer be useful. */
-    const dispatch = () => {
-      while (running < concurrency && ring.length > 0) {
-        const camera = ring.shift()!
-        const queue = queues.get(camera)!
-        const w = queue.shift()!
-        waitingCount--
-        if (queue.length > 0) ring.push(camera)
-        else queues.delete(camera)
-        const t = now()
-        const error = verdict(w, t)
-        if (error !== undefined) {
-          drop(w, error)
-          continue
-        }
-        running++
+    /** The next waiting ticket, round-robin across cameras. */
+    const takeNext = (): Waiter => {
+      const camera = ring.shift()!
+      const queue = queues.get(camera)!
+      const w = queue.shift()!
+      waitingCount--
+      if (queue.length > 0) ring.push(camera)
+      else queues.delete(camera)
+      return w
+    }
+
+    /** One member's view of a batch of several: joining, and leaving without joining (`leave`). */
+    const memberBatch = (w: Waiter, g: Group): Batch => ({
+      size: g.size,
+      join: <I, O, E>(input: I, execute: (inputs: ReadonlyArray<I>) => Effect.Effect<ReadonlyArray<O>, E>) =>
+        Effect.suspend((): Effect.Effect<O, E> => {
+          if (w.joined || w.state !== "started") return Effect.dieMessage("Batch.join: called twice, or outside the turn")
+          w.joined = true
+          const own = Deferred.unsafeMake<O, E>(FiberId.none)
+          const index = g.inputs.length
+          g.inputs.push(input)
+          g.outputs.push(own as Deferred.Deferred<unknown, unknown>)
+          g.pending--
+          if (g.pending === 0) Deferred.unsafeDone(g.allIn, Effect.void)
+          if (index > 0) return Deferred.await(own)
+          // The first to join runs the batch once the others are in (each only reads its frame meanwhile).
+          const runBatch = Deferred.await(g.allIn).pipe(
+            Effect.zipRight(Effect.suspend(() => Effect.exit(execute(g.inputs as ReadonlyArray<I>)))),
+            Effect.map((exit) => {
+              const outs = g.outputs as ReadonlyArray<Deferred.Deferred<O, E>>
+              if (Exit.isSuccess(exit) && exit.value.length !== outs.length) {
+                const defect = Effect.dieMessage(`a batch of ${outs.length} gave ${exit.value.length} outputs`)
+                for (const d of outs) Deferred.unsafeDone(d, defect)
+              } else if (Exit.isSuccess(exit)) {
+                outs.forEach((d, i) => Deferred.unsafeDone(d, Effect.succeed(exit.value[i]!)))
+              } else {
+                const failed = Effect.failCause(exit.cause)
+                for (const d of outs) Deferred.unsafeDone(d, failed)
+              }
+            })
+          )
+          return Effect.uninterruptible(runBatch).pipe(Effect.zipRight(Deferred.await(own)))
+        })
+    })
+
+    const start = (members: ReadonlyArray<Waiter>, t: number) => {
+      const stream = free.pop()!
+      const size = members.length
+      const group: Group = {
+        stream,
+        size,
+        startedAt: t,
+        live: size,
+        pending: size,
+        inputs: [],
+        outputs: [],
+        allIn: Deferred.unsafeMake<void>(FiberId.none)
+      }
+      for (const w of members) {
         w.state = "started"
-        w.startedAt = t
+        w.group = group
+        w.slot = { stream, batch: size === 1 ? alone : memberBatch(w, group) }
         w.resume?.(Effect.void)
+      }
+    }
+
+    /** Whether a batch should wait for more tickets (its oldest has waited less than `delay`). */
+    const holding = (t: number): boolean => {
+      if (delay === 0 || waitingCount >= maxBatch) return false
+      for (const camera of ring) if (t - queues.get(camera)![0]!.arrived >= delay) return false
+      return true
+    }
+
+    /** Starts waiting tickets while streams are free, answering at once those that can no longer be useful. */
+    const dispatch = () => {
+      while (free.length > 0 && ring.length > 0) {
+        const t = now()
+        if (holding(t)) return
+        const members: Array<Waiter> = []
+        while (members.length < maxBatch && ring.length > 0) {
+          const w = takeNext()
+          const error = verdict(w, t)
+          if (error !== undefined) drop(w, error)
+          else members.push(w)
+        }
+        if (members.length > 0) start(members, t)
       }
     }
 
     const finish = (w: Waiter) => {
       if (w.state !== "started") return
       w.state = "done"
-      running--
-      recordRun(now() - w.startedAt)
+      const g = w.group!
+      if (!w.joined && --g.pending === 0 && g.inputs.length > 0) Deferred.unsafeDone(g.allIn, Effect.void)
+      if (--g.live > 0) return
+      free.push(g.stream)
+      recordRun(now() - g.startedAt)
       dispatch()
     }
 
@@ -235,11 +375,19 @@ export const make = (options: Partial<SchedulerOptions> = {}): Effect.Effect<Sch
       const oldest = busiest?.[0]
       if (oldest === undefined) return false
       removeWaiting(oldest)
+      dropped.displaced++
       drop(oldest, error)
       return true
     }
 
-    const run = <A, E, R>(ticket: Ticket, work: Effect.Effect<A, E, R>): Effect.Effect<A, E | Refused, R> =>
+    /** A batch held for more tickets is started by the oldest's own fiber once it has waited `delay`. */
+    const wakeAfterDelay = (w: Waiter) =>
+      Effect.sleep(Math.max(0, w.arrived + delay - now())).pipe(
+        Effect.zipRight(Effect.sync(dispatch)),
+        Effect.zipRight(Effect.never)
+      )
+
+    const run = <A, E, R>(ticket: Ticket, work: Work<A, E, R>): Effect.Effect<A, E | Refused, R> =>
       Effect.uninterruptibleMask((restore) => {
         const t = now()
         const w: Waiter = {
@@ -247,27 +395,31 @@ export const make = (options: Partial<SchedulerOptions> = {}): Effect.Effect<Sch
           arrived: t,
           deadline: ticket.deadline ?? t + timeoutMs,
           state: "waiting",
-          startedAt: 0,
           error: undefined,
-          resume: undefined
+          resume: undefined,
+          group: undefined,
+          slot: undefined,
+          joined: false
         }
         // Known on arrival: a frame only gets older, and a deadline only nearer.
         const early = verdict(w, t)
         if (early !== undefined) return Effect.fail(early)
-        const worked = restore(work).pipe(Effect.ensuring(Effect.sync(() => finish(w))))
-        if (running < concurrency && ring.length === 0) {
-          running++
-          w.state = "started"
-          w.startedAt = t
+        const worked = Effect.suspend(() => restore(Effect.isEffect(work) ? work : work(w.slot!))).pipe(
+          Effect.ensuring(Effect.sync(() => finish(w)))
+        )
+        if (free.length > 0 && ring.length === 0 && delay === 0) {
+          start([w], t)
           return worked
         }
         const refused = enqueue(w)
         if (refused !== undefined) return Effect.fail(refused)
-        const turn = Effect.async<void, Refused>((resume) => {
+        dispatch()
+        const awaitTurn = Effect.async<void, Refused>((resume) => {
           if (w.state === "waiting") w.resume = resume
-          // Decided between enqueue and here (another fiber's work ended in between): answer as decided.
+          // Decided before here (at enqueue, or another fiber's work ended in between): answer as decided.
           else resume(w.error === undefined ? Effect.void : Effect.fail(w.error))
         })
+        const turn = delay > 0 && w.state === "waiting" ? Effect.raceFirst(awaitTurn, wakeAfterDelay(w)) : awaitTurn
         return restore(turn).pipe(
           Effect.onInterrupt(() =>
             Effect.sync(() => {
@@ -285,7 +437,9 @@ export const make = (options: Partial<SchedulerOptions> = {}): Effect.Effect<Sch
       displace,
       dropped: () => ({ ...dropped }),
       waiting: () => waitingCount,
-      estimatedRunMs: () => estimate
+      estimatedRunMs: () => estimate,
+      streams,
+      maxBatch
     }
   })
 
@@ -297,7 +451,9 @@ export const layer: Layer.Layer<Scheduler, never, RuntimeConfig> = Layer.effect(
       maxFrameAgeMs: settings.maxFrameAgeMs,
       perCamera: settings.perCamera,
       timeoutMs: settings.requestTimeoutMs,
-      concurrency: 1
+      streams: settings.streams,
+      maxBatch: settings.maxBatch,
+      maxQueueDelayMs: settings.maxQueueDelayMs
     }))
 )
 

@@ -59,7 +59,7 @@ describe("Scheduler", () => {
       expect(b.started).toEqual(["a1"])
       yield* b.complete("a1")
       expect(yield* b.outcome("a1")).toEqual(Exit.succeed("a1"))
-      expect(b.scheduler.dropped()).toEqual({ expired: 0, superseded: 0, deadline: 0 })
+      expect(b.scheduler.dropped()).toEqual({ expired: 0, superseded: 0, deadline: 0, displaced: 0 })
     }))
 
   it.effect("runs one work at a time; the others wait their turn", () =>
@@ -82,7 +82,7 @@ describe("Scheduler", () => {
         const answer = yield* b.codeOf("old")
         expect(answer).toMatchObject({ error_code: "FRAME_EXPIRED" })
         expect(answer).toHaveProperty("error", expect.stringContaining("budget is 200 ms"))
-        expect(b.scheduler.dropped()).toEqual({ expired: 1, superseded: 0, deadline: 0 })
+        expect(b.scheduler.dropped()).toEqual({ expired: 1, superseded: 0, deadline: 0, displaced: 0 })
       }))
 
     it.effect("a frame that ages past the budget while it waits is FRAME_EXPIRED at its turn, and the next one runs", () =>
@@ -136,7 +136,7 @@ describe("Scheduler", () => {
         // A keeps its place in the round: its newest frame goes before B's.
         yield* b.complete("a3")
         expect(b.started).toEqual(["a1", "a3", "b1"])
-        expect(b.scheduler.dropped()).toEqual({ expired: 0, superseded: 1, deadline: 0 })
+        expect(b.scheduler.dropped()).toEqual({ expired: 0, superseded: 1, deadline: 0, displaced: 0 })
       }))
 
     it.effect("a frame arriving late with an older timestamp than the waiting one is the one superseded", () =>
@@ -182,7 +182,7 @@ describe("Scheduler", () => {
         expect(b.started).toEqual(["a1"])
         const answer = yield* b.codeOf("b1")
         expect(answer).toMatchObject({ error_code: "TIMEOUT", error: expect.stringContaining("not run") })
-        expect(b.scheduler.dropped()).toEqual({ expired: 0, superseded: 0, deadline: 1 })
+        expect(b.scheduler.dropped()).toEqual({ expired: 0, superseded: 0, deadline: 1, displaced: 0 })
       }))
 
     it.effect("a ticket that cannot finish before its deadline (by the run-time estimate) is not started", () =>
@@ -249,7 +249,7 @@ describe("Scheduler", () => {
       yield* b.submit("c1", { camera_id: "C", deadline: T0 + 100 }) // fresh, but its deadline will pass
       yield* b.complete("a1", 300)
       // a3 is now 298 ms old (expired); c1's deadline passed.
-      expect(b.scheduler.dropped()).toEqual({ expired: 2, superseded: 1, deadline: 1 })
+      expect(b.scheduler.dropped()).toEqual({ expired: 2, superseded: 1, deadline: 1, displaced: 0 })
       expect(b.started).toEqual(["a1"])
     }))
 
@@ -267,6 +267,7 @@ describe("Scheduler", () => {
         yield* settle
         expect(yield* b.codeOf("a2")).toEqual({ error: "overloaded: 4 requests already in flight", error_code: "OVERLOADED" })
         expect(b.scheduler.waiting()).toBe(1)
+        expect(b.scheduler.dropped().displaced).toBe(1)
         // One apart is as fair as it gets: the newcomer is refused instead, whoever it is.
         expect(b.scheduler.displace("B", full)).toBe(false)
         expect(b.scheduler.displace("A", full)).toBe(false)
@@ -315,6 +316,151 @@ describe("Scheduler", () => {
         const mean = counts.reduce((a, b) => a + b, 0) / counts.length
         expect(mean).toBeGreaterThan(15)
         for (const count of counts) expect(Math.abs(count - mean) / mean).toBeLessThanOrEqual(0.15)
+      }))
+  })
+
+  describe("streams and batches", () => {
+    /** A work that records its slot, joins its batch with `input` (unless `join` is false) and waits for `gate`. */
+    const slotWork = (log: Array<string>, name: string, gate: Deferred.Deferred<void>, join = true) => (slot: Scheduler.Slot) =>
+      Effect.gen(function*() {
+        log.push(`${name}@${slot.stream}/${slot.batch.size}`)
+        if (!join) {
+          yield* Deferred.await(gate)
+          return `${name} left`
+        }
+        return yield* slot.batch.join(name, (inputs) =>
+          Effect.gen(function*() {
+            log.push(`run ${inputs.join("+")}`)
+            yield* Deferred.await(gate)
+            return inputs.map((i) => `${i} done`)
+          }))
+      })
+
+    const submitTo = (scheduler: Scheduler.SchedulerShape, camera: string, work: (slot: Scheduler.Slot) => Effect.Effect<string>) =>
+      Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        const fiber = yield* Effect.fork(scheduler.run({ camera_id: camera, timestamp: now / 1000 }, work))
+        yield* settle
+        return fiber
+      })
+
+    it.effect("with two streams, two turns run at once, each on its own stream; a third waits for a free one", () =>
+      Effect.gen(function*() {
+        yield* TestClock.setTime(T0)
+        const scheduler = yield* Scheduler.make({ streams: 2 })
+        const log: Array<string> = []
+        const gates = [yield* Deferred.make<void>(), yield* Deferred.make<void>(), yield* Deferred.make<void>()] as const
+        const a = yield* submitTo(scheduler, "A", slotWork(log, "a1", gates[0]))
+        yield* submitTo(scheduler, "B", slotWork(log, "b1", gates[1]))
+        const c = yield* submitTo(scheduler, "C", slotWork(log, "c1", gates[2]))
+        expect(log).toEqual(["a1@0/1", "run a1", "b1@1/1", "run b1"])
+        expect(scheduler.waiting()).toBe(1)
+        yield* Deferred.succeed(gates[0], undefined)
+        yield* settle
+        expect(yield* Fiber.join(a)).toBe("a1 done")
+        // c1 takes the stream a1 gave back.
+        expect(log.slice(4)).toEqual(["c1@0/1", "run c1"])
+        yield* Deferred.succeed(gates[2], undefined)
+        expect(yield* Fiber.join(c)).toBe("c1 done")
+      }))
+
+    it.effect("max_batch: waiting tickets of different cameras start together and run as one execute; each gets its own output", () =>
+      Effect.gen(function*() {
+        yield* TestClock.setTime(T0)
+        const scheduler = yield* Scheduler.make({ maxBatch: 3 })
+        const log: Array<string> = []
+        const first = yield* Deferred.make<void>()
+        const rest = yield* Deferred.make<void>()
+        yield* submitTo(scheduler, "A", slotWork(log, "a1", first))
+        const fibers = [
+          yield* submitTo(scheduler, "B", slotWork(log, "b1", rest)),
+          yield* submitTo(scheduler, "C", slotWork(log, "c1", rest)),
+          yield* submitTo(scheduler, "D", slotWork(log, "d1", rest)),
+          yield* submitTo(scheduler, "A", slotWork(log, "a2", rest))
+        ]
+        // Nothing waited when a1 came: it ran alone (max_queue_delay_ms 0 runs only what already waits).
+        expect(log).toEqual(["a1@0/1", "run a1"])
+        yield* Deferred.succeed(first, undefined)
+        yield* settle
+        // Round-robin across cameras fills the batch: b1, c1, d1 (a2 next time), one run over the three.
+        expect(log.slice(2)).toEqual(["b1@0/3", "c1@0/3", "d1@0/3", "run b1+c1+d1"])
+        yield* Deferred.succeed(rest, undefined)
+        yield* settle
+        expect(yield* Fiber.join(fibers[0]!)).toBe("b1 done")
+        expect(yield* Fiber.join(fibers[1]!)).toBe("c1 done")
+        expect(yield* Fiber.join(fibers[2]!)).toBe("d1 done")
+        expect(yield* Fiber.join(fibers[3]!)).toBe("a2 done")
+        expect(log.slice(6)).toEqual(["a2@0/1", "run a2"])
+      }))
+
+    it.effect("a member that ends without joining (e.g. its frame failed) does not hold the others' run", () =>
+      Effect.gen(function*() {
+        yield* TestClock.setTime(T0)
+        const scheduler = yield* Scheduler.make({ maxBatch: 3 })
+        const log: Array<string> = []
+        const first = yield* Deferred.make<void>()
+        const leave = yield* Deferred.make<void>()
+        const rest = yield* Deferred.make<void>()
+        yield* submitTo(scheduler, "A", slotWork(log, "a1", first))
+        const b = yield* submitTo(scheduler, "B", slotWork(log, "b1", rest))
+        const c = yield* submitTo(scheduler, "C", slotWork(log, "c1", leave, false))
+        const d = yield* submitTo(scheduler, "D", slotWork(log, "d1", rest))
+        yield* Deferred.succeed(first, undefined)
+        yield* settle
+        // b1 and d1 joined; c1 has not: the batch waits for it.
+        expect(log.slice(2)).toEqual(["b1@0/3", "c1@0/3", "d1@0/3"])
+        yield* Deferred.succeed(leave, undefined)
+        yield* settle
+        expect(yield* Fiber.join(c)).toBe("c1 left")
+        expect(log.slice(5)).toEqual(["run b1+d1"])
+        yield* Deferred.succeed(rest, undefined)
+        expect(yield* Fiber.join(b)).toBe("b1 done")
+        expect(yield* Fiber.join(d)).toBe("d1 done")
+      }))
+
+    it.effect("a batch's failure is every member's failure", () =>
+      Effect.gen(function*() {
+        yield* TestClock.setTime(T0)
+        const scheduler = yield* Scheduler.make({ maxBatch: 2 })
+        const gate = yield* Deferred.make<void>()
+        const log: Array<string> = []
+        yield* submitTo(scheduler, "A", slotWork(log, "a1", gate))
+        const failing = (slot: Scheduler.Slot) =>
+          slot.batch.join("x", (inputs) => Effect.fail(`model failed for ${inputs.length}`)).pipe(Effect.catchAll((e) => Effect.succeed(e)))
+        const b = yield* submitTo(scheduler, "B", failing)
+        const c = yield* submitTo(scheduler, "C", failing)
+        yield* Deferred.succeed(gate, undefined)
+        yield* settle
+        expect(yield* Fiber.join(b)).toBe("model failed for 2")
+        expect(yield* Fiber.join(c)).toBe("model failed for 2")
+      }))
+
+    it.effect("max_queue_delay_ms: a batch waits that long for more frames, and starts at once when it is full", () =>
+      Effect.gen(function*() {
+        yield* TestClock.setTime(T0)
+        const scheduler = yield* Scheduler.make({ maxBatch: 2, maxQueueDelayMs: 50 })
+        const log: Array<string> = []
+        const gate = yield* Deferred.make<void>()
+        yield* Deferred.succeed(gate, undefined)
+        const a = yield* submitTo(scheduler, "A", slotWork(log, "a1", gate))
+        // The model is free, but a1 waits for a second frame.
+        expect(log).toEqual([])
+        yield* TestClock.adjust(30)
+        const b = yield* submitTo(scheduler, "B", slotWork(log, "b1", gate))
+        // Full: it starts at once, 30 ms after a1 came (in whichever order the two fibers resume).
+        expect([...log.slice(0, 2)].sort()).toEqual(["a1@0/2", "b1@0/2"])
+        expect(log[2]).toMatch(/^run (a1\+b1|b1\+a1)$/)
+        expect(yield* Fiber.join(a)).toBe("a1 done")
+        expect(yield* Fiber.join(b)).toBe("b1 done")
+        const c = yield* submitTo(scheduler, "C", slotWork(log, "c1", gate))
+        yield* TestClock.adjust(49)
+        yield* settle
+        expect(log.length).toBe(3)
+        // Nobody else came: after 50 ms c1 runs alone.
+        yield* TestClock.adjust(1)
+        yield* settle
+        expect(log.slice(3)).toEqual(["c1@0/1", "run c1"])
+        expect(yield* Fiber.join(c)).toBe("c1 done")
       }))
   })
 })
