@@ -2,13 +2,13 @@ import * as fs from "node:fs"
 import { createRequire } from "node:module"
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Exit, Layer, Scope } from "effect"
+import { Context, Deferred, Effect, Exit, Fiber, Layer, Scope } from "effect"
 import * as YAML from "yaml"
 import { type LoadedModelConfig, loadModelConfig } from "../../src/config/ModelConfig.js"
 import { type DetectionOutput, InferenceHandler, type InferenceOutput } from "../../src/container/InferenceHandler.js"
 import type { Frame } from "../../src/frames/Frame.js"
 import * as OnnxHandler from "../../src/inference/OnnxHandler.js"
-import { layerWith as schedulerLayerWith } from "../../src/inference/Scheduler.js"
+import { layerWith as schedulerLayerWith, make as makeScheduler, Scheduler } from "../../src/inference/Scheduler.js"
 import { call, request, startContainer, tempDir } from "../support/harness.js"
 import { constantOutputModel, encodeModel, identityModel } from "../support/onnxBuilder.js"
 import { onLinux, startedSince, threadNices } from "../support/threads.js"
@@ -391,10 +391,11 @@ describe("OnnxHandler: refuses to start a model it cannot serve", () => {
 
 // Mean over the three channels via a 1×1 convolution: [1, 3, H, W] → [1, 1, H, W], so the
 // db_text decoder finds exactly the bright rectangle of the frame.
-const channelMeanModel = (size: number): Uint8Array =>
+// `batch` "N" makes the batch dimension dynamic: the test graph for batching.
+const channelMeanModel = (size: number, batch: number | string = 1): Uint8Array =>
   encodeModel({
-    inputs: [{ name: "image", elemType: "float32", dims: [1, 3, size, size] }],
-    outputs: [{ name: "map", elemType: "float32", dims: [1, 1, size, size] }],
+    inputs: [{ name: "image", elemType: "float32", dims: [batch, 3, size, size] }],
+    outputs: [{ name: "map", elemType: "float32", dims: [batch, 1, size, size] }],
     initializers: [{ name: "w", dims: [1, 3, 1, 1], values: Float32Array.of(1 / 3, 1 / 3, 1 / 3) }],
     nodes: [{ opType: "Conv", inputs: ["image", "w"], outputs: ["map"] }]
   })
@@ -445,6 +446,76 @@ describe("OnnxHandler: concurrency and lifecycle", () => {
         { concurrency: "unbounded" }
       )
       outputs.forEach((out, i) => expectOwnBox(outputOf(out).detections as ReadonlyArray<WireDetection>, i))
+    }))
+
+  /** 16 cameras' requests started together through `handler.infer`; each must get its own frame's box. */
+  const inferAll = (handler: Context.Tag.Service<InferenceHandler>) =>
+    Effect.forEach(
+      rects,
+      (_, i) =>
+        Effect.map(
+          handler.infer(request(`/dev/shm/cam${i}`, { camera_id: `cam${i}` }), { ...memory.get(`/dev/shm/cam${i}`)!, reference: `/dev/shm/cam${i}` }),
+          outputOf
+        ),
+      { concurrency: "unbounded" }
+    )
+  const batchSizes = (outputs: ReadonlyArray<InferenceOutput>) => outputs.map((o) => (o.metadata?.["batch_size"] as number | undefined) ?? 1)
+
+  it.scopedLive("scheduling.max_batch with a dynamic-batch model: frames of different cameras run as one batch, each camera gets its own detections", () =>
+    Effect.gen(function*() {
+      const handler = yield* buildHandler(
+        yield* load(yield* modelDir({ ...brightYaml(size), scheduling: { max_batch: 4 } }, channelMeanModel(size, "N")))
+      )
+      const outputs = yield* inferAll(handler)
+      outputs.forEach((out, i) => expectOwnBox(out.detections as ReadonlyArray<WireDetection>, i))
+      // The first ran alone (nothing waited); the 15 that waited behind it ran in batches of up to 4.
+      const sizes = batchSizes(outputs)
+      expect(Math.max(...sizes)).toBe(4)
+      expect(sizes.filter((n) => n > 1).length).toBeGreaterThanOrEqual(12)
+    }))
+
+  it.scopedLive("through a container: its scheduler batches the ONNX backend's requests; answers match the unbatched ones", () =>
+    Effect.gen(function*() {
+      const loaded = yield* load(yield* modelDir(brightYaml(size), channelMeanModel(size, "N")))
+      const scheduler = yield* makeScheduler({ maxBatch: 4 })
+      const handler = yield* Layer.build(OnnxHandler.layer(loaded, { gpuAvailable: false }).pipe(
+        Layer.provide(Layer.succeed(Scheduler, scheduler))
+      )).pipe(Effect.map((context) => Context.get(context, InferenceHandler)))
+      const c = yield* startContainer({ handler, frames: memory, scheduler })
+      // The model busy with another camera's turn until all 16 requests wait for it.
+      const busy = yield* Deferred.make<void>()
+      yield* Effect.fork(scheduler.run({ camera_id: "other", timestamp: Date.now() / 1000 }, Deferred.await(busy)))
+      const replies = yield* Effect.fork(Effect.forEach(
+        rects,
+        (_, i) => ask(c.socketPath, `/dev/shm/cam${i}`, memory.get(`/dev/shm/cam${i}`)!, { camera_id: `cam${i}` }),
+        { concurrency: "unbounded" }
+      ))
+      while (scheduler.waiting() < rects.length) yield* Effect.sleep(5)
+      yield* Deferred.succeed(busy, undefined)
+      const answers = yield* Fiber.join(replies)
+      answers.forEach((reply, i) => expectOwnBox(detectionsOf(reply), i))
+      const sizes = answers.map((r) => ((r.metadata as Record<string, unknown>)["batch_size"] as number | undefined) ?? 1)
+      expect(sizes).toEqual(rects.map(() => 4))
+    }))
+
+  it.scopedLive("scheduling.streams: two sessions serve at once (with batches too), every answer its own frame's", () =>
+    Effect.gen(function*() {
+      const handler = yield* buildHandler(
+        yield* load(yield* modelDir({ ...brightYaml(size), scheduling: { streams: 2, max_batch: 2 } }, channelMeanModel(size, "N")))
+      )
+      const outputs = yield* inferAll(handler)
+      outputs.forEach((out, i) => expectOwnBox(out.detections as ReadonlyArray<WireDetection>, i))
+      expect(Math.max(...batchSizes(outputs))).toBe(2)
+    }))
+
+  it.scoped("scheduling.max_batch > 1 with a model whose batch is fixed fails at start, naming both", () =>
+    Effect.gen(function*() {
+      const error = yield* startError(
+        yield* load(yield* modelDir({ ...brightYaml(32), scheduling: { max_batch: 2 } }, channelMeanModel(32)))
+      )
+      expect(error.message).toBe(
+        "model 'test-model' cannot start: scheduling.max_batch is 2 but model input 'image' [1, 3, 32, 32] has a fixed batch of 1; use a model with a dynamic batch dimension or max_batch: 1"
+      )
     }))
 
   it.scoped.runIf(onLinux)("backend.pool_thread_nice: onnxruntime's pool threads run at that nice value; 0 leaves them alone", () =>

@@ -425,8 +425,11 @@ describe("Scheduler", () => {
         const gate = yield* Deferred.make<void>()
         const log: Array<string> = []
         yield* submitTo(scheduler, "A", slotWork(log, "a1", gate))
-        const failing = (slot: Scheduler.Slot) =>
-          slot.batch.join("x", (inputs) => Effect.fail(`model failed for ${inputs.length}`)).pipe(Effect.catchAll((e) => Effect.succeed(e)))
+        const failing = (slot: Scheduler.Slot): Effect.Effect<string> =>
+          slot.batch.join("x", (inputs) => Effect.fail(`model failed for ${inputs.length}`)).pipe(
+            Effect.map(() => "ran"),
+            Effect.catchAll((e) => Effect.succeed(e))
+          )
         const b = yield* submitTo(scheduler, "B", failing)
         const c = yield* submitTo(scheduler, "C", failing)
         yield* Deferred.succeed(gate, undefined)
