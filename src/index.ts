@@ -61,18 +61,23 @@ export {
   type DetectionOutput,
   InferenceHandler,
   type InferenceHandlerShape,
-  type InferenceOutput
+  type InferenceOutput,
+  type InferenceResult,
+  type Turn
 } from "./container/InferenceHandler.js"
 export {
-  type DroppedByReason,
+  type Batch,
   layer as schedulerLayer,
   layerWith as schedulerLayerWith,
   make as makeScheduler,
   Scheduler,
   type SchedulerOptions,
   type SchedulerShape,
+  type Refused,
+  type Slot,
   type Ticket,
-  ticketOf
+  ticketOf,
+  type Work
 } from "./inference/Scheduler.js"
 export { PER_CAMERA, type PerCamera } from "./config/RuntimeConfig.js"
 export { decodeYolo } from "./inference/postprocess/yolo.js"

@@ -12,16 +12,41 @@ const options = {
   modelId: Options.text("model-id").pipe(Options.withDescription("the model to serve (default: $RUTH_MODEL_ID)"), Options.optional),
   socketDir: Options.text("socket-dir").pipe(Options.withDescription("where the socket goes (default: $RUTH_SOCKET_DIR or /tmp)"), Options.optional),
   maxInflight: Options.integer("max-inflight").pipe(Options.optional),
-  requestTimeoutMs: Options.integer("request-timeout-ms").pipe(Options.optional)
+  requestTimeoutMs: Options.integer("request-timeout-ms").pipe(Options.optional),
+  maxFrameAgeMs: Options.integer("max-frame-age-ms").pipe(
+    Options.withDescription("freshness budget: older frames are answered FRAME_EXPIRED, never run; 0 = off (default: $RUTH_MAX_FRAME_AGE_MS, model.yaml, 0)"),
+    Options.optional
+  ),
+  perCamera: Options.text("per-camera").pipe(
+    Options.withDescription("all | latest: a newer frame of a camera answers its waiting older one SUPERSEDED (default: $RUTH_PER_CAMERA, model.yaml, all)"),
+    Options.optional
+  ),
+  streams: Options.integer("streams").pipe(
+    Options.withDescription("model runs at once, one session each (default: $RUTH_STREAMS, model.yaml, 1)"),
+    Options.optional
+  ),
+  maxBatch: Options.integer("max-batch").pipe(
+    Options.withDescription("waiting frames run as one batch, at most this many (default: $RUTH_MAX_BATCH, model.yaml, 1)"),
+    Options.optional
+  ),
+  maxQueueDelayMs: Options.integer("max-queue-delay-ms").pipe(
+    Options.withDescription("how long a batch may wait for more frames (default: $RUTH_MAX_QUEUE_DELAY_MS, model.yaml, 0)"),
+    Options.optional
+  )
 }
 
 /** How `serve` spells the settings it takes, so a problem names the flag that was typed. */
-const flagNames: FlagNames = {
+const flagNames = {
   modelId: "--model-id",
   socketDir: "--socket-dir",
   maxInflight: "--max-inflight",
-  requestTimeoutMs: "--request-timeout-ms"
-}
+  requestTimeoutMs: "--request-timeout-ms",
+  maxFrameAgeMs: "--max-frame-age-ms",
+  perCamera: "--per-camera",
+  streams: "--streams",
+  maxBatch: "--max-batch",
+  maxQueueDelayMs: "--max-queue-delay-ms"
+} as const satisfies FlagNames
 
 /** A bad or missing flag is usage (2); anything else that stops the start (environment, model.yaml, socket) is 1. */
 const exitCodeOf = (error: { readonly _tag: string }): number =>
@@ -29,21 +54,17 @@ const exitCodeOf = (error: { readonly _tag: string }): number =>
     ? 2
     : 1
 
-/** Flags that were given, as settings that win over the environment and model.yaml. */
-export const launchOptionsOf = (o: {
-  readonly modelsDir: Option.Option<string>
-  readonly modelId: Option.Option<string>
-  readonly socketDir: Option.Option<string>
-  readonly maxInflight: Option.Option<number>
-  readonly requestTimeoutMs: Option.Option<number>
-}): LaunchOptions => ({
-  modelsDir: resolveModelsDir(o.modelsDir),
-  flagNames,
-  ...(Option.isSome(o.modelId) ? { modelId: o.modelId.value } : {}),
-  ...(Option.isSome(o.socketDir) ? { socketDir: o.socketDir.value } : {}),
-  ...(Option.isSome(o.maxInflight) ? { maxInflight: o.maxInflight.value } : {}),
-  ...(Option.isSome(o.requestTimeoutMs) ? { requestTimeoutMs: o.requestTimeoutMs.value } : {})
-})
+/** Flags that were given, as settings that win over the environment and model.yaml (each checked there, by its flag name). */
+export const launchOptionsOf = (
+  o: { readonly modelsDir: Option.Option<string> } & { readonly [K in keyof typeof flagNames]: Option.Option<string | number> }
+): LaunchOptions => {
+  const given: Record<string, unknown> = {}
+  for (const key of Object.keys(flagNames) as Array<keyof typeof flagNames>) {
+    const value = o[key]
+    if (Option.isSome(value)) given[key] = value.value
+  }
+  return { ...(given as Partial<LaunchOptions>), modelsDir: resolveModelsDir(o.modelsDir), flagNames }
+}
 
 export const serveCommand = Command.make("serve", options, (o) =>
   ModelContainer.serveModel(launchOptionsOf(o)).pipe(

@@ -243,3 +243,15 @@ export const decodeDetections = (input: unknown): Either.Either<ReadonlyArray<De
     (ds) => ds.map((d) => (d.track_id === undefined ? { ...d, track_id: null } : d))
   )
 }
+
+/** Requests the scheduler answered without running, by reason (health's `dropped_by_reason`). */
+export interface DroppedByReason {
+  /** FRAME_EXPIRED: older than the freshness budget when the model could start on it. */
+  readonly expired: number
+  /** SUPERSEDED: a newer frame of the same camera arrived while it waited (`per_camera: latest`). */
+  readonly superseded: number
+  /** TIMEOUT without running: its deadline had passed, or one more run could not meet it. */
+  readonly deadline: number
+  /** OVERLOADED while waiting: displaced by fair admission for a camera holding fewer places. */
+  readonly displaced: number
+}

@@ -25,13 +25,16 @@
  * whatever its rate, and the deadline check above already keeps hopeless work off the model.
  *
  * Plain data inside (a queue per camera, a ring of cameras), driven synchronously where a work
- * ends; the waiting fiber is the request's own (no extra fibers). "Now" is Effect's `Clock`, so
- * tests drive it with `TestClock`.
+ * ends; the waiting fiber is the request's own (no extra fibers, except that with
+ * `maxQueueDelayMs` a held ticket's fiber also sleeps until its batch may start). "Now" is
+ * Effect's `Clock`, so tests drive it with `TestClock`.
  */
 import { Context, Deferred, Effect, Exit, FiberId, Layer } from "effect"
 import { RuntimeConfig, defaults, type PerCamera } from "../config/RuntimeConfig.js"
 import { DeadlineUnmet, FrameExpired, type Overloaded, type SchedulingDrop, Superseded } from "../contract/errors.js"
-import type { InferenceRequest } from "../contract/schema.js"
+import type { DroppedByReason, InferenceRequest } from "../contract/schema.js"
+
+export type { DroppedByReason }
 
 /** What the scheduler needs to know about one request. */
 export interface Ticket {
@@ -68,14 +71,6 @@ export interface SchedulerOptions {
   readonly maxQueueDelayMs: number
 }
 
-/** Requests answered without running, by reason (health's `dropped_by_reason`). */
-export interface DroppedByReason {
-  readonly expired: number
-  readonly superseded: number
-  readonly deadline: number
-  /** Waiting requests answered OVERLOADED to make room for a camera with fewer waiting (`displace`). */
-  readonly displaced: number
-}
 
 /** The requests started together in one turn. */
 export interface Batch {

@@ -8,7 +8,7 @@
 import * as net from "node:net"
 import { Context, Data, Effect, Layer, type Scope } from "effect"
 import { encodeMessage, FrameDecoder, parseJson } from "../contract/codec.js"
-import type { InferenceRequestInput, InferenceResponse } from "../contract/schema.js"
+import type { DroppedByReason, InferenceRequestInput, InferenceResponse } from "../contract/schema.js"
 
 export class ClientError extends Data.TaggedError("ClientError")<{
   readonly kind: "connect" | "timeout" | "closed" | "protocol"
@@ -41,6 +41,10 @@ export interface HealthResponse {
   readonly total_errors: number
   readonly inflight: number
   readonly max_inflight: number
+  /** Requests answered by their code (this runtime; absent from the original server's answers). */
+  readonly errors_by_code?: Readonly<Record<string, number>>
+  /** Requests the scheduler answered without running, by reason (this runtime). */
+  readonly dropped_by_reason?: DroppedByReason
   readonly [key: string]: unknown
 }
 

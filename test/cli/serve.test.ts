@@ -24,12 +24,16 @@ const serveModelDir = (dir: string) =>
   ruthModel(["serve", "--models-dir", path.join(dir, "models"), "--model-id", "detector", "--socket-dir", dir])
 
 describe("ruth-model serve (model.yaml + weights, no code)", () => {
-  it.scopedLive("serves the text-detection model until SIGTERM, then exits 0 and removes its socket", () =>
+  it.scopedLive("serves the text-detection model (with scheduling flags) until SIGTERM, then exits 0 and removes its socket", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir()
       const child = yield* Effect.acquireRelease(
         Effect.sync(() =>
-          spawn(process.execPath, ["bin/ruth-model.js", "serve", "--models-dir", "examples/models", "--model-id", "text-detection", "--socket-dir", dir], {
+          spawn(process.execPath, [
+            "bin/ruth-model.js", "serve", "--models-dir", "examples/models", "--model-id", "text-detection", "--socket-dir", dir,
+            // Scheduling flags win over model.yaml: two one-thread sessions, batches of up to 2 (the model's batch is dynamic).
+            "--streams", "2", "--max-batch", "2", "--per-camera", "latest"
+          ], {
             env: { ...process.env, RUTH_HEARTBEAT_DIR: dir },
             stdio: ["ignore", "pipe", "pipe"]
           })
@@ -48,6 +52,7 @@ describe("ruth-model serve (model.yaml + weights, no code)", () => {
       expect(reply).toMatchObject({ error: null, frame_id: 42 })
       expect((reply.detections as Array<unknown>).length).toBe(4)
       expect(output()).toContain("effective configuration")
+      for (const line of ["streams=2 (flag)", "maxBatch=2 (flag)", `perCamera="latest" (flag)`]) expect(output()).toContain(line)
       child.kill("SIGTERM")
       expect(yield* Effect.promise(() => exitOf(child))).toEqual({ code: 0, signal: null })
       expect(fs.existsSync(socket)).toBe(false)
@@ -75,7 +80,9 @@ describe("ruth-model serve (model.yaml + weights, no code)", () => {
           [{ RUTH_MAX_INFLIGHT: "abc" }, [], 1, `invalid RUTH_MAX_INFLIGHT (environment): must be a positive integer, got "abc"`],
           [{ RUTH_REQUEST_TIMEOUT_MS: "-5" }, [], 1, `invalid RUTH_REQUEST_TIMEOUT_MS (environment): must be a positive integer, got "-5"`],
           [{}, ["--max-inflight", "-3"], 2, "invalid --max-inflight (flag): must be a positive integer, got -3"],
-          [{}, ["--request-timeout-ms", "0"], 2, "invalid --request-timeout-ms (flag): must be a positive integer, got 0"]
+          [{}, ["--request-timeout-ms", "0"], 2, "invalid --request-timeout-ms (flag): must be a positive integer, got 0"],
+          [{}, ["--per-camera", "newest"], 2, `invalid --per-camera (flag): must be one of all, latest, got "newest"`],
+          [{ RUTH_MAX_BATCH: "0" }, [], 1, `invalid RUTH_MAX_BATCH (environment): must be a positive integer, got "0"`]
         ] as const
       ) {
         const r = yield* ruthModel([...serve, ...flags], env)
