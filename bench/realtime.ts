@@ -4,7 +4,7 @@
  * sends at its rate whether or not answers came back, one connection per request, as the video
  * core does), against the closed-loop capacity measured first on the same container.
  *
- *   npx tsx bench/realtime.ts [--duration S] [--json]
+ *   npx tsx bench/realtime.ts [--duration S] [--fps a,b,c,d[/…]] [--policies name,…] [--json]
  *
  * Rows: each scheduling policy (`today`: per_camera all, no freshness budget — the original's
  * behaviour; `latest+200ms`: RUTH_PER_CAMERA=latest, RUTH_MAX_FRAME_AGE_MS=200) under two loads
@@ -32,10 +32,19 @@ export interface Policy {
   readonly env: Readonly<Record<string, string>>
 }
 
-export const POLICIES: ReadonlyArray<Policy> = [
+const LATEST_200 = { RUTH_PER_CAMERA: "latest", RUTH_MAX_FRAME_AGE_MS: "200" }
+
+/** Every policy the bench knows, by name (`--policies a,b`); the first two are the default rows. */
+export const CATALOG: ReadonlyArray<Policy> = [
   { name: "today", env: {} },
-  { name: "latest+200ms", env: { RUTH_PER_CAMERA: "latest", RUTH_MAX_FRAME_AGE_MS: "200" } }
+  { name: "latest+200ms", env: LATEST_200 },
+  { name: "latest+200ms+2streams", env: { ...LATEST_200, RUTH_STREAMS: "2" } },
+  { name: "latest+200ms+batch2", env: { ...LATEST_200, RUTH_MAX_BATCH: "2" } },
+  { name: "latest+200ms+batch4", env: { ...LATEST_200, RUTH_MAX_BATCH: "4" } },
+  { name: "today+2streams", env: { RUTH_STREAMS: "2" } }
 ]
+
+export const POLICIES: ReadonlyArray<Policy> = CATALOG.slice(0, 2)
 
 export const LOADS: ReadonlyArray<ReadonlyArray<number>> = [[30, 30, 30, 30], [30, 30, 30, 120]]
 
@@ -102,32 +111,36 @@ export const runRealtimeBench = async (
   const rows: Array<RealtimeRow> = []
   const startPolicy = (policy: Policy) => startServer(socketDir, path.join(root, "examples/models"), policy.env)
   try {
-    // Closed loop first, on a container with no scheduling settings: what the model can do when
-    // nobody waits longer than one run (4 persistent clients, so the model is never idle).
-    const baseline = await startPolicy({ name: "closed-loop", env: {} })
-    let capacity: number
-    try {
-      const closedLoop = (ms: number) =>
-        runLoad({
-          socketPath,
-          concurrency: 4,
-          durationMs: ms,
-          connectPerRequest: false,
-          message: encodeMessage({
-            frame_reference: frame,
-            frame_metadata: metadata(0),
-            camera_id: "closed-loop",
-            model_id: "text-detection",
-            timestamp: Date.now() / 1000
+    // Closed loop, on a container with no scheduling settings: what the model can do when nobody
+    // waits longer than one run (4 persistent clients, so the model is never idle). Measured before
+    // and after the open-loop rows; their mean is the capacity (a shared machine drifts).
+    const measureCapacity = async (): Promise<number> => {
+      const baseline = await startPolicy({ name: "closed-loop", env: {} })
+      try {
+        const closedLoop = (ms: number) =>
+          runLoad({
+            socketPath,
+            concurrency: 4,
+            durationMs: ms,
+            connectPerRequest: false,
+            message: encodeMessage({
+              frame_reference: frame,
+              frame_metadata: metadata(0),
+              camera_id: "closed-loop",
+              model_id: "text-detection",
+              timestamp: Date.now() / 1000
+            })
           })
-        })
-      await closedLoop(2_000) // warm-up: the first seconds of a new session run slower
-      const closed = await closedLoop(Math.min(durationMs, 8_000))
-      capacity = ((closed.requests - closed.errorResponses) * 1000) / closed.durationMs
-    } finally {
-      await stopChild(baseline)
+        await closedLoop(2_000) // warm-up: the first seconds of a new session run slower
+        const closed = await closedLoop(Math.min(durationMs, 8_000))
+        return ((closed.requests - closed.errorResponses) * 1000) / closed.durationMs
+      } finally {
+        await stopChild(baseline)
+      }
     }
-    log(`closed-loop capacity: ${capacity.toFixed(1)} ok answers/s`)
+    const before = await measureCapacity()
+    log(`closed-loop capacity before: ${before.toFixed(1)} ok answers/s`)
+    const results: Array<{ policy: string; fps: ReadonlyArray<number>; result: OpenLoopResult }> = []
     for (const policy of options.policies ?? POLICIES) {
       const server = await startPolicy(policy)
       try {
@@ -146,14 +159,17 @@ export const runRealtimeBench = async (
               timestamp
             })
           })
-          const row = rowOf(policy.name, fps, capacity, result)
-          rows.push(row)
-          log(formatRealtimeRow(row))
+          results.push({ policy: policy.name, fps, result })
+          log(formatRealtimeRow(rowOf(policy.name, fps, before, result)))
         }
       } finally {
         await stopChild(server)
       }
     }
+    const after = await measureCapacity()
+    const capacity = (before + after) / 2
+    log(`closed-loop capacity after: ${after.toFixed(1)} ok answers/s; rows against their mean, ${capacity.toFixed(1)}:`)
+    for (const { policy, fps, result } of results) rows.push(rowOf(policy, fps, capacity, result))
   } finally {
     fs.rmSync(frame, { force: true })
     fs.rmSync(socketDir, { recursive: true, force: true })
@@ -189,8 +205,20 @@ if (isMainModule(import.meta.url)) {
   // `--fps 8,8,8,8` (or several loads: `--fps 8,8,8,8/30,30,30,120`) instead of the two standard loads.
   const fps = option("fps")
   const loads = fps === undefined ? undefined : fps.split("/").map((load) => load.split(",").map(Number))
+  // `--policies latest+200ms,latest+200ms+2streams`: rows from CATALOG instead of the default two.
+  const named = option("policies")?.split(",").map((name) => {
+    const found = CATALOG.find((p) => p.name === name)
+    if (found === undefined) throw new Error(`unknown policy ${name}; known: ${CATALOG.map((p) => p.name).join(", ")}`)
+    return found
+  })
   const json = jsonOutput()
   if (!json) console.log(`${os.cpus().length} vCPUs, ${os.cpus()[0]?.model ?? "?"}, Node ${process.version}\n${REALTIME_HEADER}`)
-  const rows = await runRealtimeBench({ durationMs: duration * 1000, ...(json ? {} : { log: console.log }), ...(loads ? { loads } : {}) })
+  const rows = await runRealtimeBench({
+    durationMs: duration * 1000,
+    ...(json ? {} : { log: console.log }),
+    ...(loads ? { loads } : {}),
+    ...(named ? { policies: named } : {})
+  })
   if (json) for (const row of rows) console.log(JSON.stringify(row))
+  else for (const row of rows) console.log(formatRealtimeRow(row))
 }
