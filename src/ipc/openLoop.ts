@@ -70,7 +70,11 @@ export interface OpenLoopCounts extends Readonly<Record<NamedCount, number>> {
   readonly unanswered: number
   /** Connections refused, reset or closed without an answer. */
   readonly failures: number
-  /** Ok answers per second of sending. */
+  /**
+   * Ok answers per second, over the time answers came in: from the start until the end of sending
+   * or the last ok answer, whichever is later (a backlog answered after sending stopped is not
+   * counted as if it had been answered while sending).
+   */
   readonly okPerSecond: number
   /** Age of the frame when its ok answer arrived (arrival − request `timestamp`), ms. */
   readonly frameAgeMs: { readonly p50: number; readonly p99: number }
@@ -119,7 +123,7 @@ class Camera {
 const emptyCounts = () => ({ expired: 0, superseded: 0, overloaded: 0, timeout: 0 })
 
 /** One camera's (or all cameras') counts and frame ages. */
-const countsOf = (cams: ReadonlyArray<Camera>, sendingMs: number): OpenLoopCounts => {
+const countsOf = (cams: ReadonlyArray<Camera>, windowMs: number): OpenLoopCounts => {
   const named: Record<NamedCount, number> = emptyCounts()
   const otherErrors: Record<string, number> = {}
   const ages = new Samples()
@@ -145,7 +149,7 @@ const countsOf = (cams: ReadonlyArray<Camera>, sendingMs: number): OpenLoopCount
     otherErrors,
     unanswered,
     failures,
-    okPerSecond: sendingMs > 0 ? (ok * 1000) / sendingMs : 0,
+    okPerSecond: windowMs > 0 ? (ok * 1000) / windowMs : 0,
     frameAgeMs: { p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99) }
   }
 }
@@ -167,6 +171,7 @@ export const runOpenLoop = (options: OpenLoopOptions): Promise<OpenLoopResult> =
     const totals = { ok: 0, errorResponses: 0, failures: 0 }
     let lastProgressAt = started
     let lastProgressOk = 0
+    let lastOkAt = started
 
     const report = () => {
       const now = performance.now()
@@ -198,14 +203,15 @@ export const runOpenLoop = (options: OpenLoopOptions): Promise<OpenLoopResult> =
         report()
       }
       const sendingMs = sendingEnded - started
-      const total = countsOf(cameras, sendingMs)
+      const windowMs = Math.max(sendingMs, lastOkAt - started)
+      const total = countsOf(cameras, windowMs)
       resolve({
         mode: "open-loop",
         connections: options.connectPerRequest ? "per-request" : "persistent",
         stopped: options.signal?.aborted === true,
         durationMs: sendingMs,
         graceMs: options.graceMs,
-        cameras: cameras.map((c) => ({ camera_id: c.id, fps: c.fps, ...countsOf([c], sendingMs) })),
+        cameras: cameras.map((c) => ({ camera_id: c.id, fps: c.fps, ...countsOf([c], windowMs) })),
         total: { fps: options.fps.reduce((a, b) => a + b, 0), ...total },
         ...(firstFailure !== undefined ? { firstFailure } : {}),
         ...(firstError !== undefined ? { firstError } : {})
@@ -230,6 +236,7 @@ export const runOpenLoop = (options: OpenLoopOptions): Promise<OpenLoopResult> =
       if (error === undefined) {
         cam.ok++
         totals.ok++
+        lastOkAt = performance.now()
         cam.ages.push(nowMs() - timestampMs)
         return
       }
