@@ -142,7 +142,8 @@ const OPEN_LOOP_COLUMNS: ReadonlyArray<[string, (c: OpenLoopCounts) => string]> 
   ["failed", (c) => String(c.failures)],
   ["ok/s", (c) => fmt(c.okPerSecond, 1)],
   ["age p50 ms", (c) => fmt(c.frameAgeMs.p50, 1)],
-  ["age p99 ms", (c) => fmt(c.frameAgeMs.p99, 1)]
+  ["age p99 ms", (c) => fmt(c.frameAgeMs.p99, 1)],
+  ["age max ms", (c) => fmt(c.frameAgeMs.max, 1)]
 ]
 
 /** The open loop's report: one row per camera and a total, then the error codes outside the columns. */

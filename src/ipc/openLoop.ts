@@ -77,7 +77,7 @@ export interface OpenLoopCounts extends Readonly<Record<NamedCount, number>> {
    */
   readonly okPerSecond: number
   /** Age of the frame when its ok answer arrived (arrival − request `timestamp`), ms. */
-  readonly frameAgeMs: { readonly p50: number; readonly p99: number }
+  readonly frameAgeMs: { readonly p50: number; readonly p99: number; readonly max: number }
 }
 
 export interface OpenLoopCamera extends OpenLoopCounts {
@@ -150,7 +150,7 @@ const countsOf = (cams: ReadonlyArray<Camera>, windowMs: number): OpenLoopCounts
     unanswered,
     failures,
     okPerSecond: windowMs > 0 ? (ok * 1000) / windowMs : 0,
-    frameAgeMs: { p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99) }
+    frameAgeMs: { p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99), max: quantile(sorted, 1) }
   }
 }
 

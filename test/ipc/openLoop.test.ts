@@ -41,6 +41,25 @@ describe("open-loop load generator", () => {
       expect(r.total.frameAgeMs.p99).toBeGreaterThanOrEqual(r.total.frameAgeMs.p50)
     }), 60_000)
 
+  it.scopedLive("ok answers/s is over the time answers came in: a backlog answered after sending stopped is not counted as faster", () =>
+    Effect.gen(function*() {
+      // One run at a time for 100 ms: at most 10 answers/s, against 20 frames/s sent for 0.5 s.
+      const model = yield* Effect.makeSemaphore(1)
+      const c = yield* startContainer({
+        frames: new Map([["/dev/shm/cam1", memoryFrame()]]),
+        settings: { maxInflight: 64, requestTimeoutMs: 5_000 },
+        handler: { infer: () => model.withPermits(1)(Effect.sleep("100 millis")).pipe(Effect.as({ detections: [] })) }
+      })
+      const r = yield* Effect.promise(() =>
+        runOpenLoop({ socketPath: c.socketPath, fps: [20], durationMs: 500, graceMs: 5000, connectPerRequest: true, request: frameRequest() })
+      )
+      // Every frame answered, most of them after sending stopped: ok/s is the model's rate, not ok ÷ 0.5 s.
+      expect(r.total.ok).toBe(r.total.sent)
+      expect(r.total.ok).toBeGreaterThanOrEqual(9)
+      expect(r.total.okPerSecond).toBeLessThanOrEqual(10)
+      expect(r.cameras[0]!.okPerSecond).toBe(r.total.okPerSecond)
+    }), 60_000)
+
   for (const connectPerRequest of [true, false]) {
     it.scopedLive(`counts each error code under its key, per camera and in total (${connectPerRequest ? "per request" : "persistent"})`, () =>
       Effect.gen(function*() {
