@@ -67,9 +67,16 @@ export interface RealtimeRow {
   readonly okPerCamera: ReadonlyArray<number>
   /** Largest |ok − mean ok| / mean ok across cameras. */
   readonly fairnessSpread: number
+  /** CPU the load generator itself used while it sent, in cores (it shares the machine with the container). */
+  readonly clientCores: number
 }
 
-const rowOf = (policy: string, fps: ReadonlyArray<number>, capacity: number, r: OpenLoopResult): RealtimeRow => {
+interface Measured {
+  readonly result: OpenLoopResult
+  readonly clientCores: number
+}
+
+const rowOf = (policy: string, fps: ReadonlyArray<number>, capacity: number, { result: r, clientCores }: Measured): RealtimeRow => {
   const t = r.total
   const okPerCamera = r.cameras.map((c) => c.ok)
   const mean = okPerCamera.reduce((a, b) => a + b, 0) / okPerCamera.length
@@ -88,7 +95,8 @@ const rowOf = (policy: string, fps: ReadonlyArray<number>, capacity: number, r: 
     timeout: t.timeout,
     other: Object.values(t.otherErrors).reduce((a, b) => a + b, 0) + t.unanswered + t.failures,
     okPerCamera,
-    fairnessSpread: mean > 0 ? Math.max(...okPerCamera.map((ok) => Math.abs(ok - mean))) / mean : 0
+    fairnessSpread: mean > 0 ? Math.max(...okPerCamera.map((ok) => Math.abs(ok - mean))) / mean : 0,
+    clientCores
   }
 }
 
@@ -171,12 +179,14 @@ export const runRealtimeBench = async (
     }
     const before = await measureCapacity()
     log(`closed-loop capacity before: ${before.toFixed(1)} ok answers/s`)
-    const results: Array<{ policy: string; fps: ReadonlyArray<number>; result: OpenLoopResult }> = []
+    const results: Array<{ policy: string; fps: ReadonlyArray<number>; measured: Measured }> = []
     for (const policy of options.policies ?? POLICIES) {
       const server = await startPolicy(policy)
       try {
         await warmUp()
         for (const fps of options.loads ?? LOADS) {
+          const cpu = process.cpuUsage()
+          const wall = performance.now()
           const result = await atLoadNice(() => runOpenLoop({
             socketPath,
             fps,
@@ -191,8 +201,10 @@ export const runRealtimeBench = async (
               timestamp
             })
           }))
-          results.push({ policy: policy.name, fps, result })
-          log(formatRealtimeRow(rowOf(policy.name, fps, before, result)))
+          const used = process.cpuUsage(cpu)
+          const measured = { result, clientCores: (used.user + used.system) / 1000 / (performance.now() - wall) }
+          results.push({ policy: policy.name, fps, measured })
+          log(formatRealtimeRow(rowOf(policy.name, fps, before, measured)))
         }
       } finally {
         await stopChild(server)
@@ -201,7 +213,7 @@ export const runRealtimeBench = async (
     const after = await measureCapacity()
     const capacity = (before + after) / 2
     log(`closed-loop capacity after: ${after.toFixed(1)} ok answers/s; rows against their mean, ${capacity.toFixed(1)}:`)
-    for (const { policy, fps, result } of results) rows.push(rowOf(policy, fps, capacity, result))
+    for (const { policy, fps, measured } of results) rows.push(rowOf(policy, fps, capacity, measured))
   } finally {
     fs.rmSync(frame, { force: true })
     fs.rmSync(socketDir, { recursive: true, force: true })
@@ -210,7 +222,7 @@ export const runRealtimeBench = async (
 }
 
 export const REALTIME_HEADER =
-  "policy                 load (fps)     capacity  ok/s  goodput  age p50  age p99  age max    sent    ok  expired  superseded  overloaded  timeout  other  ok per camera     spread"
+  "policy                 load (fps)     capacity  ok/s  goodput  age p50  age p99  age max    sent    ok  expired  superseded  overloaded  timeout  other  ok per camera     spread  client"
 
 export const formatRealtimeRow = (r: RealtimeRow): string =>
   [
@@ -230,7 +242,8 @@ export const formatRealtimeRow = (r: RealtimeRow): string =>
     String(r.timeout).padStart(8),
     String(r.other).padStart(6),
     ` ${r.okPerCamera.join("/")}`.padEnd(18),
-    `${(r.fairnessSpread * 100).toFixed(0)}%`.padStart(6)
+    `${(r.fairnessSpread * 100).toFixed(0)}%`.padStart(6),
+    r.clientCores.toFixed(2).padStart(7)
   ].join(" ")
 
 if (isMainModule(import.meta.url)) {
