@@ -166,7 +166,7 @@ describe("ruth-model CLI", () => {
       const rows = openLoopRows(text.stdout)
       expect(Object.keys(rows)).toEqual(["cam-1", "cam-2", "total"])
       expect(Object.keys(rows.total!)).toEqual([
-        "camera", "fps", "sent", "ok", "expired", "superseded", "overloaded", "timeout", "other", "unanswered", "failed", "ok/s", "age p50 ms", "age p99 ms"
+        "camera", "fps", "sent", "ok", "expired", "superseded", "overloaded", "timeout", "other", "unanswered", "failed", "ok/s", "age p50 ms", "age p99 ms", "age max ms"
       ])
       expect(Number(rows.total!.sent)).toBe(Number(rows["cam-1"]!.sent) + Number(rows["cam-2"]!.sent))
       expect(rows.total!.failed).toBe("0")

@@ -658,7 +658,7 @@ describe("model.yaml: unknown keys", () => {
   it.effect("inside scheduling, an unknown key is an error", () =>
     Effect.gen(function*() {
       const { error, file } = yield* reject({ scheduling: { max_frame_age: 200 } })
-      expectProblem(error, file, "scheduling.max_frame_age", "unknown key (scheduling takes: max_frame_age_ms, per_camera)")
+      expectProblem(error, file, "scheduling.max_frame_age", "unknown key (scheduling takes: max_frame_age_ms, per_camera, streams, max_batch, max_queue_delay_ms)")
     }))
 
   it.effect("other unknown keys of the original's mappings stay warnings, and output_schema stays open", () =>
