@@ -7,31 +7,29 @@ import * as ModelContainer from "../container/ModelContainer.js"
 import { CliFailure } from "./common.js"
 import { modelsDirOption, resolveModelsDir } from "./models.js"
 
+/** An optional flag with its description. */
+const described = <A>(option: Options.Options<A>, description: string) =>
+  option.pipe(Options.withDescription(description), Options.optional)
+
 const options = {
   modelsDir: modelsDirOption,
-  modelId: Options.text("model-id").pipe(Options.withDescription("the model to serve (default: $RUTH_MODEL_ID)"), Options.optional),
-  socketDir: Options.text("socket-dir").pipe(Options.withDescription("where the socket goes (default: $RUTH_SOCKET_DIR or /tmp)"), Options.optional),
-  maxInflight: Options.integer("max-inflight").pipe(Options.optional),
-  requestTimeoutMs: Options.integer("request-timeout-ms").pipe(Options.optional),
-  maxFrameAgeMs: Options.integer("max-frame-age-ms").pipe(
-    Options.withDescription("freshness budget: older frames are answered FRAME_EXPIRED, never run; 0 = off (default: $RUTH_MAX_FRAME_AGE_MS, model.yaml, 0)"),
-    Options.optional
+  modelId: described(Options.text("model-id"), "the model to serve (default: $RUTH_MODEL_ID)"),
+  socketDir: described(Options.text("socket-dir"), "where the socket goes (default: $RUTH_SOCKET_DIR or /tmp)"),
+  maxInflight: described(Options.integer("max-inflight"), "requests admitted at once; more are answered OVERLOADED (default: $RUTH_MAX_INFLIGHT, model.yaml, 64)"),
+  requestTimeoutMs: described(Options.integer("request-timeout-ms"), "a request's deadline (default: $RUTH_REQUEST_TIMEOUT_MS, model.yaml, 5000)"),
+  maxFrameAgeMs: described(
+    Options.integer("max-frame-age-ms"),
+    "freshness budget: older frames are answered FRAME_EXPIRED, never run; 0 = off (default: $RUTH_MAX_FRAME_AGE_MS, model.yaml, 0)"
   ),
-  perCamera: Options.text("per-camera").pipe(
-    Options.withDescription("all | latest: a newer frame of a camera answers its waiting older one SUPERSEDED (default: $RUTH_PER_CAMERA, model.yaml, all)"),
-    Options.optional
+  perCamera: described(
+    Options.text("per-camera"),
+    "all | latest: a newer frame of a camera answers its waiting older one SUPERSEDED (default: $RUTH_PER_CAMERA, model.yaml, all)"
   ),
-  streams: Options.integer("streams").pipe(
-    Options.withDescription("model runs at once, one session each (default: $RUTH_STREAMS, model.yaml, 1)"),
-    Options.optional
-  ),
-  maxBatch: Options.integer("max-batch").pipe(
-    Options.withDescription("waiting frames run as one batch, at most this many (default: $RUTH_MAX_BATCH, model.yaml, 1)"),
-    Options.optional
-  ),
-  maxQueueDelayMs: Options.integer("max-queue-delay-ms").pipe(
-    Options.withDescription("how long a batch may wait for more frames (default: $RUTH_MAX_QUEUE_DELAY_MS, model.yaml, 0)"),
-    Options.optional
+  streams: described(Options.integer("streams"), "model runs at once, one session each (default: $RUTH_STREAMS, model.yaml, 1)"),
+  maxBatch: described(Options.integer("max-batch"), "waiting frames run as one batch, at most this many (default: $RUTH_MAX_BATCH, model.yaml, 1)"),
+  maxQueueDelayMs: described(
+    Options.integer("max-queue-delay-ms"),
+    "how long a batch may wait for more frames (default: $RUTH_MAX_QUEUE_DELAY_MS, model.yaml, 0)"
   )
 }
 

@@ -14,17 +14,8 @@ import * as ModelContainer from "../../src/container/ModelContainer.js"
 import { Scheduler, type SchedulerShape } from "../../src/inference/Scheduler.js"
 import { openSpy } from "../frames/openWitness.js"
 import { waitForFile } from "../support/child.js"
-import { call, request, tempDir, writeFrameFile } from "../support/harness.js"
+import { call, request, tempDir, until, writeFrameFile } from "../support/harness.js"
 
-/** Resolves once `condition` holds (polling); fails the test after a generous deadline. */
-const until = (condition: () => boolean, what: string) =>
-  Effect.promise(async () => {
-    const deadline = Date.now() + 20_000
-    while (!condition()) {
-      if (Date.now() > deadline) throw new Error(`${what} did not happen within 20 s`)
-      await new Promise((r) => setTimeout(r, 10))
-    }
-  })
 
 /** A scheduled handler whose "model" is a gate the test opens; `events` is what it saw, in order. */
 const gatedHandler = () => {

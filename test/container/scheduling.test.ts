@@ -13,17 +13,8 @@ import type { Frame } from "../../src/frames/Frame.js"
 import * as ModelContainer from "../../src/container/ModelContainer.js"
 import { Scheduler, type SchedulerShape, ticketOf } from "../../src/inference/Scheduler.js"
 import { waitForListening } from "../support/child.js"
-import { call, request, tempDir, writeFrameFile } from "../support/harness.js"
+import { call, request, tempDir, until, writeFrameFile } from "../support/harness.js"
 
-/** Resolves once `condition` holds (polling); fails the test after a generous deadline. */
-const until = (condition: () => boolean, what: string) =>
-  Effect.promise(async () => {
-    const deadline = Date.now() + 20_000
-    while (!condition()) {
-      if (Date.now() > deadline) throw new Error(`${what} did not happen within 20 s`)
-      await new Promise((r) => setTimeout(r, 10))
-    }
-  })
 
 /** The test's "model": records what started, then waits until the test opens the gate. */
 const started: Array<unknown> = []

@@ -143,3 +143,13 @@ export const writeFrameFile = (dir: string, name: string, width: number, height:
   fs.writeFileSync(p, Buffer.alloc((width * height * 3) / 2, fill))
   return p
 }
+
+/** Resolves once `condition` holds (polling); fails the test after a generous deadline. */
+export const until = (condition: () => boolean, what: string) =>
+  Effect.promise(async () => {
+    const deadline = Date.now() + 20_000
+    while (!condition()) {
+      if (Date.now() > deadline) throw new Error(`${what} did not happen within 20 s`)
+      await new Promise((r) => setTimeout(r, 10))
+    }
+  })
