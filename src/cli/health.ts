@@ -1,8 +1,22 @@
 /** `ruth-model health`: exit 0 only when the container answers and is ready. */
 import { Command } from "@effect/cli"
 import { Console, Effect } from "effect"
-import { makeClient } from "../ipc/ModelClient.js"
+import { type HealthResponse, makeClient } from "../ipc/ModelClient.js"
 import { CliFailure, ExitCode, jsonOption, positiveFlags, resolveSocket, socketOption, timeoutOption, unreachable } from "./common.js"
+
+/** Health as one line for a person; the scheduler's drops when there were any (this runtime's servers). */
+export const describeHealth = (health: HealthResponse): string => {
+  const dropped = health.dropped_by_reason
+  const drops = dropped === undefined
+    ? []
+    : ([["superseded", dropped.superseded], ["expired", dropped.expired], ["past their deadline", dropped.deadline], ["displaced", dropped.displaced]] as const)
+      .filter(([, n]) => n > 0)
+      .map(([what, n]) => `${n} ${what}`)
+  return `${health.status}: model ${health.model_id} ${health.model_version} (runtime ${health.version}), ` +
+    `up ${health.uptime_seconds}s, ${health.total_requests} requests, ${health.total_errors} errors, ` +
+    `${health.inflight}/${health.max_inflight} in flight` +
+    (drops.length > 0 ? `; not run: ${drops.join(", ")}` : "")
+}
 
 export const healthCommand = Command.make(
   "health",
@@ -14,14 +28,7 @@ export const healthCommand = Command.make(
       const health = yield* Effect.scoped(
         Effect.flatMap(makeClient({ socketPath, timeoutMs }), (client) => client.health)
       ).pipe(Effect.mapError(unreachable))
-      if (json) yield* Console.log(JSON.stringify(health))
-      else {
-        yield* Console.log(
-          `${health.status}: model ${health.model_id} ${health.model_version} (runtime ${health.version}), ` +
-            `up ${health.uptime_seconds}s, ${health.total_requests} requests, ${health.total_errors} errors, ` +
-            `${health.inflight}/${health.max_inflight} in flight`
-        )
-      }
+      yield* Console.log(json ? JSON.stringify(health) : describeHealth(health))
       if (health.status !== "ready") return yield* new CliFailure({ message: "", exitCode: ExitCode.negative })
     })
 ).pipe(Command.withDescription("Ask a container for its health; exit 0 only when it is ready."))
