@@ -14,7 +14,7 @@
 # prints the version.
 #
 # Environment:
-#   NODE_IMAGE            base image (default node:24-bookworm-slim; a glibc Debian-based Node >= 20.15)
+#   NODE_IMAGE            base image (default node:24-bookworm-slim; a glibc Debian-based Node >= 24)
 #   RUTH_IMAGE            image name (default ruth-ai/model-runtime)
 #   RUTH_IMAGE_ENGINE     docker | buildah (default: docker when `docker info` succeeds, else buildah)
 #   RUTH_BUILDAH_PULL     buildah's --pull policy (default missing; never = only local images)

