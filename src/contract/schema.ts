@@ -2,27 +2,30 @@
  * Wire schemas of the model-container contract (CONTRACT.md §3–4).
  *
  * Decoding ignores unknown keys (forward compatibility); every rule of the
- * contract is a refinement here, so a decode failure names the field and why.
+ * contract is a check here, so a decode failure names the field and why.
  */
-import { Either, ParseResult, Schema } from "effect"
+import { Result, Schema, SchemaIssue } from "effect"
+import { flattenIssue, inputOf } from "../internal/schemaIssues.js"
 
-/** A refinement message that also shows the offending value. */
-const says = (text: string) => ({
-  message: (issue: ParseResult.ParseIssue) => `${text}, got ${showActual(issue.actual)}`
-})
+/**
+ * A check whose message also shows the offending value: the text goes in the check's `message`
+ * annotation (Effect 4 messages are strings) and `formatIssue` appends `, got <value>`.
+ * Each check aborts the ones after it, as Effect 3's chained refinements did (one reason per field).
+ */
+const says = (text: string) => ({ message: text })
 const showActual = (actual: unknown): string => {
   const shown = JSON.stringify(actual)
   return shown === undefined ? String(actual) : shown.length > 60 ? `${shown.slice(0, 57)}...` : shown
 }
 
-const NonEmpty = Schema.String.pipe(Schema.minLength(1, says("must be a non-empty string")))
-const PositiveInt = Schema.Number.pipe(
-  Schema.int(says("must be an integer")),
-  Schema.positive(says("must be > 0"))
+const NonEmpty = Schema.String.check(Schema.isMinLength(1, says("must be a non-empty string")).abort())
+const PositiveInt = Schema.Number.check(
+  Schema.isInt(says("must be an integer")).abort(),
+  Schema.isGreaterThan(0, says("must be > 0")).abort()
 )
-const Unit = Schema.Number.pipe(
-  Schema.finite(says("must be a finite number")),
-  Schema.between(0, 1, says("must be between 0.0 and 1.0"))
+const Unit = Schema.Number.check(
+  Schema.isFinite(says("must be a finite number")).abort(),
+  Schema.isBetween({ minimum: 0, maximum: 1 }, says("must be between 0.0 and 1.0")).abort()
 )
 
 /** `frame_metadata`: dimensions and identity of the frame in shared memory. */
@@ -35,20 +38,18 @@ export const FrameMetadata = Schema.Struct({
   stride: Schema.optional(PositiveInt),
   timestamp: Schema.optional(Schema.Number),
   pts: Schema.optional(Schema.Number)
-}).annotations({ identifier: "an object with width and height" })
+}).annotate({ identifier: "an object with width and height" })
 export type FrameMetadata = typeof FrameMetadata.Type
 
 /** The frame's pixel format as sent, NV12 when absent. */
 export const frameFormat = (meta: FrameMetadata): string => meta.format ?? "NV12"
 
 /** Per-request overrides (`confidence_threshold`, `nms_iou_threshold`, …); models ignore keys they do not know. */
-export const RequestConfig = Schema.Record({ key: Schema.String, value: Schema.Unknown }).annotations({
-  identifier: "an object"
-})
+export const RequestConfig = Schema.Record(Schema.String, Schema.Unknown).annotate({ identifier: "an object" })
 export type RequestConfig = typeof RequestConfig.Type
 
 /** `request_id` is our extension: echoed in the response when the caller sends one. */
-export const RequestId = Schema.Union(Schema.String, Schema.Number)
+export const RequestId = Schema.Union([Schema.String, Schema.Number])
 
 /** An inference request (caller → container). */
 export const InferenceRequest = Schema.Struct({
@@ -56,42 +57,42 @@ export const InferenceRequest = Schema.Struct({
   frame_metadata: FrameMetadata,
   camera_id: NonEmpty,
   model_id: NonEmpty,
-  timestamp: Schema.Number.pipe(
-    Schema.finite(says("must be a finite number")),
-    Schema.positive(says("must be > 0 (Unix seconds)"))
+  timestamp: Schema.Number.check(
+    Schema.isFinite(says("must be a finite number")).abort(),
+    Schema.isGreaterThan(0, says("must be > 0 (Unix seconds)")).abort()
   ),
   config: Schema.optional(Schema.NullOr(RequestConfig)),
   request_id: Schema.optional(RequestId)
-}).annotations({ identifier: "a request object" })
+}).annotate({ identifier: "a request object" })
 export type InferenceRequest = typeof InferenceRequest.Type
 /** What a caller builds: `format` may be left out. */
 export type InferenceRequestInput = typeof InferenceRequest.Encoded
 
 /** A bounding box `[x_min, y_min, x_max, y_max]`, normalised to 0–1, top-left origin. */
-export const BBox = Schema.Tuple(Unit, Unit, Unit, Unit).pipe(
-  Schema.filter((b) => (b[0] <= b[2] && b[1] <= b[3]) || "must satisfy x_min <= x_max and y_min <= y_max")
+export const BBox = Schema.Tuple([Unit, Unit, Unit, Unit]).check(
+  Schema.makeFilter((b) => (b[0] <= b[2] && b[1] <= b[3]) || "must satisfy x_min <= x_max and y_min <= y_max")
 )
 
 /** One detection. On the wire `track_id` is always present (null when untracked), as the reference sent it. */
 export const Detection = Schema.Struct({
-  class_id: Schema.Number.pipe(
-    Schema.int(says("must be an integer")),
-    Schema.nonNegative(says("must be >= 0"))
+  class_id: Schema.Number.check(
+    Schema.isInt(says("must be an integer")).abort(),
+    Schema.isGreaterThanOrEqualTo(0, says("must be >= 0")).abort()
   ),
   class_name: NonEmpty,
   confidence: Unit,
   bbox: BBox,
-  track_id: Schema.optional(Schema.NullOr(Schema.Number.pipe(Schema.int(says("must be an integer or null")))))
-}).annotations({ identifier: "a detection object" })
+  track_id: Schema.optional(Schema.NullOr(Schema.Number.check(Schema.isInt(says("must be an integer or null")))))
+}).annotate({ identifier: "a detection object" })
 export type Detection = typeof Detection.Type
 /** What a handler returns: `track_id` may be left out. */
 export type DetectionInput = typeof Detection.Encoded
 
-export const ResponseMetadata = Schema.Record({ key: Schema.String, value: Schema.Unknown })
+export const ResponseMetadata = Schema.Record(Schema.String, Schema.Unknown)
 export type ResponseMetadata = typeof ResponseMetadata.Type
 
 /** Machine-readable error codes, sent as the `error_code` extension key. */
-export const ErrorCode = Schema.Literal(
+export const ErrorCode = Schema.Literals([
   "INVALID_REQUEST",
   "MODEL_MISMATCH",
   "FRAME_NOT_FOUND",
@@ -107,7 +108,7 @@ export const ErrorCode = Schema.Literal(
   "SHUTTING_DOWN",
   "MESSAGE_TOO_LARGE",
   "INTERNAL"
-)
+])
 export type ErrorCode = typeof ErrorCode.Type
 
 /** An inference response (container → caller). `detections` is empty whenever `error` is set. */
@@ -120,25 +121,51 @@ export const InferenceResponse = Schema.Struct({
   error: Schema.NullOr(Schema.String),
   error_code: Schema.optional(ErrorCode),
   request_id: Schema.optional(RequestId)
-}).pipe(
-  Schema.filter((r) => r.error === null || r.detections.length === 0 || "detections must be empty when error is set")
+}).check(
+  Schema.makeFilter((r) => r.error === null || r.detections.length === 0 || "detections must be empty when error is set")
 )
 export type InferenceResponse = typeof InferenceResponse.Type
 
 /**
- * Formats a parse error as `path: reason` lines joined by "; ",
+ * What one issue says, in the runtime's words: a check's message with the value it got
+ * (`must be > 0, got -4`), `is required` for a missing key, `Expected string, actual 7` for a
+ * value of the wrong type (Effect 3's wording, which callers have seen on the wire).
+ */
+const reasonOf = (issue: SchemaIssue.Issue): string | undefined => {
+  if (issue._tag === "MissingKey") return "is required"
+  if (issue._tag === "Filter" && typeof issue.filter.annotations?.message === "string") {
+    return `${issue.filter.annotations.message}, got ${showActual(inputOf(issue))}`
+  }
+  // A wrong type, or a value no member of a union takes ("Expected string | number | undefined").
+  if ((issue._tag === "InvalidType" || (issue._tag === "AnyOf" && issue.issues.length === 0)) && SchemaIssue.hasInput(issue)) {
+    const text = defaultMessage(issue)
+    const got = text.lastIndexOf(", got ")
+    return got < 0 ? text : `${text.slice(0, got)}, actual ${text.slice(got + ", got ".length)}`
+  }
+  return undefined
+}
+const defaultFormatter = SchemaIssue.makeFormatterStandardSchemaV1()
+const defaultMessage = (issue: SchemaIssue.Issue): string => defaultFormatter(issue).issues[0]?.message ?? "is invalid"
+
+/**
+ * Formats a schema issue as `path: reason` lines joined by "; ",
  * e.g. `frame_metadata.width: must be > 0, got -4`.
  */
-export const formatParseError = (error: ParseResult.ParseError): string =>
-  ParseResult.ArrayFormatter.formatErrorSync(error)
-    .map((issue) => {
-      const path = issue.path.map(String).join(".")
-      const message = issue.message.startsWith("is missing") ? "is required" : issue.message
-      return path === "" ? message : `${path}: ${message}`
+export const formatIssue = (issue: SchemaIssue.Issue): string =>
+  flattenIssue(issue, reasonOf)
+    .map(({ message, path }) => {
+      const shown = path.map(String).join(".")
+      return shown === "" ? message : `${shown}: ${message}`
     })
     .join("; ")
 
-const decodeRequestEither = Schema.decodeUnknownEither(InferenceRequest, { errors: "all" })
+/** Formats a decode error (`Schema.SchemaError`) the same way. */
+export const formatSchemaError = (error: Schema.SchemaError): string => formatIssue(error.issue)
+
+/** Every problem at once, with the offending values kept for the messages. */
+const decodeOptions = { errors: "all", reportInput: true } as const
+
+const decodeRequestResult = Schema.decodeUnknownResult(InferenceRequest)
 
 /** An object literal (what JSON.parse makes): no class, no array, nothing inherited but Object's. */
 const isPlainObject = (u: unknown): u is Record<string, unknown> => {
@@ -193,12 +220,14 @@ export const decodePlainRequest = (u: unknown): InferenceRequest | undefined => 
 }
 
 /** Decodes a parsed JSON value into a request, or a readable reason naming each bad field. */
-export const decodeRequest = (input: unknown): Either.Either<InferenceRequest, string> => {
+export const decodeRequest = (input: unknown): Result.Result<InferenceRequest, string> => {
   const plain = decodePlainRequest(input)
-  return plain !== undefined ? Either.right(plain) : Either.mapLeft(decodeRequestEither(input), formatParseError)
+  return plain !== undefined
+    ? Result.succeed(plain)
+    : Result.mapError(decodeRequestResult(input, decodeOptions), formatSchemaError)
 }
 
-const decodeDetectionsEither = Schema.decodeUnknownEither(Schema.Array(Detection), { errors: "all" })
+const decodeDetectionsResult = Schema.decodeUnknownResult(Schema.Array(Detection))
 
 const isUnit = (u: unknown): u is number => typeof u === "number" && u >= 0 && u <= 1
 
@@ -236,10 +265,10 @@ export const decodePlainDetections = (input: unknown): ReadonlyArray<Detection> 
  * Validates what a handler returned, in wire form (`track_id` filled with null):
  * the runtime never sends a detection that breaks the contract.
  */
-export const decodeDetections = (input: unknown): Either.Either<ReadonlyArray<Detection>, string> => {
+export const decodeDetections = (input: unknown): Result.Result<ReadonlyArray<Detection>, string> => {
   const plain = decodePlainDetections(input)
-  return plain !== undefined ? Either.right(plain) : Either.map(
-    Either.mapLeft(decodeDetectionsEither(input), formatParseError),
+  return plain !== undefined ? Result.succeed(plain) : Result.map(
+    Result.mapError(decodeDetectionsResult(input, decodeOptions), formatSchemaError),
     (ds) => ds.map((d) => (d.track_id === undefined ? { ...d, track_id: null } : d))
   )
 }

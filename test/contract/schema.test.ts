@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Either, Schema } from "effect"
+import { Result, Schema } from "effect"
 import fc from "fast-check"
 import { decodeDetections, decodePlainDetections, decodePlainRequest, decodeRequest, Detection, frameFormat, InferenceRequest } from "../../src/contract/schema.js"
 
@@ -13,23 +13,23 @@ const valid = {
 
 const reasonOf = (input: unknown): string => {
   const r = decodeRequest(input)
-  if (Either.isRight(r)) throw new Error("expected a decode failure")
-  return r.left
+  if (Result.isSuccess(r)) throw new Error("expected a decode failure")
+  return r.failure
 }
 
 describe("InferenceRequest", () => {
   it("accepts a reference request, defaults format to NV12 and ignores unknown fields", () => {
     const r = decodeRequest({ ...valid, future_field: { x: 1 } })
-    expect(Either.isRight(r)).toBe(true)
-    if (Either.isRight(r)) {
-      expect(frameFormat(r.right.frame_metadata)).toBe("NV12")
-      expect(r.right).not.toHaveProperty("future_field")
+    expect(Result.isSuccess(r)).toBe(true)
+    if (Result.isSuccess(r)) {
+      expect(frameFormat(r.success.frame_metadata)).toBe("NV12")
+      expect(r.success).not.toHaveProperty("future_field")
     }
   })
 
   it("accepts config objects and null", () => {
-    expect(Either.isRight(decodeRequest({ ...valid, config: { confidence_threshold: 0.7 } }))).toBe(true)
-    expect(Either.isRight(decodeRequest({ ...valid, config: null }))).toBe(true)
+    expect(Result.isSuccess(decodeRequest({ ...valid, config: { confidence_threshold: 0.7 } }))).toBe(true)
+    expect(Result.isSuccess(decodeRequest({ ...valid, config: null }))).toBe(true)
   })
 
   it.each([
@@ -65,7 +65,7 @@ describe("InferenceRequest", () => {
 describe("Detection", () => {
   const det = { class_id: 0, class_name: "person", confidence: 0.9, bbox: [0.1, 0.2, 0.3, 0.4] }
   it("fills track_id with null", () => {
-    expect(decodeDetections([det])).toEqual(Either.right([{ ...det, track_id: null }]))
+    expect(decodeDetections([det])).toEqual(Result.succeed([{ ...det, track_id: null }]))
   })
   it.each([
     [{ ...det, class_id: -1 }, "0.class_id"],
@@ -79,7 +79,7 @@ describe("Detection", () => {
     [{ ...det, track_id: 1.5 }, "0.track_id"]
   ])("rejects what breaks the contract: %#", (input, expected) => {
     const r = decodeDetections([input])
-    expect(Either.isLeft(r) && r.left).toContain(expected)
+    expect(Result.isFailure(r) && r.failure).toContain(expected)
   })
 })
 
@@ -90,7 +90,7 @@ describe("Detection", () => {
 const againstSchema = <A>(
   inputs: fc.Arbitrary<unknown>,
   plain: (u: unknown) => A | undefined,
-  schema: (u: unknown) => Either.Either<A, unknown>
+  schema: (u: unknown) => Result.Result<A, unknown>
 ): { readonly accepted: number; readonly valid: number } => {
   let accepted = 0
   let valid = 0
@@ -98,11 +98,11 @@ const againstSchema = <A>(
     fc.property(inputs, (input) => {
       const fast = plain(input)
       const decoded = schema(input)
-      if (Either.isRight(decoded)) valid++
+      if (Result.isSuccess(decoded)) valid++
       if (fast === undefined) return
       accepted++
-      expect(Either.isRight(decoded)).toBe(true)
-      expect(fast).toStrictEqual(Either.getOrThrow(decoded))
+      expect(Result.isSuccess(decoded)).toBe(true)
+      expect(fast).toStrictEqual(Result.getOrThrow(decoded))
     }),
     { numRuns: 5000 }
   )
@@ -110,7 +110,7 @@ const againstSchema = <A>(
 }
 
 describe("decodePlainRequest (the per-request fast path)", () => {
-  const bySchema = Schema.decodeUnknownEither(InferenceRequest)
+  const bySchema = Schema.decodeUnknownResult(InferenceRequest)
   const anyValue = fc.oneof(
     fc.constant(undefined),
     fc.constant(null),
@@ -173,13 +173,13 @@ describe("decodePlainRequest (the per-request fast path)", () => {
     }
     const minimal = { frame_reference: "/tmp/f", frame_metadata: { width: 2, height: 2 }, camera_id: "c", model_id: "m", timestamp: 1 }
     for (const input of [sent, minimal, JSON.parse(JSON.stringify(sent))]) {
-      expect(decodePlainRequest(input)).toStrictEqual(Either.getOrThrow(bySchema(input)))
+      expect(decodePlainRequest(input)).toStrictEqual(Result.getOrThrow(bySchema(input)))
     }
   })
 })
 
 describe("decodePlainDetections (the per-answer fast path)", () => {
-  const bySchema = Schema.decodeUnknownEither(Schema.Array(Detection))
+  const bySchema = Schema.decodeUnknownResult(Schema.Array(Detection))
   /** The schema's wire form: track_id filled with null. */
   const wire = (ds: ReadonlyArray<Detection>) => ds.map((d) => (d.track_id === undefined ? { ...d, track_id: null } : d))
   const odd = fc.oneof(
@@ -206,7 +206,7 @@ describe("decodePlainDetections (the per-answer fast path)", () => {
   const detections = fc.oneof({ weight: 5, arbitrary: fc.array(detection, { maxLength: 4 }) }, { weight: 1, arbitrary: odd })
 
   it("accepts only what the schema accepts, and returns what the schema returns", () => {
-    const { accepted, valid } = againstSchema(detections, decodePlainDetections, (u) => Either.map(bySchema(u), wire))
+    const { accepted, valid } = againstSchema(detections, decodePlainDetections, (u) => Result.map(bySchema(u), wire))
     expect(valid).toBeGreaterThan(500)
     expect(accepted).toBe(valid)
   })
