@@ -12,53 +12,63 @@
 import type { PreprocessOptions } from "../frames/preprocess.js"
 import * as fs from "node:fs/promises"
 import * as nodePath from "node:path"
-import { Config, Data, Effect, Either, Option, ParseResult, Schema } from "effect"
+import { Config, Data, Effect, Option, Result, Schema, SchemaAST, SchemaGetter, type SchemaIssue } from "effect"
 import * as YAML from "yaml"
+import { flattenIssue, inputOf } from "../internal/schemaIssues.js"
 import { MODEL_ID_PATTERN, PER_CAMERA, showValue } from "./RuntimeConfig.js"
 
 // ---------------------------------------------------------------------------
-// Leaf schemas: every one carries an override message so a problem reads
-// "must be <what>, got <value>" whatever part of the check failed.
+// Leaf schemas: every one carries a `must` annotation so a problem reads
+// "must be <what>, got <value>" whatever part of the check failed (its type, a check,
+// an element of a list): the annotated node answers for everything below it.
 // ---------------------------------------------------------------------------
 
-const must = (what: string) => ({
-  message: (issue: ParseResult.ParseIssue) => ({ message: `must be ${what}, got ${showValue(issue.actual)}`, override: true })
-})
+/** The annotation `schemaProblems` reads: the node's rule, stated once for the whole subtree. */
+const MUST = "ruth/must"
+const must = (what: string) => ({ [MUST]: what })
+
+/**
+ * `base` with `checks`, each stopping the ones after it, all stating one rule. The rule sits on
+ * the base node and on every check because Effect 4 reports a failed check by the check alone.
+ */
+const leaf = <S extends Schema.Top>(
+  base: S,
+  what: string,
+  ...checks: ReadonlyArray<SchemaAST.Filter<S["Type"]>>
+): S["Rebuild"] => {
+  const annotated = base.annotate(must(what)) as S["Rebuild"]
+  const [first, ...rest] = checks.map((c) => c.annotate(must(what)).abort())
+  return first === undefined ? annotated : annotated.check(first, ...rest)
+}
 
 const oneOf = <const L extends ReadonlyArray<string>>(...values: L) =>
-  Schema.Literal(...values).annotations(must(`one of ${values.join(", ")}`))
+  Schema.Literals(values).annotate(must(`one of ${values.join(", ")}`))
 
-const NonEmptyString = Schema.String.pipe(Schema.filter((s) => s.trim().length > 0)).annotations(
-  must("a non-empty string")
-)
-const Text = Schema.String.annotations(must("a string"))
-const Bool = Schema.Boolean.annotations(must("true or false"))
-const int = () => Schema.Number.pipe(Schema.int())
-const finite = () => Schema.Number.pipe(Schema.finite())
-const PositiveInt = int().pipe(Schema.positive()).annotations(must("a positive integer"))
-const NonNegativeInt = int().pipe(Schema.nonNegative()).annotations(must("a non-negative integer"))
-const NiceValue = int().pipe(Schema.between(0, 19)).annotations(must("an integer from 0 to 19"))
-const Unit = Schema.Number.pipe(Schema.between(0, 1)).annotations(must("between 0 and 1"))
-const PositiveNumber = finite().pipe(Schema.positive()).annotations(must("a number > 0"))
-const NonNegativeNumber = finite().pipe(Schema.nonNegative()).annotations(must("a number >= 0"))
-const StringList = Schema.Array(Schema.String).annotations(must("a list of strings"))
-const NonEmptyStringList = Schema.Array(Schema.String.pipe(Schema.filter((s) => s.trim().length > 0))).annotations(
-  must("a list of non-empty strings")
-)
-const Size = Schema.Tuple(int().pipe(Schema.positive()), int().pipe(Schema.positive())).annotations(
-  must("[width, height] with positive integers")
-)
-const Triple = Schema.Tuple(finite(), finite(), finite()).annotations(must("a list of 3 numbers"))
-const PositiveTriple = Schema.Tuple(
-  finite().pipe(Schema.positive()),
-  finite().pipe(Schema.positive()),
-  finite().pipe(Schema.positive())
-).annotations(must("a list of 3 numbers > 0"))
-const PadValue = int().pipe(Schema.between(0, 255)).annotations(must("an integer from 0 to 255"))
+const nonBlank = () => Schema.makeFilter((s: string) => s.trim().length > 0)
+const NonEmptyString = leaf(Schema.String, "a non-empty string", nonBlank())
+const Text = leaf(Schema.String, "a string")
+const Bool = leaf(Schema.Boolean, "true or false")
+const PositiveInt = leaf(Schema.Number, "a positive integer", Schema.isInt(), Schema.isGreaterThan(0))
+const NonNegativeInt = leaf(Schema.Number, "a non-negative integer", Schema.isInt(), Schema.isGreaterThanOrEqualTo(0))
+const NiceValue = leaf(Schema.Number, "an integer from 0 to 19", Schema.isInt(), Schema.isBetween({ minimum: 0, maximum: 19 }))
+const Unit = leaf(Schema.Number, "between 0 and 1", Schema.isBetween({ minimum: 0, maximum: 1 }))
+const PositiveNumber = leaf(Schema.Number, "a number > 0", Schema.isFinite(), Schema.isGreaterThan(0))
+const NonNegativeNumber = leaf(Schema.Number, "a number >= 0", Schema.isFinite(), Schema.isGreaterThanOrEqualTo(0))
+const StringList = Schema.Array(Schema.String).annotate(must("a list of strings"))
+const NonEmptyStringList = Schema.Array(Schema.String.check(nonBlank())).annotate(must("a list of non-empty strings"))
+const positiveInt = () => Schema.Number.check(Schema.isInt().abort(), Schema.isGreaterThan(0))
+const finite = () => Schema.Number.check(Schema.isFinite())
+const Size = Schema.Tuple([positiveInt(), positiveInt()]).annotate(must("[width, height] with positive integers"))
+const Triple = Schema.Tuple([finite(), finite(), finite()]).annotate(must("a list of 3 numbers"))
+const positive = () => Schema.Number.check(Schema.isFinite().abort(), Schema.isGreaterThan(0))
+const PositiveTriple = Schema.Tuple([positive(), positive(), positive()]).annotate(must("a list of 3 numbers > 0"))
+const PadValue = leaf(Schema.Number, "an integer from 0 to 255", Schema.isInt(), Schema.isBetween({ minimum: 0, maximum: 255 }))
 
 /** Model ids become socket and heartbeat file names (same alphabet as RuntimeConfig). */
-const ModelId = Schema.String.pipe(Schema.pattern(MODEL_ID_PATTERN)).annotations(
-  must("a non-empty id of letters, digits, '.', '_' or '-' (it becomes part of socket and heartbeat file names)")
+const ModelId = leaf(
+  Schema.String,
+  "a non-empty id of letters, digits, '.', '_' or '-' (it becomes part of socket and heartbeat file names)",
+  Schema.isPattern(MODEL_ID_PATTERN)
 )
 
 type Raw = Record<string, unknown>
@@ -66,33 +76,25 @@ type Raw = Record<string, unknown>
 const isRecord = (u: unknown): u is Raw => typeof u === "object" && u !== null && !Array.isArray(u)
 
 /**
- * A section (`backend: {...}`): a non-mapping value is reported as such instead of as a
- * type dump (a struct with defaults is a transformation, whose own annotations never show).
+ * A section (`backend: {...}`). A value that is not a mapping is reported as
+ * `must be a mapping of keys, got ...` by `schemaProblems` (any struct's type failure), so a
+ * section is its struct: Effect 4 needs no Unknown-to-struct transformation for the message.
  */
-const section = <S extends Schema.Schema.AnyNoContext>(schema: S) =>
-  Schema.transformOrFail(Schema.Unknown, schema, {
-    // strict: false because the output is only known to be a mapping; `schema` checks the rest.
-    strict: false,
-    decode: (u, _, ast) =>
-      isRecord(u)
-        ? ParseResult.succeed(u)
-        : ParseResult.fail(new ParseResult.Type(ast, u, `must be a mapping of keys, got ${showValue(u)}`)),
-    encode: ParseResult.succeed
-  })
+const section = <S extends Schema.Top>(schema: S): S => schema
 
-// `exact` keeps the encoded side a plain schema (no `| undefined` union whose members would
-// each add a problem); YAML's empty values (null) are dropped before decoding instead.
-const optionalKey = <S extends Schema.Schema.AnyNoContext>(schema: S) => Schema.optionalWith(schema, { exact: true })
+// A key that may be absent (never `undefined`: YAML's empty values, null, are dropped before decoding).
+const optionalKey = <S extends Schema.Top>(schema: S) => Schema.optionalKey(schema)
 
-const withDefault = <S extends Schema.Schema.AnyNoContext>(schema: S, value: () => Schema.Schema.Type<S>) =>
-  Schema.optionalWith(schema, { default: value, exact: true })
+/** A key whose absence decodes `value`, given in the schema's encoded form (a section's default is `{}`). */
+const withDefault = <S extends Schema.Top>(schema: S, value: S["Encoded"]) =>
+  schema.pipe(Schema.withDecodingDefaultKey(Effect.succeed(value)))
 
 // ---------------------------------------------------------------------------
 // Sections
 // ---------------------------------------------------------------------------
 
 const resourceRequirementsFields = {
-  gpu_required: withDefault(Bool, () => false),
+  gpu_required: withDefault(Bool, false),
   gpu_memory_mb: optionalKey(PositiveInt),
   cpu_fallback_allowed: optionalKey(Bool)
 }
@@ -104,24 +106,24 @@ const CONTRADICTION =
  * `cpu_fallback_allowed` defaults to true, except when `gpu_required: true`
  * (where true would be the contradiction): then an omitted value means false.
  */
-export const ResourceRequirements = Schema.transform(
-  section(Schema.Struct(resourceRequirementsFields)).pipe(
-    Schema.filter((r) =>
-      r.gpu_required && r.cpu_fallback_allowed === true
-        ? { path: ["cpu_fallback_allowed"], message: CONTRADICTION }
-        : undefined
-    )
-  ),
-  Schema.Struct({
-    gpu_required: Schema.Boolean,
-    gpu_memory_mb: Schema.optionalWith(Schema.Number, { exact: true }),
-    cpu_fallback_allowed: Schema.Boolean
-  }),
-  {
-    strict: true,
-    decode: (r) => ({ ...r, cpu_fallback_allowed: r.cpu_fallback_allowed ?? !r.gpu_required }),
-    encode: (r) => r
-  }
+export const ResourceRequirements = section(Schema.Struct(resourceRequirementsFields)).check(
+  Schema.makeFilter((r) =>
+    r.gpu_required && r.cpu_fallback_allowed === true
+      ? { path: ["cpu_fallback_allowed"], issue: CONTRADICTION }
+      : undefined
+  )
+).pipe(
+  Schema.decodeTo(
+    Schema.Struct({
+      gpu_required: Schema.Boolean,
+      gpu_memory_mb: Schema.optionalKey(Schema.Number),
+      cpu_fallback_allowed: Schema.Boolean
+    }),
+    {
+      decode: SchemaGetter.transform((r) => ({ ...r, cpu_fallback_allowed: r.cpu_fallback_allowed ?? !r.gpu_required })),
+      encode: SchemaGetter.transform((r) => r)
+    }
+  )
 )
 
 const outputSchemaFields = {
@@ -132,40 +134,40 @@ const outputSchemaFields = {
   class_names_file: optionalKey(NonEmptyString)
 }
 
-export const OutputSchema = section(Schema.Struct(outputSchemaFields)).pipe(
-  Schema.filter((o) =>
+export const OutputSchema = section(Schema.Struct(outputSchemaFields)).check(
+  Schema.makeFilter((o) =>
     o.class_names !== undefined && o.class_names_file !== undefined
-      ? { path: ["class_names_file"], message: "give either class_names or class_names_file, not both" }
+      ? { path: ["class_names_file"], issue: "give either class_names or class_names_file, not both" }
       : undefined
   )
 )
 
 const preprocessingFields = {
   input_size: optionalKey(Size),
-  resize: withDefault(oneOf("letterbox", "stretch"), () => "letterbox" as const),
-  pad_value: withDefault(PadValue, () => 114),
-  color_matrix: withDefault(oneOf("bt601", "bt709"), () => "bt601" as const),
-  color_range: withDefault(oneOf("full", "limited"), () => "full" as const),
-  channel_order: withDefault(oneOf("rgb", "bgr"), () => "rgb" as const),
-  scale: withDefault(PositiveNumber, () => 1 / 255),
-  mean: withDefault(Triple, () => [0, 0, 0] as const),
-  std: withDefault(PositiveTriple, () => [1, 1, 1] as const),
-  layout: withDefault(oneOf("nchw", "nhwc"), () => "nchw" as const),
-  dtype: withDefault(oneOf("float32", "uint8"), () => "float32" as const)
+  resize: withDefault(oneOf("letterbox", "stretch"), "letterbox"),
+  pad_value: withDefault(PadValue, 114),
+  color_matrix: withDefault(oneOf("bt601", "bt709"), "bt601"),
+  color_range: withDefault(oneOf("full", "limited"), "full"),
+  channel_order: withDefault(oneOf("rgb", "bgr"), "rgb"),
+  scale: withDefault(PositiveNumber, 1 / 255),
+  mean: withDefault(Triple, [0, 0, 0]),
+  std: withDefault(PositiveTriple, [1, 1, 1]),
+  layout: withDefault(oneOf("nchw", "nhwc"), "nchw"),
+  dtype: withDefault(oneOf("float32", "uint8"), "float32")
 }
 
 export const Preprocessing = section(Schema.Struct(preprocessingFields))
 
 const backendFields = {
   execution_providers: withDefault(
-    Schema.NonEmptyArray(Schema.Literal("cpu", "cuda")).annotations(must("a non-empty list of: cpu, cuda")),
-    () => ["cpu"] as const
+    Schema.NonEmptyArray(Schema.Literals(["cpu", "cuda"])).annotate(must("a non-empty list of: cpu, cuda")),
+    ["cpu"]
   ),
-  intra_op_threads: withDefault(NonNegativeInt, () => 0),
-  inter_op_threads: withDefault(NonNegativeInt, () => 0),
+  intra_op_threads: withDefault(NonNegativeInt, 0),
+  inter_op_threads: withDefault(NonNegativeInt, 0),
   // The nice value of onnxruntime's own pool threads (Linux, CPU sessions); 0 leaves them as they are.
-  pool_thread_nice: withDefault(NiceValue, () => 10),
-  warmup_runs: withDefault(NonNegativeInt, () => 1),
+  pool_thread_nice: withDefault(NiceValue, 10),
+  warmup_runs: withDefault(NonNegativeInt, 1),
   input_name: optionalKey(NonEmptyString),
   output_names: optionalKey(NonEmptyStringList)
 }
@@ -174,18 +176,18 @@ export const Backend = section(Schema.Struct(backendFields))
 
 const yoloFields = {
   kind: Schema.Literal("yolo"),
-  layout: withDefault(oneOf("auto", "v8", "v5"), () => "auto" as const),
-  max_detections: withDefault(PositiveInt, () => 100),
-  class_agnostic_nms: withDefault(Bool, () => false)
+  layout: withDefault(oneOf("auto", "v8", "v5"), "auto"),
+  max_detections: withDefault(PositiveInt, 100),
+  class_agnostic_nms: withDefault(Bool, false)
 }
 
 const dbTextFields = {
   kind: Schema.Literal("db_text"),
-  threshold: withDefault(Unit, () => 0.3),
-  box_threshold: withDefault(Unit, () => 0.6),
-  unclip_ratio: withDefault(PositiveNumber, () => 1.5),
-  min_area: withDefault(NonNegativeNumber, () => 16),
-  max_detections: withDefault(PositiveInt, () => 1000)
+  threshold: withDefault(Unit, 0.3),
+  box_threshold: withDefault(Unit, 0.6),
+  unclip_ratio: withDefault(PositiveNumber, 1.5),
+  min_area: withDefault(NonNegativeNumber, 16),
+  max_detections: withDefault(PositiveInt, 1000)
 }
 
 const noneFields = { kind: Schema.Literal("none") }
@@ -199,32 +201,25 @@ const postprocessKeys: Record<(typeof POSTPROCESS_KINDS)[number], ReadonlyArray<
   none: Object.keys(noneFields)
 }
 
+const PostprocessUnion = Schema.Union([Schema.Struct(yoloFields), Schema.Struct(dbTextFields), Schema.Struct(noneFields)])
+
 /** `kind` decides which options apply; an omitted kind means `none`. */
-export const Postprocess = Schema.transformOrFail(
-  Schema.Unknown,
-  Schema.Union(Schema.Struct(yoloFields), Schema.Struct(dbTextFields), Schema.Struct(noneFields)),
-  {
-    // strict: false because the output is only shaped like the union; the union itself checks it.
-    strict: false,
-    decode: (u, _, ast) => {
-      if (!isRecord(u)) {
-        return ParseResult.fail(new ParseResult.Type(ast, u, `must be a mapping of keys, got ${showValue(u)}`))
-      }
-      const kind = u["kind"]
-      if (kind === undefined) return ParseResult.succeed({ ...u, kind: "none" })
-      if (typeof kind === "string" && (POSTPROCESS_KINDS as ReadonlyArray<string>).includes(kind)) {
-        return ParseResult.succeed(u)
-      }
-      return ParseResult.fail(
-        new ParseResult.Pointer(
-          "kind",
-          u,
-          new ParseResult.Type(ast, kind, `must be one of ${POSTPROCESS_KINDS.join(", ")}, got ${showValue(kind)}`)
-        )
-      )
-    },
-    encode: ParseResult.succeed
-  }
+export const Postprocess = Schema.Unknown.check(
+  Schema.makeFilter((u) => {
+    if (!isRecord(u)) return `must be a mapping of keys, got ${showValue(u)}`
+    const kind = u["kind"]
+    return kind === undefined || (typeof kind === "string" && (POSTPROCESS_KINDS as ReadonlyArray<string>).includes(kind))
+      ? undefined
+      : { path: ["kind"], issue: `must be one of ${POSTPROCESS_KINDS.join(", ")}, got ${showValue(kind)}` }
+  }).abort()
+).pipe(
+  Schema.decodeTo(PostprocessUnion, {
+    // Checked above: a mapping whose kind, when given, is one of POSTPROCESS_KINDS; the union checks the rest.
+    decode: SchemaGetter.transform((u) =>
+      (isRecord(u) && u["kind"] === undefined ? { ...u, kind: "none" } : u) as typeof PostprocessUnion.Encoded
+    ),
+    encode: SchemaGetter.transform((p): unknown => p)
+  })
 )
 
 const limitsFields = {
@@ -249,12 +244,6 @@ const schedulingFields = {
 
 export const Scheduling = section(Schema.Struct(schedulingFields))
 
-/** A section's value when the key is absent: the section decoded from `{}`. */
-const defaultOf = <S extends Schema.Schema.AnyNoContext>(schema: S): (() => Schema.Schema.Type<S>) => {
-  const value: Schema.Schema.Type<S> = Schema.decodeUnknownSync(schema)({})
-  return () => value
-}
-
 // ---------------------------------------------------------------------------
 // model.yaml
 // ---------------------------------------------------------------------------
@@ -266,21 +255,22 @@ const modelConfigFields = {
   description: optionalKey(Text),
   author: optionalKey(Text),
   license: optionalKey(Text),
-  supported_tasks: withDefault(StringList, () => []),
-  input_format: withDefault(oneOf("NV12", "RGB24", "BGR24"), () => "NV12" as const),
-  expected_resolution: withDefault(Size, () => [640, 640] as const),
-  resource_requirements: withDefault(ResourceRequirements, defaultOf(ResourceRequirements)),
+  supported_tasks: withDefault(StringList, []),
+  input_format: withDefault(oneOf("NV12", "RGB24", "BGR24"), "NV12"),
+  expected_resolution: withDefault(Size, [640, 640]),
+  // A section's default is the section decoded from `{}`.
+  resource_requirements: withDefault(ResourceRequirements, {}),
   // "pytorch" is accepted here so the loader can say why it cannot run, instead of "unknown value".
-  model_type: withDefault(oneOf("onnx", "pytorch"), () => "onnx" as const),
+  model_type: withDefault(oneOf("onnx", "pytorch"), "onnx"),
   model_weights: NonEmptyString,
-  confidence_threshold: withDefault(Unit, () => 0.5),
+  confidence_threshold: withDefault(Unit, 0.5),
   nms_iou_threshold: optionalKey(Unit),
-  output_schema: withDefault(OutputSchema, defaultOf(OutputSchema)),
-  preprocessing: withDefault(Preprocessing, defaultOf(Preprocessing)),
-  backend: withDefault(Backend, defaultOf(Backend)),
-  postprocess: withDefault(Postprocess, defaultOf(Postprocess)),
-  limits: withDefault(Limits, defaultOf(Limits)),
-  scheduling: withDefault(Scheduling, defaultOf(Scheduling))
+  output_schema: withDefault(OutputSchema, {}),
+  preprocessing: withDefault(Preprocessing, {}),
+  backend: withDefault(Backend, {}),
+  postprocess: withDefault(Postprocess, {}),
+  limits: withDefault(Limits, {}),
+  scheduling: withDefault(Scheduling, {})
 }
 
 /** The whole of model.yaml; unknown keys are ignored here and judged by the loader (`unknownKeys`). */
@@ -401,12 +391,34 @@ const dropNulls = (u: unknown): unknown =>
 const valueAt = (u: unknown, path: ReadonlyArray<PropertyKey>): unknown =>
   path.reduce<unknown>((acc, key) => (isRecord(acc) && typeof key === "string" ? acc[key] : undefined), u)
 
-const schemaProblems = (raw: unknown, error: ParseResult.ParseError): ReadonlyArray<ModelConfigProblem> =>
-  ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => ({
-    path: formatPath(issue.path),
-    reason: issue._tag !== "Missing"
-      ? issue.message
-      : valueAt(raw, issue.path) === null
+/** The rule of the node an issue is about, if it states one (`must`). */
+const mustOf = (issue: SchemaIssue.Issue): string | undefined => {
+  const annotations = issue._tag === "Filter"
+    ? issue.filter.annotations
+    : "ast" in issue
+    ? SchemaAST.resolve(issue.ast)
+    : undefined
+  const what = annotations?.[MUST]
+  return typeof what === "string" ? what : undefined
+}
+
+/** A missing key is the caller's to word (it depends on the raw value); anything else as a reason. */
+const reasonOf = (issue: SchemaIssue.Issue): string | undefined => {
+  if (issue._tag === "MissingKey") return ""
+  const what = mustOf(issue)
+  if (what !== undefined) return `must be ${what}, got ${showValue(inputOf(issue))}`
+  if (issue._tag === "InvalidType" && SchemaAST.isObjects(issue.ast)) {
+    return `must be a mapping of keys, got ${showValue(inputOf(issue))}`
+  }
+  return undefined
+}
+
+const schemaProblems = (raw: unknown, error: Schema.SchemaError): ReadonlyArray<ModelConfigProblem> =>
+  flattenIssue(error.issue, reasonOf).map((line) => ({
+    path: formatPath(line.path),
+    reason: line.issue._tag !== "MissingKey"
+      ? line.message
+      : valueAt(raw, line.path) === null
       ? "is required, but its value is empty"
       : "is required"
   }))
@@ -444,21 +456,21 @@ export interface ParsedYaml {
  * is not YAML, YAML that is not a mapping, or a mapping with none of model.yaml's keys is
  * `not_model_yaml`, one line (`validate README.md` should not list a hundred syntax errors).
  */
-export const parseModelYaml = (text: string, fileName = "model.yaml"): Either.Either<ParsedYaml, UnreadableYaml> => {
+export const parseModelYaml = (text: string, fileName = "model.yaml"): Result.Result<ParsedYaml, UnreadableYaml> => {
   const doc = YAML.parseDocument(text, { prettyErrors: true, uniqueKeys: true })
   if (doc.errors.length > 0) {
     // The first line holds the message and "at line L, column C"; the rest is a source excerpt.
     const errors = doc.errors.map((e) => `YAML syntax error: ${e.message.split("\n")[0]?.replace(/:$/, "")}`)
-    return Either.left(
+    return Result.fail(
       /\.ya?ml$/i.test(fileName)
         ? { kind: "invalid", problems: errors.map((reason) => ({ path: "", reason })) }
         : { kind: "not_model_yaml", problems: notModelYaml(`not YAML: ${errors[0]?.replace(/^YAML syntax error: /, "")}`) }
     )
   }
   const value: unknown = doc.toJS({ maxAliasCount: 100 })
-  if (!isRecord(value)) return Either.left({ kind: "not_model_yaml", problems: notModelYaml(describeTopLevel(value)) })
+  if (!isRecord(value)) return Result.fail({ kind: "not_model_yaml", problems: notModelYaml(describeTopLevel(value)) })
   if (!Object.keys(value).some((key) => key in modelConfigFields && !GENERIC_KEYS.has(key))) {
-    return Either.left({
+    return Result.fail({
       kind: "not_model_yaml",
       problems: notModelYaml("a mapping without any model.yaml key such as model_id, model_name or model_weights")
     })
@@ -472,7 +484,7 @@ export const parseModelYaml = (text: string, fileName = "model.yaml"): Either.Ei
       warnings.push(`${key}: ${node.source} is a YAML number, read as the text "${node.source}" (quote it to be explicit)`)
     }
   }
-  return Either.right({ raw, warnings })
+  return Result.succeed({ raw, warnings })
 }
 
 /** Edit distance with transpositions (optimal string alignment), ignoring case and `-` vs `_`. */
@@ -536,9 +548,11 @@ const unknownKeys = (raw: Raw): { problems: ReadonlyArray<ModelConfigProblem>; w
 }
 
 /** Decodes a parsed model.yaml mapping against the schema, collecting every problem. */
-export const decodeModelConfig = (raw: unknown): Either.Either<ModelConfig, ReadonlyArray<ModelConfigProblem>> =>
-  Schema.decodeUnknownEither(ModelConfig, { errors: "all", onExcessProperty: "ignore" })(dropNulls(raw)).pipe(
-    Either.mapLeft((error) => schemaProblems(raw, error))
+const decodeModelConfigResult = Schema.decodeUnknownResult(ModelConfig)
+
+export const decodeModelConfig = (raw: unknown): Result.Result<ModelConfig, ReadonlyArray<ModelConfigProblem>> =>
+  decodeModelConfigResult(dropNulls(raw), { errors: "all", onExcessProperty: "ignore", reportInput: true }).pipe(
+    Result.mapError((error) => schemaProblems(raw, error))
   )
 
 // ---------------------------------------------------------------------------
@@ -589,12 +603,12 @@ const fail = (file: string, kind: ModelConfigErrorKind, reason: string, modelId?
 const locate = (target: string): Effect.Effect<{ directory: string; file: string }, ModelConfigError> =>
   Effect.gen(function*() {
     const absolute = nodePath.resolve(target)
-    const stat = yield* Effect.either(tryFs(() => fs.stat(absolute)))
-    if (Either.isLeft(stat)) {
-      const kind = NOT_FOUND.has(stat.left.code) ? "missing_file" : "unreadable"
-      return yield* fail(absolute, kind, kind === "missing_file" ? "not found" : `cannot access: ${stat.left.code}`)
+    const stat = yield* Effect.result(tryFs(() => fs.stat(absolute)))
+    if (Result.isFailure(stat)) {
+      const kind = NOT_FOUND.has(stat.failure.code) ? "missing_file" : "unreadable"
+      return yield* fail(absolute, kind, kind === "missing_file" ? "not found" : `cannot access: ${stat.failure.code}`)
     }
-    return stat.right.isDirectory()
+    return stat.success.isDirectory()
       ? { directory: absolute, file: nodePath.join(absolute, "model.yaml") }
       : { directory: nodePath.dirname(absolute), file: absolute }
   })
@@ -613,38 +627,38 @@ const readText = (file: string): Effect.Effect<string, ModelConfigError> =>
 /** The weights must be an existing, readable file. */
 const checkWeights = (weightsPath: string): Effect.Effect<ModelConfigProblem | undefined> =>
   Effect.gen(function*() {
-    const stat = yield* Effect.either(tryFs(() => fs.stat(weightsPath)))
-    if (Either.isLeft(stat)) {
-      return NOT_FOUND.has(stat.left.code)
+    const stat = yield* Effect.result(tryFs(() => fs.stat(weightsPath)))
+    if (Result.isFailure(stat)) {
+      return NOT_FOUND.has(stat.failure.code)
         ? { path: "model_weights", reason: `file not found: ${weightsPath}` }
-        : { path: "model_weights", reason: `cannot access ${weightsPath}: ${stat.left.code}` }
+        : { path: "model_weights", reason: `cannot access ${weightsPath}: ${stat.failure.code}` }
     }
-    if (!stat.right.isFile()) return { path: "model_weights", reason: `not a file: ${weightsPath}` }
-    const readable = yield* Effect.either(tryFs(() => fs.access(weightsPath, fs.constants.R_OK)))
-    return Either.isLeft(readable)
-      ? { path: "model_weights", reason: `not readable: ${weightsPath} (${readable.left.code})` }
+    if (!stat.success.isFile()) return { path: "model_weights", reason: `not a file: ${weightsPath}` }
+    const readable = yield* Effect.result(tryFs(() => fs.access(weightsPath, fs.constants.R_OK)))
+    return Result.isFailure(readable)
+      ? { path: "model_weights", reason: `not readable: ${weightsPath} (${readable.failure.code})` }
       : undefined
   })
 
 const CLASS_NAMES_FILE = "output_schema.class_names_file"
 
 /** One class name per line; trailing blank lines are fine, blank lines in between would shift class ids. */
-const readClassNames = (file: string): Effect.Effect<Either.Either<ReadonlyArray<string>, ModelConfigProblem>> =>
+const readClassNames = (file: string): Effect.Effect<Result.Result<ReadonlyArray<string>, ModelConfigProblem>> =>
   tryFs(() => fs.readFile(file, "utf8")).pipe(
     Effect.map((text) => {
       const lines = text.split("\n").map((line) => line.trim())
       while (lines.length > 0 && lines[lines.length - 1] === "") lines.pop()
-      if (lines.length === 0) return Either.left({ path: CLASS_NAMES_FILE, reason: `file is empty: ${file}` })
+      if (lines.length === 0) return Result.fail({ path: CLASS_NAMES_FILE, reason: `file is empty: ${file}` })
       const blank = lines.indexOf("")
       return blank >= 0
-        ? Either.left({
+        ? Result.fail({
           path: CLASS_NAMES_FILE,
           reason: `line ${blank + 1} of ${file} is blank (one class name per line; the line number is the class id)`
         })
-        : Either.right(lines)
+        : Result.succeed(lines)
     }),
-    Effect.catchAll((e) =>
-      Effect.succeed(Either.left({
+    Effect.catch((e) =>
+      Effect.succeed(Result.fail({
         path: CLASS_NAMES_FILE,
         reason: NOT_FOUND.has(e.code) ? `file not found: ${file}` : `cannot read ${file}: ${e.code}`
       }))
@@ -666,14 +680,14 @@ export const loadModelConfig: (target: string) => Effect.Effect<LoadedModelConfi
   const { directory, file } = yield* locate(target)
   const text = yield* readText(file)
   const parsed = parseModelYaml(text, nodePath.basename(file))
-  if (Either.isLeft(parsed)) {
-    return yield* new ModelConfigError({ file, kind: parsed.left.kind, problems: parsed.left.problems, modelId: undefined })
+  if (Result.isFailure(parsed)) {
+    return yield* new ModelConfigError({ file, kind: parsed.failure.kind, problems: parsed.failure.problems, modelId: undefined })
   }
-  const { raw } = parsed.right
+  const { raw } = parsed.success
   const modelId = rawString(raw["model_id"])
   const decoded = decodeModelConfig(raw)
   const unknown = unknownKeys(raw)
-  const problems: Array<ModelConfigProblem> = [...(Either.isLeft(decoded) ? decoded.left : []), ...unknown.problems]
+  const problems: Array<ModelConfigProblem> = [...(Result.isFailure(decoded) ? decoded.failure : []), ...unknown.problems]
 
   // File checks use the raw values so they are reported even when other keys are invalid.
   if (raw["model_type"] === "pytorch") problems.push({ path: "model_type", reason: unsupportedModelTypeReason("pytorch") })
@@ -687,9 +701,9 @@ export const loadModelConfig: (target: string) => Effect.Effect<LoadedModelConfi
   const namesFromFile = namesFile === undefined
     ? undefined
     : yield* readClassNames(nodePath.resolve(directory, namesFile))
-  if (namesFromFile !== undefined && Either.isLeft(namesFromFile)) problems.push(namesFromFile.left)
+  if (namesFromFile !== undefined && Result.isFailure(namesFromFile)) problems.push(namesFromFile.failure)
 
-  if (Either.isLeft(decoded) || problems.length > 0 || weightsPath === undefined) {
+  if (Result.isFailure(decoded) || problems.length > 0 || weightsPath === undefined) {
     const onlyWeightsMissing = problems.length === 1 && weightsProblem?.reason.startsWith("file not found") === true
     return yield* new ModelConfigError({
       file,
@@ -699,11 +713,11 @@ export const loadModelConfig: (target: string) => Effect.Effect<LoadedModelConfi
     })
   }
 
-  const config = decoded.right
-  const classNames = namesFromFile !== undefined && Either.isRight(namesFromFile)
-    ? namesFromFile.right
+  const config = decoded.success
+  const classNames = namesFromFile !== undefined && Result.isSuccess(namesFromFile)
+    ? namesFromFile.success
     : config.output_schema.class_names ?? []
-  const warnings = [...parsed.right.warnings, ...unknown.warnings]
+  const warnings = [...parsed.success.warnings, ...unknown.warnings]
   const classes = config.output_schema.classes
   if (classes !== undefined && classNames.length > 0 && classNames.length !== classes) {
     warnings.push(`output_schema: classes is ${classes} but ${classNames.length} class names are given`)
@@ -741,14 +755,14 @@ export interface DeviceChoice {
 export const resolveDevice = (
   config: Pick<ModelConfig, "model_id" | "resource_requirements" | "backend">,
   gpuAvailable: boolean
-): Either.Either<DeviceChoice, GpuUnavailable> => {
+): Result.Result<DeviceChoice, GpuUnavailable> => {
   const { gpu_required, cpu_fallback_allowed } = config.resource_requirements
   const wantsCuda = gpu_required || config.backend.execution_providers.includes("cuda")
-  if (!wantsCuda) return Either.right({ device: "cpu" })
-  if (gpuAvailable) return Either.right({ device: "cuda" })
+  if (!wantsCuda) return Result.succeed({ device: "cpu" })
+  if (gpuAvailable) return Result.succeed({ device: "cuda" })
   const id = config.model_id
   if (gpu_required) {
-    return Either.left(
+    return Result.fail(
       new GpuUnavailable({
         modelId: id,
         reason: `model ${id} requires a GPU (resource_requirements.gpu_required: true) but none is available`
@@ -756,13 +770,13 @@ export const resolveDevice = (
     )
   }
   if (cpu_fallback_allowed) {
-    return Either.right({
+    return Result.succeed({
       device: "cpu",
       warning:
         `model ${id} asks for cuda (backend.execution_providers) but no GPU is available; running on CPU (resource_requirements.cpu_fallback_allowed: true)`
     })
   }
-  return Either.left(
+  return Result.fail(
     new GpuUnavailable({
       modelId: id,
       reason:
@@ -779,11 +793,11 @@ const GPU_DEVICES = ["/dev/nvidiactl", "/dev/nvidia0"] as const
  * value is logged and ignored.
  */
 export const detectGpu: Effect.Effect<boolean> = Effect.gen(function*() {
-  const override = yield* Config.option(Config.boolean("RUTH_GPU_AVAILABLE")).pipe(
+  const override = yield* Config.option(Config.Boolean("RUTH_GPU_AVAILABLE")).pipe(
     Effect.map(Option.getOrUndefined),
-    Effect.catchAll((e) => Effect.as(Effect.logWarning(`ignoring RUTH_GPU_AVAILABLE: ${e}`), undefined))
+    Effect.catch((e) => Effect.as(Effect.logWarning(`ignoring RUTH_GPU_AVAILABLE: ${e}`), undefined))
   )
   if (override !== undefined) return override
-  const found = yield* Effect.forEach(GPU_DEVICES, (device) => Effect.either(tryFs(() => fs.access(device))))
-  return found.some(Either.isRight)
+  const found = yield* Effect.forEach(GPU_DEVICES, (device) => Effect.result(tryFs(() => fs.access(device))))
+  return found.some(Result.isSuccess)
 }).pipe(Effect.withSpan("detectGpu"))

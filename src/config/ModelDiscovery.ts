@@ -6,7 +6,7 @@
  */
 import * as fs from "node:fs/promises"
 import * as nodePath from "node:path"
-import { Data, Effect, Either } from "effect"
+import { Data, Effect, Result } from "effect"
 import {
   type LoadedModelConfig,
   loadModelConfig,
@@ -87,13 +87,13 @@ const codeOf: Record<ModelConfigErrorKind, UnavailableCode> = {
 const inspect = (name: string, directory: string): Effect.Effect<DiscoveredModel> =>
   Effect.gen(function*() {
     // Listing first tells "cannot enter the directory" apart from "no model.yaml in it".
-    const listing = yield* Effect.either(tryFs(() => fs.readdir(directory)))
-    if (Either.isLeft(listing)) {
-      return unavailable(name, directory, "unreadable", `${directory}: ${listing.left.code}`)
+    const listing = yield* Effect.result(tryFs(() => fs.readdir(directory)))
+    if (Result.isFailure(listing)) {
+      return unavailable(name, directory, "unreadable", `${directory}: ${listing.failure.code}`)
     }
-    const loaded = yield* Effect.either(loadModelConfig(directory))
-    if (Either.isRight(loaded)) return { name, directory, status: "available", config: loaded.right } as const
-    const error = loaded.left
+    const loaded = yield* Effect.result(loadModelConfig(directory))
+    if (Result.isSuccess(loaded)) return { name, directory, status: "available", config: loaded.success } as const
+    const error = loaded.failure
     const code = codeOf[error.kind]
     const details = code === "missing_weights"
       ? error.problems.map((p) => p.reason.replace(/^file not found: /, "")).join("; ")
@@ -115,11 +115,11 @@ const classify = (
     const directory = nodePath.join(modelsDir, entry.name)
     if (entry.isDirectory) return yield* inspect(entry.name, directory)
     if (!entry.isSymbolicLink) return undefined
-    const target = yield* Effect.either(tryFs(() => fs.stat(directory)))
-    if (Either.isRight(target)) return target.right.isDirectory() ? yield* inspect(entry.name, directory) : undefined
-    const link = yield* Effect.either(tryFs(() => fs.readlink(directory)))
-    const pointsTo = Either.isRight(link) ? ` -> ${link.right}` : ""
-    return unavailable(entry.name, directory, "broken_symlink", `${directory}${pointsTo} (${target.left.code})`)
+    const target = yield* Effect.result(tryFs(() => fs.stat(directory)))
+    if (Result.isSuccess(target)) return target.success.isDirectory() ? yield* inspect(entry.name, directory) : undefined
+    const link = yield* Effect.result(tryFs(() => fs.readlink(directory)))
+    const pointsTo = Result.isSuccess(link) ? ` -> ${link.success}` : ""
+    return unavailable(entry.name, directory, "broken_symlink", `${directory}${pointsTo} (${target.failure.code})`)
   })
 
 /** Later directories (by name) that repeat an earlier model_id become unavailable. */
@@ -203,15 +203,15 @@ export class ModelUnavailable extends Data.TaggedError("ModelUnavailable")<{
 export const findModel = (
   models: ReadonlyArray<DiscoveredModel>,
   modelId: string
-): Either.Either<AvailableModel, ModelNotFound | ModelUnavailable> => {
+): Result.Result<AvailableModel, ModelNotFound | ModelUnavailable> => {
   const available = models.filter((m): m is AvailableModel => m.status === "available")
   const hit = available.find((m) => m.config.config.model_id === modelId)
-  if (hit !== undefined) return Either.right(hit)
+  if (hit !== undefined) return Result.succeed(hit)
   const broken = models.find((m): m is UnavailableModel =>
     m.status === "unavailable" && (m.modelId === modelId || (m.modelId === undefined && m.name === modelId))
   )
   if (broken !== undefined) {
-    return Either.left(
+    return Result.fail(
       new ModelUnavailable({
         modelId,
         directory: broken.directory,
@@ -221,5 +221,5 @@ export const findModel = (
       })
     )
   }
-  return Either.left(new ModelNotFound({ modelId, available: available.map((m) => m.config.config.model_id) }))
+  return Result.fail(new ModelNotFound({ modelId, available: available.map((m) => m.config.config.model_id) }))
 }

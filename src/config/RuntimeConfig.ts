@@ -7,7 +7,7 @@
  * its source spells it and the source.
  */
 import * as path from "node:path"
-import { Config, Context, Data, Effect, Either, Layer, Option } from "effect"
+import { Config, Context, Data, Effect, Layer, Option, Result } from "effect"
 import { DEFAULT_MAX_MESSAGE_BYTES } from "../contract/codec.js"
 
 export interface RuntimeSettings {
@@ -105,11 +105,11 @@ export const showValue = (u: unknown): string => {
 // (environment text, a flag's number, a model.yaml value).
 // ---------------------------------------------------------------------------
 
-type Rule<A> = (raw: unknown) => Either.Either<A, string>
+type Rule<A> = (raw: unknown) => Result.Result<A, string>
 
 const rule = <A>(what: string, parse: (raw: unknown) => A | undefined): Rule<A> => (raw) => {
   const value = parse(raw)
-  return value === undefined ? Either.left(`must be ${what}, got ${showValue(raw)}`) : Either.right(value)
+  return value === undefined ? Result.fail(`must be ${what}, got ${showValue(raw)}`) : Result.succeed(value)
 }
 
 const integerOf = (raw: unknown): number | undefined =>
@@ -285,7 +285,9 @@ const environmentLayer: Effect.Effect<SettingsLayer> = Effect.gen(function*() {
   for (const key of settingKeys) {
     for (const name of specs[key].env ?? []) {
       // A string read cannot be invalid; only a missing variable fails, which `option` turns into None.
-      const raw = yield* Config.option(Config.string(name)).pipe(Effect.orElseSucceed(() => Option.none<string>()))
+      // Effect 4's environment provider reads an empty variable as missing unless told otherwise
+      // (`ConfigProvider.fromEnv({ preserveEmptyStrings: true })`); the rules here judge what is read.
+      const raw = yield* Config.option(Config.String(name)).pipe(Effect.orElseSucceed(() => Option.none<string>()))
       if (Option.isSome(raw)) {
         values[key] = raw.value
         names[key] = name
@@ -299,7 +301,7 @@ const environmentLayer: Effect.Effect<SettingsLayer> = Effect.gen(function*() {
 /** Checks every value a layer gives; all problems at once. */
 const checkLayer = (
   layer: SettingsLayer
-): Either.Either<Partial<Record<keyof RuntimeSettings, unknown>>, ReadonlyArray<SettingProblem>> => {
+): Result.Result<Partial<Record<keyof RuntimeSettings, unknown>>, ReadonlyArray<SettingProblem>> => {
   const checked: Partial<Record<keyof RuntimeSettings, unknown>> = {}
   const problems: Array<SettingProblem> = []
   for (const key of settingKeys) {
@@ -307,41 +309,41 @@ const checkLayer = (
     if (raw === undefined) continue
     const spec: Spec<unknown> = specs[key]
     const result = (layer.source === "env" ? spec.checkEnv ?? spec.check : spec.check)(raw)
-    if (Either.isRight(result)) checked[key] = result.right
-    else problems.push({ name: layer.names[key] ?? key, where: layer.where, source: layer.source, reason: result.left })
+    if (Result.isSuccess(result)) checked[key] = result.success
+    else problems.push({ name: layer.names[key] ?? key, where: layer.where, source: layer.source, reason: result.failure })
   }
-  return problems.length === 0 ? Either.right(checked) : Either.left(problems)
+  return problems.length === 0 ? Result.succeed(checked) : Result.fail(problems)
 }
 
 /** Checks the layers (highest precedence first) and merges them over the defaults. */
 const merge = (
   layers: ReadonlyArray<SettingsLayer>,
   flagForModelId: string | undefined
-): Either.Either<ResolvedSettings, SettingsError> => {
+): Result.Result<ResolvedSettings, SettingsError> => {
   const checked = layers.map((layer) => [layer.source, checkLayer(layer)] as const)
-  const problems = checked.flatMap(([, result]) => (Either.isLeft(result) ? result.left : []))
-  if (problems.length > 0) return Either.left(new InvalidSettings({ problems }))
+  const problems = checked.flatMap(([, result]) => (Result.isFailure(result) ? result.failure : []))
+  if (problems.length > 0) return Result.fail(new InvalidSettings({ problems }))
   const merged: Record<string, unknown> = { ...defaults }
   const sources: Record<string, SettingSource> = {}
   for (const key of settingKeys) {
-    const hit = checked.find(([, result]) => Either.isRight(result) && result.right[key] !== undefined)
+    const hit = checked.find(([, result]) => Result.isSuccess(result) && result.success[key] !== undefined)
     sources[key] = hit?.[0] ?? "default"
-    if (hit !== undefined && Either.isRight(hit[1])) merged[key] = hit[1].right[key]
+    if (hit !== undefined && Result.isSuccess(hit[1])) merged[key] = hit[1].success[key]
   }
-  if (merged.modelId === undefined) return Either.left(new MissingModelId({ flag: flagForModelId }))
+  if (merged.modelId === undefined) return Result.fail(new MissingModelId({ flag: flagForModelId }))
   if (sources.socketPath === "default") {
     merged.socketPath = socketPathFor(merged.socketDir as string, merged.modelId as string)
     sources.socketPath = sources.socketDir!
   }
-  return Either.right({
+  return Result.succeed({
     settings: merged as unknown as RuntimeSettings,
     sources: sources as Record<keyof RuntimeSettings, SettingSource>
   })
 }
 
 /** Fills defaults and checks every value given in code; problems name the option key. */
-export const makeSettings = (input: RuntimeSettingsInput): Either.Either<RuntimeSettings, SettingsError> =>
-  Either.map(merge([optionLayer(input)], undefined), (r) => r.settings)
+export const makeSettings = (input: RuntimeSettingsInput): Result.Result<RuntimeSettings, SettingsError> =>
+  Result.map(merge([optionLayer(input)], undefined), (r) => r.settings)
 
 export interface ResolvedSettings {
   readonly settings: RuntimeSettings
@@ -366,7 +368,8 @@ export interface SettingsLayers {
  */
 export const resolveSettings = (layers: SettingsLayers = {}): Effect.Effect<ResolvedSettings, SettingsError> =>
   Effect.flatMap(environmentLayer, (env) =>
-    merge(
+    // A Result is no Effect in Effect 4 (Either was): lift it.
+    Effect.fromResult(merge(
       [
         optionLayer(layers.flags ?? {}, layers.flagNames),
         env,
@@ -378,7 +381,7 @@ export const resolveSettings = (layers: SettingsLayers = {}): Effect.Effect<Reso
         }])
       ],
       layers.flagNames?.modelId
-    ))
+    )))
 
 /**
  * The flags and the environment alone, checked (before a model.yaml is read): the model id
@@ -389,9 +392,9 @@ export const checkFlagsAndEnvironment = (
 ): Effect.Effect<{ readonly modelId: string | undefined }, InvalidSettings> =>
   Effect.flatMap(environmentLayer, (env) => {
     const checked = [optionLayer(layers.flags ?? {}, layers.flagNames), env].map(checkLayer)
-    const problems = checked.flatMap((r) => (Either.isLeft(r) ? r.left : []))
+    const problems = checked.flatMap((r) => (Result.isFailure(r) ? r.failure : []))
     if (problems.length > 0) return Effect.fail(new InvalidSettings({ problems }))
-    const ids = checked.flatMap((r) => (Either.isRight(r) && typeof r.right.modelId === "string" ? [r.right.modelId] : []))
+    const ids = checked.flatMap((r) => (Result.isSuccess(r) && typeof r.success.modelId === "string" ? [r.success.modelId] : []))
     return Effect.succeed({ modelId: ids[0] })
   })
 
@@ -405,7 +408,7 @@ export const describeSettings = ({ settings, sources }: ResolvedSettings): strin
     })
     .join("\n")
 
-export class RuntimeConfig extends Context.Tag("@ruth-ai/model-runtime/RuntimeConfig")<RuntimeConfig, RuntimeSettings>() {
+export class RuntimeConfig extends Context.Service<RuntimeConfig, RuntimeSettings>()("@ruth-ai/model-runtime/RuntimeConfig") {
   /** Settings from the environment, `flags` winning over it; validated once, errors name the key. */
   static readonly fromEnv = (flags: Partial<RuntimeSettingsInput> = {}) =>
     Layer.effect(RuntimeConfig, Effect.map(resolveSettings({ flags }), (r) => r.settings))
@@ -414,6 +417,6 @@ export class RuntimeConfig extends Context.Tag("@ruth-ai/model-runtime/RuntimeCo
   static readonly layer = (input: RuntimeSettingsInput) =>
     Layer.effect(
       RuntimeConfig,
-      Either.match(makeSettings(input), { onLeft: Effect.fail, onRight: Effect.succeed })
+      Result.match(makeSettings(input), { onFailure: Effect.fail, onSuccess: Effect.succeed })
     )
 }

@@ -14,4 +14,7 @@ const builtInTracer: Tracer.Tracer = Effect.runSync(Effect.tracer)
 /** `Effect.withSpan(name, options)` when a tracer other than Effect's built-in one is installed; `self` otherwise. */
 export const withRequestSpan =
   (name: string, options: Tracer.SpanOptions) => <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-    Effect.tracerWith((tracer) => (tracer === builtInTracer ? self : Effect.withSpan(self, name, { captureStackTrace: false, ...options })))
+    Effect.flatMap(
+      Effect.tracer,
+      (tracer) => (tracer === builtInTracer ? self : Effect.withSpan(self, name, { captureStackTrace: false, ...options }))
+    )

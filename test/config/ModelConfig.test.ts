@@ -1,7 +1,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Either } from "effect"
+import { ConfigProvider, Effect, Result } from "effect"
 import {
   decodeModelConfig,
   detectGpu,
@@ -397,7 +397,7 @@ describe("model.yaml: CONTRACT §6 valid values and defaults", () => {
       expect(error.kind).toBe("invalid")
       expect(error.modelId).toBe("demo")
       // The pure schema accepts it: only the loader knows what this runtime can execute.
-      expect(Either.isRight(decodeModelConfig({ model_id: "a", model_name: "a", model_version: "1", model_type: "pytorch", model_weights: "m.pt" })))
+      expect(Result.isSuccess(decodeModelConfig({ model_id: "a", model_name: "a", model_version: "1", model_type: "pytorch", model_weights: "m.pt" })))
         .toBe(true)
     }))
 
@@ -814,23 +814,23 @@ describe("GPU resolution", () => {
     it(`gpu_required=${row.required} cpu_fallback_allowed=${row.fallback} providers=${row.providers.join(",")} gpu=${row.gpu}`, () => {
       const result = resolveDevice(configWith(row.required, row.fallback, row.providers), row.gpu)
       if ("refused" in row) {
-        expect(Either.isLeft(result)).toBe(true)
-        if (Either.isLeft(result)) {
-          expect(result.left._tag).toBe("GpuUnavailable")
-          expect(result.left.modelId).toBe("yolo")
-          expect(result.left.message).toBe(row.refused)
+        expect(Result.isFailure(result)).toBe(true)
+        if (Result.isFailure(result)) {
+          expect(result.failure._tag).toBe("GpuUnavailable")
+          expect(result.failure.modelId).toBe("yolo")
+          expect(result.failure.message).toBe(row.refused)
         }
         return
       }
-      expect(Either.isRight(result)).toBe(true)
-      if (Either.isRight(result)) {
-        expect(result.right.device).toBe(row.device)
+      expect(Result.isSuccess(result)).toBe(true)
+      if (Result.isSuccess(result)) {
+        expect(result.success.device).toBe(row.device)
         if ("warns" in row) {
-          expect(result.right.warning).toBe(
+          expect(result.success.warning).toBe(
             "model yolo asks for cuda (backend.execution_providers) but no GPU is available; running on CPU (resource_requirements.cpu_fallback_allowed: true)"
           )
         } else {
-          expect(result.right.warning).toBeUndefined()
+          expect(result.success.warning).toBeUndefined()
         }
       }
     })
@@ -840,7 +840,7 @@ describe("GPU resolution", () => {
     Effect.gen(function*() {
       const loaded: LoadedModelConfig = yield* load({ resource_requirements: { gpu_required: true } })
       const result = resolveDevice(loaded.config, false)
-      expect(Either.isLeft(result) && result.left.message).toBe(
+      expect(Result.isFailure(result) && result.failure.message).toBe(
         "model demo requires a GPU (resource_requirements.gpu_required: true) but none is available"
       )
     }))
@@ -848,7 +848,7 @@ describe("GPU resolution", () => {
   it.effect("detectGpu honours RUTH_GPU_AVAILABLE", () =>
     Effect.gen(function*() {
       const withEnv = (value: string) =>
-        detectGpu.pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["RUTH_GPU_AVAILABLE", value]]))))
+        detectGpu.pipe(Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env: { RUTH_GPU_AVAILABLE: value } })))
       expect(yield* withEnv("1")).toBe(true)
       expect(yield* withEnv("0")).toBe(false)
       // An unparsable override is ignored (and logged) rather than guessed at.
@@ -859,7 +859,7 @@ describe("GPU resolution", () => {
   it.effect("detectGpu without the override looks for NVIDIA device nodes", () =>
     Effect.gen(function*() {
       const present = fs.existsSync("/dev/nvidiactl") || fs.existsSync("/dev/nvidia0")
-      const detected = yield* detectGpu.pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map())))
+      const detected = yield* detectGpu.pipe(Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env: {} })))
       expect(detected).toBe(present)
     }))
 })

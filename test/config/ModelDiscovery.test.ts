@@ -1,7 +1,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { Effect, Either } from "effect"
+import { Effect, Result } from "effect"
 import { type DiscoveredModel, discoverModels, findModel } from "../../src/config/ModelDiscovery.js"
 import { makeTempRoot, removeTempRoot, writeModelDir } from "./fixtures.js"
 
@@ -109,35 +109,36 @@ describe("findModel", () => {
   it.effect("returns the available model with that model_id (the first, when duplicated)", () =>
     Effect.gen(function*() {
       const models = yield* discoverModels(modelsDir)
-      const alpha = yield* findModel(models, "alpha")
+      // Effect 3's Either was an Effect; Effect 4's Result is lifted with Effect.fromResult.
+      const alpha = yield* Effect.fromResult(findModel(models, "alpha"))
       expect(alpha.name).toBe("a-good")
-      expect((yield* findModel(models, "india")).name).toBe("i-linked")
+      expect((yield* Effect.fromResult(findModel(models, "india"))).name).toBe("i-linked")
     }))
 
   it.effect("says why a model is unavailable, by model_id when it could be read, else by directory name", () =>
     Effect.gen(function*() {
       const models = yield* discoverModels(modelsDir)
       const charlie = findModel(models, "charlie")
-      expect(Either.isLeft(charlie) && charlie.left._tag).toBe("ModelUnavailable")
-      expect(Either.isLeft(charlie) && charlie.left.message).toBe(
+      expect(Result.isFailure(charlie) && charlie.failure._tag).toBe("ModelUnavailable")
+      expect(Result.isFailure(charlie) && charlie.failure.message).toBe(
         `model 'charlie' (${path.join(modelsDir, "c-missing-weights")}) is unavailable: missing_weights: ${
           path.join(modelsDir, "c-missing-weights", "weights/best.onnx")
         }`
       )
       const delta = findModel(models, "delta")
-      expect(Either.isLeft(delta) && delta.left._tag === "ModelUnavailable" && delta.left.code).toBe(
+      expect(Result.isFailure(delta) && delta.failure._tag === "ModelUnavailable" && delta.failure.code).toBe(
         "invalid_model_yaml"
       )
       const byDir = findModel(models, "b-invalid-yaml")
-      expect(Either.isLeft(byDir) && byDir.left._tag).toBe("ModelUnavailable")
+      expect(Result.isFailure(byDir) && byDir.failure._tag).toBe("ModelUnavailable")
     }))
 
   it.effect("says when no model has that model_id, listing the available ones", () =>
     Effect.gen(function*() {
       const models = yield* discoverModels(modelsDir)
       const result = findModel(models, "zulu")
-      expect(Either.isLeft(result) && result.left._tag).toBe("ModelNotFound")
+      expect(Result.isFailure(result) && result.failure._tag).toBe("ModelNotFound")
       const available = permissionsEnforced ? "alpha, india" : "alpha, golf, india"
-      expect(Either.isLeft(result) && result.left.message).toBe(`model 'zulu' not found (available: ${available})`)
+      expect(Result.isFailure(result) && result.failure.message).toBe(`model 'zulu' not found (available: ${available})`)
     }))
 })
