@@ -5,7 +5,7 @@ export default defineConfig({
   resolve: { conditions: ["source"] },
   ssr: { resolve: { conditions: ["source"] } },
   test: {
-    include: ["test/contract/**/*.test.ts", "test/config/**/*.test.ts"],
+    include: ["test/contract/**/*.test.ts", "test/config/**/*.test.ts", "test/frames/**/*.test.ts"],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: "forks"

@@ -74,7 +74,7 @@ export interface FrameReaderShape {
   }
 }
 
-export class FrameReader extends Context.Tag("@ruth-ai/model-runtime/FrameReader")<FrameReader, FrameReaderShape>() {
+export class FrameReader extends Context.Service<FrameReader, FrameReaderShape>()("@ruth-ai/model-runtime/FrameReader") {
   /** Reads from the filesystem, confined to `roots`, into buffers from `pool`. */
   static readonly make = (roots: ReadonlyArray<string>, pool: BufferPool = new BufferPool(defaults.framePoolBytes)): FrameReaderShape =>
     makeFileReader(roots, pool)
@@ -204,7 +204,7 @@ const crc32OfData = (fd: number, data: Uint8Array, size: number): number => {
 
 /** Real time even under a TestClock: what we wait for is an outside writer, not Effect's clock. */
 const pauseMs = (ms: number): Effect.Effect<void> =>
-  Effect.async<void>((resume) => {
+  Effect.callback<void>((resume) => {
     const timer = setTimeout(() => resume(Effect.void), ms)
     return Effect.sync(() => clearTimeout(timer))
   })
@@ -510,11 +510,11 @@ const makeFileReader = (roots: ReadonlyArray<string>, pool: BufferPool): FrameRe
       if (frame !== undefined) return frame
       return n >= TORN_ATTEMPTS
         ? Effect.fail(new FrameTorn({ path: request.frame_reference, attempts: n }))
-        : Effect.zipRight(pauseMs(TORN_RETRY_MS), acquire(request, n + 1))
+        : Effect.andThen(pauseMs(TORN_RETRY_MS), acquire(request, n + 1))
     })
   const first = (request: InferenceRequest): Effect.Effect<Frame, FrameError> =>
     Effect.suspend(() =>
-      tornOnce.delete(request) ? Effect.zipRight(pauseMs(TORN_RETRY_MS), acquire(request, 2)) : acquire(request, 1)
+      tornOnce.delete(request) ? Effect.andThen(pauseMs(TORN_RETRY_MS), acquire(request, 2)) : acquire(request, 1)
     )
 
   return {

@@ -5,14 +5,14 @@ import * as path from "node:path"
 import { Worker } from "node:worker_threads"
 import { crc32 } from "node:zlib"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, Exit } from "effect"
+import { Effect, Result, Exit } from "effect"
 import { decodeRequest, type InferenceRequest } from "../../src/contract/schema.js"
 import { BufferPool } from "../../src/frames/BufferPool.js"
 import type { PixelFormat } from "../../src/frames/Frame.js"
 import { FrameReader, TORN_ATTEMPTS } from "../../src/frames/FrameReader.js"
 import { decodeFrameMeta } from "../../src/frames/frameMeta.js"
 import { DATA_CHECKSUM_CRC32, encodeFrameMeta, publishExportDir, sharedMemoryDir } from "../../src/frames/publish.js"
-import { request, tempDir } from "../support/harness.js"
+import { request, tempDir } from "../support/fixtures.js"
 import { fifoWriter, openSpy, spyOnOpen } from "./openWitness.js"
 
 const W = 64
@@ -21,7 +21,7 @@ const NV12_BYTES = W * H * 1.5
 
 /** A request for `ref`; `frame_id` only when given (the harness default names frame 1). */
 const req = (ref: string, meta: Record<string, unknown> = {}): InferenceRequest =>
-  Either.getOrThrow(decodeRequest(request(ref, { frame_metadata: { width: W, height: H, ...meta } })))
+  Result.getOrThrow(decodeRequest(request(ref, { frame_metadata: { width: W, height: H, ...meta } })))
 
 /** A fresh directory in shared memory (the temp dir where there is none), removed with the scope. */
 const shmDir = () =>
@@ -35,7 +35,7 @@ const openFds = () => fs.readdirSync("/proc/self/fd").length
 const read = (roots: ReadonlyArray<string>, r: InferenceRequest) =>
   FrameReader.make(roots).use(r, (frame) => Effect.succeed({ ...frame, data: Buffer.from(frame.data) })).pipe(
     Effect.map((frame) => ({ ok: true as const, frame })),
-    Effect.catchAll((e) => Effect.succeed({ ok: false as const, code: e.code, message: e.message, error: e }))
+    Effect.catch((e) => Effect.succeed({ ok: false as const, code: e.code, message: e.message, error: e }))
   )
 
 /** Publishes a patterned frame (byte i = i % 251) into `dir` and returns its bytes. */
@@ -54,7 +54,7 @@ const editMeta = (dir: string, data: Uint8Array, edit: (meta: Buffer) => Buffer 
 }
 
 describe("FrameReader (frame-export directory layout)", () => {
-  it.scopedLive("reads frame.data as frame.meta describes it, with the header's id and timestamp", () =>
+  it.live("reads frame.data as frame.meta describes it, with the header's id and timestamp", () =>
     Effect.gen(function*() {
       const root = yield* tempDir()
       const dir = path.join(root, "camera_1")
@@ -71,7 +71,7 @@ describe("FrameReader (frame-export directory layout)", () => {
       expect((yield* read([root], req(dir + "/"))).ok).toBe(true)
     }))
 
-  it.scopedLive("header geometry is authoritative: its stride and formats 1 = RGB24, 2 = BGR24; the request's stride is ignored", () =>
+  it.live("header geometry is authoritative: its stride and formats 1 = RGB24, 2 = BGR24; the request's stride is ignored", () =>
     Effect.gen(function*() {
       const root = yield* tempDir()
       const padded = path.join(root, "padded")
@@ -86,7 +86,7 @@ describe("FrameReader (frame-export directory layout)", () => {
       }
     }))
 
-  it.scopedLive("FRAME_INVALID when the request disagrees with the header, or the header is unusable", () =>
+  it.live("FRAME_INVALID when the request disagrees with the header, or the header is unusable", () =>
     Effect.gen(function*() {
       const root = yield* tempDir()
       const dir = path.join(root, "cam")
@@ -110,7 +110,7 @@ describe("FrameReader (frame-export directory layout)", () => {
       expect(yield* read([root], req(dir))).toMatchObject(invalid("data_size 100 is less than"))
     }))
 
-  it.scopedLive("accepts later header versions and ignores what it does not know", () =>
+  it.live("accepts later header versions and ignores what it does not know", () =>
     Effect.gen(function*() {
       const root = yield* tempDir()
       const dir = path.join(root, "cam")
@@ -123,7 +123,7 @@ describe("FrameReader (frame-export directory layout)", () => {
       expect(yield* read([root], req(dir))).toMatchObject({ ok: true, frame: { frameId: 7n } })
     }))
 
-  it.scopedLive("FRAME_STALE when the request names another frame_id than the header's", () =>
+  it.live("FRAME_STALE when the request names another frame_id than the header's", () =>
     Effect.gen(function*() {
       const root = yield* tempDir()
       const dir = path.join(root, "cam")
@@ -140,7 +140,7 @@ describe("FrameReader (frame-export directory layout)", () => {
       expect(yield* read([root], req(dir, { frame_id: (2n ** 63n).toString() }))).toMatchObject({ code: "FRAME_STALE" })
     }))
 
-  it.scopedLive(`FRAME_TORN after ${TORN_ATTEMPTS} attempts when frame.data is not the frame frame.meta describes`, () =>
+  it.live(`FRAME_TORN after ${TORN_ATTEMPTS} attempts when frame.data is not the frame frame.meta describes`, () =>
     Effect.gen(function*() {
       const root = yield* tempDir()
       const dir = path.join(root, "cam")
@@ -192,12 +192,12 @@ describe("FrameReader (frame-export directory layout)", () => {
             const expected = Number(frame.frameId! % 251n)
             const stride = writer.alternateStride && frame.frameId! % 2n === 1n ? W + 16 : W
             return frame.stride === stride && frame.data.length === frameByteLength("NV12", W, H, stride) && frame.data.every((b) => b === expected)
-          })).pipe(Effect.either)
-        if (Either.isRight(r)) {
-          expect(r.right).toBe(true)
+          })).pipe(Effect.result)
+        if (Result.isSuccess(r)) {
+          expect(r.success).toBe(true)
           counts.ok++
         } else {
-          expect(r.left.code).toBe("FRAME_TORN")
+          expect(r.failure.code).toBe("FRAME_TORN")
           counts.torn++
         }
       }
@@ -205,21 +205,21 @@ describe("FrameReader (frame-export directory layout)", () => {
       return counts
     })
 
-  it.scopedLive("racing a writer that replaces frames as fast as it can: whole frames or FRAME_TORN", () =>
+  it.live("racing a writer that replaces frames as fast as it can: whole frames or FRAME_TORN", () =>
     // Consecutive frames differ in size here, so header and size checks catch every tear.
     raceWriter({ alternateStride: true, pauseMs: 0 }))
 
-  it.scopedLive("racing a paced writer of same-size frames without data_checksum: the next frame's data is caught by its file times", () =>
+  it.live("racing a paced writer of same-size frames without data_checksum: the next frame's data is caught by its file times", () =>
     // Same size, same header until the writer renames the new meta: only "data newer than meta" tells.
     // That needs frames a clock tick apart (file times may be coarse: up to 10 ms); cameras are 30+ ms apart.
     raceWriter({ alternateStride: false, pauseMs: 20 }))
 
-  it.scopedLive("racing a writer that prepares the next frame's data early, unpaced, with data_checksum: every answer is whole", () =>
+  it.live("racing a writer that prepares the next frame's data early, unpaced, with data_checksum: every answer is whole", () =>
     // The issue's writer: frame n+1's data written before frame n's meta, renamed in after it. Its
     // times are older or within a tick, the size and header the same: only the checksum tells.
     raceWriter({ alternateStride: false, pauseMs: 0, early: true, checksum: true }))
 
-  it.scopedLive("FRAME_NOT_FOUND for a missing frame.meta, frame.data or directory", () =>
+  it.live("FRAME_NOT_FOUND for a missing frame.meta, frame.data or directory", () =>
     Effect.gen(function*() {
       const root = yield* tempDir()
       const dir = path.join(root, "cam")
@@ -233,7 +233,7 @@ describe("FrameReader (frame-export directory layout)", () => {
       expect(yield* read([root], req(dir))).toMatchObject({ ok: false, code: "FRAME_NOT_FOUND" })
     }))
 
-  it.scopedLive("confines the directory and each file to the roots; a FIFO cannot stall the read", () =>
+  it.live("confines the directory and each file to the roots; a FIFO cannot stall the read", () =>
     Effect.gen(function*() {
       const root = yield* tempDir()
       const outside = yield* tempDir()
@@ -267,7 +267,7 @@ describe("FrameReader (frame-export directory layout)", () => {
       expect(yield* read([root], req(fifo))).toMatchObject({ ok: false, code: "FRAME_INVALID", message: expect.stringContaining("not a regular file") })
     }))
 
-  it.scopedLive("never opens a frame file that leads out of the roots or is not a regular file", () =>
+  it.live("never opens a frame file that leads out of the roots or is not a regular file", () =>
     Effect.gen(function*() {
       const root = yield* tempDir()
       const outside = yield* tempDir()
@@ -296,7 +296,7 @@ describe("FrameReader (frame-export directory layout)", () => {
       expect(yield* writer.released).toBe("0")
     }))
 
-  it.scopedLive("never writes: read-only files in a read-only directory work, and nothing changes", () =>
+  it.live("never writes: read-only files in a read-only directory work, and nothing changes", () =>
     Effect.gen(function*() {
       const root = yield* tempDir()
       const dir = path.join(root, "cam")
@@ -334,7 +334,7 @@ describe("FrameReader (frame-export directory layout)", () => {
       fs.chmodSync(dir, 0o755) // let the scope remove it
     }))
 
-  it.scopedLive("closes every descriptor and returns every buffer, whatever the outcome", () =>
+  it.live("closes every descriptor and returns every buffer, whatever the outcome", () =>
     Effect.gen(function*() {
       const root = yield* tempDir()
       const good = path.join(root, "good")
@@ -355,13 +355,13 @@ describe("FrameReader (frame-export directory layout)", () => {
         const cases = [[good, {}], [good, { frame_id: 6 }], [tornTime, {}], [tornSize, {}], [broken, {}], [path.join(root, "none"), {}]] as const
         const codes: Array<string> = []
         for (const [dir, meta] of cases) {
-          const r = yield* Effect.either(reader.use(req(dir, meta), Effect.succeed))
-          codes.push(r._tag === "Right" ? "ok" : r.left.code)
+          const r = yield* Effect.result(reader.use(req(dir, meta), Effect.succeed))
+          codes.push(r._tag === "Success" ? "ok" : r.failure.code)
         }
         expect(codes).toEqual(["ok", "FRAME_STALE", "FRAME_TORN", "FRAME_TORN", "FRAME_INVALID", "FRAME_NOT_FOUND"])
       }
       const exit = yield* Effect.exit(reader.use(req(good), () => Effect.interrupt))
-      expect(Exit.isInterrupted(exit)).toBe(true)
+      expect(Exit.hasInterrupts(exit)).toBe(true)
       expect(openFds()).toBe(before)
       expect(pool.inUse).toBe(0)
     }))
@@ -430,7 +430,7 @@ describe("FrameReader proves a frame-export pair whole (CONTRACT §5)", () => {
 
   for (const { order, checksum } of writers) {
     const kind = checksum ? "with data_checksum (no pause needed)" : "without data_checksum, pausing past a clock tick"
-    it.scopedLive(`a writer ${kind}, ${order}, paused after every step: the header's frame, FRAME_TORN or FRAME_STALE — never other pixels`, () =>
+    it.live(`a writer ${kind}, ${order}, paused after every step: the header's frame, FRAME_TORN or FRAME_STALE — never other pixels`, () =>
       Effect.gen(function*() {
         const root = yield* shmDir()
         const dir = path.join(root, "cam")
@@ -445,7 +445,7 @@ describe("FrameReader proves a frame-export pair whole (CONTRACT §5)", () => {
           const r = yield* reader.use(req(dir, { frame_id: named.toString() }), (frame) =>
             Effect.sync(() =>
               frame.frameId === named && Buffer.from(frame.data).equals(pixelsOf(named)) ? "whole" : `frame ${named} with other pixels`
-            )).pipe(Effect.catchAll((e) => Effect.succeed(e.code)))
+            )).pipe(Effect.catch((e) => Effect.succeed(e.code)))
           outcomes.push(`${step.label}: ${r}`)
         }
         expect(outcomes.filter((o) => !/: (whole|FRAME_TORN|FRAME_STALE)$/.test(o))).toEqual([])
@@ -460,7 +460,7 @@ describe("FrameReader proves a frame-export pair whole (CONTRACT §5)", () => {
       }))
   }
 
-  it.scopedLive("data_checksum catches what file times cannot: the next frame's data with a header written after it", () =>
+  it.live("data_checksum catches what file times cannot: the next frame's data with a header written after it", () =>
     Effect.gen(function*() {
       const root = yield* tempDir()
       const dir = path.join(root, "cam")

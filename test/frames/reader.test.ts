@@ -3,15 +3,15 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { Worker } from "node:worker_threads"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, Exit } from "effect"
+import { Effect, Result, Exit } from "effect"
 import { decodeRequest, type InferenceRequest } from "../../src/contract/schema.js"
 import { BufferPool } from "../../src/frames/BufferPool.js"
 import { FrameReader } from "../../src/frames/FrameReader.js"
-import { request, tempDir, writeFrameFile } from "../support/harness.js"
+import { request, tempDir, writeFrameFile } from "../support/fixtures.js"
 import { fifoWriter, openSpy } from "./openWitness.js"
 
 const req = (ref: string, meta: Record<string, unknown> = {}): InferenceRequest =>
-  Either.getOrThrow(decodeRequest(request(ref, { frame_metadata: { width: 64, height: 48, ...meta } })))
+  Result.getOrThrow(decodeRequest(request(ref, { frame_metadata: { width: 64, height: 48, ...meta } })))
 
 const openFds = () => fs.readdirSync("/proc/self/fd").length
 
@@ -19,11 +19,11 @@ const openFds = () => fs.readdirSync("/proc/self/fd").length
 const read = (roots: ReadonlyArray<string>, r: InferenceRequest) =>
   FrameReader.make(roots).use(r, Effect.succeed).pipe(
     Effect.map((frame) => ({ ok: true as const, frame })),
-    Effect.catchAll((e) => Effect.succeed({ ok: false as const, code: e.code, message: e.message }))
+    Effect.catch((e) => Effect.succeed({ ok: false as const, code: e.code, message: e.message }))
   )
 
 describe("FrameReader (raw file layout)", () => {
-  it.scopedLive("reads an NV12 frame of width*height*3/2 bytes from offset 0", () =>
+  it.live("reads an NV12 frame of width*height*3/2 bytes from offset 0", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir()
       const p = path.join(dir, "frame")
@@ -38,7 +38,7 @@ describe("FrameReader (raw file layout)", () => {
       }
     }))
 
-  it.scopedLive("honours stride, and RGB24/BGR24 sizes", () =>
+  it.live("honours stride, and RGB24/BGR24 sizes", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir()
       const p = path.join(dir, "padded")
@@ -52,20 +52,20 @@ describe("FrameReader (raw file layout)", () => {
       expect(yield* read([dir], req(rgb, { format: "YUYV" }))).toMatchObject({ ok: false, code: "FRAME_INVALID", message: expect.stringContaining("'YUYV'") })
     }))
 
-  it.scopedLive("FRAME_NOT_FOUND for a missing file", () =>
+  it.live("FRAME_NOT_FOUND for a missing file", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir()
       expect(yield* read([dir], req(path.join(dir, "nope")))).toMatchObject({ ok: false, code: "FRAME_NOT_FOUND" })
     }))
 
-  it.scopedLive("FRAME_INVALID for a file too small for the stated dimensions", () =>
+  it.live("FRAME_INVALID for a file too small for the stated dimensions", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir()
       const small = writeFrameFile(dir, "small", 32, 32)
       expect(yield* read([dir], req(small))).toMatchObject({ ok: false, code: "FRAME_INVALID", message: expect.stringContaining("1536 bytes") })
     }))
 
-  it.scopedLive("FRAME_ACCESS_DENIED outside the roots, via '..', via symlinks, and for relative paths", () =>
+  it.live("FRAME_ACCESS_DENIED outside the roots, via '..', via symlinks, and for relative paths", () =>
     Effect.gen(function*() {
       const root = yield* tempDir()
       const outside = yield* tempDir()
@@ -85,7 +85,7 @@ describe("FrameReader (raw file layout)", () => {
       expect((yield* read([root], req(path.join(root, "innerlink")))).ok).toBe(true)
     }))
 
-  it.scopedLive("never opens for writing and closes every handle, on success and on failure", () =>
+  it.live("never opens for writing and closes every handle, on success and on failure", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir()
       const ok = writeFrameFile(dir, "ok", 64, 48)
@@ -99,13 +99,13 @@ describe("FrameReader (raw file layout)", () => {
       }
       expect(openFds()).toBe(before)
       const exit = yield* Effect.exit(FrameReader.make([dir]).use(req(ok), () => Effect.interrupt))
-      expect(Exit.isInterrupted(exit)).toBe(true)
+      expect(Exit.hasInterrupts(exit)).toBe(true)
       expect(openFds()).toBe(before)
     }))
 })
 
 describe("FrameReader (raw file layout) when frames vanish", () => {
-  it.scopedLive("a deleted file is FRAME_NOT_FOUND, a truncated one FRAME_INVALID, a FIFO never blocks", () =>
+  it.live("a deleted file is FRAME_NOT_FOUND, a truncated one FRAME_INVALID, a FIFO never blocks", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir()
       const p = writeFrameFile(dir, "frame", 64, 48)
@@ -120,7 +120,7 @@ describe("FrameReader (raw file layout) when frames vanish", () => {
       expect(yield* read([dir], req(fifo))).toMatchObject({ ok: false, code: "FRAME_INVALID", message: expect.stringContaining("not a regular file") })
     }))
 
-  it.scopedLive("racing a writer that truncates, rewrites and deletes the file in place: clean errors, nothing leaked", () =>
+  it.live("racing a writer that truncates, rewrites and deletes the file in place: clean errors, nothing leaked", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir()
       const width = 1280
@@ -142,13 +142,13 @@ describe("FrameReader (raw file layout) when frames vanish", () => {
         const started = Date.now()
         // At least a second, and until a read has seen the file shrink under it (give up after 10 s).
         while (Date.now() - started < 1_000 || (!seen.has(shrank) && Date.now() - started < 10_000)) {
-          const outcome = yield* reader.use(r, (frame) => Effect.succeed(frame.data.length)).pipe(Effect.either)
-          if (Either.isRight(outcome)) expect(outcome.right).toBe(size)
-          const key = Either.isRight(outcome)
+          const outcome = yield* reader.use(r, (frame) => Effect.succeed(frame.data.length)).pipe(Effect.result)
+          if (Result.isSuccess(outcome)) expect(outcome.success).toBe(size)
+          const key = Result.isSuccess(outcome)
             ? "ok"
-            : outcome.left.message.includes("truncated while reading")
+            : outcome.failure.message.includes("truncated while reading")
             ? shrank
-            : outcome.left.code
+            : outcome.failure.code
           seen.set(key, (seen.get(key) ?? 0) + 1)
         }
       })
@@ -159,7 +159,7 @@ describe("FrameReader (raw file layout) when frames vanish", () => {
       expect(pool.inUse).toBe(0)
     }))
 
-  it.scopedLive("ignores frame_id: the raw layout records none", () =>
+  it.live("ignores frame_id: the raw layout records none", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir()
       const p = writeFrameFile(dir, "frame", 64, 48)
@@ -186,7 +186,7 @@ for (let i = 0; ; i++) {
 `
 
 describe("FrameReader (raw file layout) checks a path before it opens it", () => {
-  it.scopedLive("a link in the root to a FIFO, a file or a device outside it, or a FIFO inside: refused, never opened", () =>
+  it.live("a link in the root to a FIFO, a file or a device outside it, or a FIFO inside: refused, never opened", () =>
     Effect.gen(function*() {
       const root = yield* tempDir()
       const outside = yield* tempDir()
@@ -216,7 +216,7 @@ describe("FrameReader (raw file layout) checks a path before it opens it", () =>
       expect(yield* writer.released).toBe("0")
     }))
 
-  it.scopedLive("a file swapped between the check and the open: a link to outside is refused unread, a replaced frame is read afresh", () =>
+  it.live("a file swapped between the check and the open: a link to outside is refused unread, a replaced frame is read afresh", () =>
     Effect.gen(function*() {
       const root = yield* tempDir()
       const outside = yield* tempDir()

@@ -55,7 +55,7 @@ const settle = async (done: () => boolean, timeoutMs: number) => {
 }
 
 describe("FrameReader resources under load", () => {
-  it.scopedLive(`${TOTAL} mixed requests over the socket leave no descriptor open and no buffer borrowed`, () =>
+  it.live(`${TOTAL} mixed requests over the socket leave no descriptor open and no buffer borrowed`, () =>
     Effect.gen(function*() {
       const frames = yield* tempDir()
       const raw = writeFrameFile(frames, "raw", W, H, 5)
