@@ -10,7 +10,7 @@
  */
 import * as fs from "node:fs"
 import * as net from "node:net"
-import { Cause, Data, Effect, Exit, Fiber, FiberId, Runtime, Schedule, type Scope } from "effect"
+import { Cause, Data, Effect, Exit, Fiber, Schedule, type Scope } from "effect"
 import { type DecodedEvent, FrameDecoder } from "../contract/codec.js"
 import { claimSocketPath, releaseSocketPath, SocketPathError } from "./socketPath.js"
 
@@ -103,11 +103,12 @@ export const serve = <R>(
   Effect.gen(function*() {
     const { socketPath } = options
     yield* claimSocketPath(socketPath)
-    const runFork = Runtime.runFork(yield* Effect.runtime<R>())
+    // Effect 4: a fiber runs with the captured context (Effect 3 captured a Runtime).
+    const runFork = Effect.runForkWith(yield* Effect.context<R>())
     /** Open connections. */
     const connections = new Map<net.Socket, Connection>()
     let closeWaiters: Array<() => void> = []
-    const requests = new Set<Fiber.RuntimeFiber<Reply>>()
+    const requests = new Set<Fiber.Fiber<Reply>>()
     let busy = 0
     let idleWaiters: Array<() => void> = []
     let closing = false
@@ -129,7 +130,7 @@ export const serve = <R>(
     const replyOf = (event: DecodedEvent, exit: Exit.Exit<Reply>, expired: boolean): Reply => {
       if (Exit.isSuccess(exit)) return exit.value
       if (expired) return handler.onTimeout(event)
-      if (Cause.isInterruptedOnly(exit.cause)) return handler.onShutdown(event)
+      if (Cause.hasInterruptsOnly(exit.cause)) return handler.onShutdown(event)
       runFork(Effect.logError("a request ended in a defect; answered INFERENCE_FAILED", exit.cause))
       return handler.onDefect(event, exit.cause)
     }
@@ -198,10 +199,11 @@ export const serve = <R>(
             if (!respond(handled)) return
             continue
           }
-          // Started immediately: a request that never waits (a fast model) completes right here, with no timer.
-          const fiber = runFork(handled, { immediate: true })
-          const done = fiber.unsafePoll()
-          if (done !== null) {
+          // Started immediately (Effect 4's runFork always evaluates synchronously until the fiber
+          // suspends): a request that never waits (a fast model) completes right here, with no timer.
+          const fiber = runFork(handled)
+          const done = fiber.pollUnsafe()
+          if (done !== undefined) {
             if (respond(replyOf(event, done, false))) continue
             return
           }
@@ -211,7 +213,7 @@ export const serve = <R>(
           requests.add(fiber)
           const timer = setTimeout(() => {
             expired = true
-            fiber.unsafeInterruptAsFork(FiberId.none)
+            fiber.interruptUnsafe()
           }, handler.timeoutMs)
           fiber.addObserver((exit) => {
             clearTimeout(timer)
@@ -297,7 +299,7 @@ export const serve = <R>(
       return releaseSocketPath(socketPath, inode)
     })
 
-    yield* Effect.async<void, ListenError>((resume) => {
+    yield* Effect.callback<void, ListenError>((resume) => {
       const onError = (e: Error) => resume(Effect.fail(new ListenError({ path: socketPath, reason: e.message })))
       server.once("error", onError)
       server.listen({ path: socketPath, backlog: options.backlog ?? 511 }, () => {
@@ -313,7 +315,7 @@ export const serve = <R>(
     }).pipe(Effect.tapError(() => stopAccepting))
 
     /** Completes when every connection has closed (each is destroyed within `CLOSE_LINGER_MS` of its close at the latest). */
-    const allClosed = Effect.async<void>((resume) => {
+    const allClosed = Effect.callback<void>((resume) => {
       if (connections.size === 0) return resume(Effect.void)
       const w = () => resume(Effect.void)
       closeWaiters.push(w)
@@ -326,9 +328,9 @@ export const serve = <R>(
       closing = true
       for (const connection of connections.values()) connection.close()
       // Each interrupted request is answered `onShutdown`, then its connection goes on answering what it received.
-      return Effect.zipRight(Fiber.interruptAll(Array.from(requests)), allClosed)
+      return Effect.andThen(Fiber.interruptAll(Array.from(requests)), allClosed)
     })
-    yield* Effect.addFinalizer(() => Effect.zipRight(stopAccepting, closeConnections))
+    yield* Effect.addFinalizer(() => Effect.andThen(stopAccepting, closeConnections))
 
     // One sweep for all connections instead of a timer per socket refreshed on every read and write.
     const sweepEvery = Math.max(25, Math.min(1000, Math.floor(options.idleTimeoutMs / 4)))
@@ -340,7 +342,7 @@ export const serve = <R>(
     }).pipe(Effect.repeat(Schedule.spaced(sweepEvery)), Effect.forkScoped)
 
     // Interruptible even where it runs, in a scope's (uninterruptible) finalizer: else a drain deadline could not end it.
-    const awaitIdle = Effect.interruptible(Effect.async<void>((resume) => {
+    const awaitIdle = Effect.interruptible(Effect.callback<void>((resume) => {
       if (busy === 0) return resume(Effect.void)
       const w = () => resume(Effect.void)
       idleWaiters.push(w)

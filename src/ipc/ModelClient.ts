@@ -207,7 +207,7 @@ export const makeClient = (options: ClientOptions): Effect.Effect<ModelClientSha
     )
 
     const send = (message: unknown): Effect.Effect<unknown, ClientError> =>
-      Effect.async<unknown, ClientError>((resume) => {
+      Effect.callback<unknown, ClientError>((resume) => {
         const bytes = encodeMessage(message)
         let settled = false
         let current: ClientConnection | undefined
@@ -261,6 +261,6 @@ export const makeClient = (options: ClientOptions): Effect.Effect<ModelClientSha
     }
   })
 
-export class ModelClient extends Context.Tag("@ruth-ai/model-runtime/ModelClient")<ModelClient, ModelClientShape>() {
-  static readonly layer = (options: ClientOptions) => Layer.scoped(ModelClient, makeClient(options))
+export class ModelClient extends Context.Service<ModelClient, ModelClientShape>()("@ruth-ai/model-runtime/ModelClient") {
+  static readonly layer = (options: ClientOptions) => Layer.effect(ModelClient, makeClient(options))
 }

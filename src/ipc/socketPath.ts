@@ -19,7 +19,7 @@ export class SocketPathError extends Data.TaggedError("SocketPathError")<{
 
 /** Tries a connection: true when a server answers at `p`. */
 const isLive = (p: string): Effect.Effect<boolean> =>
-  Effect.async<boolean>((resume) => {
+  Effect.callback<boolean>((resume) => {
     const socket = net.connect(p)
     const done = (live: boolean) => {
       socket.removeAllListeners()
@@ -30,7 +30,7 @@ const isLive = (p: string): Effect.Effect<boolean> =>
     socket.once("connect", () => done(true))
     socket.once("error", () => done(false))
     return Effect.sync(() => socket.destroy())
-  }).pipe(Effect.timeoutTo({ duration: "1 second", onTimeout: () => true, onSuccess: (live) => live }))
+  }).pipe(Effect.timeoutOrElse({ duration: "1 second", orElse: () => Effect.succeed(true) }))
 
 /** Makes `p` free to bind: creates its directory, removes a dead socket, refuses anything else. */
 export const claimSocketPath = (p: string): Effect.Effect<void, SocketPathError> =>
