@@ -68,7 +68,6 @@ export interface InferenceHandlerShape {
   ) => Effect.Effect<Effect.Effect<InferenceResult, InferenceFailed>, InferenceFailed | FrameError>
 }
 
-export class InferenceHandler extends Context.Tag("@ruth-ai/model-runtime/InferenceHandler")<
-  InferenceHandler,
-  InferenceHandlerShape
->() {}
+export class InferenceHandler extends Context.Service<InferenceHandler, InferenceHandlerShape>()(
+  "@ruth-ai/model-runtime/InferenceHandler"
+) {}

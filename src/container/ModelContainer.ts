@@ -86,7 +86,7 @@ export const start: Effect.Effect<
 
   if (settings.handleSignals) {
     yield* installSignalHandlers(() => {
-      Deferred.unsafeDone(shutdownRequested, Effect.void)
+      Deferred.doneUnsafe(shutdownRequested, Effect.void)
     })
   }
   // Registered first so it runs last: the final word in the heartbeat file.
@@ -94,7 +94,7 @@ export const start: Effect.Effect<
     Effect.suspend(() => {
       state.status = "stopped"
       return settings.heartbeatIntervalMs > 0 ? writeHeartbeat(settings, state) : Effect.void
-    }).pipe(Effect.zipRight(Effect.logInfo(`model '${settings.modelId}' stopped`)))
+    }).pipe(Effect.andThen(Effect.logInfo(`model '${settings.modelId}' stopped`)))
   )
 
   const pipeline = yield* makePipeline({ settings, state })
@@ -120,7 +120,7 @@ export const start: Effect.Effect<
       yield* Effect.logInfo(`draining: ${busy} request(s) in flight, deadline ${settings.drainTimeoutMs} ms`)
       const drained = yield* server.awaitIdle.pipe(
         Effect.as(true),
-        Effect.timeoutTo({ duration: settings.drainTimeoutMs, onSuccess: (ok) => ok, onTimeout: () => false })
+        Effect.timeoutOrElse({ duration: settings.drainTimeoutMs, orElse: () => Effect.succeed(false) })
       )
       if (!drained) {
         yield* Effect.logWarning(`drain deadline passed with ${server.busyCount()} request(s) in flight; closing them`)
@@ -204,13 +204,13 @@ export const selectModel = (
         ? Effect.logInfo(`model ${m.name}: available (${m.config.config.model_id} ${m.config.config.model_version})`)
         : Effect.logWarning(`model ${m.name}: unavailable: ${m.reason}`)
     }
-    const model = yield* findModel(models, modelId)
+    const model = yield* Effect.fromResult(findModel(models, modelId))
     for (const warning of model.config.warnings) yield* Effect.logWarning(`${model.config.file}: ${warning}`)
     return model.config
   })
 
 /** `RUTH_MODELS_DIR`, when set to something. */
-const envModelsDir = Config.option(Config.string("RUTH_MODELS_DIR")).pipe(
+const envModelsDir = Config.option(Config.String("RUTH_MODELS_DIR")).pipe(
   Effect.map(Option.filter((dir) => dir.trim() !== "")),
   Effect.orElseSucceed(() => Option.none<string>())
 )
@@ -251,8 +251,8 @@ export type LaunchError = StartError | SettingsError | ModelSelectionError
 export const reportStartFailure = <A, E extends { readonly message: string }, R>(
   self: Effect.Effect<A, E, R>
 ): Effect.Effect<A, never, R> =>
-  Effect.catchAll(self, (error) =>
-    Effect.zipRight(
+  Effect.catch(self, (error) =>
+    Effect.andThen(
       Effect.sync(() => {
         process.stderr.write(`model-runtime: ${error.message}\n`)
         process.exitCode = 1

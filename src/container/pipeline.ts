@@ -7,7 +7,7 @@
  * code; the server's deadline interrupts a slow request and `onTimeout`
  * answers it.
  */
-import { Cause, Effect, Either, Exit, Option } from "effect"
+import { Cause, Effect, Result, Exit, Option } from "effect"
 import { type DecodedEvent, encodeMessage, MAX_JSON_DEPTH, parseJson, parsedExceedsJsonDepth } from "../contract/codec.js"
 import {
   describeFailure,
@@ -158,7 +158,7 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
       }
       const { detections, metadata } = normalised
       const valid = decodeDetections(detections)
-      if (Either.isLeft(valid)) return rejected(raw, started, `handler returned invalid detections: ${valid.left}`)
+      if (Result.isFailure(valid)) return rejected(raw, started, `handler returned invalid detections: ${valid.failure}`)
       if (metadata !== undefined && !isRecord(metadata)) {
         return rejected(raw, started, "handler returned metadata that is not an object")
       }
@@ -169,7 +169,7 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
           model_id: request.model_id,
           camera_id: request.camera_id,
           frame_id: request.frame_metadata.frame_id ?? 0,
-          detections: valid.right,
+          detections: valid.success,
           metadata: {
             ...(metadata as Record<string, unknown> | undefined),
             frame_read_ms: roundMs(readMs),
@@ -196,7 +196,7 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
      * with its message. The stack goes to the log (with the cause), never on the wire.
      */
     const answerFailure = (raw: unknown, started: number, cause: Cause.Cause<unknown>): Reply | Effect.Effect<Reply> => {
-      const failure = Cause.failureOption(cause)
+      const failure = Cause.findErrorOption(cause)
       const error = failure._tag === "Some"
         ? toRequestError(failure.value, "handler failed")
         : toRequestError(Cause.squash(cause), "handler crashed")
@@ -222,7 +222,7 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
     ): Effect.Effect<Reply> =>
       Effect.matchCauseEffect(infer, {
         onFailure: (cause) =>
-          Cause.isInterruptedOnly(cause)
+          Cause.hasInterruptsOnly(cause)
             ? Effect.failCause(cause as Cause.Cause<never>)
             : asEffect(answerFailure(raw, started, cause)),
         onSuccess: (output) => asEffect(answer(request, raw, started, output, measured()))
@@ -284,10 +284,10 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
     const handleRequest = (raw: unknown, started: number): Reply | Effect.Effect<Reply> => {
       if (state.status !== "ready") return failed(echoOf(raw, settings.modelId), started, new ShuttingDown())
       const decoded = decodeRequest(raw)
-      if (Either.isLeft(decoded)) {
-        return failed(echoOf(raw, settings.modelId), started, new InvalidRequest({ reason: decoded.left }))
+      if (Result.isFailure(decoded)) {
+        return failed(echoOf(raw, settings.modelId), started, new InvalidRequest({ reason: decoded.failure }))
       }
-      const request = decoded.right
+      const request = decoded.success
       if (request.model_id !== settings.modelId) {
         return failed(
           echoOf(raw, settings.modelId),
@@ -316,7 +316,7 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
           // Suspended: a handler that throws while building its effect is answered like any defect.
           return answerLater(Effect.suspend(() => handler.infer(request, frame)), request, raw, started, measuredSince(frame, t0, t1))
         }).pipe(
-          Effect.catchAll((error) => asEffect(answerFailure(raw, started, Cause.fail(error)))),
+          Effect.catch((error) => asEffect(answerFailure(raw, started, Cause.fail(error)))),
           Effect.ensuring(Effect.sync(freeSlot))
         )
       }

@@ -21,7 +21,7 @@
  * connections, health and timeouts while the model runs; runs are serialised per session.
  */
 import { roundMs } from "../container/Metrics.js"
-import { Data, Effect, Either, Layer, Option } from "effect"
+import { Data, Effect, Result, Layer, Option } from "effect"
 import { availableParallelism } from "node:os"
 import type { Scope } from "effect"
 import { withRequestSpan } from "../internal/tracing.js"
@@ -87,69 +87,69 @@ const showDims = (dims: ReadonlyArray<number | string>): string => `[${dims.join
 const names = (values: ReadonlyArray<ValueInfo>): string => values.map((v) => `'${v.name}'`).join(", ")
 
 /** The run feeds only the image tensor, so every other input must be absent. */
-const pickInput = (config: ModelConfig, inputs: ReadonlyArray<ValueInfo>): Either.Either<ValueInfo, string> => {
+const pickInput = (config: ModelConfig, inputs: ReadonlyArray<ValueInfo>): Result.Result<ValueInfo, string> => {
   const wanted = config.backend.input_name
   if (wanted !== undefined) {
     const found = inputs.find((i) => i.name === wanted)
     if (found === undefined) {
-      return Either.left(`backend.input_name '${wanted}' is not an input of the model; it has ${names(inputs)}`)
+      return Result.fail(`backend.input_name '${wanted}' is not an input of the model; it has ${names(inputs)}`)
     }
     const others = inputs.filter((i) => i.name !== wanted)
     return others.length === 0
-      ? Either.right(found)
-      : Either.left(
+      ? Result.succeed(found)
+      : Result.fail(
         `the model has further inputs (${names(others)}) besides '${wanted}'; this backend feeds only the image tensor`
       )
   }
   const [only, ...rest] = inputs
-  if (only === undefined) return Either.left("the model declares no inputs")
+  if (only === undefined) return Result.fail("the model declares no inputs")
   return rest.length === 0
-    ? Either.right(only)
-    : Either.left(`the model has ${inputs.length} inputs (${names(inputs)}); this backend feeds one image tensor`)
+    ? Result.succeed(only)
+    : Result.fail(`the model has ${inputs.length} inputs (${names(inputs)}); this backend feeds one image tensor`)
 }
 
-const pickOutput = (config: ModelConfig, outputs: ReadonlyArray<ValueInfo>): Either.Either<ValueInfo, string> => {
+const pickOutput = (config: ModelConfig, outputs: ReadonlyArray<ValueInfo>): Result.Result<ValueInfo, string> => {
   const wanted = config.backend.output_names
   if (wanted !== undefined) {
     const missing = wanted.filter((name) => !outputs.some((o) => o.name === name))
     if (missing.length > 0) {
-      return Either.left(
+      return Result.fail(
         `backend.output_names ${missing.map((m) => `'${m}'`).join(", ")} ${missing.length === 1 ? "is not an output" : "are not outputs"} of the model; it has ${names(outputs)}`
       )
     }
   }
   const name = wanted?.[0] ?? outputs[0]?.name
   const found = outputs.find((o) => o.name === name)
-  return found === undefined ? Either.left("the model declares no outputs") : Either.right(found)
+  return found === undefined ? Result.fail("the model declares no outputs") : Result.succeed(found)
 }
 
-const checkInputType = (input: ValueInfo, dtype: InputElementType): Either.Either<InputElementType, string> => {
+const checkInputType = (input: ValueInfo, dtype: InputElementType): Result.Result<InputElementType, string> => {
   const type = input.elementType
   if (type === "float32" || type === "uint8") {
     return type === dtype
-      ? Either.right(type)
-      : Either.left(`model input '${input.name}' is ${type} but preprocessing.dtype is ${dtype}; set dtype: ${type}`)
+      ? Result.succeed(type)
+      : Result.fail(`model input '${input.name}' is ${type} but preprocessing.dtype is ${dtype}; set dtype: ${type}`)
   }
-  return Either.left(
+  return Result.fail(
     `model input '${input.name}' is ${type ?? "not a tensor"}; this backend feeds float32 or uint8 (preprocessing.dtype)`
   )
 }
 
 /** Checks a declared 4-d image input against the tensor preprocessing will produce. */
-const checkInputShape = (input: ValueInfo, pre: PreprocessOptions): Either.Either<void, string> => {
+const checkInputShape = (input: ValueInfo, pre: PreprocessOptions): Result.Result<void, string> => {
   const dims = input.dims
   // Undeclared shape: nothing to check until the first run.
-  if (dims.length === 0) return Either.right(undefined)
+  if (dims.length === 0) return Result.succeed(undefined)
   const where = `model input '${input.name}' ${showDims(dims)}`
-  if (dims.length !== 4) return Either.left(`${where} is not a 4-d image tensor (expected [N, 3, H, W] or [N, H, W, 3])`)
+  if (dims.length !== 4) return Result.fail(`${where} is not a 4-d image tensor (expected [N, 3, H, W] or [N, H, W, 3])`)
   const [n, a, b, c] = dims as readonly [number | string, number | string, number | string, number | string]
-  if (typeof n === "number" && n !== 1) return Either.left(`${where} has a fixed batch of ${n}; this backend sends one frame per run`)
+  if (typeof n === "number" && n !== 1) return Result.fail(`${where} has a fixed batch of ${n}; this backend sends one frame per run`)
   const nchw = pre.layout === "nchw"
   const channels = nchw ? a : c
   const [h, w] = nchw ? [b, c] : [a, b]
   if (typeof channels === "number" && channels !== 3) {
     const other = nchw ? c : a
-    return Either.left(
+    return Result.fail(
       other === 3
         ? `${where} is ${nchw ? "NHWC" : "NCHW"} but preprocessing.layout is ${pre.layout}; set layout: ${nchw ? "nhwc" : "nchw"}`
         : `${where} has ${channels} channels (preprocessing.layout ${pre.layout}); this backend produces 3-channel images`
@@ -159,26 +159,26 @@ const checkInputShape = (input: ValueInfo, pre: PreprocessOptions): Either.Eithe
   const wrongW = typeof w === "number" && w !== pre.width
   if (wrongH || wrongW) {
     const modelSize = `${typeof w === "number" ? w : "any"}x${typeof h === "number" ? h : "any"}`
-    return Either.left(
+    return Result.fail(
       `${where} expects a ${modelSize} (width x height) image but preprocessing.input_size is ${pre.width}x${pre.height}; make them agree`
     )
   }
-  return Either.right(undefined)
+  return Result.succeed(undefined)
 }
 
 /** A declared output shape the post-processor can never read. */
-const checkOutputShape = (output: ValueInfo, kind: ModelConfig["postprocess"]["kind"]): Either.Either<void, string> => {
+const checkOutputShape = (output: ValueInfo, kind: ModelConfig["postprocess"]["kind"]): Result.Result<void, string> => {
   const dims = output.dims
   const where = `model output '${output.name}' ${showDims(dims)}`
-  if (output.elementType === null) return Either.left(`model output '${output.name}' is not a tensor`)
-  if (dims.length === 0 || kind === "none") return Either.right(undefined)
+  if (output.elementType === null) return Result.fail(`model output '${output.name}' is not a tensor`)
+  if (dims.length === 0 || kind === "none") return Result.succeed(undefined)
   if (kind === "yolo" && dims.length !== 2 && dims.length !== 3) {
-    return Either.left(`${where} cannot be a YOLO head (postprocess.kind yolo expects [1, 4+C, N] or [1, N, 5+C])`)
+    return Result.fail(`${where} cannot be a YOLO head (postprocess.kind yolo expects [1, 4+C, N] or [1, N, 5+C])`)
   }
   if (kind === "db_text" && (dims.length < 2 || dims.slice(0, -2).some((d) => typeof d === "number" && d !== 1))) {
-    return Either.left(`${where} is not a probability map (postprocess.kind db_text expects [1, 1, H, W])`)
+    return Result.fail(`${where} is not a probability map (postprocess.kind db_text expects [1, 1, H, W])`)
   }
-  return Either.right(undefined)
+  return Result.succeed(undefined)
 }
 
 /**
@@ -190,8 +190,8 @@ export const checkModelIo = (
   pre: PreprocessOptions,
   inputs: ReadonlyArray<ValueInfo>,
   outputs: ReadonlyArray<ValueInfo>
-): Either.Either<ModelIo, string> =>
-  Either.gen(function*() {
+): Result.Result<ModelIo, string> =>
+  Result.gen(function*() {
     const input = yield* pickInput(config, inputs)
     const inputType = yield* checkInputType(input, pre.dtype)
     yield* checkInputShape(input, pre)
@@ -224,7 +224,7 @@ type Decoder = (
   output: OutputTensor,
   transform: FrameTransform,
   thresholds: Thresholds
-) => Either.Either<ReadonlyArray<RawDetection>, UnsupportedOutputShape>
+) => Result.Result<ReadonlyArray<RawDetection>, UnsupportedOutputShape>
 
 const makeDecoder = (loaded: LoadedModelConfig): Decoder => {
   const post = loaded.config.postprocess
@@ -250,14 +250,14 @@ const makeDecoder = (loaded: LoadedModelConfig): Decoder => {
         maxDetections: post.max_detections
       }
       return (output, transform, t) =>
-        Either.map(decodeDbText(output, transform, options), (detections) =>
+        Result.map(decodeDbText(output, transform, options), (detections) =>
           detections
             // box_threshold selects regions; confidence_threshold then filters like any detector's.
             .filter((d) => d.confidence >= t.confidence)
             .map((d) => (name !== undefined && name.length > 0 ? { ...d, class_name: name } : d)))
     }
     case "none":
-      return () => Either.right([])
+      return () => Result.succeed([])
   }
 }
 
@@ -312,7 +312,7 @@ const openSession = (
         ? Effect.logWarning(
           `model ${config.model_id}: CUDA execution provider unavailable (${e.reason}); running on CPU (resource_requirements.cpu_fallback_allowed: true)`
         ).pipe(
-          Effect.zipRight(open(["cpu"])),
+          Effect.andThen(open(["cpu"])),
           Effect.map((session) => ({ session, device: "cpu" as const }))
         )
         : Effect.fail(e)),
@@ -345,8 +345,8 @@ export const make = (
 
     const gpuAvailable = options.gpuAvailable ?? (yield* detectGpu)
     const choice = resolveDevice(config, gpuAvailable)
-    if (Either.isLeft(choice)) return yield* fail(choice.left.reason, choice.left)
-    if (choice.right.warning !== undefined) yield* Effect.logWarning(choice.right.warning)
+    if (Result.isFailure(choice)) return yield* fail(choice.failure.reason, choice.failure)
+    if (choice.success.warning !== undefined) yield* Effect.logWarning(choice.success.warning)
 
     // The container's scheduler when there is one (served by the container); else one with model.yaml's scheduling.
     const provided = yield* Effect.serviceOption(Scheduler)
@@ -358,7 +358,7 @@ export const make = (
       : Math.max(1, Math.floor(availableParallelism() / streams))
     const opened = yield* Effect.forEach(
       Array.from({ length: streams }, (_, i) => i),
-      () => openSession(loaded, choice.right.device, fail, intraOpThreads)
+      () => openSession(loaded, choice.success.device, fail, intraOpThreads)
     )
     const sessions = opened.map((o) => o.session)
     const { session, device } = opened[0]!
@@ -371,8 +371,8 @@ export const make = (
 
     const pre = makePreprocessOptions(loaded.preprocess)
     const io = checkModelIo(config, pre, session.inputs, session.outputs)
-    if (Either.isLeft(io)) return yield* fail(`${io.left} (model ${loaded.weightsPath}, config ${loaded.file})`)
-    const { input, inputType, output } = io.right
+    if (Result.isFailure(io)) return yield* fail(`${io.failure} (model ${loaded.weightsPath}, config ${loaded.file})`)
+    const { input, inputType, output } = io.success
     const dims = tensorDims(pre)
     const batchDim = input.dims[0]
     if (scheduler.maxBatch > 1 && typeof batchDim === "number") {
@@ -389,16 +389,16 @@ export const make = (
       const feeds = { [input.name]: { data: zeros, dims, type: inputType } }
       const started = performance.now()
       // Every stream's session, one after another (each uses its share of the cores).
-      const [outputs] = yield* Effect.forEach(sessions, (each) => Effect.repeatN(each.run(feeds), warmupRuns - 1)).pipe(
+      const [outputs] = yield* Effect.forEach(sessions, (each) => Effect.repeat(each.run(feeds), { times: warmupRuns - 1 })).pipe(
         Effect.mapError((e) => fail(`warm-up run failed: ${e.message}`, e))
       )
       const tensor = outputs?.[output.name]
       const identity = stretchTransform(pre.width, pre.height, pre.width, pre.height)
       const decoded = tensor === undefined
-        ? Either.left(`model output '${output.name}' is missing from the run's results`)
-        : Either.mapLeft(decode(tensor, identity, { confidence: 1, iou: 0.5 }), (e) => e.message)
-      if (Either.isLeft(decoded)) {
-        return yield* fail(`postprocess.kind ${config.postprocess.kind} cannot read the model's output: ${decoded.left}`)
+        ? Result.fail(`model output '${output.name}' is missing from the run's results`)
+        : Result.mapError(decode(tensor, identity, { confidence: 1, iou: 0.5 }), (e) => e.message)
+      if (Result.isFailure(decoded)) {
+        return yield* fail(`postprocess.kind ${config.postprocess.kind} cannot read the model's output: ${decoded.failure}`)
       }
       yield* Effect.logDebug(`model ${modelId}: ${warmupRuns} warm-up run(s) in ${roundMs(performance.now() - started)} ms`)
     }
@@ -426,14 +426,14 @@ export const make = (
     const runFailed = (error: OnnxError) => new InferenceFailed({ reason: error.message, cause: error })
 
     /** One request's part of a run: its frame → tensor rows `into`, while its frame is valid. */
-    type Fill = (into: Float32Array | Uint8Array) => Either.Either<Filled, InferenceFailed>
+    type Fill = (into: Float32Array | Uint8Array) => Result.Result<Filled, InferenceFailed>
     interface Filled {
       readonly transform: FrameTransform
       readonly preprocessMs: number
     }
     /** One request's share of a run's results. */
     interface Ran {
-      readonly filled: Either.Either<Filled, InferenceFailed>
+      readonly filled: Result.Result<Filled, InferenceFailed>
       readonly tensor: OutputTensor
       readonly batchSize: number
       readonly runMs: number
@@ -446,9 +446,9 @@ export const make = (
       try {
         // Reads the frame now, while its bytes are guaranteed valid.
         const prepared = preprocess(frame, pre, into)
-        return Either.right({ transform: prepared.transform, preprocessMs: performance.now() - t0 })
+        return Result.succeed({ transform: prepared.transform, preprocessMs: performance.now() - t0 })
       } catch (cause) {
-        return Either.left(
+        return Result.fail(
           new InferenceFailed({ reason: `preprocessing failed: ${cause instanceof Error ? cause.message : String(cause)}`, cause })
         )
       }
@@ -498,17 +498,17 @@ export const make = (
     /** After the turn: this request's rows of the output → detections, with its timings. */
     const postprocess = (request: InferenceRequest, turn: Turn, turnAt: number, ran: Ran): Effect.Effect<InferenceOutput, InferenceFailed> =>
       Effect.suspend(() => {
-        if (Either.isLeft(ran.filled)) return Effect.fail(ran.filled.left)
-        const { transform, preprocessMs } = ran.filled.right
+        if (Result.isFailure(ran.filled)) return Effect.fail(ran.filled.failure)
+        const { transform, preprocessMs } = ran.filled.success
         const decoded = decode(ran.tensor, transform, thresholdsFor(config, request))
-        if (Either.isLeft(decoded)) {
+        if (Result.isFailure(decoded)) {
           return Effect.fail(
-            new InferenceFailed({ reason: `postprocess ${config.postprocess.kind}: ${decoded.left.message}`, cause: decoded.left })
+            new InferenceFailed({ reason: `postprocess ${config.postprocess.kind}: ${decoded.failure.message}`, cause: decoded.failure })
           )
         }
         const done = performance.now()
         return Effect.succeed<InferenceOutput>({
-          detections: decoded.right,
+          detections: decoded.success,
           metadata: {
             preprocess_ms: roundMs(preprocessMs),
             // ORT's own run; the queue for the model (other frames' runs) and the hand-off to and from its thread apart.
@@ -552,4 +552,4 @@ export const make = (
 export const layer = (
   loaded: LoadedModelConfig,
   options: OnnxHandlerOptions = {}
-): Layer.Layer<InferenceHandler, BackendStartError> => Layer.scoped(InferenceHandler, make(loaded, options))
+): Layer.Layer<InferenceHandler, BackendStartError> => Layer.effect(InferenceHandler, make(loaded, options))

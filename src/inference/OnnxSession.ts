@@ -262,7 +262,7 @@ const makeInProcessSession = (options: OnnxSessionOptions): Effect.Effect<OnnxSe
     const state = { released: false, inFlight: new Set<Promise<unknown>>() }
 
     const create = checkModelFile(path).pipe(
-      Effect.zipRight(
+      Effect.andThen(
         Effect.tryPromise({
           try: () => loadWithPoolPriority(options.poolThreadNice, () => InferenceSession.create(path, ortSessionOptions(specOf(options)))),
           catch: (cause) => loadError(options, reasonOf(cause))
@@ -275,7 +275,7 @@ const makeInProcessSession = (options: OnnxSessionOptions): Effect.Effect<OnnxSe
         // Releasing under a scheduled run would hand ORT a disposed session mid-call.
         await Promise.allSettled([...state.inFlight])
         await s.release()
-      }).pipe(Effect.catchAllDefect((defect) => Effect.logWarning(`releasing ONNX session ${path} failed`, defect)))
+      }).pipe(Effect.catchDefect((defect) => Effect.logWarning(`releasing ONNX session ${path} failed`, defect)))
     )
 
     const inputNames = [...session.inputNames]
@@ -400,7 +400,7 @@ interface WorkerLink {
 }
 
 const openWorker = (options: OnnxSessionOptions, lender: Lender): Effect.Effect<WorkerLink, OnnxError> =>
-  Effect.async<WorkerLink, OnnxError>((resume) => {
+  Effect.callback<WorkerLink, OnnxError>((resume) => {
     const path = options.modelPath
     const control = makeControl()
     let worker: Worker
@@ -556,7 +556,7 @@ const makeWorkerSession = (options: OnnxSessionOptions): Effect.Effect<OnnxSessi
         if (unavailable !== undefined) return Effect.fail(runFailed(unavailable))
         const problem = checkFeeds(inputNames, feeds)
         if (problem !== undefined) return Effect.fail(runFailed(problem))
-        return Effect.async<RunResult, OnnxRunFailed>((resume) => {
+        return Effect.callback<RunResult, OnnxRunFailed>((resume) => {
           const wire = Object.entries(feeds).map(([name, input]) => wireInput(name, input, lender))
           const cancel = link.post(wire, (outcome) =>
             resume(
@@ -597,8 +597,9 @@ export const warmUp = (
     const size = elementCount(dims)
     const data = type === "float32" ? new Float32Array(size) : new Uint8Array(size)
     const feeds = { [inputName]: { data, dims, type } }
-    return Effect.repeatN(session.run(feeds), Math.max(0, Math.floor(runs) - 1)).pipe(
-      Effect.when(() => runs >= 1),
+    return session.run(feeds).pipe(
+      Effect.repeat({ times: Math.max(0, Math.floor(runs) - 1) }),
+      Effect.when(Effect.sync(() => runs >= 1)),
       Effect.asVoid
     )
   }).pipe(Effect.withSpan("OnnxSession.warmUp", { attributes: { model: session.modelPath, runs } }))

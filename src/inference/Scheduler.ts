@@ -29,7 +29,7 @@
  * `maxQueueDelayMs` a held ticket's fiber also sleeps until its batch may start). "Now" is
  * Effect's `Clock`, so tests drive it with `TestClock`.
  */
-import { Context, Deferred, Effect, Exit, FiberId, Layer } from "effect"
+import { Context, Deferred, Effect, Exit, Layer } from "effect"
 import { RuntimeConfig, defaults, type PerCamera } from "../config/RuntimeConfig.js"
 import { DeadlineUnmet, FrameExpired, type Overloaded, type SchedulingDrop, Superseded } from "../contract/errors.js"
 import type { DroppedByReason, InferenceRequest } from "../contract/schema.js"
@@ -126,7 +126,7 @@ export interface SchedulerShape {
 /** Why a ticket never ran: dropped by a policy, or displaced by fair admission (`displace`). */
 export type Refused = SchedulingDrop | Overloaded
 
-export class Scheduler extends Context.Tag("@ruth-ai/model-runtime/Scheduler")<Scheduler, SchedulerShape>() {}
+export class Scheduler extends Context.Service<Scheduler, SchedulerShape>()("@ruth-ai/model-runtime/Scheduler") {}
 
 /** How many recent run times the estimate is the median of: robust to one slow run, quick to follow a change. */
 const RECENT_RUNS = 9
@@ -136,7 +136,7 @@ const alone: Batch = {
   size: 1,
   join: (input, execute) =>
     Effect.flatMap(execute([input]), (outputs) =>
-      outputs.length === 1 ? Effect.succeed(outputs[0]!) : Effect.dieMessage(`a batch of 1 gave ${outputs.length} outputs`))
+      outputs.length === 1 ? Effect.succeed(outputs[0]!) : Effect.die(new Error(`a batch of 1 gave ${outputs.length} outputs`)))
 }
 
 /** Tickets started together, sharing one stream until the last one's work ends. */
@@ -169,14 +169,14 @@ interface Waiter {
 
 /** Builds a scheduler; "now" is the `Clock` of the effect that makes it (a `TestClock` in tests). */
 export const make = (options: Partial<SchedulerOptions> = {}): Effect.Effect<SchedulerShape> =>
-  Effect.map(Effect.clock, (clock) => {
+  Effect.clockWith((clock) => Effect.sync(() => {
     const budget = options.maxFrameAgeMs ?? 0
     const latest = (options.perCamera ?? "all") === "latest"
     const timeoutMs = options.timeoutMs ?? defaults.requestTimeoutMs
     const streams = Math.max(1, options.streams ?? 1)
     const maxBatch = Math.max(1, options.maxBatch ?? 1)
     const delay = maxBatch > 1 ? Math.max(0, options.maxQueueDelayMs ?? 0) : 0
-    const now = () => clock.unsafeCurrentTimeMillis()
+    const now = () => clock.currentTimeMillisUnsafe()
 
     /** Each camera's waiting tickets, oldest first. */
     const queues = new Map<string, Array<Waiter>>()
@@ -252,32 +252,32 @@ export const make = (options: Partial<SchedulerOptions> = {}): Effect.Effect<Sch
       size: g.size,
       join: <I, O, E>(input: I, execute: (inputs: ReadonlyArray<I>) => Effect.Effect<ReadonlyArray<O>, E>) =>
         Effect.suspend((): Effect.Effect<O, E> => {
-          if (w.joined || w.state !== "started") return Effect.dieMessage("Batch.join: called twice, or outside the turn")
+          if (w.joined || w.state !== "started") return Effect.die(new Error("Batch.join: called twice, or outside the turn"))
           w.joined = true
-          const own = Deferred.unsafeMake<O, E>(FiberId.none)
+          const own = Deferred.makeUnsafe<O, E>()
           const index = g.inputs.length
           g.inputs.push(input)
           g.outputs.push(own as Deferred.Deferred<unknown, unknown>)
           g.pending--
-          if (g.pending === 0) Deferred.unsafeDone(g.allIn, Effect.void)
+          if (g.pending === 0) Deferred.doneUnsafe(g.allIn, Effect.void)
           if (index > 0) return Deferred.await(own)
           // The first to join runs the batch once the others are in (each only reads its frame meanwhile).
           const runBatch = Deferred.await(g.allIn).pipe(
-            Effect.zipRight(Effect.suspend(() => Effect.exit(execute(g.inputs as ReadonlyArray<I>)))),
+            Effect.andThen(Effect.suspend(() => Effect.exit(execute(g.inputs as ReadonlyArray<I>)))),
             Effect.map((exit) => {
               const outs = g.outputs as ReadonlyArray<Deferred.Deferred<O, E>>
               if (Exit.isSuccess(exit) && exit.value.length !== outs.length) {
-                const defect = Effect.dieMessage(`a batch of ${outs.length} gave ${exit.value.length} outputs`)
-                for (const d of outs) Deferred.unsafeDone(d, defect)
+                const defect = Effect.die(new Error(`a batch of ${outs.length} gave ${exit.value.length} outputs`))
+                for (const d of outs) Deferred.doneUnsafe(d, defect)
               } else if (Exit.isSuccess(exit)) {
-                outs.forEach((d, i) => Deferred.unsafeDone(d, Effect.succeed(exit.value[i]!)))
+                outs.forEach((d, i) => Deferred.doneUnsafe(d, Effect.succeed(exit.value[i]!)))
               } else {
                 const failed = Effect.failCause(exit.cause)
-                for (const d of outs) Deferred.unsafeDone(d, failed)
+                for (const d of outs) Deferred.doneUnsafe(d, failed)
               }
             })
           )
-          return Effect.uninterruptible(runBatch).pipe(Effect.zipRight(Deferred.await(own)))
+          return Effect.uninterruptible(runBatch).pipe(Effect.andThen(Deferred.await(own)))
         })
     })
 
@@ -292,7 +292,7 @@ export const make = (options: Partial<SchedulerOptions> = {}): Effect.Effect<Sch
         pending: size,
         inputs: [],
         outputs: [],
-        allIn: Deferred.unsafeMake<void>(FiberId.none)
+        allIn: Deferred.makeUnsafe<void>()
       }
       for (const w of members) {
         w.state = "started"
@@ -329,7 +329,7 @@ export const make = (options: Partial<SchedulerOptions> = {}): Effect.Effect<Sch
       if (w.state !== "started") return
       w.state = "done"
       const g = w.group!
-      if (!w.joined && --g.pending === 0 && g.inputs.length > 0) Deferred.unsafeDone(g.allIn, Effect.void)
+      if (!w.joined && --g.pending === 0 && g.inputs.length > 0) Deferred.doneUnsafe(g.allIn, Effect.void)
       if (--g.live > 0) return
       free.push(g.stream)
       recordRun(now() - g.startedAt)
@@ -378,8 +378,8 @@ export const make = (options: Partial<SchedulerOptions> = {}): Effect.Effect<Sch
     /** A batch held for more tickets is started by the oldest's own fiber once it has waited `delay`. */
     const wakeAfterDelay = (w: Waiter) =>
       Effect.sleep(Math.max(0, w.arrived + delay - now())).pipe(
-        Effect.zipRight(Effect.sync(dispatch)),
-        Effect.zipRight(Effect.never)
+        Effect.andThen(Effect.sync(dispatch)),
+        Effect.andThen(Effect.never)
       )
 
     const run = <A, E, R>(ticket: Ticket, work: Work<A, E, R>): Effect.Effect<A, E | Refused, R> =>
@@ -409,7 +409,7 @@ export const make = (options: Partial<SchedulerOptions> = {}): Effect.Effect<Sch
         const refused = enqueue(w)
         if (refused !== undefined) return Effect.fail(refused)
         dispatch()
-        const awaitTurn = Effect.async<void, Refused>((resume) => {
+        const awaitTurn = Effect.callback<void, Refused>((resume) => {
           if (w.state === "waiting") w.resume = resume
           // Decided before here (at enqueue, or another fiber's work ended in between): answer as decided.
           else resume(w.error === undefined ? Effect.void : Effect.fail(w.error))
@@ -423,7 +423,7 @@ export const make = (options: Partial<SchedulerOptions> = {}): Effect.Effect<Sch
               w.state = "done"
             })
           ),
-          Effect.zipRight(worked)
+          Effect.andThen(worked)
         )
       })
 
@@ -436,7 +436,7 @@ export const make = (options: Partial<SchedulerOptions> = {}): Effect.Effect<Sch
       streams,
       maxBatch
     }
-  })
+  }))
 
 /** The scheduler with the container's settings (`RuntimeConfig`: freshness budget, per camera, timeout). */
 export const layer: Layer.Layer<Scheduler, never, RuntimeConfig> = Layer.effect(

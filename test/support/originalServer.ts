@@ -25,7 +25,7 @@ const listen = (
   onConnection: (socket: net.Socket) => void
 ): Effect.Effect<() => number, never, Scope.Scope> =>
   Effect.acquireRelease(
-    Effect.async<{ readonly server: net.Server; readonly sockets: Set<net.Socket>; readonly count: () => number }>((resume) => {
+    Effect.callback<{ readonly server: net.Server; readonly sockets: Set<net.Socket>; readonly count: () => number }>((resume) => {
       let count = 0
       const sockets = new Set<net.Socket>()
       const server = net.createServer((socket) => {
@@ -38,7 +38,7 @@ const listen = (
       server.listen(socketPath, () => resume(Effect.succeed({ server, sockets, count: () => count })))
     }),
     ({ server, sockets }) =>
-      Effect.async<void>((resume) => {
+      Effect.callback<void>((resume) => {
         for (const s of sockets) s.destroy()
         server.close(() => resume(Effect.void))
       })

@@ -5,7 +5,7 @@
  * Simplified from PaddleOCR's DBPostProcess: connected components stand in for contours and the
  * component's bounding box for the minimum-area rectangle, so rotated text gets an upright box.
  */
-import { Either } from "effect"
+import { Result } from "effect"
 import type { FrameTransform } from "../../frames/transform.js"
 import { toNormalizedBox } from "../../frames/transform.js"
 import { type OutputTensor, type RawDetection, UnsupportedOutputShape } from "./types.js"
@@ -42,9 +42,9 @@ export const decodeDbText = (
   probMap: OutputTensor,
   transform: FrameTransform,
   options: DbTextOptions
-): Either.Either<ReadonlyArray<RawDetection>, UnsupportedOutputShape> => {
+): Result.Result<ReadonlyArray<RawDetection>, UnsupportedOutputShape> => {
   const dims = probMap.dims
-  const fail = (reason: string) => Either.left(new UnsupportedOutputShape({ decoder: DECODER, dims, reason }))
+  const fail = (reason: string) => Result.fail(new UnsupportedOutputShape({ decoder: DECODER, dims, reason }))
   if (dims.length < 2 || dims.slice(0, -2).some((d) => d !== 1)) {
     return fail("expected a single-channel probability map [1, 1, H, W]")
   }
@@ -56,7 +56,7 @@ export const decodeDbText = (
   if (probMap.data.length !== height * width) {
     return fail(`data holds ${probMap.data.length} values, the shape needs ${height * width}`)
   }
-  return Either.right(decodeMap(probMap.data, width, height, transform, options))
+  return Result.succeed(decodeMap(probMap.data, width, height, transform, options))
 }
 
 interface Region {

@@ -10,7 +10,7 @@
  * The batch dimension may be omitted (`[4 + C, N]`, `[N, 5 + C]`). Models that already apply NMS
  * in-graph, or emit normalised boxes, are not handled here.
  */
-import { Either } from "effect"
+import { Result } from "effect"
 import type { FrameTransform } from "../../frames/transform.js"
 import { toNormalizedBox } from "../../frames/transform.js"
 import { nonMaxSuppression } from "./nms.js"
@@ -55,8 +55,8 @@ export const resolveYoloLayout = (
   dims: ReadonlyArray<number>,
   requested: "auto" | YoloLayout,
   classCount: number
-): Either.Either<YoloGeometry, UnsupportedOutputShape> => {
-  const fail = (reason: string) => Either.left(new UnsupportedOutputShape({ decoder: DECODER, dims, reason }))
+): Result.Result<YoloGeometry, UnsupportedOutputShape> => {
+  const fail = (reason: string) => Result.fail(new UnsupportedOutputShape({ decoder: DECODER, dims, reason }))
   if (dims.some((d) => !Number.isInteger(d) || d < 0)) return fail("dimensions must be non-negative integers")
   let a: number
   let b: number
@@ -70,13 +70,13 @@ export const resolveYoloLayout = (
     return fail("expected [1, 4+C, N] (v8) or [1, N, 5+C] (v5)")
   }
 
-  const v8 = (): Either.Either<YoloGeometry, UnsupportedOutputShape> =>
+  const v8 = (): Result.Result<YoloGeometry, UnsupportedOutputShape> =>
     a >= 5
-      ? Either.right({ layout: "v8", numBoxes: b, numClasses: a - 4 })
+      ? Result.succeed({ layout: "v8", numBoxes: b, numClasses: a - 4 })
       : fail(`v8 layout needs at least 5 rows (4 box values + classes), got ${a}`)
-  const v5 = (): Either.Either<YoloGeometry, UnsupportedOutputShape> =>
+  const v5 = (): Result.Result<YoloGeometry, UnsupportedOutputShape> =>
     b >= 6
-      ? Either.right({ layout: "v5", numBoxes: a, numClasses: b - 5 })
+      ? Result.succeed({ layout: "v5", numBoxes: a, numClasses: b - 5 })
       : fail(`v5 layout needs at least 6 columns (4 box values + objectness + classes), got ${b}`)
 
   if (requested === "v8") return v8()
@@ -112,13 +112,13 @@ export const decodeYolo = (
   output: OutputTensor,
   transform: FrameTransform,
   options: YoloOptions
-): Either.Either<ReadonlyArray<RawDetection>, UnsupportedOutputShape> =>
-  Either.flatMap(resolveYoloLayout(output.dims, options.layout, options.classNames.length), (geometry) => {
+): Result.Result<ReadonlyArray<RawDetection>, UnsupportedOutputShape> =>
+  Result.flatMap(resolveYoloLayout(output.dims, options.layout, options.classNames.length), (geometry) => {
     const { layout, numBoxes: n, numClasses: c } = geometry
     const data = output.data
     const stride = layout === "v8" ? 4 + c : 5 + c
     if (data.length !== n * stride) {
-      return Either.left(
+      return Result.fail(
         new UnsupportedOutputShape({
           decoder: DECODER,
           dims: output.dims,
@@ -217,5 +217,5 @@ export const decodeYolo = (
         bbox: [boxes[4 * k]!, boxes[4 * k + 1]!, boxes[4 * k + 2]!, boxes[4 * k + 3]!]
       })
     }
-    return Either.right(detections)
+    return Result.succeed(detections)
   })
