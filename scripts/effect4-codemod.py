@@ -43,6 +43,16 @@ RENAMES = [
     (r"\bConfig\.number\(", "Config.Number("),
     (r"\bSchema\.decodeUnknownEither\(", "Schema.decodeUnknownResult("),
     (r"\bSchema\.decodeEither\(", "Schema.decodeResult("),
+    (r"\bScope\.extend\(", "Scope.provide("),
+    (r"\bLogger\.remove\(Logger\.defaultLogger\)", "Logger.layer([])"),
+    (r"\bLogger\.replace\(Logger\.defaultLogger, (\w+)\)", r"Logger.layer([\1])"),
+    (r"\bFiber\.RuntimeFiber\b", "Fiber.Fiber"),
+    (r"\bLayer\.scoped\(", "Layer.effect("),
+    (r"\bEffect\.yieldNow\(\)", "Effect.yieldNow"),
+    (r"\bEffect\.withConfigProvider\(", "Effect.provideService(ConfigProvider.ConfigProvider, "),
+    (r"\bEffect\.dieMessage\(([^()]*)\)", r"Effect.die(new Error(\1))"),
+    (r"\bEffect\.makeSemaphore\(", "Semaphore.make("),
+    (r"\bEffect\.repeatN\(([^(),]+(?:\([^()]*\))?), ([^()]+)\)", r"Effect.repeat(\1, { times: \2 })"),
 ]
 
 CONTEXT_TAG = re.compile(r'Context\.Tag\(("[^"]+")\)<(\w+),\s*')
@@ -66,6 +76,18 @@ def port(text: str) -> str:
             line = re.sub(rf"\b{n}\.right\b", f"{n}.success", line)
         lines[i] = line
     text = "\n".join(lines)
+    # FiberId is gone: drop it from the import when nothing else names it
+    if not re.search(r"\bFiberId\.", text):
+        text = re.sub(r'(import \{[^}]*?)\bFiberId, ([^}]*\} from "effect")', r"\1\2", text)
+        text = re.sub(r'(import \{[^}]*?), FiberId\b([^}]*\} from "effect")', r"\1\2", text)
+    # TestClock moved to effect/testing
+    m = re.search(r'import \{([^}]*)\bTestClock, ?([^}]*)\} from "effect"\n', text) or re.search(r'import \{([^}]*?),? ?TestClock\b([^}]*)\} from "effect"\n', text)
+    if m:
+        rest = (m.group(1) + m.group(2)).strip().strip(",").strip()
+        text = text.replace(m.group(0), f'import {{ {rest} }} from "effect"\nimport {{ TestClock }} from "effect/testing"\n')
+    # Semaphore.make needs its module
+    if "Semaphore.make(" in text and not re.search(r'import \{[^}]*\bSemaphore\b[^}]*\} from "effect"', text):
+        text = re.sub(r'import \{([^}]*)\} from "effect"\n', lambda m: f'import {{{m.group(1).rstrip()}, Semaphore }} from "effect"\n', text, count=1)
     # the import: Either -> Result
     text = re.sub(r'(import \{[^}]*)\bEither\b([^}]*\} from "effect")', lambda m: m.group(1) + "Result" + m.group(2), text)
     return text

@@ -59,7 +59,7 @@ describe("handler failures on the wire", () => {
       // Failures the types forbid, as JavaScript (or a cast) makes them.
       const fail = (u: unknown) => Effect.fail(u as InferenceFailed)
       const now = (e: Effect.Effect<never, InferenceFailed | FrameInvalid>) =>
-        path === "now" ? e : Effect.zipRight(Effect.sleep("5 millis"), e)
+        path === "now" ? e : Effect.andThen(Effect.sleep("5 millis"), e)
       switch (what) {
         case "throw":
           throw boom("thrown while building the effect")
@@ -74,9 +74,9 @@ describe("handler failures on the wire", () => {
   }
 
   for (const path of ["now", "later"] as const) {
-    it.scopedLive(`${path === "now" ? "answered at once" : "answered from a fiber"}: each failure becomes INFERENCE_FAILED with a message and the request's ids`, () =>
+    it.live(`${path === "now" ? "answered at once" : "answered from a fiber"}: each failure becomes INFERENCE_FAILED with a message and the request's ids`, () =>
       Effect.gen(function*() {
-        const c = yield* startContainer({ handler, frames }).pipe(Effect.provide(Logger.remove(Logger.defaultLogger)))
+        const c = yield* startContainer({ handler, frames }).pipe(Effect.provide(Logger.layer([])))
         for (const [i, [, , says]] of failures.entries()) {
           const id = `${path}:${i}`
           expectInferenceFailed(yield* promise(() => call(c.socketPath, requestFor(id))), id, says)
@@ -97,13 +97,13 @@ describe("handler failures on the wire", () => {
       }))
   }
 
-  it.scopedLive("the stack of a defect goes to the log, not on the wire", () =>
+  it.live("the stack of a defect goes to the log, not on the wire", () =>
     Effect.gen(function*() {
       const logged: Array<string> = []
       const capture = Logger.make(({ cause, message }) => {
         logged.push(`${String(message)} ${Cause.pretty(cause)}`)
       })
-      const c = yield* startContainer({ handler, frames }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, capture)))
+      const c = yield* startContainer({ handler, frames }).pipe(Effect.provide(Logger.layer([capture])))
       expectInferenceFailed(yield* promise(() => call(c.socketPath, requestFor("now:die"))), "now:die", "kaboom")
       expect(logged.some((line) => line.includes("kaboom") && line.includes("handlerFailures.test.ts"))).toBe(true)
     }))
@@ -112,7 +112,7 @@ describe("handler failures on the wire", () => {
 describe("every answer echoes the request's ids", () => {
   const deep = (levels: number) => "[".repeat(levels) + "]".repeat(levels)
 
-  it.scopedLive("metadata JSON cannot carry (BigInt, cycle, throwing toJSON): INFERENCE_FAILED with the request's frame_id", () =>
+  it.live("metadata JSON cannot carry (BigInt, cycle, throwing toJSON): INFERENCE_FAILED with the request's frame_id", () =>
     Effect.gen(function*() {
       const cyclic: Record<string, unknown> = {}
       cyclic.self = cyclic
@@ -124,14 +124,14 @@ describe("every answer echoes the request's ids", () => {
       const handler: InferenceHandlerShape = {
         infer: (req) => Effect.succeed({ detections: [], metadata: metadata[String(req.request_id).split(":")[1]!]! })
       }
-      const c = yield* startContainer({ handler, frames }).pipe(Effect.provide(Logger.remove(Logger.defaultLogger)))
+      const c = yield* startContainer({ handler, frames }).pipe(Effect.provide(Logger.layer([])))
       for (const kind of Object.keys(metadata)) {
         const id = `now:${kind}`
         expectInferenceFailed(yield* promise(() => call(c.socketPath, requestFor(id))), id, "metadata")
       }
     }))
 
-  it.scopedLive("a request nested 10^4+ levels deep: INVALID_REQUEST naming the problem, ids echoed", () =>
+  it.live("a request nested 10^4+ levels deep: INVALID_REQUEST naming the problem, ids echoed", () =>
     Effect.gen(function*() {
       const c = yield* startContainer({ frames })
       const body = (field: string, value: string, frameId = "9") =>

@@ -1,16 +1,16 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either } from "effect"
+import { Effect, Result } from "effect"
 import { makeSettings } from "../../src/config/RuntimeConfig.js"
 import { writeHeartbeat } from "../../src/container/Heartbeat.js"
 import { ContainerState } from "../../src/container/Metrics.js"
 import { tempDir } from "../support/harness.js"
 
-const settingsIn = (dir: string) => Either.getOrThrow(makeSettings({ modelId: "beat", heartbeatDir: dir, socketDir: dir }))
+const settingsIn = (dir: string) => Result.getOrThrow(makeSettings({ modelId: "beat", heartbeatDir: dir, socketDir: dir }))
 
 describe("heartbeat file safety", () => {
-  it.scoped("a symlink planted at the temp file's old name: its target is untouched, the heartbeat still written", () =>
+  it.effect("a symlink planted at the temp file's old name: its target is untouched, the heartbeat still written", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir()
       const outside = yield* tempDir()
@@ -25,7 +25,7 @@ describe("heartbeat file safety", () => {
       expect(JSON.parse(fs.readFileSync(file, "utf8"))).toMatchObject({ model_id: "beat", status: "healthy" })
     }))
 
-  it.scoped("the heartbeat file is 0644 whatever the umask, and no temp file is left", () =>
+  it.effect("the heartbeat file is 0644 whatever the umask, and no temp file is left", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir()
       const previous = yield* Effect.acquireRelease(Effect.sync(() => process.umask(0)), (mask) => Effect.sync(() => process.umask(mask)))

@@ -13,7 +13,7 @@ const streamOf = (stream: NodeJS.ReadableStream | null): (() => string) => {
 }
 
 describe("ModelContainer.launch: a failure to start (child process running the example)", () => {
-  it.scopedLive("is one line on stderr naming the setting, nothing about it on stdout, exit code 1", () =>
+  it.live("is one line on stderr naming the setting, nothing about it on stdout, exit code 1", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir()
       const child = yield* Effect.acquireRelease(
@@ -33,7 +33,7 @@ describe("ModelContainer.launch: a failure to start (child process running the e
       expect(stdout()).not.toContain("RUTH_MAX_INFLIGHT")
     }))
 
-  it.scopedLive("a socket path held by a live container is the same: one line on stderr, exit 1, the first keeps serving", () =>
+  it.live("a socket path held by a live container is the same: one line on stderr, exit 1, the first keeps serving", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir()
       const env = { RUTH_MODEL_ID: "minimal", RUTH_SOCKET_DIR: dir, RUTH_HEARTBEAT_DIR: dir }

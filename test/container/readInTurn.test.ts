@@ -8,7 +8,7 @@
  */
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Deferred, Effect, FiberId, Layer } from "effect"
+import { ConfigProvider, Deferred, Effect, Fiber, Layer } from "effect"
 import { InferenceHandler } from "../../src/container/InferenceHandler.js"
 import * as ModelContainer from "../../src/container/ModelContainer.js"
 import { Scheduler, type SchedulerShape } from "../../src/inference/Scheduler.js"
@@ -20,7 +20,7 @@ import { call, request, tempDir, until, writeFrameFile } from "../support/harnes
 /** A scheduled handler whose "model" is a gate the test opens; `events` is what it saw, in order. */
 const gatedHandler = () => {
   const events: Array<string> = []
-  const gate = Deferred.unsafeMake<void>(FiberId.none)
+  const gate = Deferred.makeUnsafe<void>()
   const layer = Layer.succeed(
     InferenceHandler,
     InferenceHandler.of({
@@ -29,7 +29,7 @@ const gatedHandler = () => {
       // Under the turn: the "model" (the gate); then, the turn given back, the "post-processing".
       inTurn: (request, frame, turn) =>
         Effect.sync(() => events.push(`run ${request.request_id} ${frame.width}x${frame.height}`)).pipe(
-          Effect.zipRight(Deferred.await(gate)),
+          Effect.andThen(Deferred.await(gate)),
           Effect.as(Effect.sync(() => {
             events.push(`post ${request.request_id}`)
             return { detections: [], metadata: { waited: turn.waitedMs >= 0 } }
@@ -55,7 +55,7 @@ const launch = (handler: Layer.Layer<InferenceHandler>, ids: ReadonlyArray<strin
       handleSignals: false,
       ...options
     }).pipe(
-      Effect.withConfigProvider(ConfigProvider.fromMap(new Map())),
+      Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env: {} })),
       Effect.forkScoped
     )
     const socket = path.join(dir, "vas_model_test-model.sock")
@@ -78,7 +78,7 @@ const launch = (handler: Layer.Layer<InferenceHandler>, ids: ReadonlyArray<strin
   })
 
 describe("a scheduled handler reads the frame in the request's turn", () => {
-  it.scopedLive("waiting, superseded and expired requests' frames are not read; answers carry the request's ids", () =>
+  it.live("waiting, superseded and expired requests' frames are not read; answers carry the request's ids", () =>
     Effect.gen(function*() {
       const { events, gate, layer } = gatedHandler()
       const c = yield* launch(layer, ["old", "r1", "r2", "r3", "r4"], { maxFrameAgeMs: 2_000, perCamera: "latest" })
@@ -99,20 +99,20 @@ describe("a scheduled handler reads the frame in the request's turn", () => {
       ).toMatchObject({ request_id: "gone", error_code: "FRAME_NOT_FOUND", detections: [] })
 
       // cam-a: r1 holds the model; r2 waits (not read); r3 supersedes r2; r4 (cam-b) waits too.
-      const r1 = yield* Effect.fork(send("r1", "cam-a"))
+      const r1 = yield* Effect.forkChild(send("r1", "cam-a"))
       yield* until(() => events.length === 1, "r1 starting")
-      const r2 = yield* Effect.fork(send("r2", "cam-a"))
+      const r2 = yield* Effect.forkChild(send("r2", "cam-a"))
       yield* until(() => c.waiting() === 1, "r2 waiting")
       expect(read()).toEqual(["r1"])
-      const r3 = yield* Effect.fork(send("r3", "cam-a"))
-      expect(yield* r2.await.pipe(Effect.flatten)).toMatchObject({ request_id: "r2", camera_id: "cam-a", error_code: "SUPERSEDED" })
-      const r4 = yield* Effect.fork(send("r4", "cam-b"))
+      const r3 = yield* Effect.forkChild(send("r3", "cam-a"))
+      expect(yield* Fiber.await(r2).pipe(Effect.flatten)).toMatchObject({ request_id: "r2", camera_id: "cam-a", error_code: "SUPERSEDED" })
+      const r4 = yield* Effect.forkChild(send("r4", "cam-b"))
       yield* until(() => c.waiting() === 2, "r3 and r4 waiting")
       expect(read()).toEqual(["r1"])
 
       yield* Deferred.succeed(gate, undefined)
       for (const [fiber, id, camera] of [[r1, "r1", "cam-a"], [r3, "r3", "cam-a"], [r4, "r4", "cam-b"]] as const) {
-        expect(yield* fiber.await.pipe(Effect.flatten)).toMatchObject({
+        expect(yield* Fiber.await(fiber).pipe(Effect.flatten)).toMatchObject({
           request_id: id,
           camera_id: camera,
           frame_id: 1,
@@ -133,21 +133,21 @@ describe("a scheduled handler reads the frame in the request's turn", () => {
       })
     }))
 
-  it.scopedLive("fair admission: when full, a camera with fewer waiting takes the place of the busiest one's oldest waiting request", () =>
+  it.live("fair admission: when full, a camera with fewer waiting takes the place of the busiest one's oldest waiting request", () =>
     Effect.gen(function*() {
       const { events, gate, layer } = gatedHandler()
       const c = yield* launch(layer, ["a1", "a2", "a3", "a4", "b1", "b2"], { maxInflight: 4 })
-      const a1 = yield* Effect.fork(c.send("a1", "cam-a"))
+      const a1 = yield* Effect.forkChild(c.send("a1", "cam-a"))
       yield* until(() => events.length === 1, "a1 starting")
-      const waiting = [yield* Effect.fork(c.send("a2", "cam-a"))]
+      const waiting = [yield* Effect.forkChild(c.send("a2", "cam-a"))]
       yield* until(() => c.waiting() === 1, "a2 waiting")
-      waiting.push(yield* Effect.fork(c.send("a3", "cam-a")))
+      waiting.push(yield* Effect.forkChild(c.send("a3", "cam-a")))
       yield* until(() => c.waiting() === 2, "a3 waiting")
-      waiting.push(yield* Effect.fork(c.send("a4", "cam-a")))
+      waiting.push(yield* Effect.forkChild(c.send("a4", "cam-a")))
       yield* until(() => c.waiting() === 3, "a4 waiting")
       // Four in flight: cam-b's first request takes the place of cam-a's oldest waiting one.
-      const b1 = yield* Effect.fork(c.send("b1", "cam-b"))
-      expect(yield* waiting[0]!.await.pipe(Effect.flatten)).toMatchObject({
+      const b1 = yield* Effect.forkChild(c.send("b1", "cam-b"))
+      expect(yield* Fiber.await(waiting[0]!).pipe(Effect.flatten)).toMatchObject({
         request_id: "a2",
         camera_id: "cam-a",
         detections: [],
@@ -158,7 +158,7 @@ describe("a scheduled handler reads the frame in the request's turn", () => {
 
       yield* Deferred.succeed(gate, undefined)
       for (const [fiber, id] of [[a1, "a1"], [waiting[1]!, "a3"], [waiting[2]!, "a4"], [b1, "b1"]] as const) {
-        expect(yield* fiber.await.pipe(Effect.flatten)).toMatchObject({ request_id: id, error: null })
+        expect(yield* Fiber.await(fiber).pipe(Effect.flatten)).toMatchObject({ request_id: id, error: null })
       }
       // Round-robin among what waits; the displaced and the refused request were never read.
       expect(events.filter((e) => e.startsWith("run"))).toEqual(["run a1 64x48", "run a3 64x48", "run b1 64x48", "run a4 64x48"])

@@ -6,7 +6,7 @@
  */
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Deferred, Effect, FiberId, Layer } from "effect"
+import { ConfigProvider, Deferred, Effect, Fiber, Layer } from "effect"
 import type { InferenceRequest } from "../../src/contract/schema.js"
 import { InferenceHandler } from "../../src/container/InferenceHandler.js"
 import type { Frame } from "../../src/frames/Frame.js"
@@ -18,9 +18,9 @@ import { call, request, tempDir, until, writeFrameFile } from "../support/harnes
 
 /** The test's "model": records what started, then waits until the test opens the gate. */
 const started: Array<unknown> = []
-const gate = Deferred.unsafeMake<void>(FiberId.none)
+const gate = Deferred.makeUnsafe<void>()
 const runModel = (request: InferenceRequest, _frame: Frame) =>
-  Effect.sync(() => started.push(request.request_id)).pipe(Effect.zipRight(Deferred.await(gate)), Effect.as({ detections: [] }))
+  Effect.sync(() => started.push(request.request_id)).pipe(Effect.andThen(Deferred.await(gate)), Effect.as({ detections: [] }))
 
 // README: scheduler-handler (begin)
 const Handler = Layer.effect(
@@ -34,7 +34,7 @@ const Handler = Layer.effect(
 // README: scheduler-handler (end)
 
 describe("scheduling through a container", () => {
-  it.scopedLive("FRAME_EXPIRED and SUPERSEDED are answered on the wire with the request's ids, and counted in health", () =>
+  it.live("FRAME_EXPIRED and SUPERSEDED are answered on the wire with the request's ids, and counted in health", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir()
       const frame = writeFrameFile(dir, "frame.nv12", 64, 48)
@@ -49,7 +49,7 @@ describe("scheduling through a container", () => {
         maxFrameAgeMs: 2_000,
         perCamera: "latest"
       }).pipe(
-        Effect.withConfigProvider(ConfigProvider.fromMap(new Map())),
+        Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env: {} })),
         Effect.forkScoped
       )
       const socket = path.join(dir, "vas_model_test-model.sock")
@@ -70,17 +70,17 @@ describe("scheduling through a container", () => {
       })
 
       // cam-a: r1 holds the model, r2 waits, r3 arrives: r2 is answered SUPERSEDED while r1 still runs.
-      const r1 = yield* Effect.fork(send("r1", { camera_id: "cam-a" }))
+      const r1 = yield* Effect.forkChild(send("r1", { camera_id: "cam-a" }))
       yield* until(() => started.length === 1, "r1 starting")
-      const r2 = yield* Effect.fork(send("r2", { camera_id: "cam-a" }))
+      const r2 = yield* Effect.forkChild(send("r2", { camera_id: "cam-a" }))
       yield* until(() => scheduler?.waiting() === 1, "r2 waiting")
-      const r3 = yield* Effect.fork(send("r3", { camera_id: "cam-a" }))
-      const superseded = yield* r2.await.pipe(Effect.flatten)
+      const r3 = yield* Effect.forkChild(send("r3", { camera_id: "cam-a" }))
+      const superseded = yield* Fiber.await(r2).pipe(Effect.flatten)
       expect(superseded).toMatchObject({ request_id: "r2", camera_id: "cam-a", detections: [], error_code: "SUPERSEDED" })
 
       yield* Deferred.succeed(gate, undefined)
-      expect(yield* r1.await.pipe(Effect.flatten)).toMatchObject({ request_id: "r1", error: null })
-      expect(yield* r3.await.pipe(Effect.flatten)).toMatchObject({ request_id: "r3", error: null })
+      expect(yield* Fiber.await(r1).pipe(Effect.flatten)).toMatchObject({ request_id: "r1", error: null })
+      expect(yield* Fiber.await(r3).pipe(Effect.flatten)).toMatchObject({ request_id: "r3", error: null })
       expect(started).toEqual(["r1", "r3"])
 
       const health = yield* Effect.promise(() => call(socket, { op: "health" }))

@@ -19,7 +19,7 @@ const startExample = (dir: string, latencyMs: number) =>
   )
 
 describe("graceful shutdown of the example container (child process)", () => {
-  it.scopedLive("SIGTERM during an in-flight request: the response arrives, the socket is gone, exit code 0", () =>
+  it.live("SIGTERM during an in-flight request: the response arrives, the socket is gone, exit code 0", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir()
       const child = yield* startExample(dir, 1500)
@@ -39,7 +39,7 @@ describe("graceful shutdown of the example container (child process)", () => {
       expect(beat).toMatchObject({ status: "stopped", metrics: { total_requests: 1, total_errors: 0 } })
     }))
 
-  it.scopedLive("a second signal exits at once, without waiting for the drain", () =>
+  it.live("a second signal exits at once, without waiting for the drain", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir()
       const child = yield* startExample(dir, 30_000)

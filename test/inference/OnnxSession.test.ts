@@ -35,7 +35,7 @@ describe.each(placements)("makeOnnxSession on the $label", ({ label, open }) => 
     return yield* open({ modelPath: path, executionProviders: ["cpu"], intraOpThreads: 1 })
   })
 
-  it.scoped("a missing model file fails with OnnxModelLoadFailed naming the path", () =>
+  it.effect("a missing model file fails with OnnxModelLoadFailed naming the path", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir()
       const path = join(dir, "nope.onnx")
@@ -45,7 +45,7 @@ describe.each(placements)("makeOnnxSession on the $label", ({ label, open }) => 
     })
   )
 
-  it.scoped("a corrupt model file fails with OnnxModelLoadFailed and ORT's reason", () =>
+  it.effect("a corrupt model file fails with OnnxModelLoadFailed and ORT's reason", () =>
     Effect.gen(function* () {
       const path = yield* writeTempFile("corrupt.onnx", new TextEncoder().encode("this is not a protobuf"))
       const error = yield* Effect.flip(open({ modelPath: path, executionProviders: ["cpu"] }))
@@ -55,7 +55,7 @@ describe.each(placements)("makeOnnxSession on the $label", ({ label, open }) => 
     })
   )
 
-  it.scoped("a directory is not a model", () =>
+  it.effect("a directory is not a model", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir()
       const error = yield* Effect.flip(open({ modelPath: dir, executionProviders: ["cpu"] }))
@@ -63,7 +63,7 @@ describe.each(placements)("makeOnnxSession on the $label", ({ label, open }) => 
     })
   )
 
-  it.scoped.skipIf(cudaProviderInstalled)("requesting CUDA on a CPU-only build fails with ExecutionProviderUnavailable", () =>
+  it.effect.skipIf(cudaProviderInstalled)("requesting CUDA on a CPU-only build fails with ExecutionProviderUnavailable", () =>
     Effect.gen(function* () {
       const path = yield* writeTempFile("identity.onnx", identityFloat)
       const error = yield* Effect.flip(open({ modelPath: path, executionProviders: ["cuda", "cpu"] }))
@@ -75,7 +75,7 @@ describe.each(placements)("makeOnnxSession on the $label", ({ label, open }) => 
     })
   )
 
-  it.scoped("exposes input and output names and metadata, including symbolic dims", () =>
+  it.effect("exposes input and output names and metadata, including symbolic dims", () =>
     Effect.gen(function* () {
       const session = yield* openIdentity
       expect(session.inputNames).toEqual(["input"])
@@ -85,7 +85,7 @@ describe.each(placements)("makeOnnxSession on the $label", ({ label, open }) => 
     })
   )
 
-  it.scoped("runs float32 feeds and returns the outputs", () =>
+  it.effect("runs float32 feeds and returns the outputs", () =>
     Effect.gen(function* () {
       const session = yield* openIdentity
       const data = Float32Array.from({ length: 2 * 4 * 3 * 5 }, (_, i) => i * 0.5)
@@ -95,7 +95,7 @@ describe.each(placements)("makeOnnxSession on the $label", ({ label, open }) => 
     })
   )
 
-  it.scoped("runs uint8 feeds", () =>
+  it.effect("runs uint8 feeds", () =>
     Effect.gen(function* () {
       const path = yield* writeTempFile("cast.onnx", castToFloatModel({ inputName: "pixels", outputName: "values", dims: [1, 4] }))
       const session = yield* open({ modelPath: path, executionProviders: ["cpu"] })
@@ -105,7 +105,7 @@ describe.each(placements)("makeOnnxSession on the $label", ({ label, open }) => 
     })
   )
 
-  it.scoped("concurrent runs each get their own outputs", () =>
+  it.effect("concurrent runs each get their own outputs", () =>
     Effect.gen(function* () {
       const session = yield* openIdentity
       const inputs = Array.from({ length: 8 }, (_, k) => Float32Array.from({ length: 4 * 16 * 16 }, (_, i) => k * 1000 + i))
@@ -119,7 +119,7 @@ describe.each(placements)("makeOnnxSession on the $label", ({ label, open }) => 
     })
   )
 
-  it.scoped("a borrowed input is taken over by its run and lent again afterwards, holding what was written to it", () =>
+  it.effect("a borrowed input is taken over by its run and lent again afterwards, holding what was written to it", () =>
     Effect.gen(function* () {
       const session = yield* openIdentity
       const length = 4 * 16 * 16
@@ -154,27 +154,27 @@ describe.each(placements)("makeOnnxSession on the $label", ({ label, open }) => 
     })
   )
 
-  it.scoped("under a tracer of the application's own, every run is a span named OnnxSession.run", () =>
+  it.effect("under a tracer of the application's own, every run is a span named OnnxSession.run", () =>
     Effect.gen(function* () {
       const session = yield* openIdentity
       const builtIn = yield* Effect.tracer
       const spans: Array<{ name: string; attributes: ReadonlyMap<string, unknown> }> = []
       const recording = Tracer.make({
-        span: (name, parent, context, links, startTime, kind, options) => {
-          const span = builtIn.span(name, parent, context, links, startTime, kind, options)
-          spans.push({ name, attributes: span.attributes })
+        span: (options) => {
+          const span = builtIn.span(options)
+          spans.push({ name: options.name, attributes: span.attributes })
           return span
         },
         context: builtIn.context
       })
       const feeds = { input: { data: new Float32Array(16).fill(1), dims: [1, 4, 2, 2], type: "float32" as const } }
-      yield* session.run(feeds).pipe(Effect.withTracer(recording), Effect.repeatN(1))
+      yield* session.run(feeds).pipe(Effect.withTracer(recording), Effect.repeat({ times: 1 }))
       expect(spans.map((s) => s.name)).toEqual(["OnnxSession.run", "OnnxSession.run"])
       expect(spans[0]!.attributes.get("model")).toBe(session.modelPath)
     })
   )
 
-  it.scoped("rejects feeds that do not fit the model, naming the input", () =>
+  it.effect("rejects feeds that do not fit the model, naming the input", () =>
     Effect.gen(function* () {
       const session = yield* openIdentity
       const short = yield* Effect.flip(
@@ -196,7 +196,7 @@ describe.each(placements)("makeOnnxSession on the $label", ({ label, open }) => 
     })
   )
 
-  it.scoped.runIf(onLinux)("poolThreadNice: ORT's pool threads run at that nice value, every other thread keeps its own", () =>
+  it.effect.runIf(onLinux)("poolThreadNice: ORT's pool threads run at that nice value, every other thread keeps its own", () =>
     Effect.gen(function* () {
       const path = yield* writeTempFile("identity.onnx", identityFloat)
       const before = threadNices()
@@ -212,7 +212,7 @@ describe.each(placements)("makeOnnxSession on the $label", ({ label, open }) => 
     })
   )
 
-  it.scoped.runIf(onLinux)("poolThreadNice never raises a priority: in a process at nice 15, ORT's threads stay at 15", () =>
+  it.effect.runIf(onLinux)("poolThreadNice never raises a priority: in a process at nice 15, ORT's threads stay at 15", () =>
     Effect.gen(function* () {
       const model = yield* writeTempFile("identity.onnx", identityFloat)
       const script = fileURLToPath(new URL("../support/poolNiceChild.ts", import.meta.url))
@@ -229,7 +229,7 @@ describe.each(placements)("makeOnnxSession on the $label", ({ label, open }) => 
     })
   )
 
-  it.scoped.runIf(onLinux)("without poolThreadNice no thread's priority changes", () =>
+  it.effect.runIf(onLinux)("without poolThreadNice no thread's priority changes", () =>
     Effect.gen(function* () {
       const path = yield* writeTempFile("identity.onnx", identityFloat)
       const before = threadNices()
@@ -244,7 +244,7 @@ describe.each(placements)("makeOnnxSession on the $label", ({ label, open }) => 
   it.effect("releases the session when its scope closes: later runs fail, an in-flight run finishes first", () =>
     Effect.gen(function* () {
       const scope = yield* Scope.make()
-      const session = yield* Scope.extend(openIdentity, scope)
+      const session = yield* Scope.provide(openIdentity, scope)
       const feeds = { input: { data: new Float32Array(4 * 64 * 64).fill(2), dims: [1, 4, 64, 64], type: "float32" as const } }
       const [inFlight] = yield* Effect.all([session.run(feeds), Scope.close(scope, Exit.void)], { concurrency: "unbounded" })
       expect(inFlight["output"]?.data[0]).toBe(2)
@@ -256,7 +256,7 @@ describe.each(placements)("makeOnnxSession on the $label", ({ label, open }) => 
 })
 
 describe.each(placements)("warmUp on the $label", ({ open }) => {
-  it.scoped("runs zeros through the model; zero runs touch nothing; ORT rejections surface typed", () =>
+  it.effect("runs zeros through the model; zero runs touch nothing; ORT rejections surface typed", () =>
     Effect.gen(function* () {
       const path = yield* writeTempFile(
         "constant.onnx",

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either } from "effect"
+import { Effect, Result } from "effect"
 import fc from "fast-check"
 import { createRequire } from "node:module"
 import { dirname, join } from "node:path"
@@ -32,7 +32,7 @@ const probMap = (patches: ReadonlyArray<Patch>, width = 640, height = 640): Outp
 }
 
 const decode = (map: OutputTensor, transform: FrameTransform = identity640, overrides: Partial<DbTextOptions> = {}) =>
-  Either.getOrThrowWith(decodeDbText(map, transform, { ...options, ...overrides }), (e) => new Error(e.message))
+  Result.getOrThrowWith(decodeDbText(map, transform, { ...options, ...overrides }), (e) => new Error(e.message))
 
 /** The box DB's unclip grows a `w × h` region at (x0, y0) into, in model pixels. */
 const unclipped = (x0: number, y0: number, x1: number, y1: number, ratio = 1.5) => {
@@ -159,12 +159,12 @@ describe("decodeDbText on synthetic maps", () => {
 
   it("rejects maps that are not single-channel or whose data does not fit", () => {
     const twoChannels = decodeDbText({ data: new Float32Array(2 * 4 * 4), dims: [1, 2, 4, 4] }, identity640, options)
-    expect(Either.isLeft(twoChannels) && twoChannels.left.message).toBe(
+    expect(Result.isFailure(twoChannels) && twoChannels.failure.message).toBe(
       "db_text: cannot interpret output of shape [1, 2, 4, 4]: expected a single-channel probability map [1, 1, H, W]"
     )
     const short = decodeDbText({ data: new Float32Array(10), dims: [1, 1, 4, 4] }, identity640, options)
-    expect(Either.isLeft(short) && short.left.message).toContain("data holds 10 values, the shape needs 16")
-    expect(Either.getOrThrow(decodeDbText({ data: new Float32Array(16), dims: [4, 4] }, identity640, options))).toEqual([])
+    expect(Result.isFailure(short) && short.failure.message).toContain("data holds 10 values, the shape needs 16")
+    expect(Result.getOrThrow(decodeDbText({ data: new Float32Array(16), dims: [4, 4] }, identity640, options))).toEqual([])
   })
 })
 
@@ -390,7 +390,7 @@ describe("decodeDbText against a flood-fill reference", () => {
           maxDetections: c.maxDetections
         }
         const dims = c.flat ? [c.height, c.width] : [1, 1, c.height, c.width]
-        const actual = Either.getOrThrow(decodeDbText({ data: map, dims }, transform, o))
+        const actual = Result.getOrThrow(decodeDbText({ data: map, dims }, transform, o))
         expectSameDetections(actual, referenceDecode(data, c.width, c.height, transform, o))
         // The caller's map is left as it was.
         expect(new Uint32Array(map.slice().buffer)).toEqual(before)
@@ -429,7 +429,7 @@ describe("decodeDbText against a flood-fill reference", () => {
 })
 
 describe("decodeDbText through ONNX Runtime", () => {
-  it.scoped("a map passed through an Identity model decodes like the map itself", () =>
+  it.effect("a map passed through an Identity model decodes like the map itself", () =>
     Effect.gen(function* () {
       const path = yield* writeTempFile(
         "identity.onnx",
@@ -554,7 +554,7 @@ const detectText = (textLines: ReadonlyArray<TextLine>) =>
   })
 
 describe("decodeDbText with the PP-OCRv4 detector", () => {
-  it.scoped("finds each rendered text line (IoU ≥ 0.5 with its ink box)", () =>
+  it.effect("finds each rendered text line (IoU ≥ 0.5 with its ink box)", () =>
     Effect.gen(function* () {
       const { frame, detections } = yield* detectText(lines)
       expect(detections).toHaveLength(lines.length)
@@ -567,7 +567,7 @@ describe("decodeDbText with the PP-OCRv4 detector", () => {
     })
   )
 
-  it.scoped("finds nothing on a blank frame", () =>
+  it.effect("finds nothing on a blank frame", () =>
     Effect.gen(function* () {
       const { detections } = yield* detectText([])
       expect(detections).toEqual([])

@@ -149,7 +149,7 @@ const yoloYaml = (extra: Readonly<Record<string, unknown>> = {}) => ({
 })
 
 describe("OnnxHandler: YOLO models through a real container", () => {
-  it.scopedLive("decodes known boxes through the letterbox of a non-square frame, applies NMS and names classes", () =>
+  it.live("decodes known boxes through the letterbox of a non-square frame, applies NMS and names classes", () =>
     Effect.gen(function*() {
       const loaded = yield* load(yield* modelDir(yoloYaml(), yoloV8Model))
       const c = yield* serve(loaded, frames)
@@ -165,7 +165,7 @@ describe("OnnxHandler: YOLO models through a real container", () => {
       for (const key of ["preprocess_ms", "session_wait_ms", "handoff_ms", "inference_ms", "postprocess_ms"]) expect(meta[key]).toBeGreaterThanOrEqual(0)
     }))
 
-  it.scopedLive("runs under the scheduler: a frame beyond the freshness budget (the container's or the request's) is FRAME_EXPIRED, never run", () =>
+  it.live("runs under the scheduler: a frame beyond the freshness budget (the container's or the request's) is FRAME_EXPIRED, never run", () =>
     Effect.gen(function*() {
       const loaded = yield* load(yield* modelDir(yoloYaml(), yoloV8Model))
       const handler = yield* Layer.build(OnnxHandler.layer(loaded, { gpuAvailable: false }).pipe(
@@ -185,7 +185,7 @@ describe("OnnxHandler: YOLO models through a real container", () => {
       expect(detectionsOf(fresh)).toHaveLength(2)
     }))
 
-  it.scopedLive("request config overrides confidence_threshold and nms_iou_threshold; invalid overrides are ignored", () =>
+  it.live("request config overrides confidence_threshold and nms_iou_threshold; invalid overrides are ignored", () =>
     Effect.gen(function*() {
       const loaded = yield* load(yield* modelDir(yoloYaml({ confidence_threshold: 0.5, nms_iou_threshold: 0.45 }), yoloV8Model))
       const c = yield* serve(loaded, frames)
@@ -208,7 +208,7 @@ describe("OnnxHandler: YOLO models through a real container", () => {
       expect(classes(ignored)).toEqual(["0.90", "0.60"])
     }))
 
-  it.scopedLive("reads the v5 layout (objectness × class score)", () =>
+  it.live("reads the v5 layout (objectness × class score)", () =>
     Effect.gen(function*() {
       const model = constantOutputModel({
         inputName: "images",
@@ -225,7 +225,7 @@ describe("OnnxHandler: YOLO models through a real container", () => {
       expectBox(detections[1]!.bbox, BOX_C)
     }))
 
-  it.scopedLive("takes class names from output_schema.class_names_file", () =>
+  it.live("takes class names from output_schema.class_names_file", () =>
     Effect.gen(function*() {
       const dir = yield* modelDir(
         yoloYaml({ output_schema: { class_names_file: "classes.txt" } }),
@@ -237,7 +237,7 @@ describe("OnnxHandler: YOLO models through a real container", () => {
       expect(detections.map((d) => d.class_name)).toEqual(["forklift", "helmet"])
     }))
 
-  it.scopedLive("an output the post-processor cannot read fails the request with INFERENCE_FAILED (warm-up off)", () =>
+  it.live("an output the post-processor cannot read fails the request with INFERENCE_FAILED (warm-up off)", () =>
     Effect.gen(function*() {
       const model = encodeModel({
         inputs: [{ name: "images", elemType: "float32", dims: [1, 3, INPUT, INPUT] }],
@@ -278,26 +278,26 @@ describe("OnnxHandler: refuses to start a model it cannot serve", () => {
       return error.message
     })
 
-  it.scoped("a fixed 64x64 input with preprocessing.input_size 32x32, naming both", () =>
+  it.effect("a fixed 64x64 input with preprocessing.input_size 32x32, naming both", () =>
     Effect.gen(function*() {
       const message = yield* refusal({ preprocessing: { input_size: [32, 32] } }, fixedInput([1, 3, 64, 64]))
       expect(message).toContain("model input 'images' [1, 3, 64, 64] expects a 64x64 (width x height) image")
       expect(message).toContain("preprocessing.input_size is 32x32")
     }))
 
-  it.scoped("an NHWC model configured as nchw", () =>
+  it.effect("an NHWC model configured as nchw", () =>
     Effect.gen(function*() {
       const message = yield* refusal({ preprocessing: { input_size: [32, 32] } }, fixedInput([1, 32, 32, 3]))
       expect(message).toContain("[1, 32, 32, 3] is NHWC but preprocessing.layout is nchw; set layout: nhwc")
     }))
 
-  it.scoped("an input that does not have 3 channels", () =>
+  it.effect("an input that does not have 3 channels", () =>
     Effect.gen(function*() {
       const message = yield* refusal({ preprocessing: { input_size: [32, 32] } }, fixedInput([1, 1, 32, 32]))
       expect(message).toContain("has 1 channels")
     }))
 
-  it.scoped("a float32 input with preprocessing.dtype uint8", () =>
+  it.effect("a float32 input with preprocessing.dtype uint8", () =>
     Effect.gen(function*() {
       const message = yield* refusal(
         { preprocessing: { input_size: [32, 32], dtype: "uint8" } },
@@ -306,7 +306,7 @@ describe("OnnxHandler: refuses to start a model it cannot serve", () => {
       expect(message).toContain("model input 'images' is float32 but preprocessing.dtype is uint8; set dtype: float32")
     }))
 
-  it.scoped("backend.input_name or output_names the model does not have", () =>
+  it.effect("backend.input_name or output_names the model does not have", () =>
     Effect.gen(function*() {
       const model = fixedInput(["n", 3, "h", "w"])
       const input = yield* refusal({ backend: { input_name: "x" } }, model)
@@ -315,7 +315,7 @@ describe("OnnxHandler: refuses to start a model it cannot serve", () => {
       expect(output).toContain("backend.output_names 'boxes' is not an output of the model; it has 'output0'")
     }))
 
-  it.scoped("a YOLO post-processor on a 4-d output", () =>
+  it.effect("a YOLO post-processor on a 4-d output", () =>
     Effect.gen(function*() {
       const message = yield* refusal(
         { preprocessing: { input_size: [32, 32] }, postprocess: { kind: "yolo" } },
@@ -324,7 +324,7 @@ describe("OnnxHandler: refuses to start a model it cannot serve", () => {
       expect(message).toContain("model output 'output0' [1, 3, 32, 32] cannot be a YOLO head")
     }))
 
-  it.scoped("missing weights: loadModelConfig refuses, and weights gone by start-up are reported", () =>
+  it.effect("missing weights: loadModelConfig refuses, and weights gone by start-up are reported", () =>
     Effect.gen(function*() {
       const dir = yield* modelDir({}, undefined)
       const configError = yield* Effect.flip(loadModelConfig(dir))
@@ -337,7 +337,7 @@ describe("OnnxHandler: refuses to start a model it cannot serve", () => {
       expect(error.message).toContain(`failed to load ONNX model ${loaded.weightsPath}: file does not exist`)
     }))
 
-  it.scoped("model_type pytorch: loadModelConfig refuses, and so does the backend", () =>
+  it.effect("model_type pytorch: loadModelConfig refuses, and so does the backend", () =>
     Effect.gen(function*() {
       const dir = yield* modelDir({ model_type: "pytorch" }, fixedInput([1, 3, 32, 32]))
       const configError = yield* Effect.flip(loadModelConfig(dir))
@@ -350,7 +350,7 @@ describe("OnnxHandler: refuses to start a model it cannot serve", () => {
       )
     }))
 
-  it.scoped("cuda without a GPU: refused when required or when fallback is forbidden, CPU otherwise", () =>
+  it.effect("cuda without a GPU: refused when required or when fallback is forbidden, CPU otherwise", () =>
     Effect.gen(function*() {
       const model = fixedInput([1, 3, 32, 32])
       const base = { preprocessing: { input_size: [32, 32] } }
@@ -371,7 +371,7 @@ describe("OnnxHandler: refuses to start a model it cannot serve", () => {
       expect(outputOf(out).metadata).toMatchObject({ device: "cpu" })
     }))
 
-  it.scoped.skipIf(cudaProviderInstalled)("a GPU that ORT cannot use: CPU when fallback is allowed, refused otherwise", () =>
+  it.effect.skipIf(cudaProviderInstalled)("a GPU that ORT cannot use: CPU when fallback is allowed, refused otherwise", () =>
     Effect.gen(function*() {
       const model = fixedInput([1, 3, 32, 32])
       const base = { preprocessing: { input_size: [32, 32] }, backend: { execution_providers: ["cuda"] } }
@@ -423,7 +423,7 @@ describe("OnnxHandler: concurrency and lifecycle", () => {
     expectBox(detections[0]!.bbox, [r[0] / size, r[1] / size, r[2] / size, r[3] / size], 4)
   }
 
-  it.scopedLive("16 concurrent requests with different frames each get their own frame's box", () =>
+  it.live("16 concurrent requests with different frames each get their own frame's box", () =>
     Effect.gen(function*() {
       const loaded = yield* load(yield* modelDir(brightYaml(size), channelMeanModel(size)))
       const c = yield* serve(loaded, memory)
@@ -437,7 +437,7 @@ describe("OnnxHandler: concurrency and lifecycle", () => {
 
   // Over the socket these requests happened to reach ORT one at a time; started together, all 16 are
   // preprocessed before ORT runs any of them, so a shared tensor buffer would give every request the last frame.
-  it.scopedLive("16 infer calls started together, all waiting on ORT at once, keep their own tensors", () =>
+  it.live("16 infer calls started together, all waiting on ORT at once, keep their own tensors", () =>
     Effect.gen(function*() {
       const handler = yield* buildHandler(yield* load(yield* modelDir(brightYaml(size), channelMeanModel(size))))
       const outputs = yield* Effect.forEach(
@@ -449,7 +449,7 @@ describe("OnnxHandler: concurrency and lifecycle", () => {
     }))
 
   /** 16 cameras' requests started together through `handler.infer`; each must get its own frame's box. */
-  const inferAll = (handler: Context.Tag.Service<InferenceHandler>) =>
+  const inferAll = (handler: InferenceHandler["Service"]) =>
     Effect.forEach(
       rects,
       (_, i) =>
@@ -461,7 +461,7 @@ describe("OnnxHandler: concurrency and lifecycle", () => {
     )
   const batchSizes = (outputs: ReadonlyArray<InferenceOutput>) => outputs.map((o) => (o.metadata?.["batch_size"] as number | undefined) ?? 1)
 
-  it.scopedLive("scheduling.max_batch with a dynamic-batch model: frames of different cameras run as one batch, each camera gets its own detections", () =>
+  it.live("scheduling.max_batch with a dynamic-batch model: frames of different cameras run as one batch, each camera gets its own detections", () =>
     Effect.gen(function*() {
       const handler = yield* buildHandler(
         yield* load(yield* modelDir({ ...brightYaml(size), scheduling: { max_batch: 4 } }, channelMeanModel(size, "N")))
@@ -474,7 +474,7 @@ describe("OnnxHandler: concurrency and lifecycle", () => {
       expect(sizes.filter((n) => n > 1).length).toBeGreaterThanOrEqual(12)
     }))
 
-  it.scopedLive("through a container: its scheduler batches the ONNX backend's requests; answers match the unbatched ones", () =>
+  it.live("through a container: its scheduler batches the ONNX backend's requests; answers match the unbatched ones", () =>
     Effect.gen(function*() {
       const loaded = yield* load(yield* modelDir(brightYaml(size), channelMeanModel(size, "N")))
       const scheduler = yield* makeScheduler({ maxBatch: 4 })
@@ -484,8 +484,8 @@ describe("OnnxHandler: concurrency and lifecycle", () => {
       const c = yield* startContainer({ handler, frames: memory, scheduler })
       // The model busy with another camera's turn until all 16 requests wait for it.
       const busy = yield* Deferred.make<void>()
-      yield* Effect.fork(scheduler.run({ camera_id: "other", timestamp: Date.now() / 1000 }, Deferred.await(busy)))
-      const replies = yield* Effect.fork(Effect.forEach(
+      yield* Effect.forkChild(scheduler.run({ camera_id: "other", timestamp: Date.now() / 1000 }, Deferred.await(busy)))
+      const replies = yield* Effect.forkChild(Effect.forEach(
         rects,
         (_, i) => ask(c.socketPath, `/dev/shm/cam${i}`, memory.get(`/dev/shm/cam${i}`)!, { camera_id: `cam${i}` }),
         { concurrency: "unbounded" }
@@ -498,7 +498,7 @@ describe("OnnxHandler: concurrency and lifecycle", () => {
       expect(sizes).toEqual(rects.map(() => 4))
     }))
 
-  it.scopedLive("scheduling.streams: two sessions serve at once (with batches too), every answer its own frame's", () =>
+  it.live("scheduling.streams: two sessions serve at once (with batches too), every answer its own frame's", () =>
     Effect.gen(function*() {
       const handler = yield* buildHandler(
         yield* load(yield* modelDir({ ...brightYaml(size), scheduling: { streams: 2, max_batch: 2 } }, channelMeanModel(size, "N")))
@@ -508,7 +508,7 @@ describe("OnnxHandler: concurrency and lifecycle", () => {
       expect(Math.max(...batchSizes(outputs))).toBe(2)
     }))
 
-  it.scoped("scheduling.max_batch > 1 with a model whose batch is fixed fails at start, naming both", () =>
+  it.effect("scheduling.max_batch > 1 with a model whose batch is fixed fails at start, naming both", () =>
     Effect.gen(function*() {
       const error = yield* startError(
         yield* load(yield* modelDir({ ...brightYaml(32), scheduling: { max_batch: 2 } }, channelMeanModel(32)))
@@ -518,7 +518,7 @@ describe("OnnxHandler: concurrency and lifecycle", () => {
       )
     }))
 
-  it.scoped.runIf(onLinux)("backend.pool_thread_nice: onnxruntime's pool threads run at that nice value; 0 leaves them alone", () =>
+  it.effect.runIf(onLinux)("backend.pool_thread_nice: onnxruntime's pool threads run at that nice value; 0 leaves them alone", () =>
     Effect.gen(function*() {
       const size = 32
       const frame = { ...nv12Frame(size, size, [4, 4, 12, 12]), reference: "/dev/shm/x" }
@@ -528,7 +528,7 @@ describe("OnnxHandler: concurrency and lifecycle", () => {
         )
         const before = threadNices()
         const scope = yield* Scope.make()
-        const handler = yield* buildHandler(loaded).pipe(Scope.extend(scope))
+        const handler = yield* buildHandler(loaded).pipe(Scope.provide(scope))
         const started = [...startedSince(before).values()]
         // The session's worker thread and at least two pool threads.
         expect(started.length).toBeGreaterThanOrEqual(3)
@@ -539,12 +539,12 @@ describe("OnnxHandler: concurrency and lifecycle", () => {
       }
     }))
 
-  it.scopedLive("the session is released with the layer's scope: later runs fail with INFERENCE_FAILED", () =>
+  it.live("the session is released with the layer's scope: later runs fail with INFERENCE_FAILED", () =>
     Effect.gen(function*() {
       const size = 32
       const loaded = yield* load(yield* modelDir(brightYaml(size), channelMeanModel(size)))
       const scope = yield* Scope.make()
-      const handler = yield* buildHandler(loaded).pipe(Scope.extend(scope))
+      const handler = yield* buildHandler(loaded).pipe(Scope.provide(scope))
       const frame = { ...nv12Frame(size, size, [4, 4, 12, 12]), reference: "/dev/shm/x" }
       const ok = yield* handler.infer(request("/dev/shm/x"), frame)
       expect(outputOf(ok).detections).toHaveLength(1)

@@ -92,7 +92,7 @@ const warm = (session: OnnxSession, runs: number) =>
   Effect.forEach(Array.from({ length: runs }, (_, k) => k), () => session.run(detectorFeeds(detectorInput(0))), { discard: true })
 
 describe("OnnxSession in a worker thread", () => {
-  it.scopedLive("keeps the event loop responsive while 4 concurrent 640x640 detector runs execute", () =>
+  it.live("keeps the event loop responsive while 4 concurrent 640x640 detector runs execute", () =>
     Effect.gen(function* () {
       const session = yield* openDetector()
       yield* warm(session, 2)
@@ -106,7 +106,7 @@ describe("OnnxSession in a worker thread", () => {
     })
   )
 
-  it.scopedLive("gives the same outputs as the in-process session, and leaves the caller's input intact", () =>
+  it.live("gives the same outputs as the in-process session, and leaves the caller's input intact", () =>
     Effect.gen(function* () {
       const worker = yield* openDetector("worker")
       const main = yield* openDetector("main")
@@ -123,7 +123,7 @@ describe("OnnxSession in a worker thread", () => {
     })
   )
 
-  it.scopedLive("copies inputs when the run starts: the caller may overwrite its array while the run is in flight", () =>
+  it.live("copies inputs when the run starts: the caller may overwrite its array while the run is in flight", () =>
     Effect.gen(function* () {
       const path = yield* writeTempFile("identity.onnx", identityModel({ inputName: "input", outputName: "output", elemType: "float32", dims: [1, 4] }))
       const session = yield* makeOnnxSession({ modelPath: path, executionProviders: ["cpu"] })
@@ -136,7 +136,7 @@ describe("OnnxSession in a worker thread", () => {
     })
   )
 
-  it.scopedLive("interrupted runs (running or still queued) are dropped, queued ones are skipped, later runs succeed", () =>
+  it.live("interrupted runs (running or still queued) are dropped, queued ones are skipped, later runs succeed", () =>
     Effect.gen(function* () {
       const watched = yield* watchNextWorker
       const session = yield* openDetector()
@@ -147,9 +147,9 @@ describe("OnnxSession in a worker thread", () => {
       })
       const reference = onlyOutput(yield* session.run(detectorFeeds(detectorInput(3))))
 
-      const running = yield* Effect.fork(session.run(detectorFeeds(detectorInput(1))))
-      const ahead = yield* Effect.fork(session.run(detectorFeeds(detectorInput(2))))
-      const queued = yield* Effect.forEach([0, 1, 2, 3, 4, 5], (k) => Effect.fork(session.run(detectorFeeds(detectorInput(10 + k)))))
+      const running = yield* Effect.forkChild(session.run(detectorFeeds(detectorInput(1))))
+      const ahead = yield* Effect.forkChild(session.run(detectorFeeds(detectorInput(2))))
+      const queued = yield* Effect.forEach([0, 1, 2, 3, 4, 5], (k) => Effect.forkChild(session.run(detectorFeeds(detectorInput(10 + k)))))
       // Forked fibers start on a later tick; let them hand their runs to the worker (which is busy with `running`).
       yield* Effect.sleep(Duration.millis(5))
       yield* Fiber.interruptAll(queued)
@@ -165,17 +165,17 @@ describe("OnnxSession in a worker thread", () => {
     })
   )
 
-  it.scopedLive("a worker that dies fails its pending and later runs with OnnxRunFailed, and release still completes", () =>
+  it.live("a worker that dies fails its pending and later runs with OnnxRunFailed, and release still completes", () =>
     Effect.gen(function* () {
       const watched = yield* watchNextWorker
       const scope = yield* Scope.make()
-      const session = yield* Scope.extend(openDetector(), scope)
+      const session = yield* Scope.provide(openDetector(), scope)
       const worker = watched.worker
       if (worker === undefined) return yield* Effect.die("no worker was started")
       // A malformed run throws in the worker's loop: an uncaught exception, i.e. a crash. (Terminating
       // the worker from outside would abort the whole process if ORT happened to be mid-run.)
       worker.postMessage({ type: "run", id: -1, feeds: null })
-      const pending = yield* Effect.forEach([1, 2, 3], (k) => Effect.fork(session.run(detectorFeeds(detectorInput(k)))))
+      const pending = yield* Effect.forEach([1, 2, 3], (k) => Effect.forkChild(session.run(detectorFeeds(detectorInput(k)))))
 
       for (const fiber of pending) {
         const error = yield* Effect.flip(Fiber.join(fiber))
@@ -186,17 +186,17 @@ describe("OnnxSession in a worker thread", () => {
       expect(later._tag).toBe("OnnxRunFailed")
       expect(later.message).toContain("the inference worker exited unexpectedly (exit code 1)")
       yield* Scope.close(scope, Exit.void).pipe(
-        Effect.timeoutFail({ duration: Duration.seconds(5), onTimeout: () => new Error("release hung") })
+        Effect.timeoutOrElse({ duration: Duration.seconds(5), orElse: () => Effect.fail(new Error("release hung")) })
       )
       expect(watched.exitCode).toBe(1)
     })
   )
 
-  it.scopedLive("release lets the in-flight run finish, then ends the worker thread", () =>
+  it.live("release lets the in-flight run finish, then ends the worker thread", () =>
     Effect.gen(function* () {
       const watched = yield* watchNextWorker
       const scope = yield* Scope.make()
-      const session = yield* Scope.extend(openDetector(), scope)
+      const session = yield* Scope.provide(openDetector(), scope)
       expect(watched.worker).toBeDefined()
       const [out] = yield* Effect.all([session.run(detectorFeeds(detectorInput(1))), Scope.close(scope, Exit.void)], {
         concurrency: "unbounded"
@@ -206,7 +206,7 @@ describe("OnnxSession in a worker thread", () => {
     })
   )
 
-  it.scopedLive("thread: \"main\" starts no worker", () =>
+  it.live("thread: \"main\" starts no worker", () =>
     Effect.gen(function* () {
       const watched = yield* watchNextWorker
       const session = yield* openDetector("main")
@@ -219,7 +219,7 @@ describe("OnnxSession in a worker thread", () => {
 
   /** Runs `body` (ESM, after the imports below) in a fresh Node process with tsx; its exit code and output. */
   const runScript = (body: string) =>
-    Effect.async<{ readonly code: number | null; readonly output: string }>((resume) => {
+    Effect.callback<{ readonly code: number | null; readonly output: string }>((resume) => {
       const script = `
         import { Effect, Scope } from "effect"
         import { makeOnnxSession } from ${JSON.stringify(sessionModule)}
@@ -236,13 +236,13 @@ describe("OnnxSession in a worker thread", () => {
       child.stderr.on("data", (d) => (output += d))
       child.on("exit", (code) => resume(Effect.succeed({ code, output })))
       return Effect.sync(() => child.kill("SIGKILL"))
-    }).pipe(Effect.timeoutFail({ duration: Duration.seconds(30), onTimeout: () => new Error("the process did not exit") }))
+    }).pipe(Effect.timeoutOrElse({ duration: Duration.seconds(30), orElse: () => Effect.fail(new Error("the process did not exit")) }))
 
   it.live("a process exits by itself after a session's scope closes, and with an idle session still open", () =>
     Effect.gen(function* () {
       const { code, output } = yield* runScript(`
         await Effect.runPromise(Effect.scoped(Effect.flatMap(open, (s) => s.run(feeds))))
-        const session = await Effect.runPromise(Scope.extend(open, Effect.runSync(Scope.make())))
+        const session = await Effect.runPromise(Scope.provide(open, Effect.runSync(Scope.make())))
         await Effect.runPromise(session.run(feeds))
         console.log("done")
       `)
@@ -254,7 +254,7 @@ describe("OnnxSession in a worker thread", () => {
   it.live("process.exit during a run exits with the requested code (the run is let finish, not aborted)", () =>
     Effect.gen(function* () {
       const { code, output } = yield* runScript(`
-        const session = await Effect.runPromise(Scope.extend(open, Effect.runSync(Scope.make())))
+        const session = await Effect.runPromise(Scope.provide(open, Effect.runSync(Scope.make())))
         await Effect.runPromise(session.run(feeds))
         Effect.runFork(session.run(feeds))
         Effect.runFork(session.run(feeds))

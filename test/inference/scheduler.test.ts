@@ -3,7 +3,8 @@
  * what starts, in which order, and what is answered without running — no real time anywhere.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Deferred, Effect, Exit, Fiber, TestClock } from "effect"
+import { Cause, Clock, Deferred, Effect, Exit, Fiber, Option } from "effect"
+import { TestClock } from "effect/testing"
 import { Overloaded, toWireError } from "../../src/contract/errors.js"
 import * as Scheduler from "../../src/inference/Scheduler.js"
 
@@ -12,7 +13,7 @@ const T0 = 1_700_000_000_000
 const stamp = (msBeforeNow = 0) => (T0 - msBeforeNow) / 1000
 
 /** Lets forked fibers run up to where they wait. */
-const settle = Effect.repeatN(Effect.yieldNow(), 20)
+const settle = Effect.repeat(Effect.yieldNow, { times: 20 })
 
 type Outcome = Exit.Exit<string, unknown>
 
@@ -23,14 +24,14 @@ const bench = (options: Partial<Scheduler.SchedulerOptions> = {}) =>
     const scheduler = yield* Scheduler.make(options)
     const started: Array<string> = []
     const gates = new Map<string, Deferred.Deferred<void>>()
-    const fibers = new Map<string, Fiber.RuntimeFiber<string, unknown>>()
+    const fibers = new Map<string, Fiber.Fiber<string, unknown>>()
     const submit = (name: string, ticket: Partial<Scheduler.Ticket> & { readonly camera_id: string }) =>
       Effect.gen(function*() {
         const gate = yield* Deferred.make<void>()
         gates.set(name, gate)
-        const work = Effect.sync(() => started.push(name)).pipe(Effect.zipRight(Deferred.await(gate)), Effect.as(name))
+        const work = Effect.sync(() => started.push(name)).pipe(Effect.andThen(Deferred.await(gate)), Effect.as(name))
         const now = yield* Clock.currentTimeMillis
-        fibers.set(name, yield* Effect.fork(scheduler.run({ timestamp: now / 1000, ...ticket }, work)))
+        fibers.set(name, yield* Effect.forkChild(scheduler.run({ timestamp: now / 1000, ...ticket }, work)))
         yield* settle
       })
     /** Ends `name`'s work, after `ms` of (test) run time. */
@@ -42,12 +43,13 @@ const bench = (options: Partial<Scheduler.SchedulerOptions> = {}) =>
       })
     /** The outcome of `name`, once it has one. */
     const outcome = (name: string): Effect.Effect<Outcome | undefined> =>
-      Effect.map(Fiber.poll(fibers.get(name)!), (o) => (o._tag === "Some" ? o.value : undefined))
+      Effect.sync(() => fibers.get(name)!.pollUnsafe())
     const codeOf = (name: string) =>
-      Effect.map(outcome(name), (o) =>
-        o !== undefined && Exit.isFailure(o) && o.cause._tag === "Fail"
-          ? toWireError(o.cause.error as Parameters<typeof toWireError>[0])
-          : o)
+      Effect.map(outcome(name), (o) => {
+        // Effect 4's Cause is a list of reasons, not a tree: the typed failure, if any.
+        const error = o !== undefined && Exit.isFailure(o) ? Cause.findErrorOption(o.cause) : Option.none()
+        return Option.isSome(error) ? toWireError(error.value as Parameters<typeof toWireError>[0]) : o
+      })
     return { scheduler, started, submit, complete, outcome, codeOf }
   })
 
@@ -224,16 +226,16 @@ describe("Scheduler", () => {
       const scheduler = yield* Scheduler.make()
       const gate = yield* Deferred.make<void>()
       const ran: Array<string> = []
-      const work = (name: string) => Effect.sync(() => ran.push(name)).pipe(Effect.zipRight(Deferred.await(gate)))
-      const running = yield* Effect.fork(scheduler.run({ camera_id: "A", timestamp: stamp() }, work("a1")))
+      const work = (name: string) => Effect.sync(() => ran.push(name)).pipe(Effect.andThen(Deferred.await(gate)))
+      const running = yield* Effect.forkChild(scheduler.run({ camera_id: "A", timestamp: stamp() }, work("a1")))
       yield* settle
-      const waiting = yield* Effect.fork(scheduler.run({ camera_id: "B", timestamp: stamp() }, work("b1")))
+      const waiting = yield* Effect.forkChild(scheduler.run({ camera_id: "B", timestamp: stamp() }, work("b1")))
       yield* settle
       expect(scheduler.waiting()).toBe(1)
       yield* Fiber.interrupt(waiting)
       expect(scheduler.waiting()).toBe(0)
       yield* Fiber.interrupt(running)
-      const next = yield* Effect.fork(scheduler.run({ camera_id: "C", timestamp: stamp() }, work("c1")))
+      const next = yield* Effect.forkChild(scheduler.run({ camera_id: "C", timestamp: stamp() }, work("c1")))
       yield* settle
       expect(ran).toEqual(["a1", "c1"])
       yield* Fiber.interrupt(next)
@@ -298,7 +300,7 @@ describe("Scheduler", () => {
             if (inflight >= places && !scheduler.displace(camera, full)) return
             inflight++
             const now = yield* Clock.currentTimeMillis
-            yield* Effect.fork(
+            yield* Effect.forkChild(
               scheduler.run({ camera_id: camera, timestamp: now / 1000 }, work(camera)).pipe(
                 Effect.ensuring(Effect.sync(() => inflight--))
               )
@@ -339,7 +341,7 @@ describe("Scheduler", () => {
     const submitTo = (scheduler: Scheduler.SchedulerShape, camera: string, work: (slot: Scheduler.Slot) => Effect.Effect<string>) =>
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
-        const fiber = yield* Effect.fork(scheduler.run({ camera_id: camera, timestamp: now / 1000 }, work))
+        const fiber = yield* Effect.forkChild(scheduler.run({ camera_id: camera, timestamp: now / 1000 }, work))
         yield* settle
         return fiber
       })
@@ -428,7 +430,7 @@ describe("Scheduler", () => {
         const failing = (slot: Scheduler.Slot): Effect.Effect<string> =>
           slot.batch.join("x", (inputs) => Effect.fail(`model failed for ${inputs.length}`)).pipe(
             Effect.map(() => "ran"),
-            Effect.catchAll((e) => Effect.succeed(e))
+            Effect.catch((e) => Effect.succeed(e))
           )
         const b = yield* submitTo(scheduler, "B", failing)
         const c = yield* submitTo(scheduler, "C", failing)

@@ -81,7 +81,7 @@ const bestIou = (box: Box, detections: ReadonlyArray<WireDetection>): number =>
 const bestIouOfLines = (box: Box, scene: Scene): number => Math.max(0, ...scene.lines.map((l) => iou(box, l.box)))
 
 describe("text detection (PP-OCRv4) end to end", () => {
-  it.scopedLive("finds every rendered text line (IoU >= 0.5) and nothing in a frame without text", () =>
+  it.live("finds every rendered text line (IoU >= 0.5) and nothing in a frame without text", () =>
     Effect.gen(function*() {
       const scenes = yield* Effect.promise(() => sampleScenes())
       expect(scenes.map((s) => s.name)).toEqual(["street-sign", "notice-board", "blank"])
@@ -103,7 +103,7 @@ describe("text detection (PP-OCRv4) end to end", () => {
       }
     }))
 
-  it.scopedLive("timings tell the model's run from its queue and from the hand-off, and add up to the request's", () =>
+  it.live("timings tell the model's run from its queue and from the hand-off, and add up to the request's", () =>
     Effect.gen(function*() {
       const { c, file, nv12 } = yield* containerAndFrame("timing")
       const ask = (frameId: number) =>
@@ -132,7 +132,7 @@ describe("text detection (PP-OCRv4) end to end", () => {
       }
     }))
 
-  it.scopedLive("ruth-model bench shows the backend's stages and the share outside the model", () =>
+  it.live("ruth-model bench shows the backend's stages and the share outside the model", () =>
     Effect.gen(function*() {
       const { c, file, nv12 } = yield* containerAndFrame("bench")
       const args = ["bench", "--socket", c.socketPath, "--frame", file, "--width", String(nv12.width), "--height", String(nv12.height)]
@@ -157,7 +157,7 @@ describe("text detection (PP-OCRv4) end to end", () => {
     }))
 
   // bench/e2e's floors are baselines only if they do the container's work: same frame, same answer.
-  it.scopedLive("the bench's bare floors (bench/servers/bareModel.ts, inline and --worker) answer what the container answers", () =>
+  it.live("the bench's bare floors (bench/servers/bareModel.ts, inline and --worker) answer what the container answers", () =>
     Effect.gen(function*() {
       const { c, file, nv12 } = yield* containerAndFrame("floor")
       const ask = (socketPath: string) =>

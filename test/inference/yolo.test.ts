@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either } from "effect"
+import { Effect, Result } from "effect"
 import { letterboxTransform } from "../../src/frames/transform.js"
 import { makeOnnxSession } from "../../src/inference/OnnxSession.js"
 import type { OutputTensor, RawDetection } from "../../src/inference/postprocess/types.js"
@@ -58,7 +58,7 @@ const options: YoloOptions = {
 }
 
 const decoded = (output: OutputTensor, overrides: Partial<YoloOptions> = {}): ReadonlyArray<RawDetection> =>
-  Either.getOrThrowWith(decodeYolo(output, transform, { ...options, ...overrides }), (e) => new Error(e.message))
+  Result.getOrThrowWith(decodeYolo(output, transform, { ...options, ...overrides }), (e) => new Error(e.message))
 
 const expectBox = (actual: ReadonlyArray<number> | undefined, expected: Box) => {
   expect(actual).toHaveLength(4)
@@ -232,25 +232,25 @@ describe("decodeYolo", () => {
 
   it("an output it cannot interpret is an error naming the shape", () => {
     const bad = decodeYolo({ data: new Float32Array(24), dims: [1, 2, 3, 4] }, transform, options)
-    expect(Either.isLeft(bad)).toBe(true)
-    if (Either.isLeft(bad)) {
-      expect(bad.left._tag).toBe("UnsupportedOutputShape")
-      expect(bad.left.message).toContain("[1, 2, 3, 4]")
+    expect(Result.isFailure(bad)).toBe(true)
+    if (Result.isFailure(bad)) {
+      expect(bad.failure._tag).toBe("UnsupportedOutputShape")
+      expect(bad.failure.message).toContain("[1, 2, 3, 4]")
     }
     const sizeMismatch = decodeYolo({ data: new Float32Array(10), dims: [1, 7, 3] }, transform, options)
-    expect(Either.isLeft(sizeMismatch) && sizeMismatch.left.message).toContain("data holds 10 values, the shape needs 21")
+    expect(Result.isFailure(sizeMismatch) && sizeMismatch.failure.message).toContain("data holds 10 values, the shape needs 21")
     const batch2 = decodeYolo({ data: new Float32Array(2 * 7 * 3), dims: [2, 7, 3] }, transform, options)
-    expect(Either.isLeft(batch2)).toBe(true)
+    expect(Result.isFailure(batch2)).toBe(true)
     const tooFew = decodeYolo({ data: new Float32Array(12), dims: [1, 4, 3] }, transform, { ...options, layout: "v8" })
-    expect(Either.isLeft(tooFew) && tooFew.left.message).toContain("v8 layout needs at least 5 rows")
+    expect(Result.isFailure(tooFew) && tooFew.failure.message).toContain("v8 layout needs at least 5 rows")
     const empty = decodeYolo({ data: new Float32Array(0), dims: [1, 84, 0] }, transform, options)
-    expect(Either.getOrThrow(empty)).toEqual([])
+    expect(Result.getOrThrow(empty)).toEqual([])
   })
 })
 
 describe("resolveYoloLayout", () => {
   const layoutOf = (dims: ReadonlyArray<number>, classCount: number) =>
-    Either.match(resolveYoloLayout(dims, "auto", classCount), { onLeft: (e) => e.message, onRight: (g) => g })
+    Result.match(resolveYoloLayout(dims, "auto", classCount), { onFailure: (e) => e.message, onSuccess: (g) => g })
 
   it("picks by shape: the smaller non-batch dimension is the per-box attribute axis", () => {
     expect(layoutOf([1, 84, 8400], 0)).toEqual({ layout: "v8", numBoxes: 8400, numClasses: 80 })
@@ -277,7 +277,7 @@ describe("resolveYoloLayout", () => {
   })
 
   it("an explicit layout overrides the shape", () => {
-    expect(Either.getOrThrow(resolveYoloLayout([1, 8400, 84], "v8", 0))).toEqual({
+    expect(Result.getOrThrow(resolveYoloLayout([1, 8400, 84], "v8", 0))).toEqual({
       layout: "v8",
       numBoxes: 84,
       numClasses: 8396
@@ -305,7 +305,7 @@ describe("decodeYolo on real ONNX Runtime output", () => {
       return tensor
     })
 
-  it.scoped("v8", () =>
+  it.effect("v8", () =>
     Effect.gen(function* () {
       const tensor = yield* runConstantModel(v8Tensor(threeCandidates, 3))
       expect(tensor.dims).toEqual([1, 7, 3])
@@ -316,7 +316,7 @@ describe("decodeYolo on real ONNX Runtime output", () => {
     })
   )
 
-  it.scoped("v5", () =>
+  it.effect("v5", () =>
     Effect.gen(function* () {
       const tensor = yield* runConstantModel(
         v5Tensor(

@@ -9,7 +9,7 @@ const frames = new Map([["/dev/shm/cam1", memoryFrame()]])
 
 describe("ModelClient", () => {
   for (const poolSize of [0, 2]) {
-    it.scopedLive(`answers concurrent requests, each with its own reply (poolSize ${poolSize})`, () =>
+    it.live(`answers concurrent requests, each with its own reply (poolSize ${poolSize})`, () =>
       Effect.gen(function*() {
         const handler: InferenceHandlerShape = {
           infer: (req) => Effect.as(Effect.sleep(`${Number(req.request_id) % 3} millis`), [])
@@ -26,7 +26,7 @@ describe("ModelClient", () => {
       }))
   }
 
-  it.scopedLive("typed errors: connect (nothing listening), timeout; the pool recovers after a timeout", () =>
+  it.live("typed errors: connect (nothing listening), timeout; the pool recovers after a timeout", () =>
     Effect.gen(function*() {
       const gate = yield* Deferred.make<void>()
       let slow = true
@@ -48,7 +48,7 @@ describe("ModelClient", () => {
       yield* Deferred.succeed(gate, undefined)
     }))
 
-  it.scopedLive("an interrupted request leaves the client usable", () =>
+  it.live("an interrupted request leaves the client usable", () =>
     Effect.gen(function*() {
       const c = yield* startContainer({ frames, handler: { infer: () => Effect.as(Effect.sleep("50 millis"), []) } })
       const client = yield* makeClient({ socketPath: c.socketPath, poolSize: 1 })
@@ -58,7 +58,7 @@ describe("ModelClient", () => {
     }))
 
   for (const poolSize of [1, 4]) {
-    it.scopedLive(`pooled (poolSize ${poolSize}) against a server that answers one request per connection: every request answered`, () =>
+    it.live(`pooled (poolSize ${poolSize}) against a server that answers one request per connection: every request answered`, () =>
       Effect.gen(function*() {
         const original = yield* startOriginalServer("original-model")
         const client = yield* makeClient({ socketPath: original.socketPath, poolSize })
@@ -71,7 +71,7 @@ describe("ModelClient", () => {
       }))
   }
 
-  it.scopedLive("pooled against a server that keeps connections open: one connection carries every request", () =>
+  it.live("pooled against a server that keeps connections open: one connection carries every request", () =>
     Effect.gen(function*() {
       const server = yield* startScriptedServer((m) => ({ ...(m as object), detections: [], error: null }))
       const client = yield* makeClient({ socketPath: server.socketPath, poolSize: 1 })
@@ -79,7 +79,7 @@ describe("ModelClient", () => {
       expect(server.connections()).toBe(1)
     }))
 
-  it.scopedLive("a message the original server does not understand fails as `closed`, not as a hang", () =>
+  it.live("a message the original server does not understand fails as `closed`, not as a hang", () =>
     Effect.gen(function*() {
       const original = yield* startOriginalServer()
       const client = yield* makeClient({ socketPath: original.socketPath, poolSize: 2 })

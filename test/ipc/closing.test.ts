@@ -5,13 +5,13 @@
  */
 import * as net from "node:net"
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Logger, Schedule, Scope } from "effect"
+import { Deferred, Effect, Exit, Fiber, Logger, Schedule, Scope } from "effect"
 import { encodeMessage, FrameDecoder } from "../../src/contract/codec.js"
 import type { InferenceHandlerShape } from "../../src/container/InferenceHandler.js"
 import { memoryFrame, request, startContainer } from "../support/harness.js"
 
 const frames = new Map([["/dev/shm/cam1", memoryFrame()]])
-const quiet = Logger.remove(Logger.defaultLogger)
+const quiet = Logger.layer([])
 
 /** A raw client: what it received, and how its connection ended. */
 interface Conversation {
@@ -24,7 +24,7 @@ interface Conversation {
 }
 
 const connect = (socketPath: string, onReply: (reply: Record<string, unknown>, socket: net.Socket) => void = () => {}) =>
-  Effect.async<Conversation>((resume) => {
+  Effect.callback<Conversation>((resume) => {
     const socket = net.connect(socketPath)
     const decoder = new FrameDecoder(64 * 1024 * 1024)
     const replies: Array<Record<string, unknown>> = []
@@ -60,19 +60,19 @@ const connect = (socketPath: string, onReply: (reply: Record<string, unknown>, s
 const gated = (entered: Deferred.Deferred<void>, gate: Deferred.Deferred<void>): InferenceHandlerShape => ({
   infer: (req) =>
     String(req.request_id).startsWith("slow")
-      ? Effect.zipRight(Deferred.succeed(entered, undefined), Effect.as(Deferred.await(gate), []))
+      ? Effect.andThen(Deferred.succeed(entered, undefined), Effect.as(Deferred.await(gate), []))
       : Effect.succeed([])
 })
 
 describe("closing connections at shutdown", () => {
-  it.scopedLive("a request in flight at the drain deadline and 1000 pipelined behind it: every one answered SHUTTING_DOWN, then a clean close", () =>
+  it.live("a request in flight at the drain deadline and 1000 pipelined behind it: every one answered SHUTTING_DOWN, then a clean close", () =>
     Effect.gen(function*() {
       const entered = yield* Deferred.make<void>()
       const gate = yield* Deferred.make<void>() // never opened: the drain deadline ends the slow request
       const scope = yield* Scope.make()
       const c = yield* startContainer({ handler: gated(entered, gate), frames, settings: { drainTimeoutMs: 300 } }).pipe(
         Effect.provide(quiet),
-        Scope.extend(scope)
+        Scope.provide(scope)
       )
       const client = yield* connect(c.socketPath)
       // Far more than the server reads while a request is in progress: most stay unread in the socket.
@@ -87,14 +87,14 @@ describe("closing connections at shutdown", () => {
       expect(new Set(client.replies.map((r) => r.error_code))).toEqual(new Set(["SHUTTING_DOWN"]))
     }))
 
-  it.scopedLive("a persistent client writing through the shutdown: each request answered until the server ends the connection, never a reset", () =>
+  it.live("a persistent client writing through the shutdown: each request answered until the server ends the connection, never a reset", () =>
     Effect.gen(function*() {
       const entered = yield* Deferred.make<void>()
       const gate = yield* Deferred.make<void>()
       const scope = yield* Scope.make()
       const c = yield* startContainer({ handler: gated(entered, gate), frames, settings: { drainTimeoutMs: 10_000 } }).pipe(
         Effect.provide(quiet),
-        Scope.extend(scope)
+        Scope.provide(scope)
       )
       // A slow request on its own connection holds the drain open.
       const holder = yield* connect(c.socketPath)
@@ -114,12 +114,12 @@ describe("closing connections at shutdown", () => {
       })
       send(client.socket)
       yield* Effect.promise(() => client.until((rs) => rs.length >= 3))
-      const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
+      const closing = yield* Effect.forkChild(Scope.close(scope, Exit.void))
       // Requests after the drain began are answered SHUTTING_DOWN; then the drain ends.
       yield* Effect.promise(() => client.until((rs) => rs.filter((r) => r.error_code === "SHUTTING_DOWN").length >= 3))
       yield* Deferred.succeed(gate, undefined)
       const error = yield* Effect.promise(() => client.closed)
-      yield* closing.await
+      yield* Fiber.await(closing)
       expect(error).toBeUndefined()
       expect(holder.replies).toMatchObject([{ request_id: "slow", error: null }])
       expect(client.replies.map((r) => r.request_id)).toEqual(Array.from({ length: client.replies.length }, (_, i) => i + 1))
@@ -130,12 +130,12 @@ describe("closing connections at shutdown", () => {
 })
 
 describe("closing is bounded", () => {
-  it.scopedLive("a client that neither reads nor ends: shutdown still completes and its connection is closed", () =>
+  it.live("a client that neither reads nor ends: shutdown still completes and its connection is closed", () =>
     Effect.gen(function*() {
       const scope = yield* Scope.make()
       const blob = "x".repeat(64 * 1024)
       const handler: InferenceHandlerShape = { infer: () => Effect.succeed({ detections: [], metadata: { blob } }) }
-      const c = yield* startContainer({ handler, frames }).pipe(Effect.provide(quiet), Scope.extend(scope))
+      const c = yield* startContainer({ handler, frames }).pipe(Effect.provide(quiet), Scope.provide(scope))
       // Half-open allowed and never reading: the server's answers and its end go nowhere.
       const socket = net.connect({ path: c.socketPath, allowHalfOpen: true })
       socket.pause()
@@ -155,7 +155,7 @@ describe("closing is bounded", () => {
 })
 
 describe("the idle sweep", () => {
-  it.scopedLive("a pipelining client that stops reading past the idle timeout still gets every answer", () =>
+  it.live("a pipelining client that stops reading past the idle timeout still gets every answer", () =>
     Effect.gen(function*() {
       // Large answers: a few fill the socket buffers, and the rest wait in the server.
       const blob = "x".repeat(32 * 1024)

@@ -6,7 +6,7 @@ import { memoryFrame, request, startContainer } from "../support/harness.js"
 import { startOriginalServer } from "../support/originalServer.js"
 
 describe("load generator", () => {
-  it.scopedLive("reports progress at the end of a run shorter than the interval, with the run's totals", () =>
+  it.live("reports progress at the end of a run shorter than the interval, with the run's totals", () =>
     Effect.gen(function*() {
       const c = yield* startContainer({ frames: new Map([["/dev/shm/cam1", memoryFrame()]]) })
       const progress: Array<LoadProgress> = []
@@ -28,7 +28,7 @@ describe("load generator", () => {
       expect(progress[0]!.recentRps).toBeGreaterThan(0)
     }))
 
-  it.scopedLive("persistent clients against a server that closes after each answer: every request answered, the mode says so", () =>
+  it.live("persistent clients against a server that closes after each answer: every request answered, the mode says so", () =>
     Effect.gen(function*() {
       const original = yield* startOriginalServer("original-model")
       const result = yield* Effect.promise(() =>
@@ -45,7 +45,7 @@ describe("load generator", () => {
       expect(result.firstFailure).toBeUndefined()
     }))
 
-  it.scopedLive("an abort ends the run at once with what was answered", () =>
+  it.live("an abort ends the run at once with what was answered", () =>
     Effect.gen(function*() {
       const c = yield* startContainer({ frames: new Map([["/dev/shm/cam1", memoryFrame()]]) })
       const stop = new AbortController()

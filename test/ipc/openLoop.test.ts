@@ -1,7 +1,7 @@
 import * as net from "node:net"
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Semaphore } from "effect"
 import { type OpenLoopOptions, runOpenLoop } from "../../src/ipc/openLoop.js"
 import { memoryFrame, request, startContainer, tempDir } from "../support/harness.js"
 import { accountedFor, scriptedAnswer } from "../support/openLoop.js"
@@ -11,10 +11,10 @@ const frameRequest = (model_id = "test-model"): OpenLoopOptions["request"] => ({
   request("/dev/shm/cam1", { camera_id: cameraId, model_id, timestamp, frame_metadata: { width: 64, height: 48, format: "NV12", frame_id: frameId } })
 
 describe("open-loop load generator", () => {
-  it.scopedLive("holds each camera's rate while the model falls behind; every frame is accounted for", () =>
+  it.live("holds each camera's rate while the model falls behind; every frame is accounted for", () =>
     Effect.gen(function*() {
       // A model that runs one request at a time for 50 ms: 20 answers/s at most, against 80 frames/s sent.
-      const model = yield* Effect.makeSemaphore(1)
+      const model = yield* Semaphore.make(1)
       const c = yield* startContainer({
         frames: new Map([["/dev/shm/cam1", memoryFrame()]]),
         settings: { maxInflight: 8, requestTimeoutMs: 300 },
@@ -41,10 +41,10 @@ describe("open-loop load generator", () => {
       expect(r.total.frameAgeMs.p99).toBeGreaterThanOrEqual(r.total.frameAgeMs.p50)
     }), 60_000)
 
-  it.scopedLive("ok answers/s is over the time answers came in: a backlog answered after sending stopped is not counted as faster", () =>
+  it.live("ok answers/s is over the time answers came in: a backlog answered after sending stopped is not counted as faster", () =>
     Effect.gen(function*() {
       // One run at a time for 100 ms: at most 10 answers/s, against 20 frames/s sent for 0.5 s.
-      const model = yield* Effect.makeSemaphore(1)
+      const model = yield* Semaphore.make(1)
       const c = yield* startContainer({
         frames: new Map([["/dev/shm/cam1", memoryFrame()]]),
         settings: { maxInflight: 64, requestTimeoutMs: 5_000 },
@@ -61,7 +61,7 @@ describe("open-loop load generator", () => {
     }), 60_000)
 
   for (const connectPerRequest of [true, false]) {
-    it.scopedLive(`counts each error code under its key, per camera and in total (${connectPerRequest ? "per request" : "persistent"})`, () =>
+    it.live(`counts each error code under its key, per camera and in total (${connectPerRequest ? "per request" : "persistent"})`, () =>
       Effect.gen(function*() {
         const seen: Array<{ camera: string; frameId: number; timestamp: number }> = []
         const server = yield* startScriptedServer(scriptedAnswer(seen))
@@ -88,7 +88,7 @@ describe("open-loop load generator", () => {
       }), 60_000)
   }
 
-  it.scopedLive("frames a server never answers count as unanswered after the grace period", () =>
+  it.live("frames a server never answers count as unanswered after the grace period", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir()
       const socketPath = path.join(dir, "silent.sock")
@@ -103,7 +103,7 @@ describe("open-loop load generator", () => {
       expect(r.cameras[0]).toMatchObject({ sent: 4, ok: 0, unanswered: 4, failures: 0 })
     }), 60_000)
 
-  it.scopedLive("nothing listening: every frame is a connection failure, the first one's reason kept", () =>
+  it.live("nothing listening: every frame is a connection failure, the first one's reason kept", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir()
       const r = yield* Effect.promise(() =>

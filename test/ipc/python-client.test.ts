@@ -7,7 +7,7 @@ import { startContainer, writeFrameFile } from "../support/harness.js"
 const run = promisify(execFile)
 
 describe("a caller written only from the contract (Python standard library)", () => {
-  it.scopedLive("gets valid responses: detections for a good request, an error for a malformed one", () =>
+  it.live("gets valid responses: detections for a good request, an error for a malformed one", () =>
     Effect.gen(function*() {
       const c = yield* startContainer({
         handler: {

@@ -3,7 +3,7 @@ import * as fs from "node:fs"
 import * as net from "node:net"
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Deferred, Effect, Exit, Logger, Scope } from "effect"
+import { Cause, Deferred, Effect, Exit, Fiber, Logger, Scope } from "effect"
 import { encodeMessage, encodePayload } from "../../src/contract/codec.js"
 import { InferenceFailed } from "../../src/contract/errors.js"
 import type { InferenceHandlerShape } from "../../src/container/InferenceHandler.js"
@@ -18,7 +18,7 @@ const person = { class_id: 0, class_name: "person", confidence: 0.75, bbox: [0.1
 const detecting: InferenceHandlerShape = { infer: () => Effect.succeed({ detections: [person], metadata: { device: "cpu" } }) }
 
 describe("IPC server", () => {
-  it.scopedLive("answers a valid request with detections, echoes ids and adds timing metadata", () =>
+  it.live("answers a valid request with detections, echoes ids and adds timing metadata", () =>
     Effect.gen(function*() {
       const c = yield* startContainer({ handler: detecting, frames })
       const reply = yield* promise(() => call(c.socketPath, request("/dev/shm/cam1", { request_id: "r-1" })))
@@ -34,17 +34,17 @@ describe("IPC server", () => {
       expect(reply).not.toHaveProperty("error_code")
     }))
 
-  it.scopedLive("listens at {socket_dir}/vas_model_{model_id}.sock with mode 0600 by default, removes it on stop", () =>
+  it.live("listens at {socket_dir}/vas_model_{model_id}.sock with mode 0600 by default, removes it on stop", () =>
     Effect.gen(function*() {
       const scope = yield* Scope.make()
-      const c = yield* startContainer({ frames }).pipe(Scope.extend(scope))
+      const c = yield* startContainer({ frames }).pipe(Scope.provide(scope))
       expect(c.socketPath).toBe(path.join(c.dir, "vas_model_test-model.sock"))
       expect(fs.statSync(c.socketPath).mode & 0o777).toBe(0o600)
       yield* Scope.close(scope, Exit.void)
       expect(fs.existsSync(c.socketPath)).toBe(false)
     }))
 
-  it.scopedLive("applies a configured socket mode", () =>
+  it.live("applies a configured socket mode", () =>
     Effect.gen(function*() {
       const c = yield* startContainer({ frames, settings: { socketMode: 0o660 } })
       expect(fs.statSync(c.socketPath).mode & 0o777).toBe(0o660)
@@ -57,7 +57,7 @@ describe("IPC server", () => {
       expect(reply.detections).toEqual([])
     }
 
-    it.scopedLive("INVALID_REQUEST for bad JSON and for schema violations (naming the field)", () =>
+    it.live("INVALID_REQUEST for bad JSON and for schema violations (naming the field)", () =>
       Effect.gen(function*() {
         const c = yield* startContainer({ frames })
         const bad = yield* promise(() => converse(c.socketPath, [encodePayload(Buffer.from("{not json"))]))
@@ -69,7 +69,7 @@ describe("IPC server", () => {
         expect(schema).toMatchObject({ camera_id: "camera_1", frame_id: 9 })
       }))
 
-    it.scopedLive("MODEL_MISMATCH when the request names another model", () =>
+    it.live("MODEL_MISMATCH when the request names another model", () =>
       Effect.gen(function*() {
         const c = yield* startContainer({ frames })
         const reply = yield* promise(() => call(c.socketPath, request("/dev/shm/cam1", { model_id: "other" })))
@@ -77,7 +77,7 @@ describe("IPC server", () => {
         expect(reply.model_id).toBe("other")
       }))
 
-    it.scopedLive("FRAME_NOT_FOUND, FRAME_ACCESS_DENIED and FRAME_INVALID from real files", () =>
+    it.live("FRAME_NOT_FOUND, FRAME_ACCESS_DENIED and FRAME_INVALID from real files", () =>
       Effect.gen(function*() {
         const c = yield* startContainer()
         const small = writeFrameFile(c.dir, "small", 8, 8)
@@ -93,7 +93,7 @@ describe("IPC server", () => {
         expect(good.error).toBeNull()
       }))
 
-    it.scopedLive("INFERENCE_FAILED for a typed failure, a defect and output that breaks the schema", () =>
+    it.live("INFERENCE_FAILED for a typed failure, a defect and output that breaks the schema", () =>
       Effect.gen(function*() {
         // Answered at once (the handler's effect is already an Exit) and answered from a fiber (it is not).
         let mode = "fail"
@@ -103,7 +103,7 @@ describe("IPC server", () => {
               case "fail":
                 return Effect.fail(new InferenceFailed({ reason: "model exploded" }))
               case "fail later":
-                return Effect.zipRight(Effect.yieldNow(), Effect.fail(new InferenceFailed({ reason: "model exploded later" })))
+                return Effect.andThen(Effect.yieldNow, Effect.fail(new InferenceFailed({ reason: "model exploded later" })))
               case "defect":
                 return Effect.sync(() => {
                   throw new Error("kaboom")
@@ -111,11 +111,11 @@ describe("IPC server", () => {
               case "throws":
                 throw new Error("thrown before any effect")
               case "garbage later":
-                return Effect.as(Effect.yieldNow(), [{ ...person, bbox: [0.5, 0.5, 0.1, 0.1] }])
+                return Effect.as(Effect.yieldNow, [{ ...person, bbox: [0.5, 0.5, 0.1, 0.1] }])
               case "nothing":
                 return Effect.succeed(undefined as never)
               case "null later":
-                return Effect.as(Effect.yieldNow(), null as never)
+                return Effect.as(Effect.yieldNow, null as never)
               default:
                 return Effect.succeed([{ ...person, confidence: 7 }])
             }
@@ -140,7 +140,7 @@ describe("IPC server", () => {
         expect(health).toMatchObject({ total_requests: 8, total_errors: 8, errors_by_code: { INFERENCE_FAILED: 8 }, inflight: 0 })
       }))
 
-    it.scopedLive("a handler that throws, behind a frame reader that only has `use`: answered, and the connection goes on", () =>
+    it.live("a handler that throws, behind a frame reader that only has `use`: answered, and the connection goes on", () =>
       Effect.gen(function*() {
         // A reader of the author's own (no synchronous path): the request takes the fiber path.
         const memory = Effect.runSync(Effect.provide(FrameReader, FrameReader.layerMemory(frames)))
@@ -161,7 +161,7 @@ describe("IPC server", () => {
         expect(replies[1]).toMatchObject({ request_id: 2, error: null })
       }))
 
-    it.scopedLive("the server answers even a request whose handling throws or dies, at once or later, and the connection goes on", () =>
+    it.live("the server answers even a request whose handling throws or dies, at once or later, and the connection goes on", () =>
       Effect.gen(function*() {
         const dir = yield* tempDir()
         const reply = (body: unknown) => ({ bytes: encodeMessage(body), close: false })
@@ -170,18 +170,18 @@ describe("IPC server", () => {
           handle: () => {
             n++
             if (n === 3) throw new Error("throws")
-            return n === 1 ? Effect.die("dies at once") : n === 2 ? Effect.zipRight(Effect.sleep("10 millis"), Effect.die("dies later")) : reply({ n })
+            return n === 1 ? Effect.die("dies at once") : n === 2 ? Effect.andThen(Effect.sleep("10 millis"), Effect.die("dies later")) : reply({ n })
           },
           timeoutMs: 5_000,
           onTimeout: () => reply({ timeout: true }),
           onDefect: (_event, cause) => reply({ defect: String(Cause.squash(cause)) }),
           onShutdown: () => reply({ shutdown: true })
-        }).pipe(Effect.provide(Logger.remove(Logger.defaultLogger)))
+        }).pipe(Effect.provide(Logger.layer([])))
         const { replies } = yield* promise(() => converse(server.socketPath, [1, 2, 3, 4].map((i) => encodeMessage({ i })), 4))
         expect(replies).toEqual([{ defect: "dies at once" }, { defect: "dies later" }, { defect: "Error: throws" }, { n: 4 }])
       }))
 
-    it.scopedLive("TIMEOUT, and the handler fiber is interrupted", () =>
+    it.live("TIMEOUT, and the handler fiber is interrupted", () =>
       Effect.gen(function*() {
         const interrupted = yield* Deferred.make<void>()
         const handler: InferenceHandlerShape = {
@@ -193,7 +193,7 @@ describe("IPC server", () => {
         yield* Deferred.await(interrupted).pipe(Effect.timeout("1 second"))
       }))
 
-    it.scopedLive("OVERLOADED at once beyond max_inflight, and served again when a slot frees", () =>
+    it.live("OVERLOADED at once beyond max_inflight, and served again when a slot frees", () =>
       Effect.gen(function*() {
         const gate = yield* Deferred.make<void>()
         const handler: InferenceHandlerShape = { infer: () => Effect.as(Deferred.await(gate), []) }
@@ -210,7 +210,7 @@ describe("IPC server", () => {
         expect((yield* promise(() => call(c.socketPath, request("/dev/shm/cam1")))).error).toBeNull()
       }))
 
-    it.scopedLive("MESSAGE_TOO_LARGE for an oversized length, then the connection is closed", () =>
+    it.live("MESSAGE_TOO_LARGE for an oversized length, then the connection is closed", () =>
       Effect.gen(function*() {
         const c = yield* startContainer({ frames, settings: { maxMessageBytes: 1024 } })
         const header = Buffer.alloc(4)
@@ -221,18 +221,18 @@ describe("IPC server", () => {
         expect(closedByServer).toBe(true)
       }))
 
-    it.scopedLive("SHUTTING_DOWN for new requests on open connections while draining", () =>
+    it.live("SHUTTING_DOWN for new requests on open connections while draining", () =>
       Effect.gen(function*() {
         const gate = yield* Deferred.make<void>()
         const handler: InferenceHandlerShape = { infer: () => Effect.as(Deferred.await(gate), []) }
         const scope = yield* Scope.make()
-        const c = yield* startContainer({ handler, frames, settings: { drainTimeoutMs: 5000 } }).pipe(Scope.extend(scope))
+        const c = yield* startContainer({ handler, frames, settings: { drainTimeoutMs: 5000 } }).pipe(Scope.provide(scope))
         // An open idle connection, and one request in flight.
         const idle = net.connect(c.socketPath)
-        yield* Effect.async<void>((resume) => void idle.once("connect", () => resume(Effect.void)))
+        yield* Effect.callback<void>((resume) => void idle.once("connect", () => resume(Effect.void)))
         const inflight = call(c.socketPath, request("/dev/shm/cam1", { request_id: "inflight" }))
         yield* Effect.sleep("100 millis")
-        const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
+        const closing = yield* Effect.forkChild(Scope.close(scope, Exit.void))
         yield* Effect.sleep("100 millis")
         expect(fs.existsSync(c.socketPath)).toBe(false) // no new connections
         const replyOnIdle = new Promise<Buffer>((resolve) => idle.once("data", resolve))
@@ -241,12 +241,12 @@ describe("IPC server", () => {
         expectError(JSON.parse(raw.subarray(4).toString()), "SHUTTING_DOWN", "shutting down")
         yield* Deferred.succeed(gate, undefined)
         expect((yield* promise(() => inflight)).error).toBeNull()
-        yield* closing.await
+        yield* Fiber.await(closing)
         idle.destroy()
       }))
   })
 
-  it.scopedLive("answers 256 simultaneous connect-per-request clients, none refused", () =>
+  it.live("answers 256 simultaneous connect-per-request clients, none refused", () =>
     Effect.gen(function*() {
       const handler: InferenceHandlerShape = { infer: () => Effect.as(Effect.sleep("5 millis"), [person]) }
       const c = yield* startContainer({ handler, frames, settings: { maxInflight: 256 } })
@@ -259,7 +259,7 @@ describe("IPC server", () => {
       expect(replies.map((r) => r.request_id)).toEqual(Array.from({ length: 256 }, (_, i) => i))
     }))
 
-  it.scopedLive("answers pipelined requests on one connection in request order", () =>
+  it.live("answers pipelined requests on one connection in request order", () =>
     Effect.gen(function*() {
       // Later requests finish sooner: order must come from the connection, not from completion.
       const handler: InferenceHandlerShape = {
@@ -271,7 +271,7 @@ describe("IPC server", () => {
       expect(replies.map((r) => r.request_id)).toEqual(Array.from({ length: 50 }, (_, i) => i))
     }))
 
-  it.scopedLive("closes idle connections after the idle timeout", () =>
+  it.live("closes idle connections after the idle timeout", () =>
     Effect.gen(function*() {
       const c = yield* startContainer({ frames, settings: { idleTimeoutMs: 150 } })
       const t0 = Date.now()
@@ -281,7 +281,7 @@ describe("IPC server", () => {
       expect(Date.now() - t0).toBeGreaterThanOrEqual(100)
     }))
 
-  it.scopedLive("answers health with status, ids, version, uptime and counters", () =>
+  it.live("answers health with status, ids, version, uptime and counters", () =>
     Effect.gen(function*() {
       const c = yield* startContainer({ frames })
       yield* promise(() => call(c.socketPath, request("/dev/shm/cam1")))
@@ -292,7 +292,7 @@ describe("IPC server", () => {
     }))
 
   describe("socket path rules", () => {
-    it.scopedLive("replaces a stale socket left by a crashed server", () =>
+    it.live("replaces a stale socket left by a crashed server", () =>
       Effect.gen(function*() {
         const dir = yield* tempDir()
         const stale = path.join(dir, "vas_model_test-model.sock")
@@ -303,7 +303,7 @@ describe("IPC server", () => {
         expect((yield* promise(() => call(c.socketPath, { op: "health" }))).status).toBe("ready")
       }))
 
-    it.scopedLive("refuses to start when a live server holds the path", () =>
+    it.live("refuses to start when a live server holds the path", () =>
       Effect.gen(function*() {
         const first = yield* startContainer({ frames })
         const exit = yield* Effect.exit(startContainer({ frames, settings: { socketDir: first.dir } }))
@@ -311,7 +311,7 @@ describe("IPC server", () => {
         expect((yield* promise(() => call(first.socketPath, { op: "health" }))).status).toBe("ready")
       }))
 
-    it.scopedLive("refuses to start, and deletes nothing, when the path is not a socket", () =>
+    it.live("refuses to start, and deletes nothing, when the path is not a socket", () =>
       Effect.gen(function*() {
         const dir = yield* tempDir()
         const file = path.join(dir, "vas_model_test-model.sock")
@@ -322,12 +322,12 @@ describe("IPC server", () => {
       }))
   })
 
-  it.scopedLive("writes the heartbeat file atomically with the reference's keys", () =>
+  it.live("writes the heartbeat file atomically with the reference's keys", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir()
       const scope = yield* Scope.make()
       const c = yield* startContainer({ frames, settings: { heartbeatIntervalMs: 50, heartbeatDir: dir } }).pipe(
-        Scope.extend(scope)
+        Scope.provide(scope)
       )
       yield* promise(() => call(c.socketPath, request("/dev/shm/cam1")))
       yield* Effect.sleep("150 millis")

@@ -50,7 +50,7 @@ const request = (frameReference: string) => ({
 })
 
 describe("my handler", () => {
-  it.scoped("finds a bright frame published to shared memory", () =>
+  it.effect("finds a bright frame published to shared memory", () =>
     Effect.gen(function*() {
       const container = yield* startWith(FrameReader.layer)
       // Publish a frame the way the core does: an NV12 file in /dev/shm (width × height × 3/2 bytes).
@@ -65,7 +65,7 @@ describe("my handler", () => {
       expect(response.detections.map((d) => d.class_name)).toEqual(["bright"])
     }))
 
-  it.scoped("swaps the frame source: frames from memory, no shared memory at all", () =>
+  it.effect("swaps the frame source: frames from memory, no shared memory at all", () =>
     Effect.gen(function*() {
       const dark = { format: "NV12" as const, width: 64, height: 48, stride: 64, data: new Uint8Array(64 * 48 * 1.5).fill(20) }
       const container = yield* startWith(FrameReader.layerMemory(new Map([["cam1/latest", dark]])))
@@ -96,7 +96,7 @@ const inferOnce = (socketPath: string, frameReference: string) =>
 // README: calling-a-container (end)
 
 describe("calling a container from code", () => {
-  it.scoped("answers through the README's snippet, and an absent socket is a typed ClientError", () =>
+  it.effect("answers through the README's snippet, and an absent socket is a typed ClientError", () =>
     Effect.gen(function*() {
       const dark = { format: "NV12" as const, width: 64, height: 48, stride: 64, data: new Uint8Array(64 * 48 * 1.5) }
       const container = yield* startWith(FrameReader.layerMemory(new Map([["f", dark]])))
