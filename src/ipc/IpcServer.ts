@@ -199,16 +199,21 @@ export const serve = <R>(
             if (!respond(handled)) return
             continue
           }
-          // Started immediately (Effect 4's runFork always evaluates synchronously until the fiber
-          // suspends): a request that never waits (a fast model) completes right here, with no timer.
+          // Counted busy before it starts: Effect 4 runs the fiber synchronously until it suspends, and
+          // whatever it wakes on the way (a Deferred another fiber awaits, ...) runs nested, inside
+          // `runFork`; a drain starting there must see this request in flight.
+          inProgress = true
+          busy++
+          // A request that never waits (a fast model) completes right here, with no timer.
           const fiber = runFork(handled)
           const done = fiber.pollUnsafe()
           if (done !== undefined) {
-            if (respond(replyOf(event, done, false))) continue
+            inProgress = false
+            const goOn = respond(replyOf(event, done, false))
+            settle()
+            if (goOn) continue
             return
           }
-          inProgress = true
-          busy++
           let expired = false
           requests.add(fiber)
           const timer = setTimeout(() => {
@@ -221,9 +226,15 @@ export const serve = <R>(
             const reply = replyOf(event, exit, expired)
             inProgress = false
             lastActive = performance.now()
+            // The reply is written before the idle waiters wake: in Effect 4 a resumed fiber (the drain
+            // waiting in `awaitIdle`) runs at once inside `settle`, and would close this connection first.
+            const goOn = respond(reply)
             settle()
-            if (respond(reply)) pump()
+            if (goOn) pump()
           })
+          // The connections were closed while the fiber was starting (nested, see above): it was not
+          // among the requests `closeConnections` interrupted.
+          if (closing) fiber.interruptUnsafe()
         }
       }
 
