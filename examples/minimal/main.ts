@@ -26,5 +26,7 @@ const Handler = Layer.succeed(
 )
 
 NodeRuntime.runMain(
-  ModelContainer.launchWith({ modelId: process.env.RUTH_MODEL_ID ?? "minimal" }).pipe(Effect.provide(Handler))
+  ModelContainer.launchWith({ modelId: process.env.RUTH_MODEL_ID ?? "minimal" }).pipe(Effect.provide(Handler)),
+  // Exit 0 after a drained SIGTERM, 1 after a start failure (Effect 4's default exits 130 for both).
+  { teardown: ModelContainer.teardown }
 )

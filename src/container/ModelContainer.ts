@@ -12,7 +12,7 @@
  * close connections, write a final `stopped` heartbeat. A second signal exits
  * the process at once.
  */
-import { Config, Data, Deferred, Effect, Layer, Option, type Scope } from "effect"
+import { Cause, Config, Data, Deferred, Effect, Exit, Layer, Option, type Runtime, type Scope } from "effect"
 import type { LoadedModelConfig } from "../config/ModelConfig.js"
 import { discoverModels, findModel, type ModelNotFound, type ModelsDirError, type ModelUnavailable } from "../config/ModelDiscovery.js"
 import {
@@ -246,7 +246,8 @@ export type LaunchError = StartError | SettingsError | ModelSelectionError
 /**
  * A program's failure to start, reported as a process should: its message as one line on
  * stderr (no stack trace; the logger writes to stdout), exit code 1. The effect then ends
- * interrupted, so `NodeRuntime.runMain` does not report it a second time.
+ * interrupted, so `NodeRuntime.runMain` does not report it a second time (with Effect 4, give
+ * runMain `{ teardown }` from this module so that the interruption exits 1, not 130).
  */
 export const reportStartFailure = <A, E extends { readonly message: string }, R>(
   self: Effect.Effect<A, E, R>
@@ -259,6 +260,17 @@ export const reportStartFailure = <A, E extends { readonly message: string }, R>
       }),
       Effect.interrupt
     ))
+
+/**
+ * The exit code of a container's main, for `NodeRuntime.runMain(program, { teardown })`: success
+ * or an interruption (a drained SIGTERM/SIGINT, a start failure `reportStartFailure` reported)
+ * exits with `process.exitCode` (0 unless set), anything else with 1. Effect 3's runMain did
+ * this by default; Effect 4's default exits 130 for an interruption.
+ */
+export const teardown: Runtime.Teardown = (exit, onExit) => {
+  const code = typeof process.exitCode === "number" ? process.exitCode : Number(process.exitCode ?? 0)
+  onExit(Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause) ? code : 1)
+}
 
 /**
  * `run` configured from `options`, the environment and — when a models dir
