@@ -17,7 +17,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { crc32 } from "node:zlib"
-import { Either } from "effect"
+import { Result } from "effect"
 import { decodeRequest, type InferenceRequest } from "../src/contract/schema.js"
 import { BufferPool } from "../src/frames/BufferPool.js"
 import { FrameReader } from "../src/frames/FrameReader.js"
@@ -66,7 +66,7 @@ export const runFrameReadBench = (options: { readonly iterations?: number } = {}
     const now = reader.now
     if (now === undefined) throw new Error("the file reader has no synchronous path")
     const request = (ref: string, width = WIDTH, height = HEIGHT): InferenceRequest =>
-      Either.getOrThrow(decodeRequest({
+      Result.getOrThrow(decodeRequest({
         frame_reference: ref,
         frame_metadata: { width, height, format: "NV12", frame_id: 1 },
         camera_id: "bench",

@@ -157,13 +157,13 @@ const infer = async (payload: Uint8Array) => {
   const { output, runMs } = await model.run()
   const t3 = performance.now()
   const decoded = decodeDbText(output, prepared.transform, dbText)
-  if (decoded._tag === "Left") throw decoded.left
+  if (decoded._tag === "Failure") throw decoded.failure
   const t4 = performance.now()
   return {
     model_id: request.model_id,
     camera_id: request.camera_id,
     frame_id: request.frame_metadata.frame_id ?? 0,
-    detections: decoded.right,
+    detections: decoded.success,
     metadata: {
       frame_read_ms: t1 - t0,
       preprocess_ms: t2 - t1,

@@ -6,7 +6,7 @@
  */
 import * as fs from "node:fs"
 import { NodeRuntime } from "@effect/platform-node"
-import { Effect, Layer, Logger, LogLevel } from "effect"
+import { Effect, Layer, References } from "effect"
 import { FrameReader, InferenceHandler, ModelContainer, RuntimeConfig } from "@ruth-ai/model-runtime"
 
 const [socketDir, modelId, frames = "shm", frameRef = ""] = process.argv.slice(2) as [string, string, string?, string?]
@@ -22,6 +22,7 @@ const reader = frames === "memory"
 NodeRuntime.runMain(
   ModelContainer.run.pipe(
     Effect.provide(Layer.mergeAll(NoOp, reader).pipe(Layer.provideMerge(config))),
-    Logger.withMinimumLogLevel(LogLevel.Warning)
-  )
+    Effect.provideService(References.MinimumLogLevel, "Warn")
+  ),
+  { teardown: ModelContainer.teardown }
 )

@@ -5,7 +5,7 @@
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { Command, Options } from "@effect/cli"
+import { Command, Flag } from "effect/cli"
 import { Console, Effect, Option } from "effect"
 import { encodeMessage } from "../contract/codec.js"
 import { sharedMemoryDir } from "../frames/publish.js"
@@ -30,40 +30,40 @@ import {
 
 const options = {
   socket: socketOption,
-  concurrency: Options.integer("concurrency").pipe(
-    Options.withAlias("c"),
-    Options.withDescription("closed loop: concurrent clients, each with one request outstanding (default 8)"),
-    Options.optional
+  concurrency: Flag.Int("concurrency").pipe(
+    Flag.withAlias("c"),
+    Flag.withDescription("closed loop: concurrent clients, each with one request outstanding (default 8)"),
+    Flag.optional
   ),
-  cameras: Options.integer("cameras").pipe(
-    Options.withDescription("open loop: this many cameras (cam-1..cam-K), each sending at its rate whether or not answers came back"),
-    Options.optional
+  cameras: Flag.Int("cameras").pipe(
+    Flag.withDescription("open loop: this many cameras (cam-1..cam-K), each sending at its rate whether or not answers came back"),
+    Flag.optional
   ),
-  fps: Options.text("fps").pipe(
-    Options.withDescription("open loop: frames per second, one for every camera or one per camera (e.g. 30,30,30,120; default 30)"),
-    Options.optional
+  fps: Flag.String("fps").pipe(
+    Flag.withDescription("open loop: frames per second, one for every camera or one per camera (e.g. 30,30,30,120; default 30)"),
+    Flag.optional
   ),
-  duration: Options.float("duration").pipe(Options.withDescription("seconds"), Options.withDefault(10)),
-  connectPerRequest: Options.boolean("connect-per-request").pipe(
-    Options.withDescription("open a new connection for every request, as the reference callers do (the open loop's default)")
+  duration: Flag.Finite("duration").pipe(Flag.withDescription("seconds"), Flag.withDefault(10)),
+  connectPerRequest: Flag.Boolean("connect-per-request").pipe(Flag.withDefault(false), 
+    Flag.withDescription("open a new connection for every request, as the reference callers do (the open loop's default)")
   ),
-  persistent: Options.boolean("persistent").pipe(
-    Options.withDescription("open loop: one connection per camera, every frame written on it without waiting for answers")
+  persistent: Flag.Boolean("persistent").pipe(Flag.withDefault(false), 
+    Flag.withDescription("open loop: one connection per camera, every frame written on it without waiting for answers")
   ),
-  frame: Options.text("frame").pipe(
-    Options.withDescription("frame to reference (default: a gray 640x360 NV12 frame written to /dev/shm for the run)"),
-    Options.optional
+  frame: Flag.String("frame").pipe(
+    Flag.withDescription("frame to reference (default: a gray 640x360 NV12 frame written to /dev/shm for the run)"),
+    Flag.optional
   ),
   image: imageOption("to send with every request (a real scene, so the model and post-processing do real work)"),
-  width: Options.integer("width").pipe(
-    Options.withDescription("frame width (default 640; with --image: resize to it, default the image's)"),
-    Options.optional
+  width: Flag.Int("width").pipe(
+    Flag.withDescription("frame width (default 640; with --image: resize to it, default the image's)"),
+    Flag.optional
   ),
-  height: Options.integer("height").pipe(
-    Options.withDescription("frame height (default 360; with --image: resize to it, default the image's)"),
-    Options.optional
+  height: Flag.Int("height").pipe(
+    Flag.withDescription("frame height (default 360; with --image: resize to it, default the image's)"),
+    Flag.optional
   ),
-  modelId: Options.text("model-id").pipe(Options.optional),
+  modelId: Flag.String("model-id").pipe(Flag.optional),
   timeoutMs: timeoutOption,
   json: jsonOption
 }
@@ -186,7 +186,7 @@ const parseFps = (flag: Option.Option<string>, cameras: number): Effect.Effect<R
 
 /** Fails with `unreachable` when nothing accepts a connection at `socketPath`, so a run does not spin on refusals. */
 const probe = (socketPath: string) =>
-  Effect.async<void, CliFailure>((resume) => {
+  Effect.callback<void, CliFailure>((resume) => {
     const socket = openConnection(socketPath, 0, (conn) => {
       if (conn instanceof ClientError) return resume(Effect.fail(unreachable(conn)))
       conn.socket.destroy()
@@ -197,7 +197,7 @@ const probe = (socketPath: string) =>
 
 /** Runs a load until its end, or until SIGINT/SIGTERM stops it early, saying which signal. */
 const untilSignal = <R>(run: (signal: AbortSignal) => Promise<R>) =>
-  Effect.async<{ readonly result: R; readonly signal: NodeJS.Signals | undefined }>((resume) => {
+  Effect.callback<{ readonly result: R; readonly signal: NodeJS.Signals | undefined }>((resume) => {
     const stop = new AbortController()
     let received: NodeJS.Signals | undefined
     const onSignal = (signal: NodeJS.Signals) => {

@@ -1,7 +1,7 @@
 /** Pieces shared by the `ruth-model` subcommands. */
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { Options } from "@effect/cli"
+import { Flag } from "effect/cli"
 import { Data, Effect, Option } from "effect"
 import { modelIdOfSocketPath, socketPathFor } from "../config/RuntimeConfig.js"
 import { imageToNv12 } from "../frames/image.js"
@@ -25,10 +25,10 @@ export const ExitCode = {
 /** Ends the command with a message on stderr (none when empty) and an exit code. */
 export class CliFailure extends Data.TaggedError("CliFailure")<{ readonly message: string; readonly exitCode: number }> {}
 
-export const socketOption = Options.text("socket").pipe(
-  Options.withAlias("s"),
-  Options.withDescription(`the container's socket (default: ${socketPathFor("$RUTH_SOCKET_DIR|/tmp", "$RUTH_MODEL_ID")})`),
-  Options.optional
+export const socketOption = Flag.String("socket").pipe(
+  Flag.withAlias("s"),
+  Flag.withDescription(`the container's socket (default: ${socketPathFor("$RUTH_SOCKET_DIR|/tmp", "$RUTH_MODEL_ID")})`),
+  Flag.optional
 )
 
 /** The socket to talk to: the flag, else the default path from the environment. */
@@ -42,12 +42,12 @@ export const resolveSocket = (flag: { _tag: "Some"; value: string } | { _tag: "N
     return Effect.succeed(socketPathFor(process.env.RUTH_SOCKET_DIR ?? "/tmp", modelId))
   })
 
-export const timeoutOption = Options.integer("timeout-ms").pipe(
-  Options.withDescription("give up on a reply after this many milliseconds"),
-  Options.withDefault(10_000)
+export const timeoutOption = Flag.Int("timeout-ms").pipe(
+  Flag.withDescription("give up on a reply after this many milliseconds"),
+  Flag.withDefault(10_000)
 )
 
-export const jsonOption = Options.boolean("json").pipe(Options.withDescription("print one JSON object instead of text"))
+export const jsonOption = Flag.Boolean("json").pipe(Flag.withDefault(false), Flag.withDescription("print one JSON object instead of text"))
 
 /** A client error as a CLI failure: the container could not be reached or did not answer. */
 export const unreachable = (e: ClientError) => new CliFailure({ message: e.message, exitCode: ExitCode.unreachable })
@@ -101,9 +101,9 @@ export const positiveFlags = (flags: {
 
 /** `--image FILE`, for the commands that can make a frame from an image. */
 export const imageOption = (purpose: string) =>
-  Options.file("image", { exists: "yes" }).pipe(
-    Options.withDescription(`a JPEG/PNG/WebP ${purpose}: written to /dev/shm as an NV12 frame for the command, removed after`),
-    Options.optional
+  Flag.File("image", { mustExist: true }).pipe(
+    Flag.withDescription(`a JPEG/PNG/WebP ${purpose}: written to /dev/shm as an NV12 frame for the command, removed after`),
+    Flag.optional
   )
 
 /** An image published as an NV12 frame in shared memory. */

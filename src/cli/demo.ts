@@ -10,7 +10,7 @@ import * as os from "node:os"
 import { createRequire } from "node:module"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
-import { Command, Options } from "@effect/cli"
+import { Command, Flag } from "effect/cli"
 import { Console, Effect, Fiber, Option, Schedule } from "effect"
 import * as YAML from "yaml"
 import type { InferenceResponse } from "../contract/schema.js"
@@ -64,19 +64,19 @@ const bundledModelsDir = (modelId: string, scratch: string): Effect.Effect<strin
   })
 
 const options = {
-  out: Options.directory("out").pipe(
-    Options.withDescription("where the annotated JPEGs go"),
-    Options.withDefault("demo-output")
+  out: Flag.Directory("out").pipe(
+    Flag.withDescription("where the annotated JPEGs go"),
+    Flag.withDefault("demo-output")
   ),
-  once: Options.boolean("once").pipe(Options.withDescription("exit after the table instead of serving until Ctrl+C")),
-  modelsDir: Options.directory("models-dir").pipe(
-    Options.withDescription("models to serve from (default: the bundled examples/models)"),
-    Options.optional
+  once: Flag.Boolean("once").pipe(Flag.withDefault(false), Flag.withDescription("exit after the table instead of serving until Ctrl+C")),
+  modelsDir: Flag.Directory("models-dir").pipe(
+    Flag.withDescription("models to serve from (default: the bundled examples/models)"),
+    Flag.optional
   ),
-  modelId: Options.text("model-id").pipe(Options.withDefault("text-detection")),
-  scenes: Options.directory("scenes").pipe(
-    Options.withDescription("PNG/JPEG scenes to send (default: the bundled examples/scenes)"),
-    Options.optional
+  modelId: Flag.String("model-id").pipe(Flag.withDefault("text-detection")),
+  scenes: Flag.Directory("scenes").pipe(
+    Flag.withDescription("PNG/JPEG scenes to send (default: the bundled examples/scenes)"),
+    Flag.optional
   )
 }
 
@@ -127,10 +127,10 @@ export const demoCommand = Command.make("demo", options, (o) =>
     )
     // The container ends by failing to start (the demo fails with its reason) or, having drained, on
     // Ctrl+C / SIGTERM: then the demo stops where it is, and that is a clean exit.
-    const stopped = Fiber.join(container).pipe(Effect.zipRight(Console.log("stopped.")))
+    const stopped = Fiber.join(container).pipe(Effect.andThen(Console.log("stopped.")))
     const demo = Effect.gen(function*() {
       const client = yield* makeClient({ socketPath, timeoutMs: 30_000, poolSize: 1 })
-      yield* client.health.pipe(Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo("60 seconds"))))
+      yield* client.health.pipe(Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo({ duration: "60 seconds" }))))
 
       const results: Array<SceneResult> = []
       const frames = new Map<string, Nv12Image>()

@@ -1,5 +1,5 @@
 /** `ruth-model health`: exit 0 only when the container answers and is ready. */
-import { Command } from "@effect/cli"
+import { Command } from "effect/cli"
 import { Console, Effect } from "effect"
 import { type HealthResponse, makeClient } from "../ipc/ModelClient.js"
 import { CliFailure, ExitCode, jsonOption, positiveFlags, resolveSocket, socketOption, timeoutOption, unreachable } from "./common.js"

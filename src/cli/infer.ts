@@ -4,7 +4,7 @@
  * (`--image`), published to shared memory for the request and removed after.
  */
 import * as fs from "node:fs"
-import { Command, Options } from "@effect/cli"
+import { Command, Flag } from "effect/cli"
 import { Console, Effect, Option } from "effect"
 import type { InferenceResponse } from "../contract/schema.js"
 import { annotateJpeg } from "../frames/image.js"
@@ -26,25 +26,25 @@ import {
 
 const options = {
   socket: socketOption,
-  frame: Options.text("frame").pipe(
-    Options.withDescription("path of a frame already in shared memory (raw file or frame-export directory)"),
-    Options.optional
+  frame: Flag.String("frame").pipe(
+    Flag.withDescription("path of a frame already in shared memory (raw file or frame-export directory)"),
+    Flag.optional
   ),
   image: imageOption("to send"),
-  layout: Options.choice("layout", ["raw", "export-dir"]).pipe(
-    Options.withDescription("how --image is published in shared memory"),
-    Options.withDefault("raw" as const)
+  layout: Flag.Literals("layout", ["raw", "export-dir"]).pipe(
+    Flag.withDescription("how --image is published in shared memory"),
+    Flag.withDefault("raw" as const)
   ),
-  out: Options.text("out").pipe(Options.withDescription("with --image: write a JPEG with the detections drawn"), Options.optional),
-  width: Options.integer("width").pipe(Options.withDescription("frame width (with --image: resize to it)"), Options.optional),
-  height: Options.integer("height").pipe(Options.withDescription("frame height (with --image: resize to it)"), Options.optional),
-  format: Options.text("format").pipe(Options.withDescription("pixel format of --frame"), Options.withDefault("NV12")),
-  stride: Options.integer("stride").pipe(Options.withDescription("bytes per row of --frame, when padded"), Options.optional),
-  cameraId: Options.text("camera-id").pipe(Options.withDefault("cli")),
-  frameId: Options.integer("frame-id").pipe(Options.withDefault(0)),
-  modelId: Options.text("model-id").pipe(
-    Options.withDescription("model to ask for (default: the one the socket name vas_model_{id}.sock says, else the container's health answer)"),
-    Options.optional
+  out: Flag.String("out").pipe(Flag.withDescription("with --image: write a JPEG with the detections drawn"), Flag.optional),
+  width: Flag.Int("width").pipe(Flag.withDescription("frame width (with --image: resize to it)"), Flag.optional),
+  height: Flag.Int("height").pipe(Flag.withDescription("frame height (with --image: resize to it)"), Flag.optional),
+  format: Flag.String("format").pipe(Flag.withDescription("pixel format of --frame"), Flag.withDefault("NV12")),
+  stride: Flag.Int("stride").pipe(Flag.withDescription("bytes per row of --frame, when padded"), Flag.optional),
+  cameraId: Flag.String("camera-id").pipe(Flag.withDefault("cli")),
+  frameId: Flag.Int("frame-id").pipe(Flag.withDefault(0)),
+  modelId: Flag.String("model-id").pipe(
+    Flag.withDescription("model to ask for (default: the one the socket name vas_model_{id}.sock says, else the container's health answer)"),
+    Flag.optional
   ),
   timeoutMs: timeoutOption
 }

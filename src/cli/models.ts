@@ -1,5 +1,5 @@
 /** `ruth-model validate` and `ruth-model discover`: check model.yaml files before deploying them. */
-import { Args, Command, Options } from "@effect/cli"
+import { Argument, Command, Flag } from "effect/cli"
 import { Console, Effect, Option } from "effect"
 import * as path from "node:path"
 import { loadModelConfig, type ModelConfigErrorKind } from "../config/ModelConfig.js"
@@ -17,12 +17,12 @@ const shownAs = (target: string, file: string): string =>
 
 export const validateCommand = Command.make(
   "validate",
-  { target: Args.text({ name: "PATH" }).pipe(Args.withDescription("a model directory or its model.yaml")), json: jsonOption },
+  { target: Argument.String("PATH").pipe(Argument.withDescription("a model directory or its model.yaml")), json: jsonOption },
   ({ json, target }) =>
     loadModelConfig(target).pipe(
       Effect.matchEffect({
         onFailure: (error) =>
-          Effect.zipRight(
+          Effect.andThen(
             json
               ? Console.log(JSON.stringify({ valid: false, file: error.file, kind: error.kind, problems: error.problems }))
               : Console.log(
@@ -62,9 +62,9 @@ export const validateCommand = Command.make(
 ).pipe(Command.withDescription("Check a model directory or model.yaml; exit 0 when valid, 1 when not (or not a model.yaml)."))
 
 // Text, not Options.directory: a models dir that is missing or not a directory is the command's answer (exit 1), not usage.
-export const modelsDirOption = Options.text("models-dir").pipe(
-  Options.withDescription(`where models live (default: $RUTH_MODELS_DIR or ${DEFAULT_MODELS_DIR})`),
-  Options.optional
+export const modelsDirOption = Flag.String("models-dir").pipe(
+  Flag.withDescription(`where models live (default: $RUTH_MODELS_DIR or ${DEFAULT_MODELS_DIR})`),
+  Flag.optional
 )
 
 export const resolveModelsDir = (flag: Option.Option<string>): string =>

@@ -1,5 +1,5 @@
 /** `ruth-model serve`: a model.yaml + weights served by the built-in backend, no code. */
-import { Command, Options } from "@effect/cli"
+import { Command, Flag } from "effect/cli"
 import { Effect, Option } from "effect"
 import { type FlagNames, InvalidSettings, MissingModelId } from "../config/RuntimeConfig.js"
 import type { LaunchOptions } from "../container/ModelContainer.js"
@@ -8,27 +8,27 @@ import { CliFailure } from "./common.js"
 import { modelsDirOption, resolveModelsDir } from "./models.js"
 
 /** An optional flag with its description. */
-const described = <A>(option: Options.Options<A>, description: string) =>
-  option.pipe(Options.withDescription(description), Options.optional)
+const described = <A>(option: Flag.Flag<A>, description: string) =>
+  option.pipe(Flag.withDescription(description), Flag.optional)
 
 const options = {
   modelsDir: modelsDirOption,
-  modelId: described(Options.text("model-id"), "the model to serve (default: $RUTH_MODEL_ID)"),
-  socketDir: described(Options.text("socket-dir"), "where the socket goes (default: $RUTH_SOCKET_DIR or /tmp)"),
-  maxInflight: described(Options.integer("max-inflight"), "requests admitted at once; more are answered OVERLOADED (default: $RUTH_MAX_INFLIGHT, model.yaml, 64)"),
-  requestTimeoutMs: described(Options.integer("request-timeout-ms"), "a request's deadline (default: $RUTH_REQUEST_TIMEOUT_MS, model.yaml, 5000)"),
+  modelId: described(Flag.String("model-id"), "the model to serve (default: $RUTH_MODEL_ID)"),
+  socketDir: described(Flag.String("socket-dir"), "where the socket goes (default: $RUTH_SOCKET_DIR or /tmp)"),
+  maxInflight: described(Flag.Int("max-inflight"), "requests admitted at once; more are answered OVERLOADED (default: $RUTH_MAX_INFLIGHT, model.yaml, 64)"),
+  requestTimeoutMs: described(Flag.Int("request-timeout-ms"), "a request's deadline (default: $RUTH_REQUEST_TIMEOUT_MS, model.yaml, 5000)"),
   maxFrameAgeMs: described(
-    Options.integer("max-frame-age-ms"),
+    Flag.Int("max-frame-age-ms"),
     "freshness budget: older frames are answered FRAME_EXPIRED, never run; 0 = off (default: $RUTH_MAX_FRAME_AGE_MS, model.yaml, 0)"
   ),
   perCamera: described(
-    Options.text("per-camera"),
+    Flag.String("per-camera"),
     "all | latest: a newer frame of a camera answers its waiting older one SUPERSEDED (default: $RUTH_PER_CAMERA, model.yaml, all)"
   ),
-  streams: described(Options.integer("streams"), "model runs at once, one session each (default: $RUTH_STREAMS, model.yaml, 1)"),
-  maxBatch: described(Options.integer("max-batch"), "waiting frames run as one batch, at most this many (default: $RUTH_MAX_BATCH, model.yaml, 1)"),
+  streams: described(Flag.Int("streams"), "model runs at once, one session each (default: $RUTH_STREAMS, model.yaml, 1)"),
+  maxBatch: described(Flag.Int("max-batch"), "waiting frames run as one batch, at most this many (default: $RUTH_MAX_BATCH, model.yaml, 1)"),
   maxQueueDelayMs: described(
-    Options.integer("max-queue-delay-ms"),
+    Flag.Int("max-queue-delay-ms"),
     "how long a batch may wait for more frames (default: $RUTH_MAX_QUEUE_DELAY_MS, model.yaml, 0)"
   )
 }

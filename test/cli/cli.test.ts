@@ -31,7 +31,7 @@ const queueingHandler = () => {
 }
 
 describe("ruth-model CLI", () => {
-  it.scopedLive("health: exit 0 and a summary when ready; exit 3 when nothing listens", () =>
+  it.live("health: exit 0 and a summary when ready; exit 3 when nothing listens", () =>
     Effect.gen(function*() {
       const c = yield* startContainer()
       const ok = yield* ruthModel(["health", "--socket", c.socketPath])
@@ -44,7 +44,7 @@ describe("ruth-model CLI", () => {
       expect(down.stderr).toContain("cannot connect")
     }))
 
-  it.scopedLive("infer: prints the response, exit 1 on an error response", () =>
+  it.live("infer: prints the response, exit 1 on an error response", () =>
     Effect.gen(function*() {
       const c = yield* startContainer()
       const frame = writeFrameFile(c.dir, "frame", 64, 48)
@@ -56,7 +56,7 @@ describe("ruth-model CLI", () => {
       expect(JSON.parse(missing.stdout)).toMatchObject({ error_code: "FRAME_NOT_FOUND" })
     }))
 
-  it.scopedLive("infer --image: publishes the image in either layout, annotates the answer, leaves nothing in /dev/shm", () =>
+  it.live("infer --image: publishes the image in either layout, annotates the answer, leaves nothing in /dev/shm", () =>
     Effect.gen(function*() {
       const c = yield* startContainer({
         handler: {
@@ -77,7 +77,7 @@ describe("ruth-model CLI", () => {
       expect(fs.readdirSync("/dev/shm").filter((f) => f.startsWith("ruth-infer-"))).toEqual([])
     }))
 
-  it.scopedLive("bench --json: one JSON object with throughput and percentiles, no failures", () =>
+  it.live("bench --json: one JSON object with throughput and percentiles, no failures", () =>
     Effect.gen(function*() {
       const c = yield* startContainer()
       const r = yield* ruthModel(["bench", "--socket", c.socketPath, "--concurrency", "4", "--duration", "1", "--connect-per-request", "--json"])
@@ -89,7 +89,7 @@ describe("ruth-model CLI", () => {
       expect(r.stderr).toMatch(/req\/s/) // live progress
     }))
 
-  it.scopedLive("bench: where the time went, from the answers' timings (a custom handler counts as the model)", () =>
+  it.live("bench: where the time went, from the answers' timings (a custom handler counts as the model)", () =>
     Effect.gen(function*() {
       const c = yield* startContainer({
         handler: { infer: () => Effect.as(Effect.sleep("15 millis"), { detections: [] }) }
@@ -117,7 +117,7 @@ describe("ruth-model CLI", () => {
       expect(human.stdout).toMatch(/split {7}of the median round trip [\d.]+ ms: handler \(its whole time\) [\d.]+ ms \([\d.]+%\), outside the handler [\d.]+ ms \([\d.]+%\)/)
     }))
 
-  it.scopedLive("bench --image: every request names the published image, which is gone afterwards; --frame and --image exclude each other", () =>
+  it.live("bench --image: every request names the published image, which is gone afterwards; --frame and --image exclude each other", () =>
     Effect.gen(function*() {
       const sizes = new Set<string>()
       const c = yield* startContainer({
@@ -136,7 +136,7 @@ describe("ruth-model CLI", () => {
       expect(both.stderr).toContain("at most one of --frame PATH or --image FILE")
     }))
 
-  it.scopedLive("bench --cameras --fps: the open loop, each camera at its rate, one row per camera and a total; --json one object", () =>
+  it.live("bench --cameras --fps: the open loop, each camera at its rate, one row per camera and a total; --json one object", () =>
     Effect.gen(function*() {
       const c = yield* startContainer()
       const args = ["bench", "--socket", c.socketPath, "--cameras", "2", "--fps", "20,40", "--duration", "1"]
@@ -172,7 +172,7 @@ describe("ruth-model CLI", () => {
       expect(rows.total!.failed).toBe("0")
     }))
 
-  it.scopedLive("bench --cameras: answers counted under their error codes, codes without a column listed below the table", () =>
+  it.live("bench --cameras: answers counted under their error codes, codes without a column listed below the table", () =>
     Effect.gen(function*() {
       const server = yield* startScriptedServer(scriptedAnswer([]))
       // 0.6 s at 50 frames/s: 30 frames, five of each scripted answer.
@@ -185,7 +185,7 @@ describe("ruth-model CLI", () => {
       expect(r.stdout).toContain("first error answer: scripted FRAME_EXPIRED")
     }))
 
-  it.scopedLive("validate and discover: exit codes, human and --json output", () =>
+  it.live("validate and discover: exit codes, human and --json output", () =>
     Effect.gen(function*() {
       const good = yield* ruthModel(["validate", "examples/models/text-detection"])
       expect(good.code).toBe(0)
@@ -219,7 +219,7 @@ describe("ruth-model CLI", () => {
 })
 
 describe("ruth-model against the original server (one request per connection, no extensions)", () => {
-  it.scopedLive("infer takes the model id from the socket's name; a name without it needs --model-id", () =>
+  it.live("infer takes the model id from the socket's name; a name without it needs --model-id", () =>
     Effect.gen(function*() {
       const original = yield* startOriginalServer("original-model")
       const args = ["--frame", "/dev/shm/cam1", "--width", "64", "--height", "48", "--frame-id", "5"]
@@ -236,7 +236,7 @@ describe("ruth-model against the original server (one request per connection, no
       expect(given.code, given.stderr).toBe(0)
     }))
 
-  it.scopedLive("bench (pooled by default): every request answered, the report says the server closes after each answer", () =>
+  it.live("bench (pooled by default): every request answered, the report says the server closes after each answer", () =>
     Effect.gen(function*() {
       const original = yield* startOriginalServer("original-model")
       const json = yield* ruthModel(["bench", "--socket", original.socketPath, "--concurrency", "4", "--duration", "0.5", "--json"])
@@ -250,7 +250,7 @@ describe("ruth-model against the original server (one request per connection, no
       expect(text.stdout).toMatch(/errors {6}0 error responses, 0 transport failures/)
     }))
 
-  it.scopedLive("bench against our own server stays persistent", () =>
+  it.live("bench against our own server stays persistent", () =>
     Effect.gen(function*() {
       const c = yield* startContainer()
       const text = yield* ruthModel(["bench", "--socket", c.socketPath, "--concurrency", "2", "--duration", "0.3"])
@@ -264,7 +264,7 @@ describe("ruth-model against the original server (one request per connection, no
 describe("ruth-model exit codes and messages", () => {
   const image = "examples/scenes/street-sign.png"
 
-  it.scopedLive("infer --out into a missing directory: the response, then one line naming the file, exit 1", () =>
+  it.live("infer --out into a missing directory: the response, then one line naming the file, exit 1", () =>
     Effect.gen(function*() {
       const c = yield* startContainer()
       const r = yield* ruthModel(["infer", "--socket", c.socketPath, "--image", image, "--out", "/nonexistent-dir/a.jpg"])
@@ -287,7 +287,7 @@ describe("ruth-model exit codes and messages", () => {
 
   const socket = "/tmp/never-used.sock"
 
-  it.scopedLive("infer: numeric flags are checked first and named, exit 2; the image is blamed only when it cannot be read", () =>
+  it.live("infer: numeric flags are checked first and named, exit 2; the image is blamed only when it cannot be read", () =>
     Effect.gen(function*() {
       yield* expectExits([
         [["infer", "--socket", socket, "--image", image, "--width", "-5"], 2, "--width must be a positive integer, got -5"],
@@ -302,7 +302,7 @@ describe("ruth-model exit codes and messages", () => {
       expect(bad.stderr).toContain(`cannot read ${dir}/not-an-image.png as an image`)
     }), 120_000)
 
-  it.scopedLive("bench and health: numeric flags are refused at once, exit 2, naming the flag", () =>
+  it.live("bench and health: numeric flags are refused at once, exit 2, naming the flag", () =>
     expectExits([
       [["bench", "--socket", socket, "-c", "0"], 2, "--concurrency must be a positive integer, got 0"],
       [["bench", "--socket", socket, "-c", "-1"], 2, "--concurrency must be a positive integer, got -1"],
@@ -312,7 +312,7 @@ describe("ruth-model exit codes and messages", () => {
       [["health", "--socket", socket, "--timeout-ms", "-1"], 2, "--timeout-ms must be a positive integer, got -1"]
     ]), 120_000)
 
-  it.scopedLive("bench's open-loop flags: checked before anything else, exit 2, one line naming the flag", () =>
+  it.live("bench's open-loop flags: checked before anything else, exit 2, one line naming the flag", () =>
     expectExits([
       [["bench", "--socket", socket, "--cameras", "0"], 2, "--cameras must be a positive integer, got 0"],
       [["bench", "--socket", socket, "--cameras", "2", "-c", "4"], 2, "--cameras excludes --concurrency (open loop: cameras at their rates; closed loop: clients waiting for answers)"],
@@ -328,7 +328,7 @@ describe("ruth-model exit codes and messages", () => {
   const noEnv = { RUTH_MODEL_ID: "" }
   const noSocket = "give --socket PATH (or set RUTH_MODEL_ID to use the default path)"
 
-  it.scopedLive("health: 0 ready, 1 not ready, 2 usage, 3 unreachable", () =>
+  it.live("health: 0 ready, 1 not ready, 2 usage, 3 unreachable", () =>
     Effect.gen(function*() {
       const c = yield* startContainer()
       const starting = yield* startScriptedServer(() => ({
@@ -344,7 +344,7 @@ describe("ruth-model exit codes and messages", () => {
       ])
     }), 120_000)
 
-  it.scopedLive("infer: 0 answered, 1 error response, 2 usage (ours and @effect/cli's), 3 unreachable", () =>
+  it.live("infer: 0 answered, 1 error response, 2 usage (ours and @effect/cli's), 3 unreachable", () =>
     Effect.gen(function*() {
       const c = yield* startContainer()
       const frame = writeFrameFile(c.dir, "frame", 64, 48)
@@ -359,7 +359,7 @@ describe("ruth-model exit codes and messages", () => {
       ])
     }), 120_000)
 
-  it.scopedLive("bench: 0 ran to its end, 2 usage (ours and @effect/cli's), 3 unreachable", () =>
+  it.live("bench: 0 ran to its end, 2 usage (ours and @effect/cli's), 3 unreachable", () =>
     Effect.gen(function*() {
       const c = yield* startContainer()
       yield* expectExits([
@@ -370,7 +370,7 @@ describe("ruth-model exit codes and messages", () => {
       ])
     }), 120_000)
 
-  it.scopedLive("Ctrl+C during bench, closed or open loop: the report of what ran, exit 130", () =>
+  it.live("Ctrl+C during bench, closed or open loop: the report of what ran, exit 130", () =>
     Effect.gen(function*() {
       const c = yield* startContainer()
       const closed = ["--concurrency", "2"]
@@ -402,7 +402,7 @@ describe("ruth-model exit codes and messages", () => {
       }
     }), 120_000)
 
-  it.scopedLive("Ctrl+C before the load began (still asking a silent server for its model id): exit 130", () =>
+  it.live("Ctrl+C before the load began (still asking a silent server for its model id): exit 130", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir()
       // A socket whose name does not say the model, held by a server that never answers.
@@ -425,7 +425,7 @@ describe("ruth-model exit codes and messages", () => {
       expect(stdout).toBe("")
     }), 120_000)
 
-  it.scopedLive("bench names queueing apart from the model: requests waiting for one session show a large queue share", () =>
+  it.live("bench names queueing apart from the model: requests waiting for one session show a large queue share", () =>
     Effect.gen(function*() {
       const c = yield* startContainer({ handler: queueingHandler() })
       const frame = writeFrameFile(c.dir, "frame", 64, 48)

@@ -10,7 +10,7 @@ import { tempDir } from "../support/harness.js"
 const exec = promisify(execFile)
 
 describe("ruth-model demo (npm start), non-interactive", () => {
-  it.scopedLive("serves the bundled model, detects the text of the bundled scenes, writes annotated JPEGs, exits 0", () =>
+  it.live("serves the bundled model, detects the text of the bundled scenes, writes annotated JPEGs, exits 0", () =>
     Effect.gen(function*() {
       const out = yield* tempDir()
       const { stdout } = yield* Effect.promise(() =>
@@ -30,7 +30,7 @@ describe("ruth-model demo (npm start), non-interactive", () => {
       expect(fs.readdirSync("/dev/shm").filter((f) => f.startsWith("ruth-demo-"))).toEqual([])
     }))
 
-  it.scopedLive("Ctrl+C while the demo is still starting or sending: drains, cleans up, exits 0", () =>
+  it.live("Ctrl+C while the demo is still starting or sending: drains, cleans up, exits 0", () =>
     Effect.gen(function*() {
       const out = yield* tempDir()
       const shmBefore = fs.readdirSync("/dev/shm").filter((f) => f.startsWith("ruth-demo-"))

@@ -16,7 +16,7 @@ const writeModel = (dir: string, name: string, yaml: string): string => {
 }
 
 describe("ruth-model validate", () => {
-  it.scopedLive("a file that is not a model.yaml is one line saying so, exit 1", () =>
+  it.live("a file that is not a model.yaml is one line saying so, exit 1", () =>
     Effect.gen(function*() {
       const readme = yield* ruthModel(["validate", "README.md"])
       expect(readme.code).toBe(1)
@@ -29,7 +29,7 @@ describe("ruth-model validate", () => {
       expect(r.stdout).toBe(`${list}: not a model.yaml (it is a YAML list, not a mapping of keys)\n`)
     }))
 
-  it.scopedLive("a typo'd key or section is invalid (exit 1) with a suggestion; an unknown metadata key is a warning (exit 0)", () =>
+  it.live("a typo'd key or section is invalid (exit 1) with a suggestion; an unknown metadata key is a warning (exit 0)", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir()
       const typo = yield* ruthModel(["validate", writeModel(dir, "typo", `${minimal}confidance_threshold: 0.4\n`)])
@@ -55,7 +55,7 @@ describe("ruth-model validate", () => {
 })
 
 describe("ruth-model discover", () => {
-  it.scopedLive("exit 0 when the directory was scanned, even with unavailable models; 1 when it is missing or not a directory", () =>
+  it.live("exit 0 when the directory was scanned, even with unavailable models; 1 when it is missing or not a directory", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir()
       writeModel(dir, "typo", `${minimal}confidance_threshold: 0.4\n`)

@@ -24,7 +24,7 @@ const serveModelDir = (dir: string) =>
   ruthModel(["serve", "--models-dir", path.join(dir, "models"), "--model-id", "detector", "--socket-dir", dir])
 
 describe("ruth-model serve (model.yaml + weights, no code)", () => {
-  it.scopedLive("serves the text-detection model (with scheduling flags) until SIGTERM, then exits 0 and removes its socket", () =>
+  it.live("serves the text-detection model (with scheduling flags) until SIGTERM, then exits 0 and removes its socket", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir()
       const child = yield* Effect.acquireRelease(
@@ -58,7 +58,7 @@ describe("ruth-model serve (model.yaml + weights, no code)", () => {
       expect(fs.existsSync(socket)).toBe(false)
     }))
 
-  it.scopedLive("refuses to start, exit 1, when the model is unavailable, saying why", () =>
+  it.live("refuses to start, exit 1, when the model is unavailable, saying why", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir()
       fs.mkdirSync(path.join(dir, "models", "broken"), { recursive: true })
@@ -71,7 +71,7 @@ describe("ruth-model serve (model.yaml + weights, no code)", () => {
       expect(output()).toContain("missing_weights")
     }))
 
-  it.scopedLive("an invalid setting from any source is one line on stderr naming it and its source; flags are usage (exit 2)", () =>
+  it.live("an invalid setting from any source is one line on stderr naming it and its source; flags are usage (exit 2)", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir()
       const serve = ["serve", "--models-dir", "examples/models", "--model-id", "text-detection", "--socket-dir", dir]
@@ -99,7 +99,7 @@ describe("ruth-model serve (model.yaml + weights, no code)", () => {
       expect(r.stderr).toBe("ruth-model: give --model-id ID (or set RUTH_MODEL_ID)\n")
     }))
 
-  it.scopedLive("an invalid limit in model.yaml names the key and the file, exit 1", () =>
+  it.live("an invalid limit in model.yaml names the key and the file, exit 1", () =>
     Effect.gen(function*() {
       const { dir, model } = yield* modelDir("limits:\n  max_inflight: -3\n")
       const r = yield* serveModelDir(dir)
@@ -109,7 +109,7 @@ describe("ruth-model serve (model.yaml + weights, no code)", () => {
       )
     }))
 
-  it.scopedLive("a typo'd model.yaml section is not ignored: serve refuses to start, exit 1, suggesting the key", () =>
+  it.live("a typo'd model.yaml section is not ignored: serve refuses to start, exit 1, suggesting the key", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir()
       const model = path.join(dir, "models", "detector")

@@ -46,7 +46,7 @@ describe("Node 24 from npm (the `node` dev dependency)", () => {
     expect(fs.readFileSync(path.join(root, "docker", "Dockerfile"), "utf8")).toContain(`ARG NODE_IMAGE=node:${NODE_MAJOR}-`)
   })
 
-  it.scopedLive.runIf(olderMachineNode !== undefined)(
+  it.live.runIf(olderMachineNode !== undefined)(
     "bin/ruth-model.js started by the machine's older node serves on the project's Node 24, and passes SIGTERM on",
     () =>
       Effect.gen(function*() {
