@@ -80,7 +80,8 @@ export interface Batch {
    * Hands this request's `input` to the batch and waits for its own output. Once every request of
    * the batch has joined (or ended its work without joining), the first to join runs its
    * `execute` once over all inputs, in join order, and each gets the output at its input's index.
-   * Alone in its batch, `execute` runs at once over `[input]`. Call it at most once per turn.
+   * Alone in its batch, `execute` runs at once over `[input]`. Call it at most once per turn. Once
+   * joined, a member is not interrupted until the batch has run (its input may be read until then).
    */
   readonly join: <I, O, E>(
     input: I,
@@ -260,7 +261,9 @@ export const make = (options: Partial<SchedulerOptions> = {}): Effect.Effect<Sch
           g.outputs.push(own as Deferred.Deferred<unknown, unknown>)
           g.pending--
           if (g.pending === 0) Deferred.doneUnsafe(g.allIn, Effect.void)
-          if (index > 0) return Deferred.await(own)
+          // Uninterruptible until the batch has run: `execute` may still read this member's input
+          // (the ONNX backend: its frame, valid only while this fiber holds it).
+          if (index > 0) return Effect.uninterruptible(Deferred.await(own))
           // The first to join runs the batch once the others are in (each only reads its frame meanwhile).
           const runBatch = Deferred.await(g.allIn).pipe(
             Effect.andThen(Effect.suspend(() => Effect.exit(execute(g.inputs as ReadonlyArray<I>)))),

@@ -420,6 +420,30 @@ describe("Scheduler", () => {
         expect(yield* Fiber.join(d)).toBe("d1 done")
       }))
 
+    it.effect("a member interrupted after joining is let finish the batch: its input is still read by the run, the others get theirs", () =>
+      Effect.gen(function*() {
+        yield* TestClock.setTime(T0)
+        const scheduler = yield* Scheduler.make({ maxBatch: 2 })
+        const log: Array<string> = []
+        const first = yield* Deferred.make<void>()
+        const rest = yield* Deferred.make<void>()
+        yield* submitTo(scheduler, "A", slotWork(log, "a1", first))
+        const b = yield* submitTo(scheduler, "B", slotWork(log, "b1", rest))
+        const c = yield* submitTo(scheduler, "C", slotWork(log, "c1", rest))
+        yield* Deferred.succeed(first, undefined)
+        yield* settle
+        expect(log.slice(2)).toEqual(["b1@0/2", "c1@0/2", "run b1+c1"])
+        // c1's caller gives up while the batch runs: the interruption waits for the run.
+        const interrupting = yield* Effect.forkChild(Fiber.interrupt(c))
+        yield* settle
+        expect(interrupting.pollUnsafe()).toBeUndefined()
+        yield* Deferred.succeed(rest, undefined)
+        yield* settle
+        expect(yield* Fiber.join(b)).toBe("b1 done")
+        expect(Exit.hasInterrupts(yield* Fiber.await(c))).toBe(true)
+        yield* Fiber.join(interrupting)
+      }))
+
     it.effect("a batch's failure is every member's failure", () =>
       Effect.gen(function*() {
         yield* TestClock.setTime(T0)
