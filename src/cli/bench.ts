@@ -221,7 +221,7 @@ const untilSignal = <R>(run: (signal: AbortSignal) => Promise<R>) =>
 /** The exit code of a run a signal stopped: Ctrl+C 130, SIGTERM 143 (128 + the signal's number, as a shell reports it). */
 const exitAfter = (signal: NodeJS.Signals) =>
   // The runtime interrupts the command on the same signal, so the code goes where main.ts reads it.
-  Effect.sync(() => void (process.exitCode = signal === "SIGINT" ? ExitCode.interrupted : 143))
+  Effect.sync(() => void (process.exitCode = signal === "SIGINT" ? ExitCode.interrupted : ExitCode.terminated))
 
 const tty = () => process.stderr.isTTY === true
 

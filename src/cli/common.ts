@@ -18,9 +18,9 @@ export const ExitCode = {
   usage: 2,
   /** The container could not be reached or did not answer. */
   unreachable: 3,
-  /** Ctrl+C (SIGINT) during `bench`, after its report; a second Ctrl+C that stops `serve`/`demo` at once. */
+  /** Ctrl+C (SIGINT) during `bench`, after its report; `serve`/`demo` stopped at once by a second signal that is SIGINT. */
   interrupted: 130,
-  /** SIGTERM during `bench`, after its report; a second SIGTERM/SIGINT-then-SIGTERM that stops `serve`/`demo` at once. */
+  /** SIGTERM during `bench`, after its report; `serve`/`demo` stopped at once by a second signal that is SIGTERM. */
   terminated: 143
 } as const
 
