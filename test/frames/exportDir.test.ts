@@ -12,7 +12,7 @@ import type { PixelFormat } from "../../src/frames/Frame.js"
 import { FrameReader, TORN_ATTEMPTS } from "../../src/frames/FrameReader.js"
 import { decodeFrameMeta } from "../../src/frames/frameMeta.js"
 import { DATA_CHECKSUM_CRC32, encodeFrameMeta, publishExportDir, sharedMemoryDir } from "../../src/frames/publish.js"
-import { request, tempDir } from "../support/fixtures.js"
+import { request, tempDir } from "../support/harness.js"
 import { fifoWriter, openSpy, spyOnOpen } from "./openWitness.js"
 
 const W = 64

@@ -7,7 +7,7 @@ import { Effect, Result, Exit } from "effect"
 import { decodeRequest, type InferenceRequest } from "../../src/contract/schema.js"
 import { BufferPool } from "../../src/frames/BufferPool.js"
 import { FrameReader } from "../../src/frames/FrameReader.js"
-import { request, tempDir, writeFrameFile } from "../support/fixtures.js"
+import { request, tempDir, writeFrameFile } from "../support/harness.js"
 import { fifoWriter, openSpy } from "./openWitness.js"
 
 const req = (ref: string, meta: Record<string, unknown> = {}): InferenceRequest =>

@@ -1,6 +1,9 @@
 /** Test harness: real containers on real sockets in temp dirs. */
+import * as fs from "node:fs"
 import * as net from "node:net"
-import { Effect, Layer } from "effect"
+import * as os from "node:os"
+import * as path from "node:path"
+import { Effect, Layer, type Scope } from "effect"
 import { encodeMessage, FrameDecoder } from "../../src/contract/codec.js"
 import { RuntimeConfig, type RuntimeSettingsInput } from "../../src/config/RuntimeConfig.js"
 import type { Frame } from "../../src/frames/Frame.js"
@@ -9,10 +12,13 @@ import { FrameReader, type FrameReaderShape } from "../../src/frames/FrameReader
 import { InferenceHandler, type InferenceHandlerShape } from "../../src/container/InferenceHandler.js"
 import * as ModelContainer from "../../src/container/ModelContainer.js"
 import { Scheduler, type SchedulerShape } from "../../src/inference/Scheduler.js"
-import { memoryFrame, request, tempDir, writeFrameFile } from "./fixtures.js"
 
-// The container-free helpers live in fixtures.ts (tests of migrated modules import them without the container).
-export { memoryFrame, request, tempDir, writeFrameFile }
+/** A fresh directory under os.tmpdir(), removed with the scope. */
+export const tempDir = (prefix = "ruth-test-"): Effect.Effect<string, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), prefix))),
+    (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
+  )
 
 export const noDetections: InferenceHandlerShape = { infer: () => Effect.succeed({ detections: [] }) }
 
@@ -56,6 +62,25 @@ export const startContainer = (options: TestContainerOptions = {}) =>
     const container = yield* ModelContainer.start.pipe(Effect.provide(context), Effect.orDie)
     return { ...container, dir }
   })
+
+/** A valid request for `frame_reference`, with overrides. */
+export const request = (frameReference: string, overrides: Record<string, unknown> = {}) => ({
+  frame_reference: frameReference,
+  frame_metadata: { width: 64, height: 48, format: "NV12", frame_id: 1 },
+  camera_id: "camera_1",
+  model_id: "test-model",
+  timestamp: 1_700_000_000.5,
+  ...overrides
+})
+
+/** An in-memory NV12 frame of the given size. */
+export const memoryFrame = (width = 64, height = 48): Omit<Frame, "reference"> => ({
+  format: "NV12",
+  width,
+  height,
+  stride: width,
+  data: new Uint8Array((width * height * 3) / 2)
+})
 
 /**
  * A raw socket conversation: writes `chunks` (framed or not), collects every
@@ -110,6 +135,13 @@ export const call = async (socketPath: string, message: unknown): Promise<Record
   const reply = replies[0]
   if (reply === undefined) throw new Error("connection closed without a reply")
   return reply
+}
+
+/** Writes an NV12 frame file of zeros (or `fill`) and returns its path. */
+export const writeFrameFile = (dir: string, name: string, width: number, height: number, fill = 0): string => {
+  const p = path.join(dir, name)
+  fs.writeFileSync(p, Buffer.alloc((width * height * 3) / 2, fill))
+  return p
 }
 
 /** Resolves once `condition` holds (polling); fails the test after a generous deadline. */
