@@ -14,7 +14,9 @@ import { ClientError, openConnection } from "../ipc/ModelClient.js"
 import { type OpenLoopCounts, type OpenLoopOptions, type OpenLoopProgress, type OpenLoopResult, runOpenLoop } from "../ipc/openLoop.js"
 import { type StageSummary, stageTimes, type StageTimes, summariseStages } from "../ipc/stages.js"
 import {
+  type CliEnvironment,
   CliFailure,
+  defaultIs,
   ExitCode,
   imageOption,
   jsonOption,
@@ -28,11 +30,11 @@ import {
   usage
 } from "./common.js"
 
-const options = {
-  socket: socketOption,
+const options = (env: CliEnvironment) => ({
+  socket: socketOption(env),
   concurrency: Flag.Int("concurrency").pipe(
     Flag.withAlias("c"),
-    Flag.withDescription("closed loop: concurrent clients, each with one request outstanding (default 8)"),
+    Flag.withDescription(`closed loop: concurrent clients, each with one request outstanding${defaultIs(8)}`),
     Flag.optional
   ),
   cameras: Flag.Int("cameras").pipe(
@@ -40,10 +42,10 @@ const options = {
     Flag.optional
   ),
   fps: Flag.String("fps").pipe(
-    Flag.withDescription("open loop: frames per second, one for every camera or one per camera (e.g. 30,30,30,120; default 30)"),
+    Flag.withDescription(`open loop: frames per second, one for every camera or one per camera, e.g. 30,30,30,120${defaultIs(30)}`),
     Flag.optional
   ),
-  duration: Flag.Finite("duration").pipe(Flag.withDescription("seconds"), Flag.withDefault(10)),
+  duration: Flag.Finite("duration").pipe(Flag.withDescription(`how long to run, in seconds${defaultIs(10)}`), Flag.withDefault(10)),
   connectPerRequest: Flag.Boolean("connect-per-request").pipe(Flag.withDefault(false), 
     Flag.withDescription("open a new connection for every request, as the reference callers do (the open loop's default)")
   ),
@@ -51,22 +53,25 @@ const options = {
     Flag.withDescription("open loop: one connection per camera, every frame written on it without waiting for answers")
   ),
   frame: Flag.String("frame").pipe(
-    Flag.withDescription("frame to reference (default: a gray 640x360 NV12 frame written to /dev/shm for the run)"),
+    Flag.withDescription("frame to reference, already in shared memory (default: a gray 640x360 NV12 frame written to /dev/shm for the run)"),
     Flag.optional
   ),
   image: imageOption("to send with every request (a real scene, so the model and post-processing do real work)"),
   width: Flag.Int("width").pipe(
-    Flag.withDescription("frame width (default 640; with --image: resize to it, default the image's)"),
+    Flag.withDescription("frame width (default: 640; with --image: resize to it, default the image's)"),
     Flag.optional
   ),
   height: Flag.Int("height").pipe(
-    Flag.withDescription("frame height (default 360; with --image: resize to it, default the image's)"),
+    Flag.withDescription("frame height (default: 360; with --image: resize to it, default the image's)"),
     Flag.optional
   ),
-  modelId: Flag.String("model-id").pipe(Flag.optional),
+  modelId: Flag.String("model-id").pipe(
+    Flag.withDescription("model to ask for (default: the one the socket name vas_model_{id}.sock says, else the container's health answer)"),
+    Flag.optional
+  ),
   timeoutMs: timeoutOption,
   json: jsonOption
-}
+})
 
 /** A temporary NV12 frame in shared memory (or the temp dir where there is none), removed after the run. */
 const scratchFrame = (width: number, height: number) =>
@@ -216,7 +221,7 @@ const untilSignal = <R>(run: (signal: AbortSignal) => Promise<R>) =>
 /** The exit code of a run a signal stopped: Ctrl+C 130, SIGTERM 143 (128 + the signal's number, as a shell reports it). */
 const exitAfter = (signal: NodeJS.Signals) =>
   // The runtime interrupts the command on the same signal, so the code goes where main.ts reads it.
-  Effect.sync(() => void (process.exitCode = signal === "SIGINT" ? ExitCode.interrupted : 143))
+  Effect.sync(() => void (process.exitCode = signal === "SIGINT" ? ExitCode.interrupted : ExitCode.terminated))
 
 const tty = () => process.stderr.isTTY === true
 
@@ -283,7 +288,7 @@ const openLoop = (socketPath: string, load: Omit<OpenLoopOptions, "signal" | "on
     }
   })
 
-export const benchCommand = Command.make("bench", options, (o) =>
+export const benchCommand = (env: CliEnvironment) => Command.make("bench", options(env), (o) =>
   Effect.gen(function*() {
     yield* positiveFlags({
       integers: {
@@ -302,7 +307,7 @@ export const benchCommand = Command.make("bench", options, (o) =>
     if (Option.isNone(o.cameras) && openLoopOnly !== undefined) return yield* usage(`${openLoopOnly} needs --cameras K (the open loop)`)
     if (o.persistent && o.connectPerRequest) return yield* usage("give at most one of --connect-per-request or --persistent")
     const fps = Option.isSome(o.cameras) ? yield* parseFps(o.fps, o.cameras.value) : undefined
-    const socketPath = yield* resolveSocket(o.socket)
+    const socketPath = yield* resolveSocket(o.socket, env)
     if (Option.isSome(o.frame) && Option.isSome(o.image)) return yield* usage("give at most one of --frame PATH or --image FILE")
     const modelId = yield* modelIdFor(socketPath, o.modelId, o.timeoutMs)
     yield* probe(socketPath)

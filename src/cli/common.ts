@@ -2,8 +2,8 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Flag } from "effect/cli"
-import { Data, Effect, Option } from "effect"
-import { modelIdOfSocketPath, socketPathFor } from "../config/RuntimeConfig.js"
+import { Config, Data, Effect, Option } from "effect"
+import { defaults, modelIdOfSocketPath, socketPathFor } from "../config/RuntimeConfig.js"
 import { imageToNv12 } from "../frames/image.js"
 import { publishExportDir, publishRaw, sharedMemoryDir } from "../frames/publish.js"
 import { type ClientError, makeClient } from "../ipc/ModelClient.js"
@@ -18,33 +18,112 @@ export const ExitCode = {
   usage: 2,
   /** The container could not be reached or did not answer. */
   unreachable: 3,
-  /** Ctrl+C (SIGINT) during `bench`, after its report. */
-  interrupted: 130
+  /** Ctrl+C (SIGINT) during `bench`, after its report; `serve`/`demo` stopped at once by a second signal that is SIGINT. */
+  interrupted: 130,
+  /** SIGTERM during `bench`, after its report; `serve`/`demo` stopped at once by a second signal that is SIGTERM. */
+  terminated: 143
 } as const
 
 /** Ends the command with a message on stderr (none when empty) and an exit code. */
 export class CliFailure extends Data.TaggedError("CliFailure")<{ readonly message: string; readonly exitCode: number }> {}
 
-export const socketOption = Flag.String("socket").pipe(
-  Flag.withAlias("s"),
-  Flag.withDescription(`the container's socket (default: ${socketPathFor("$RUTH_SOCKET_DIR|/tmp", "$RUTH_MODEL_ID")})`),
-  Flag.optional
-)
+/**
+ * The settings the CLI takes from the environment, read once through Effect's `Config` (the
+ * provider `main.ts` installs: the process environment). Help shows the defaults they make.
+ * An empty variable counts as unset.
+ */
+export interface CliEnvironment {
+  /** `RUTH_MODEL_ID`: the model whose default socket `--socket` means. */
+  readonly modelId: Option.Option<string>
+  /** `RUTH_SOCKET_DIR`, else `/tmp`. */
+  readonly socketDir: string
+  /** `RUTH_MODELS_DIR`, else `/opt/ruth-ai/models`. */
+  readonly modelsDir: string
+  /** Where `modelsDir` came from, for help: the variable or the built-in default. */
+  readonly modelsDirFromEnv: boolean
+  readonly socketDirFromEnv: boolean
+  /** The other `RUTH_*` variables `serve` takes a flag for (`RUTH_MAX_INFLIGHT` → "32"), for help. */
+  readonly settings: Readonly<Record<string, string>>
+}
+
+export const DEFAULT_MODELS_DIR = "/opt/ruth-ai/models"
+
+/** A variable as text, trimmed; missing, empty or blank is `None`. */
+const variable = (name: string) =>
+  Config.option(Config.String(name)).pipe(
+    Effect.map(Option.flatMap((v) => (v.trim() === "" ? Option.none() : Option.some(v.trim())))),
+    // A string cannot be invalid; only a broken provider fails, and then the variable is not there.
+    Effect.orElseSucceed(() => Option.none<string>())
+  )
+
+/** The variables `serve`'s help shows the values of (those it has flags for). */
+export const SERVE_VARIABLES = [
+  "RUTH_MAX_INFLIGHT",
+  "RUTH_REQUEST_TIMEOUT_MS",
+  "RUTH_MAX_FRAME_AGE_MS",
+  "RUTH_PER_CAMERA",
+  "RUTH_STREAMS",
+  "RUTH_MAX_BATCH",
+  "RUTH_MAX_QUEUE_DELAY_MS"
+] as const
+
+export const readCliEnvironment: Effect.Effect<CliEnvironment> = Effect.gen(function*() {
+  const modelId = yield* variable("RUTH_MODEL_ID")
+  const socketDir = yield* variable("RUTH_SOCKET_DIR")
+  const modelsDir = yield* variable("RUTH_MODELS_DIR")
+  const settings: Record<string, string> = {}
+  for (const name of SERVE_VARIABLES) {
+    const value = yield* variable(name)
+    if (Option.isSome(value)) settings[name] = value.value
+  }
+  return {
+    modelId,
+    socketDir: Option.getOrElse(socketDir, () => defaults.socketDir),
+    socketDirFromEnv: Option.isSome(socketDir),
+    modelsDir: Option.getOrElse(modelsDir, () => DEFAULT_MODELS_DIR),
+    modelsDirFromEnv: Option.isSome(modelsDir),
+    settings
+  }
+})
+
+/**
+ * " (default: X)", the way every flag's help says its default; with the variable that can set it,
+ * " (default: X, from VAR)" when it did, " (default: X, unless VAR is set)" when not.
+ */
+export const defaultIs = (value: string | number, variable?: { readonly name: string; readonly set: boolean }): string =>
+  variable === undefined
+    ? ` (default: ${value})`
+    : ` (default: ${value}, ${variable.set ? "from" : "unless"} ${variable.name}${variable.set ? "" : " is set"})`
+
+export const socketOption = (env: CliEnvironment) =>
+  Flag.String("socket").pipe(
+    Flag.withAlias("s"),
+    Flag.withDescription(
+      Option.match(env.modelId, {
+        onSome: (id) => `the container's socket${defaultIs(socketPathFor(env.socketDir, id))}`,
+        onNone: () =>
+          `the container's socket; required unless RUTH_MODEL_ID is set, which makes it ${socketPathFor(env.socketDir, "{RUTH_MODEL_ID}")}`
+      })
+    ),
+    Flag.optional
+  )
 
 /** The socket to talk to: the flag, else the default path from the environment. */
-export const resolveSocket = (flag: { _tag: "Some"; value: string } | { _tag: "None" }) =>
-  Effect.suspend(() => {
-    if (flag._tag === "Some") return Effect.succeed(flag.value)
-    const modelId = process.env.RUTH_MODEL_ID
-    if (modelId === undefined || modelId === "") {
-      return Effect.fail(usage("give --socket PATH (or set RUTH_MODEL_ID to use the default path)"))
-    }
-    return Effect.succeed(socketPathFor(process.env.RUTH_SOCKET_DIR ?? "/tmp", modelId))
+export const resolveSocket = (flag: Option.Option<string>, env: CliEnvironment): Effect.Effect<string, CliFailure> =>
+  Option.match(flag, {
+    onSome: Effect.succeed,
+    onNone: () =>
+      Option.match(env.modelId, {
+        onSome: (id) => Effect.succeed(socketPathFor(env.socketDir, id)),
+        onNone: () => Effect.fail(usage("give --socket PATH (or set RUTH_MODEL_ID to use the default path)"))
+      })
   })
 
+export const TIMEOUT_MS = 10_000
+
 export const timeoutOption = Flag.Int("timeout-ms").pipe(
-  Flag.withDescription("give up on a reply after this many milliseconds"),
-  Flag.withDefault(10_000)
+  Flag.withDescription(`give up on a reply after this many milliseconds${defaultIs(TIMEOUT_MS)}`),
+  Flag.withDefault(TIMEOUT_MS)
 )
 
 export const jsonOption = Flag.Boolean("json").pipe(Flag.withDefault(false), Flag.withDescription("print one JSON object instead of text"))

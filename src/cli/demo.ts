@@ -18,7 +18,7 @@ import * as ModelContainer from "../container/ModelContainer.js"
 import { annotateJpeg, imageToNv12, type Nv12Image } from "../frames/image.js"
 import { publishExportDir, sharedMemoryDir } from "../frames/publish.js"
 import { makeClient } from "../ipc/ModelClient.js"
-import { CliFailure, ExitCode } from "./common.js"
+import { CliFailure, defaultIs, ExitCode } from "./common.js"
 
 /** The package root: two levels above this file, in src/cli as in dist/cli. */
 const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..")
@@ -65,7 +65,7 @@ const bundledModelsDir = (modelId: string, scratch: string): Effect.Effect<strin
 
 const options = {
   out: Flag.Directory("out").pipe(
-    Flag.withDescription("where the annotated JPEGs go"),
+    Flag.withDescription(`where the annotated JPEGs go${defaultIs("demo-output")}`),
     Flag.withDefault("demo-output")
   ),
   once: Flag.Boolean("once").pipe(Flag.withDefault(false), Flag.withDescription("exit after the table instead of serving until Ctrl+C")),
@@ -73,7 +73,10 @@ const options = {
     Flag.withDescription("models to serve from (default: the bundled examples/models)"),
     Flag.optional
   ),
-  modelId: Flag.String("model-id").pipe(Flag.withDefault("text-detection")),
+  modelId: Flag.String("model-id").pipe(
+    Flag.withDescription(`the model to serve from --models-dir${defaultIs("text-detection")}`),
+    Flag.withDefault("text-detection")
+  ),
   scenes: Flag.Directory("scenes").pipe(
     Flag.withDescription("PNG/JPEG scenes to send (default: the bundled examples/scenes)"),
     Flag.optional

@@ -2,7 +2,7 @@
 import { Command } from "effect/cli"
 import { Console, Effect } from "effect"
 import { type HealthResponse, makeClient } from "../ipc/ModelClient.js"
-import { CliFailure, ExitCode, jsonOption, positiveFlags, resolveSocket, socketOption, timeoutOption, unreachable } from "./common.js"
+import { type CliEnvironment, CliFailure, ExitCode, jsonOption, positiveFlags, resolveSocket, socketOption, timeoutOption, unreachable } from "./common.js"
 
 /** Health as one line for a person; the scheduler's drops when there were any (this runtime's servers). */
 export const describeHealth = (health: HealthResponse): string => {
@@ -18,13 +18,13 @@ export const describeHealth = (health: HealthResponse): string => {
     (drops.length > 0 ? `; not run: ${drops.join(", ")}` : "")
 }
 
-export const healthCommand = Command.make(
+export const healthCommand = (env: CliEnvironment) => Command.make(
   "health",
-  { socket: socketOption, timeoutMs: timeoutOption, json: jsonOption },
+  { socket: socketOption(env), timeoutMs: timeoutOption, json: jsonOption },
   ({ json, socket, timeoutMs }) =>
     Effect.gen(function*() {
       yield* positiveFlags({ integers: { "--timeout-ms": timeoutMs } })
-      const socketPath = yield* resolveSocket(socket)
+      const socketPath = yield* resolveSocket(socket, env)
       const health = yield* Effect.scoped(
         Effect.flatMap(makeClient({ socketPath, timeoutMs }), (client) => client.health)
       ).pipe(Effect.mapError(unreachable))

@@ -10,7 +10,9 @@ import type { InferenceResponse } from "../contract/schema.js"
 import { annotateJpeg } from "../frames/image.js"
 import { makeClient } from "../ipc/ModelClient.js"
 import {
+  type CliEnvironment,
   CliFailure,
+  defaultIs,
   ExitCode,
   imageOption,
   modelIdFor,
@@ -24,35 +26,35 @@ import {
   usage
 } from "./common.js"
 
-const options = {
-  socket: socketOption,
+const options = (env: CliEnvironment) => ({
+  socket: socketOption(env),
   frame: Flag.String("frame").pipe(
     Flag.withDescription("path of a frame already in shared memory (raw file or frame-export directory)"),
     Flag.optional
   ),
   image: imageOption("to send"),
   layout: Flag.Literals("layout", ["raw", "export-dir"]).pipe(
-    Flag.withDescription("how --image is published in shared memory"),
+    Flag.withDescription(`how --image is published in shared memory: a raw NV12 file or a frame-export directory${defaultIs("raw")}`),
     Flag.withDefault("raw" as const)
   ),
   out: Flag.String("out").pipe(Flag.withDescription("with --image: write a JPEG with the detections drawn"), Flag.optional),
   width: Flag.Int("width").pipe(Flag.withDescription("frame width (with --image: resize to it)"), Flag.optional),
   height: Flag.Int("height").pipe(Flag.withDescription("frame height (with --image: resize to it)"), Flag.optional),
-  format: Flag.String("format").pipe(Flag.withDescription("pixel format of --frame"), Flag.withDefault("NV12")),
+  format: Flag.String("format").pipe(Flag.withDescription(`pixel format of --frame${defaultIs("NV12")}`), Flag.withDefault("NV12")),
   stride: Flag.Int("stride").pipe(Flag.withDescription("bytes per row of --frame, when padded"), Flag.optional),
-  cameraId: Flag.String("camera-id").pipe(Flag.withDefault("cli")),
-  frameId: Flag.Int("frame-id").pipe(Flag.withDefault(0)),
+  cameraId: Flag.String("camera-id").pipe(Flag.withDescription(`the request's camera_id${defaultIs("cli")}`), Flag.withDefault("cli")),
+  frameId: Flag.Int("frame-id").pipe(Flag.withDescription(`the request's frame_id${defaultIs(0)}`), Flag.withDefault(0)),
   modelId: Flag.String("model-id").pipe(
     Flag.withDescription("model to ask for (default: the one the socket name vas_model_{id}.sock says, else the container's health answer)"),
     Flag.optional
   ),
   timeoutMs: timeoutOption
-}
+})
 
-export const inferCommand = Command.make("infer", options, (o) =>
+export const inferCommand = (env: CliEnvironment) => Command.make("infer", options(env), (o) =>
   Effect.gen(function*() {
     yield* positiveFlags({ integers: { "--width": o.width, "--height": o.height, "--stride": o.stride, "--timeout-ms": o.timeoutMs } })
-    const socketPath = yield* resolveSocket(o.socket)
+    const socketPath = yield* resolveSocket(o.socket, env)
     if (Option.isSome(o.frame) === Option.isSome(o.image)) return yield* usage("give exactly one of --frame PATH or --image FILE")
     if (Option.isSome(o.out) && Option.isNone(o.image)) return yield* usage("--out needs --image")
     let reference: string

@@ -4,9 +4,9 @@ import { Console, Effect, Option } from "effect"
 import * as path from "node:path"
 import { loadModelConfig, type ModelConfigErrorKind } from "../config/ModelConfig.js"
 import { discoverModels } from "../config/ModelDiscovery.js"
-import { CliFailure, jsonOption } from "./common.js"
+import { type CliEnvironment, CliFailure, defaultIs, jsonOption } from "./common.js"
 
-export const DEFAULT_MODELS_DIR = "/opt/ruth-ai/models"
+export { DEFAULT_MODELS_DIR } from "./common.js"
 
 /** Failures about the file as a whole, said in one line; the rest list every problem with its key. */
 const oneLine: ReadonlySet<ModelConfigErrorKind> = new Set(["missing_file", "unreadable", "not_model_yaml"])
@@ -61,18 +61,19 @@ export const validateCommand = Command.make(
     )
 ).pipe(Command.withDescription("Check a model directory or model.yaml; exit 0 when valid, 1 when not (or not a model.yaml)."))
 
-// Text, not Options.directory: a models dir that is missing or not a directory is the command's answer (exit 1), not usage.
-export const modelsDirOption = Flag.String("models-dir").pipe(
-  Flag.withDescription(`where models live (default: $RUTH_MODELS_DIR or ${DEFAULT_MODELS_DIR})`),
-  Flag.optional
-)
+// Text, not Flag.Directory: a models dir that is missing or not a directory is the command's answer (exit 1), not usage.
+export const modelsDirOption = (env: CliEnvironment) =>
+  Flag.String("models-dir").pipe(
+    Flag.withDescription(`where models live${defaultIs(env.modelsDir, { name: "RUTH_MODELS_DIR", set: env.modelsDirFromEnv })}`),
+    Flag.optional
+  )
 
-export const resolveModelsDir = (flag: Option.Option<string>): string =>
-  Option.getOrElse(flag, () => (process.env.RUTH_MODELS_DIR ?? "").trim() || DEFAULT_MODELS_DIR)
+export const resolveModelsDir = (flag: Option.Option<string>, env: CliEnvironment): string =>
+  Option.getOrElse(flag, () => env.modelsDir)
 
-export const discoverCommand = Command.make("discover", { modelsDir: modelsDirOption, json: jsonOption }, (o) =>
+export const discoverCommand = (env: CliEnvironment) => Command.make("discover", { modelsDir: modelsDirOption(env), json: jsonOption }, (o) =>
   Effect.gen(function*() {
-    const dir = resolveModelsDir(o.modelsDir)
+    const dir = resolveModelsDir(o.modelsDir, env)
     const models = yield* discoverModels(dir).pipe(
       Effect.mapError((e) => new CliFailure({ message: e.message, exitCode: 1 }))
     )

@@ -344,7 +344,7 @@ describe("ruth-model exit codes and messages", () => {
       ])
     }), 120_000)
 
-  it.live("infer: 0 answered, 1 error response, 2 usage (ours and @effect/cli's), 3 unreachable", () =>
+  it.live("infer: 0 answered, 1 error response, 2 usage (ours and the CLI parser's), 3 unreachable", () =>
     Effect.gen(function*() {
       const c = yield* startContainer()
       const frame = writeFrameFile(c.dir, "frame", 64, 48)
@@ -359,7 +359,7 @@ describe("ruth-model exit codes and messages", () => {
       ])
     }), 120_000)
 
-  it.live("bench: 0 ran to its end, 2 usage (ours and @effect/cli's), 3 unreachable", () =>
+  it.live("bench: 0 ran to its end, 2 usage (ours and the CLI parser's), 3 unreachable", () =>
     Effect.gen(function*() {
       const c = yield* startContainer()
       yield* expectExits([
