@@ -12,7 +12,7 @@
  * close connections, write a final `stopped` heartbeat. A second signal exits
  * the process at once.
  */
-import { Cause, Config, Data, Deferred, Effect, Exit, Layer, Option, type Runtime, type Scope } from "effect"
+import { Cause, Config, ConfigProvider, Data, Deferred, Effect, Exit, Layer, Option, type Runtime, type Scope } from "effect"
 import type { LoadedModelConfig } from "../config/ModelConfig.js"
 import { discoverModels, findModel, type ModelNotFound, type ModelsDirError, type ModelUnavailable } from "../config/ModelDiscovery.js"
 import {
@@ -279,9 +279,16 @@ export const teardown: Runtime.Teardown = (exit, onExit) => {
 export const runWith = (options: LaunchOptions): Effect.Effect<void, LaunchError, InferenceHandler> =>
   Effect.flatMap(resolveLaunch(options), ({ settings }) => run.pipe(Effect.provide(runtimeLayer(settings))))
 
+/**
+ * A program's environment as Effect 3 read it, and as the CLI reads it: an empty variable is "",
+ * judged by its setting's rule (`invalid RUTH_MAX_INFLIGHT (environment): … got ""`), not taken
+ * for unset (Effect 4's default).
+ */
+const programEnvironment = ConfigProvider.layer(ConfigProvider.fromEnv({ preserveEmptyStrings: true }))
+
 /** `runWith` as a program's main: a failure to start goes to stderr, exit code 1 (`reportStartFailure`). */
 export const launchWith = (options: LaunchOptions): Effect.Effect<void, never, InferenceHandler> =>
-  reportStartFailure(runWith(options))
+  reportStartFailure(runWith(options)).pipe(Effect.provide(programEnvironment))
 
 /**
  * `launchWith` for a handler layer that uses the runtime's services, e.g. the `Scheduler`
@@ -294,7 +301,7 @@ export const launchHandler = <E extends { readonly message: string }>(
 ): Effect.Effect<void> =>
   reportStartFailure(
     Effect.flatMap(resolveLaunch(options), ({ settings }) => run.pipe(Effect.provide(containerLayer(settings, handler))))
-  )
+  ).pipe(Effect.provide(programEnvironment))
 
 /** All a model author needs besides the handler: configuration from the environment. */
 export const launch: Effect.Effect<void, never, InferenceHandler> = Effect.suspend(() => launchWith({}))

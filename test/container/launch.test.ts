@@ -13,12 +13,13 @@ const streamOf = (stream: NodeJS.ReadableStream | null): (() => string) => {
 }
 
 describe("ModelContainer.launch: a failure to start (child process running the example)", () => {
-  it.live("is one line on stderr naming the setting, nothing about it on stdout, exit code 1", () =>
+  for (const value of ["abc", ""]) {
+  it.live(`is one line on stderr naming the setting, nothing about it on stdout, exit code 1 (RUTH_MAX_INFLIGHT=${JSON.stringify(value)})`, () =>
     Effect.gen(function*() {
       const dir = yield* tempDir()
       const child = yield* Effect.acquireRelease(
         Effect.sync(() =>
-          spawnTs("examples/minimal/main.ts", [], { RUTH_SOCKET_DIR: dir, RUTH_HEARTBEAT_DIR: dir, RUTH_MAX_INFLIGHT: "abc" })
+          spawnTs("examples/minimal/main.ts", [], { RUTH_SOCKET_DIR: dir, RUTH_HEARTBEAT_DIR: dir, RUTH_MAX_INFLIGHT: value })
         ),
         (c) => Effect.sync(() => c.kill("SIGKILL"))
       )
@@ -26,12 +27,14 @@ describe("ModelContainer.launch: a failure to start (child process running the e
       const stderr = streamOf(child.stderr)
       const exit = yield* Effect.promise(() => exitOf(child))
       expect(exit, stderr()).toEqual({ code: 1, signal: null })
-      const line = `invalid RUTH_MAX_INFLIGHT (environment): must be a positive integer, got "abc"`
+      // An empty variable is a value, as it was under Effect 3 (Effect 4 would read it as unset).
+      const line = `invalid RUTH_MAX_INFLIGHT (environment): must be a positive integer, got ${JSON.stringify(value)}`
       // npm or node may add their own warnings to stderr; ours is exactly one line.
       expect(stderr().split("\n").filter((l) => l.includes("RUTH_MAX_INFLIGHT"))).toEqual([`model-runtime: ${line}`])
       expect(stderr()).not.toMatch(/^\s+at /m)
       expect(stdout()).not.toContain("RUTH_MAX_INFLIGHT")
     }))
+  }
 
   it.live("a socket path held by a live container is the same: one line on stderr, exit 1, the first keeps serving", () =>
     Effect.gen(function*() {
