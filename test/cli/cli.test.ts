@@ -6,6 +6,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { exitOf } from "../support/child.js"
 import { ruthModel, spawnRuthModel } from "../support/cli.js"
+import { ExitCode } from "../../src/cli/common.js"
 import { startContainer, tempDir, writeFrameFile } from "../support/harness.js"
 import { accountedFor, openLoopRows, scriptedAnswer } from "../support/openLoop.js"
 import { startOriginalServer, startScriptedServer } from "../support/originalServer.js"
@@ -370,12 +371,13 @@ describe("ruth-model exit codes and messages", () => {
       ])
     }), 120_000)
 
-  it.live("Ctrl+C during bench, closed or open loop: the report of what ran, exit 130", () =>
+  it.live("Ctrl+C during bench, closed or open loop: the report of what ran, exit 130 (SIGTERM: 143)", () =>
     Effect.gen(function*() {
       const c = yield* startContainer()
       const closed = ["--concurrency", "2"]
       const open = ["--cameras", "2", "--fps", "50"]
-      for (const [mode, json] of [[closed, false], [closed, true], [open, false], [open, true]] as const) {
+      const runs = [[closed, false, "SIGINT"], [closed, true, "SIGINT"], [open, false, "SIGINT"], [open, true, "SIGINT"], [closed, false, "SIGTERM"]] as const
+      for (const [mode, json, stop] of runs) {
         const child = spawnRuthModel(["bench", "--socket", c.socketPath, ...mode, "--duration", "600", ...(json ? ["--json"] : [])])
         let stdout = ""
         let stderr = ""
@@ -386,14 +388,14 @@ describe("ruth-model exit codes and messages", () => {
             child.stderr!.on("data", (d: Buffer) => {
               stderr += d.toString()
               if (child.signalCode === null && !child.killed && /[1-9]\d* (requests|ok)/.test(stderr)) {
-                child.kill("SIGINT") // once: a second Ctrl+C ends a process the default way
+                child.kill(stop) // once: a second Ctrl+C ends a process the default way
                 resolve()
               }
             })
           })
         )
         const { code, signal } = yield* Effect.promise(() => exitOf(child))
-        expect(code, `${signal} ${stdout} ${stderr}`).toBe(130)
+        expect(code, `${signal} ${stdout} ${stderr}`).toBe(stop === "SIGINT" ? ExitCode.interrupted : ExitCode.terminated)
         if (mode === open) {
           if (json) expect(JSON.parse(stdout)).toMatchObject({ mode: "open-loop", stopped: true, total: { failures: 0 } })
           else expect(stdout).toMatch(/^open loop: 2 camera\(s\), 100 frames\/s in all for [\d.]+ s, one connection per request \(stopped early\)\n/)

@@ -10,9 +10,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { ExitCode } from "../../src/cli/common.js"
 import { VERSION } from "../../src/version.js"
-import { exitOf } from "../support/child.js"
-import { ruthModel, spawnRuthModel } from "../support/cli.js"
-import { startContainer } from "../support/harness.js"
+import { ruthModel } from "../support/cli.js"
 
 const SUBCOMMANDS = ["health", "infer", "bench", "validate", "discover", "serve", "demo"] as const
 
@@ -182,27 +180,4 @@ describe("the README's exit-code table", () => {
   it("lists exactly the codes the commands return (ExitCode)", () => {
     expect(documented().sort((a, b) => a - b)).toEqual(Object.values(ExitCode).sort((a, b) => a - b))
   })
-
-  it.live("SIGTERM during bench: the report of what ran, exit 143 (as the table says)", () =>
-    Effect.gen(function*() {
-      const c = yield* startContainer()
-      const child = spawnRuthModel(["bench", "--socket", c.socketPath, "--concurrency", "2", "--duration", "600"])
-      let stdout = ""
-      let stderr = ""
-      child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()))
-      yield* Effect.promise(() =>
-        new Promise<void>((resolve) => {
-          child.stderr!.on("data", (d: Buffer) => {
-            stderr += d.toString()
-            if (child.signalCode === null && !child.killed && /[1-9]\d* requests/.test(stderr)) {
-              child.kill("SIGTERM")
-              resolve()
-            }
-          })
-        })
-      )
-      const { code } = yield* Effect.promise(() => exitOf(child))
-      expect(code, stderr).toBe(ExitCode.terminated)
-      expect(stdout).toMatch(/^\d+ requests in [\d.]+ s with 2 client\(s\) \(stopped early\)/)
-    }), 120_000)
 })
