@@ -277,7 +277,7 @@ node_pid="$(container_node_pid)"
 nices="$(for stat in /proc/"$node_pid"/task/*/stat; do sed 's/.*) //' "$stat" | cut -d' ' -f17; done | sort -n | uniq -c | sed 's/^ *//' | paste -sd, -)"
 grep -qE '(^|,)[0-9]+ 10(,|$)' <<<"$nices" && grep -qE '(^|,)[0-9]+ 0(,|$)' <<<"$nices" ||
   fail "expected threads at nice 10 (onnxruntime's pools) and at 0 (the rest), got (count nice): $nices"
-lowered="$(grep -oE 'pool_thread_nice(: |=")10 \([1-9][0-9]* threads?\)' "$work/td/sock.log" | head -n 1)"
+lowered="$(grep -oE 'pool_thread_nice(: '"'"'?|=")10 \([1-9][0-9]* threads?\)' "$work/td/sock.log" | head -n 1)"
 [ -n "$lowered" ] || fail "the ready log does not report the pool threads lowered: $(grep 'pool_thread_nice' "$work/td/sock.log")"
 ok "threads of node (pid $node_pid) by nice value (count nice): $nices; log: $lowered"
 for layout in raw export-dir; do
