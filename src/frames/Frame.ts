@@ -33,7 +33,11 @@ export const frameByteLength = (format: PixelFormat, width: number, height: numb
   return (height - 1) * stride + 3 * width
 }
 
-/** The smallest stride a format allows for a width. */
-export const minStride = (format: PixelFormat, width: number): number => (format === "NV12" ? width : width * 3)
+/**
+ * The smallest stride a format allows for a width: a row must hold the plane's widest row. For
+ * NV12 that is the interleaved chroma row, 2 × ceil(width / 2) bytes — one more than the luma row
+ * when the width is odd. The one rule the reader, preprocessing and the publishers use.
+ */
+export const minStride = (format: PixelFormat, width: number): number => (format === "NV12" ? width + (width & 1) : width * 3)
 
 export const isPixelFormat = (s: string): s is PixelFormat => (PIXEL_FORMATS as ReadonlyArray<string>).includes(s)

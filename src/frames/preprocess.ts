@@ -9,7 +9,7 @@
  * "convert to an RGB image, then resize" (e.g. OpenCV cvtColor + resize) computes.
  * Chroma is upsampled by nearest neighbour before interpolation, as OpenCV's cvtColor does.
  */
-import { frameByteLength, type FrameView } from "./Frame.js"
+import { frameByteLength, type FrameView, minStride } from "./Frame.js"
 import { blendSimd, pointSimd, type SimdJob } from "./simd/nv12Simd.js"
 import { type FrameTransform, letterboxTransform, stretchTransform } from "./transform.js"
 
@@ -642,8 +642,7 @@ const checkFrame = (frame: FrameView): void => {
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
     throw new RangeError(`preprocess: invalid frame size ${width}x${height}`)
   }
-  const minStride = format === "NV12" ? width + (width & 1) : 3 * width
-  if (!Number.isInteger(stride) || stride < minStride) {
+  if (!Number.isInteger(stride) || stride < minStride(format, width)) {
     throw new RangeError(`preprocess: stride ${stride} is too small for a ${format} frame ${width} pixels wide`)
   }
   const needed = frameByteLength(format, width, height, stride)

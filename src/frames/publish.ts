@@ -8,7 +8,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { crc32 } from "node:zlib"
 import { writeFileAtomically } from "../internal/files.js"
-import type { PixelFormat } from "./Frame.js"
+import { minStride, type PixelFormat } from "./Frame.js"
 
 export const FRAME_META_BYTES = 64
 export const FRAME_META_VERSION = 1
@@ -54,7 +54,7 @@ export const encodeFrameMeta = (
   u32(frame.width, 24)
   u32(frame.height, 28)
   u32(PIXEL_FORMAT_CODES[format], 32)
-  u32(frame.stride ?? (format === "NV12" ? frame.width : frame.width * 3), 36)
+  u32(frame.stride ?? minStride(format, frame.width), 36)
   u64(BigInt(frame.data.length), 40)
   u64(dataChecksum(frame.data), DATA_CHECKSUM_OFFSET)
   return meta

@@ -7,6 +7,7 @@ import { Effect, Result, Exit } from "effect"
 import { decodeRequest, type InferenceRequest } from "../../src/contract/schema.js"
 import { BufferPool } from "../../src/frames/BufferPool.js"
 import { FrameReader } from "../../src/frames/FrameReader.js"
+import { makePreprocessOptions, preprocess } from "../../src/frames/preprocess.js"
 import { request, tempDir, writeFrameFile } from "../support/harness.js"
 import { fifoWriter, openSpy } from "./openWitness.js"
 
@@ -50,6 +51,29 @@ describe("FrameReader (raw file layout)", () => {
       fs.writeFileSync(rgb, Buffer.alloc(64 * 48 * 3))
       expect((yield* read([dir], req(rgb, { format: "RGB24" }))).ok).toBe(true)
       expect(yield* read([dir], req(rgb, { format: "YUYV" }))).toMatchObject({ ok: false, code: "FRAME_INVALID", message: expect.stringContaining("'YUYV'") })
+    }))
+
+  it.live("an odd-width NV12 frame: stride = width cannot hold its chroma rows (FRAME_INVALID); the default stride can, and preprocesses", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir()
+      const p = path.join(dir, "odd")
+      // 63 pixels wide: 32 interleaved UV pairs, 64 bytes a chroma row.
+      fs.writeFileSync(p, Buffer.alloc(64 * 32 + 64 * 16, 128))
+      const odd = (meta: Record<string, unknown>) => req(p, { width: 63, height: 32, ...meta })
+      expect(yield* read([dir], odd({ stride: 63 }))).toMatchObject({
+        ok: false,
+        code: "FRAME_INVALID",
+        message: expect.stringContaining("stride 63 is smaller than a NV12 row of width 63 (64 bytes)")
+      })
+      for (const meta of [{}, { stride: 64 }]) {
+        const r = yield* read([dir], odd(meta))
+        expect(r.ok).toBe(true)
+        if (r.ok) {
+          expect(r.frame).toMatchObject({ width: 63, height: 32, stride: 64 })
+          // What the reader accepts, preprocessing takes: the same rule (Frame.minStride).
+          expect(preprocess(r.frame, makePreprocessOptions({ width: 32, height: 32 })).tensor.length).toBe(3 * 32 * 32)
+        }
+      }
     }))
 
   it.live("FRAME_NOT_FOUND for a missing file", () =>
