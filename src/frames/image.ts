@@ -2,7 +2,7 @@
  * Image helpers around sharp: encoded image → NV12 (test fixtures, benchmarks), NV12 → RGB/JPEG
  * (snapshots), and JPEG snapshots annotated with detection boxes.
  */
-import sharp from "sharp"
+import type SharpDefault from "sharp"
 import { frameByteLength, type FrameView } from "./Frame.js"
 import { clamp01 } from "./transform.js"
 import {
@@ -70,8 +70,13 @@ export const rgbToNv12 = (
   return { data: out, width, height }
 }
 
+let sharpModule: Promise<typeof SharpDefault> | undefined
+/** sharp, loaded on first use: importing the package does not load its native module (a handler-only container never does). */
+const loadSharp = (): Promise<typeof SharpDefault> => (sharpModule ??= import("sharp").then((m) => m.default))
+
 /** Decodes an image (JPEG/PNG/WebP/SVG, path or bytes), optionally resizes, crops to even size, converts to NV12. */
 export const imageToNv12 = async (input: string | Buffer, opts: ImageToNv12Options = {}): Promise<Nv12Image> => {
+  const sharp = await loadSharp()
   let pipeline = sharp(input).rotate().removeAlpha()
   if (opts.width !== undefined || opts.height !== undefined) {
     const fit = opts.width !== undefined && opts.height !== undefined ? "fill" : "inside"
@@ -143,12 +148,12 @@ export const nv12ToRgb = (frame: FrameView, opts: Nv12ToRgbOptions = {}): Uint8A
   return out
 }
 
-const rawRgb = (frame: FrameView, opts: Nv12ToRgbOptions) =>
-  sharp(nv12ToRgb(frame, opts), { raw: { width: frame.width, height: frame.height, channels: 3 } })
+const rawRgb = async (frame: FrameView, opts: Nv12ToRgbOptions) =>
+  (await loadSharp())(nv12ToRgb(frame, opts), { raw: { width: frame.width, height: frame.height, channels: 3 } })
 
 /** JPEG snapshot of a frame. */
 export const frameToJpeg = (frame: FrameView, quality = 85, opts: Nv12ToRgbOptions = {}): Promise<Buffer> =>
-  rawRgb(frame, opts).jpeg({ quality }).toBuffer()
+  rawRgb(frame, opts).then((image) => image.jpeg({ quality }).toBuffer())
 
 export interface Detection {
   readonly class_name: string
@@ -203,7 +208,9 @@ export const annotateJpeg = (
   quality = 85,
   opts: Nv12ToRgbOptions = {}
 ): Promise<Buffer> =>
-  rawRgb(frame, opts)
-    .composite([{ input: Buffer.from(detectionsSvg(frame.width, frame.height, detections)), top: 0, left: 0 }])
-    .jpeg({ quality })
-    .toBuffer()
+  rawRgb(frame, opts).then((image) =>
+    image
+      .composite([{ input: Buffer.from(detectionsSvg(frame.width, frame.height, detections)), top: 0, left: 0 }])
+      .jpeg({ quality })
+      .toBuffer()
+  )
