@@ -454,6 +454,9 @@ export const make = (
       }
     }
 
+    /** The input's dims for a batch of `k` frames (a single frame's are `dims`). */
+    const batchDims = (k: number): ReadonlyArray<number> => [k, ...dims.slice(1)]
+
     /**
      * One `session.run` over the frames of a batch: each fills its rows of one input tensor (the
      * session takes the buffer over for the run and recycles it, so runs never share one), and
@@ -464,8 +467,7 @@ export const make = (
         const k = fills.length
         const buffer = session.borrowInput(inputType, k * length)
         const filled = fills.map((fill, i) => fill(k === 1 ? buffer : buffer.subarray(i * length, (i + 1) * length)))
-        const [, ...rest] = dims
-        const feeds = { [input.name]: { data: buffer, dims: [k, ...rest], type: inputType } }
+        const feeds = { [input.name]: { data: buffer, dims: k === 1 ? dims : batchDims(k), type: inputType } }
         return session.runTimed(feeds).pipe(
           Effect.mapError(runFailed),
           Effect.flatMap(({ outputs, runMs, waitMs }) => {

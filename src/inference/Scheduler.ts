@@ -143,10 +143,16 @@ const alone: Batch = {
 /** Tickets started together, sharing one stream until the last one's work ends. */
 interface Group {
   readonly stream: number
-  readonly size: number
   readonly startedAt: number
   /** Members whose work has not ended. */
   live: number
+  /** What the members of a batch of several share (absent for a turn alone: the common case). */
+  readonly shared: Shared | undefined
+}
+
+/** A batch of several: the inputs joined so far and each member's output to come. */
+interface Shared {
+  readonly size: number
   /** Members that have neither joined nor ended. */
   pending: number
   readonly inputs: Array<unknown>
@@ -248,8 +254,8 @@ export const make = (options: Partial<SchedulerOptions> = {}): Effect.Effect<Sch
       return w
     }
 
-    /** One member's view of a batch of several: joining, and leaving without joining (`leave`). */
-    const memberBatch = (w: Waiter, g: Group): Batch => ({
+    /** One member's view of a batch of several (one that ends without joining is counted out in `finish`). */
+    const memberBatch = (w: Waiter, g: Shared): Batch => ({
       size: g.size,
       join: <I, O, E>(input: I, execute: (inputs: ReadonlyArray<I>) => Effect.Effect<ReadonlyArray<O>, E>) =>
         Effect.suspend((): Effect.Effect<O, E> => {
@@ -287,20 +293,14 @@ export const make = (options: Partial<SchedulerOptions> = {}): Effect.Effect<Sch
     const start = (members: ReadonlyArray<Waiter>, t: number) => {
       const stream = free.pop()!
       const size = members.length
-      const group: Group = {
-        stream,
-        size,
-        startedAt: t,
-        live: size,
-        pending: size,
-        inputs: [],
-        outputs: [],
-        allIn: Deferred.makeUnsafe<void>()
-      }
+      const shared: Shared | undefined = size === 1
+        ? undefined
+        : { size, pending: size, inputs: [], outputs: [], allIn: Deferred.makeUnsafe<void>() }
+      const group: Group = { stream, startedAt: t, live: size, shared }
       for (const w of members) {
         w.state = "started"
         w.group = group
-        w.slot = { stream, batch: size === 1 ? alone : memberBatch(w, group) }
+        w.slot = { stream, batch: shared === undefined ? alone : memberBatch(w, shared) }
         w.resume?.(Effect.void)
       }
     }
@@ -332,7 +332,10 @@ export const make = (options: Partial<SchedulerOptions> = {}): Effect.Effect<Sch
       if (w.state !== "started") return
       w.state = "done"
       const g = w.group!
-      if (!w.joined && --g.pending === 0 && g.inputs.length > 0) Deferred.doneUnsafe(g.allIn, Effect.void)
+      const shared = g.shared
+      if (shared !== undefined && !w.joined && --shared.pending === 0 && shared.inputs.length > 0) {
+        Deferred.doneUnsafe(shared.allIn, Effect.void)
+      }
       if (--g.live > 0) return
       free.push(g.stream)
       recordRun(now() - g.startedAt)
