@@ -15,7 +15,7 @@ import * as nodePath from "node:path"
 import { Config, Data, Effect, Option, Result, Schema, SchemaAST, SchemaGetter, type SchemaIssue } from "effect"
 import * as YAML from "yaml"
 import { flattenIssue, inputOf } from "../internal/schemaIssues.js"
-import { MODEL_ID_PATTERN, PER_CAMERA, showValue } from "./RuntimeConfig.js"
+import { MODEL_ID_PATTERN, type ModelYamlSettings, PER_CAMERA, type RuntimeSettingsInput, showValue } from "./RuntimeConfig.js"
 
 // ---------------------------------------------------------------------------
 // Leaf schemas: every one carries a `must` annotation so a problem reads
@@ -801,3 +801,29 @@ export const detectGpu: Effect.Effect<boolean> = Effect.gen(function*() {
   const found = yield* Effect.forEach(GPU_DEVICES, (device) => Effect.result(tryFs(() => fs.access(device))))
   return found.some(Result.isSuccess)
 }).pipe(Effect.withSpan("detectGpu"))
+
+/** Each runtime setting a model.yaml may give: its key there and where the decoded file holds it. */
+const MODEL_YAML_SETTINGS: ReadonlyArray<readonly [keyof RuntimeSettingsInput, string, (c: ModelConfig) => unknown]> = [
+  ["modelId", "model_id", (c) => c.model_id],
+  ["modelVersion", "model_version", (c) => c.model_version],
+  ["maxInflight", "limits.max_inflight", (c) => c.limits.max_inflight],
+  ["requestTimeoutMs", "limits.request_timeout_ms", (c) => c.limits.request_timeout_ms],
+  ["maxFrameAgeMs", "scheduling.max_frame_age_ms", (c) => c.scheduling.max_frame_age_ms],
+  ["perCamera", "scheduling.per_camera", (c) => c.scheduling.per_camera],
+  ["streams", "scheduling.streams", (c) => c.scheduling.streams],
+  ["maxBatch", "scheduling.max_batch", (c) => c.scheduling.max_batch],
+  ["maxQueueDelayMs", "scheduling.max_queue_delay_ms", (c) => c.scheduling.max_queue_delay_ms]
+]
+
+/** The runtime settings a model.yaml contributes (below the environment and flags), named by their keys there. */
+export const settingsFromModel = (model: LoadedModelConfig): ModelYamlSettings => {
+  const values: Record<string, unknown> = {}
+  const names: Record<string, string> = {}
+  for (const [key, name, get] of MODEL_YAML_SETTINGS) {
+    const value = get(model.config)
+    if (value === undefined) continue
+    values[key] = value
+    names[key] = name
+  }
+  return { file: model.file, values: values as Partial<RuntimeSettingsInput>, names }
+}

@@ -13,13 +13,12 @@
  * the process at once.
  */
 import { Cause, Config, ConfigProvider, Data, Deferred, Effect, Exit, Layer, Option, type Runtime, type Scope } from "effect"
-import type { LoadedModelConfig } from "../config/ModelConfig.js"
+import { type LoadedModelConfig, settingsFromModel } from "../config/ModelConfig.js"
 import { discoverModels, findModel, type ModelNotFound, type ModelsDirError, type ModelUnavailable } from "../config/ModelDiscovery.js"
 import {
   checkFlagsAndEnvironment,
   describeSettings,
   type FlagNames,
-  type ModelYamlSettings,
   resolveSettings,
   RuntimeConfig,
   type RuntimeSettings,
@@ -157,38 +156,8 @@ export type LaunchOptions = Partial<RuntimeSettingsInput> & {
   readonly flagNames?: FlagNames
 }
 
-/** The runtime settings a model.yaml contributes (below the environment and flags), named by their keys there. */
-export const settingsFromModel = (model: LoadedModelConfig): ModelYamlSettings => ({
-  file: model.file,
-  values: {
-    modelId: model.config.model_id,
-    modelVersion: model.config.model_version,
-    ...(model.config.limits.max_inflight !== undefined ? { maxInflight: model.config.limits.max_inflight } : {}),
-    ...(model.config.limits.request_timeout_ms !== undefined
-      ? { requestTimeoutMs: model.config.limits.request_timeout_ms }
-      : {}),
-    ...(model.config.scheduling.max_frame_age_ms !== undefined
-      ? { maxFrameAgeMs: model.config.scheduling.max_frame_age_ms }
-      : {}),
-    ...(model.config.scheduling.per_camera !== undefined ? { perCamera: model.config.scheduling.per_camera } : {}),
-    ...(model.config.scheduling.streams !== undefined ? { streams: model.config.scheduling.streams } : {}),
-    ...(model.config.scheduling.max_batch !== undefined ? { maxBatch: model.config.scheduling.max_batch } : {}),
-    ...(model.config.scheduling.max_queue_delay_ms !== undefined
-      ? { maxQueueDelayMs: model.config.scheduling.max_queue_delay_ms }
-      : {})
-  },
-  names: {
-    modelId: "model_id",
-    modelVersion: "model_version",
-    maxInflight: "limits.max_inflight",
-    requestTimeoutMs: "limits.request_timeout_ms",
-    maxFrameAgeMs: "scheduling.max_frame_age_ms",
-    perCamera: "scheduling.per_camera",
-    streams: "scheduling.streams",
-    maxBatch: "scheduling.max_batch",
-    maxQueueDelayMs: "scheduling.max_queue_delay_ms"
-  }
-})
+/** The runtime settings a model.yaml contributes (kept here for callers of `ModelContainer.settingsFromModel`). */
+export { settingsFromModel }
 
 export type ModelSelectionError = ModelsDirError | ModelNotFound | ModelUnavailable
 

@@ -26,7 +26,8 @@ import { availableParallelism } from "node:os"
 import type { Scope } from "effect"
 import { withRequestSpan } from "../internal/tracing.js"
 import type { ModelConfig, LoadedModelConfig } from "../config/ModelConfig.js"
-import { detectGpu, resolveDevice, unsupportedModelTypeReason } from "../config/ModelConfig.js"
+import { detectGpu, resolveDevice, settingsFromModel, unsupportedModelTypeReason } from "../config/ModelConfig.js"
+import { defaults } from "../config/RuntimeConfig.js"
 import { InferenceFailed } from "../contract/errors.js"
 import type { InferenceRequest } from "../contract/schema.js"
 import { InferenceHandler, type InferenceHandlerShape, type InferenceOutput, type Turn } from "../container/InferenceHandler.js"
@@ -36,7 +37,7 @@ import { stretchTransform, type FrameTransform } from "../frames/transform.js"
 import { decodeDbText } from "./postprocess/dbText.js"
 import type { OutputTensor, RawDetection, UnsupportedOutputShape } from "./postprocess/types.js"
 import { decodeYolo } from "./postprocess/yolo.js"
-import { make as makeScheduler, type Refused, Scheduler, type SchedulerOptions, type Slot, ticketOf } from "./Scheduler.js"
+import { make as makeScheduler, optionsOf, type Refused, Scheduler, type Slot, ticketOf } from "./Scheduler.js"
 import {
   type ExecutionProvider,
   type InputElementType,
@@ -264,20 +265,6 @@ const makeDecoder = (loaded: LoadedModelConfig): Decoder => {
 // ---------------------------------------------------------------------------------------------
 // The handler
 
-/** model.yaml's scheduling, for a handler used without a container's scheduler (absent keys: the defaults). */
-const schedulerOptions = (config: ModelConfig): Partial<SchedulerOptions> => {
-  const { max_frame_age_ms, per_camera, streams, max_batch, max_queue_delay_ms } = config.scheduling
-  const timeoutMs = config.limits.request_timeout_ms
-  return {
-    ...(max_frame_age_ms !== undefined ? { maxFrameAgeMs: max_frame_age_ms } : {}),
-    ...(per_camera !== undefined ? { perCamera: per_camera } : {}),
-    ...(streams !== undefined ? { streams } : {}),
-    ...(max_batch !== undefined ? { maxBatch: max_batch } : {}),
-    ...(max_queue_delay_ms !== undefined ? { maxQueueDelayMs: max_queue_delay_ms } : {}),
-    ...(timeoutMs !== undefined ? { timeoutMs } : {})
-  }
-}
-
 /** Opens the session on `device`, or on CPU when CUDA turns out to be missing and fallback is allowed. */
 const openSession = (
   loaded: LoadedModelConfig,
@@ -350,7 +337,7 @@ export const make = (
 
     // The container's scheduler when there is one (served by the container); else one with model.yaml's scheduling.
     const provided = yield* Effect.serviceOption(Scheduler)
-    const scheduler = Option.isSome(provided) ? provided.value : yield* makeScheduler(schedulerOptions(config))
+    const scheduler = Option.isSome(provided) ? provided.value : yield* makeScheduler(optionsOf({ ...defaults, ...settingsFromModel(loaded).values }))
     const streams = scheduler.streams
     // Several streams share the cores: ORT's default (one thread per core) in each would oversubscribe them.
     const intraOpThreads = config.backend.intra_op_threads > 0 || streams === 1

@@ -30,7 +30,7 @@
  * Effect's `Clock`, so tests drive it with `TestClock`.
  */
 import { Context, Deferred, Effect, Exit, Layer } from "effect"
-import { RuntimeConfig, defaults, type PerCamera } from "../config/RuntimeConfig.js"
+import { RuntimeConfig, defaults, type PerCamera, type RuntimeSettings } from "../config/RuntimeConfig.js"
 import { DeadlineUnmet, FrameExpired, type Overloaded, type SchedulingDrop, Superseded } from "../contract/errors.js"
 import type { DroppedByReason, InferenceRequest } from "../contract/schema.js"
 
@@ -444,18 +444,22 @@ export const make = (options: Partial<SchedulerOptions> = {}): Effect.Effect<Sch
     }
   }))
 
-/** The scheduler with the container's settings (`RuntimeConfig`: freshness budget, per camera, timeout). */
+/** A scheduler's options from runtime settings: the one place the two are mapped. */
+export const optionsOf = (
+  settings: Pick<RuntimeSettings, "maxFrameAgeMs" | "perCamera" | "requestTimeoutMs" | "streams" | "maxBatch" | "maxQueueDelayMs">
+): SchedulerOptions => ({
+  maxFrameAgeMs: settings.maxFrameAgeMs,
+  perCamera: settings.perCamera,
+  timeoutMs: settings.requestTimeoutMs,
+  streams: settings.streams,
+  maxBatch: settings.maxBatch,
+  maxQueueDelayMs: settings.maxQueueDelayMs
+})
+
+/** The scheduler with the container's settings (`RuntimeConfig`: freshness budget, per camera, timeout, streams, batches). */
 export const layer: Layer.Layer<Scheduler, never, RuntimeConfig> = Layer.effect(
   Scheduler,
-  Effect.flatMap(RuntimeConfig, (settings) =>
-    make({
-      maxFrameAgeMs: settings.maxFrameAgeMs,
-      perCamera: settings.perCamera,
-      timeoutMs: settings.requestTimeoutMs,
-      streams: settings.streams,
-      maxBatch: settings.maxBatch,
-      maxQueueDelayMs: settings.maxQueueDelayMs
-    }))
+  Effect.flatMap(RuntimeConfig, (settings) => make(optionsOf(settings)))
 )
 
 /** A scheduler with `options` (tests; embedding without `RuntimeConfig`). */
