@@ -64,7 +64,7 @@ export {
   type InferenceOutput,
   type InferenceResult,
   type Turn
-} from "./container/InferenceHandler.js"
+} from "./inference/InferenceHandler.js"
 export {
   type Batch,
   layer as schedulerLayer,

@@ -5,9 +5,6 @@
  */
 import type { ErrorCode } from "../contract/schema.js"
 
-/** Milliseconds rounded to microseconds, for timings in responses and logs. */
-export const roundMs = (ms: number): number => Math.round(ms * 1000) / 1000
-
 export type ContainerStatus = "starting" | "ready" | "draining" | "stopped"
 
 export interface MetricsSnapshot {

@@ -31,7 +31,7 @@ import { type ListenError, serve } from "../ipc/IpcServer.js"
 import type { SocketPathError } from "../ipc/socketPath.js"
 import { VERSION } from "../version.js"
 import { startHeartbeat, writeHeartbeat } from "./Heartbeat.js"
-import { InferenceHandler } from "./InferenceHandler.js"
+import { InferenceHandler } from "../inference/InferenceHandler.js"
 import { ContainerState, type MetricsSnapshot } from "./Metrics.js"
 import { makePipeline } from "./pipeline.js"
 

@@ -28,8 +28,9 @@ import { FrameReader } from "../frames/FrameReader.js"
 import type { MessageHandler, Reply } from "../ipc/IpcServer.js"
 import { VERSION } from "../version.js"
 import { type DroppedByReason, Scheduler, type SchedulerShape, type Slot, ticketOf } from "../inference/Scheduler.js"
-import { InferenceHandler, type InferenceHandlerShape, type InferenceOutput } from "./InferenceHandler.js"
-import { type ContainerState, roundMs } from "./Metrics.js"
+import { InferenceHandler, type InferenceHandlerShape, type InferenceOutput } from "../inference/InferenceHandler.js"
+import { roundMs } from "../internal/time.js"
+import type { ContainerState } from "./Metrics.js"
 import type { RuntimeSettings } from "../config/RuntimeConfig.js"
 
 /** Fields echoed in a response, taken from whatever the caller sent. */

@@ -20,17 +20,17 @@
  * The session runs in a worker thread (see OnnxSession.ts): the event loop stays free for other
  * connections, health and timeouts while the model runs; runs are serialised per session.
  */
-import { roundMs } from "../container/Metrics.js"
 import { Data, Effect, Result, Layer, Option } from "effect"
 import { availableParallelism } from "node:os"
 import type { Scope } from "effect"
+import { roundMs } from "../internal/time.js"
 import { withRequestSpan } from "../internal/tracing.js"
 import type { ModelConfig, LoadedModelConfig } from "../config/ModelConfig.js"
 import { detectGpu, resolveDevice, settingsFromModel, unsupportedModelTypeReason } from "../config/ModelConfig.js"
 import { defaults } from "../config/RuntimeConfig.js"
 import { InferenceFailed } from "../contract/errors.js"
 import type { InferenceRequest } from "../contract/schema.js"
-import { InferenceHandler, type InferenceHandlerShape, type InferenceOutput, type Turn } from "../container/InferenceHandler.js"
+import { InferenceHandler, type InferenceHandlerShape, type InferenceOutput, type Turn } from "./InferenceHandler.js"
 import type { Frame } from "../frames/Frame.js"
 import { makePreprocessOptions, preprocess, type PreprocessOptions, tensorDims, tensorLength } from "../frames/preprocess.js"
 import { stretchTransform, type FrameTransform } from "../frames/transform.js"

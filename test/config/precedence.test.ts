@@ -3,7 +3,7 @@ import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Exit, Layer } from "effect"
 import { describeSettings, resolveSettings } from "../../src/config/RuntimeConfig.js"
-import { InferenceHandler } from "../../src/container/InferenceHandler.js"
+import { InferenceHandler } from "../../src/inference/InferenceHandler.js"
 import { resolveLaunch, runWith, serveModel } from "../../src/container/ModelContainer.js"
 import { tempDir } from "../support/harness.js"
 

@@ -7,7 +7,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Logger } from "effect"
 import { encodePayload } from "../../src/contract/codec.js"
 import { FrameInvalid, InferenceFailed } from "../../src/contract/errors.js"
-import type { InferenceHandlerShape } from "../../src/container/InferenceHandler.js"
+import type { InferenceHandlerShape } from "../../src/inference/InferenceHandler.js"
 import { call, converse, memoryFrame, request, startContainer } from "../support/harness.js"
 
 const frames = new Map([["/dev/shm/cam1", memoryFrame()]])

@@ -5,7 +5,7 @@
  */
 import { Effect, Exit } from "effect"
 import { afterEach, describe, expect, it, vi } from "vitest"
-import type { InferenceHandlerShape } from "../../src/container/InferenceHandler.js"
+import type { InferenceHandlerShape } from "../../src/inference/InferenceHandler.js"
 import type { InferenceRequest } from "../../src/contract/schema.js"
 import { memoryFrame, request } from "../support/harness.js"
 

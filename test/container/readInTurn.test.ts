@@ -9,7 +9,7 @@
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Deferred, Effect, Fiber, Layer } from "effect"
-import { InferenceHandler } from "../../src/container/InferenceHandler.js"
+import { InferenceHandler } from "../../src/inference/InferenceHandler.js"
 import * as ModelContainer from "../../src/container/ModelContainer.js"
 import { Scheduler, type SchedulerShape } from "../../src/inference/Scheduler.js"
 import { openSpy } from "../frames/openWitness.js"

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Exit } from "effect"
 import { makeClient } from "../../src/ipc/ModelClient.js"
-import type { InferenceHandlerShape } from "../../src/container/InferenceHandler.js"
+import type { InferenceHandlerShape } from "../../src/inference/InferenceHandler.js"
 import { memoryFrame, request, startContainer } from "../support/harness.js"
 import { startOriginalServer, startScriptedServer } from "../support/originalServer.js"
 

@@ -7,7 +7,7 @@ import * as net from "node:net"
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, Logger, Schedule, Scope } from "effect"
 import { encodeMessage, FrameDecoder } from "../../src/contract/codec.js"
-import type { InferenceHandlerShape } from "../../src/container/InferenceHandler.js"
+import type { InferenceHandlerShape } from "../../src/inference/InferenceHandler.js"
 import { memoryFrame, request, startContainer } from "../support/harness.js"
 
 const frames = new Map([["/dev/shm/cam1", memoryFrame()]])

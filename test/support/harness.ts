@@ -9,7 +9,7 @@ import { RuntimeConfig, type RuntimeSettingsInput } from "../../src/config/Runti
 import type { Frame } from "../../src/frames/Frame.js"
 import type { BufferPool } from "../../src/frames/BufferPool.js"
 import { FrameReader, type FrameReaderShape } from "../../src/frames/FrameReader.js"
-import { InferenceHandler, type InferenceHandlerShape } from "../../src/container/InferenceHandler.js"
+import { InferenceHandler, type InferenceHandlerShape } from "../../src/inference/InferenceHandler.js"
 import * as ModelContainer from "../../src/container/ModelContainer.js"
 import { Scheduler, type SchedulerShape } from "../../src/inference/Scheduler.js"
 

@@ -13,7 +13,7 @@ import { Context, type Effect } from "effect"
 import type { FrameError, InferenceFailed } from "../contract/errors.js"
 import type { InferenceRequest } from "../contract/schema.js"
 import type { Frame } from "../frames/Frame.js"
-import type { Refused, Slot } from "../inference/Scheduler.js"
+import type { Refused, Slot } from "./Scheduler.js"
 
 /**
  * A detection as a handler returns it: the contract's shape, typed loosely
