@@ -80,6 +80,22 @@ export {
   type Work
 } from "./inference/Scheduler.js"
 export { PER_CAMERA, type PerCamera } from "./config/RuntimeConfig.js"
+export {
+  ExecutionProviderUnavailable,
+  type FakeModel,
+  type FakeOnnxSessions,
+  type FakeRun,
+  type InputTensor,
+  layer as onnxSessionsLayer,
+  makeFake as makeFakeOnnxSessions,
+  OnnxModelLoadFailed,
+  OnnxRunFailed,
+  type OnnxSession,
+  type OnnxSessionOptions,
+  OnnxSessions,
+  type OnnxSessionsShape,
+  type ValueInfo
+} from "./inference/OnnxSession.js"
 export { decodeYolo } from "./inference/postprocess/yolo.js"
 export { decodeDbText } from "./inference/postprocess/dbText.js"
 export { nonMaxSuppression } from "./inference/postprocess/nms.js"

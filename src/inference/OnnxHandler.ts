@@ -7,8 +7,9 @@
  * The session lives as long as the layer's scope and is warmed up `backend.warmup_runs` times.
  *
  * Per request: the model's turn from the `Scheduler` (the container's, when it provides one) →
- * frame → tensor (`preprocess`) → `session.run`, then, the turn given back, `yolo` / `db_text` /
- * `none` post-processing → detections in normalised frame coordinates, with per-stage timings.
+ * frame → tensor (`preprocess`) → `session.run`, then, the turn given back, the post-processor
+ * `postprocess.kind` names (postprocess/registry.ts) → detections in normalised frame
+ * coordinates, with per-stage timings.
  * The handler is scheduled (`inTurn`): a container with a scheduler reads the frame only when the
  * request's turn comes; `infer` (the frame already read) takes the turn itself.
  *
@@ -17,8 +18,10 @@
  * ModelContainer.launch.pipe(Effect.provide(OnnxHandler.layer(loaded)))
  * ```
  *
- * The session runs in a worker thread (see OnnxSession.ts): the event loop stays free for other
- * connections, health and timeouts while the model runs; runs are serialised per session.
+ * Sessions come from the `OnnxSessions` service: `layer` uses ONNX Runtime in a worker thread per
+ * session (see OnnxSession.ts; the event loop stays free for other connections, health and
+ * timeouts while the model runs; runs are serialised per session), `layerOn` takes whichever
+ * `OnnxSessions` is provided (a test's `makeFake`).
  */
 import { Data, Effect, Result, Layer, Option } from "effect"
 import { availableParallelism } from "node:os"
@@ -34,17 +37,18 @@ import { InferenceHandler, type InferenceHandlerShape, type InferenceOutput, typ
 import type { Frame } from "../frames/Frame.js"
 import { makePreprocessOptions, preprocess, type PreprocessOptions, tensorDims, tensorLength } from "../frames/preprocess.js"
 import { stretchTransform, type FrameTransform } from "../frames/transform.js"
-import { decodeDbText } from "./postprocess/dbText.js"
-import type { OutputTensor, RawDetection, UnsupportedOutputShape } from "./postprocess/types.js"
-import { decodeYolo } from "./postprocess/yolo.js"
+import { decoderFor, postProcessors, type Thresholds } from "./postprocess/registry.js"
+import type { OutputTensor } from "./postprocess/types.js"
 import { make as makeScheduler, optionsOf, type Refused, Scheduler, type Slot, ticketOf } from "./Scheduler.js"
 import {
   type ExecutionProvider,
   type InputElementType,
-  makeOnnxSession,
+  layer as onnxSessionsLive,
   type OnnxError,
   type OnnxSession,
-  type ValueInfo
+  OnnxSessions,
+  type ValueInfo,
+  warmUp
 } from "./OnnxSession.js"
 
 // ---------------------------------------------------------------------------------------------
@@ -169,17 +173,10 @@ const checkInputShape = (input: ValueInfo, pre: PreprocessOptions): Result.Resul
 
 /** A declared output shape the post-processor can never read. */
 const checkOutputShape = (output: ValueInfo, kind: ModelConfig["postprocess"]["kind"]): Result.Result<void, string> => {
-  const dims = output.dims
-  const where = `model output '${output.name}' ${showDims(dims)}`
   if (output.elementType === null) return Result.fail(`model output '${output.name}' is not a tensor`)
-  if (dims.length === 0 || kind === "none") return Result.succeed(undefined)
-  if (kind === "yolo" && dims.length !== 2 && dims.length !== 3) {
-    return Result.fail(`${where} cannot be a YOLO head (postprocess.kind yolo expects [1, 4+C, N] or [1, N, 5+C])`)
-  }
-  if (kind === "db_text" && (dims.length < 2 || dims.slice(0, -2).some((d) => typeof d === "number" && d !== 1))) {
-    return Result.fail(`${where} is not a probability map (postprocess.kind db_text expects [1, 1, H, W])`)
-  }
-  return Result.succeed(undefined)
+  if (output.dims.length === 0) return Result.succeed(undefined)
+  const problem = postProcessors[kind].checkOutput(output.dims)
+  return problem === undefined ? Result.succeed(undefined) : Result.fail(`model output '${output.name}' ${showDims(output.dims)} ${problem}`)
 }
 
 /**
@@ -204,12 +201,6 @@ export const checkModelIo = (
 // ---------------------------------------------------------------------------------------------
 // Post-processing
 
-/** Thresholds after the request's overrides. */
-interface Thresholds {
-  readonly confidence: number
-  readonly iou: number
-}
-
 const unitOverride = (request: InferenceRequest, key: string): number | undefined => {
   const value = request.config?.[key]
   return typeof value === "number" && value >= 0 && value <= 1 ? value : undefined
@@ -221,52 +212,12 @@ const thresholdsFor = (config: ModelConfig, request: InferenceRequest): Threshol
   iou: unitOverride(request, "nms_iou_threshold") ?? config.nms_iou_threshold ?? DEFAULT_NMS_IOU_THRESHOLD
 })
 
-type Decoder = (
-  output: OutputTensor,
-  transform: FrameTransform,
-  thresholds: Thresholds
-) => Result.Result<ReadonlyArray<RawDetection>, UnsupportedOutputShape>
-
-const makeDecoder = (loaded: LoadedModelConfig): Decoder => {
-  const post = loaded.config.postprocess
-  switch (post.kind) {
-    case "yolo":
-      return (output, transform, t) =>
-        decodeYolo(output, transform, {
-          layout: post.layout,
-          confidenceThreshold: t.confidence,
-          iouThreshold: t.iou,
-          maxDetections: post.max_detections,
-          classAgnostic: post.class_agnostic_nms,
-          classNames: loaded.classNames
-        })
-    case "db_text": {
-      // model.yaml may rename the single class (e.g. "text_line"); the decoder always says "text".
-      const name = loaded.classNames[0]
-      const options = {
-        threshold: post.threshold,
-        boxThreshold: post.box_threshold,
-        unclipRatio: post.unclip_ratio,
-        minArea: post.min_area,
-        maxDetections: post.max_detections
-      }
-      return (output, transform, t) =>
-        Result.map(decodeDbText(output, transform, options), (detections) =>
-          detections
-            // box_threshold selects regions; confidence_threshold then filters like any detector's.
-            .filter((d) => d.confidence >= t.confidence)
-            .map((d) => (name !== undefined && name.length > 0 ? { ...d, class_name: name } : d)))
-    }
-    case "none":
-      return () => Result.succeed([])
-  }
-}
-
 // ---------------------------------------------------------------------------------------------
 // The handler
 
 /** Opens the session on `device`, or on CPU when CUDA turns out to be missing and fallback is allowed. */
 const openSession = (
+  sessions: OnnxSessions["Service"],
   loaded: LoadedModelConfig,
   device: "cpu" | "cuda",
   fail: (reason: string, cause?: unknown) => BackendStartError,
@@ -277,7 +228,7 @@ const openSession = (
   const intra = threads(intraOpThreads)
   const inter = threads(config.backend.inter_op_threads)
   const open = (providers: ReadonlyArray<ExecutionProvider>) =>
-    makeOnnxSession({
+    sessions.open({
       modelPath: loaded.weightsPath,
       executionProviders: providers,
       // A CUDA session's load also starts the GPU driver's threads: those keep their priority.
@@ -315,13 +266,14 @@ const openSession = (
 }
 
 /**
- * Builds the ONNX handler for a loaded model: checks, opens and warms up the session (released
- * when `Scope` closes) and returns the `infer` the container calls per request.
+ * Builds the ONNX handler for a loaded model: checks, opens (from `OnnxSessions`, one session per
+ * stream) and warms up the sessions (released when `Scope` closes) and returns the `infer` the
+ * container calls per request.
  */
 export const make = (
   loaded: LoadedModelConfig,
   options: OnnxHandlerOptions = {}
-): Effect.Effect<InferenceHandlerShape, BackendStartError, Scope.Scope> =>
+): Effect.Effect<InferenceHandlerShape, BackendStartError, Scope.Scope | OnnxSessions> =>
   Effect.gen(function*() {
     const { config } = loaded
     const modelId = config.model_id
@@ -343,9 +295,10 @@ export const make = (
     const intraOpThreads = config.backend.intra_op_threads > 0 || streams === 1
       ? config.backend.intra_op_threads
       : Math.max(1, Math.floor(availableParallelism() / streams))
+    const onnx = yield* OnnxSessions
     const opened = yield* Effect.forEach(
       Array.from({ length: streams }, (_, i) => i),
-      () => openSession(loaded, choice.success.device, fail, intraOpThreads)
+      () => openSession(onnx, loaded, choice.success.device, fail, intraOpThreads)
     )
     const sessions = opened.map((o) => o.session)
     const { session, device } = opened[0]!
@@ -367,19 +320,17 @@ export const make = (
         `scheduling.max_batch is ${scheduler.maxBatch} but model input '${input.name}' ${showDims(input.dims)} has a fixed batch of ${batchDim}; use a model with a dynamic batch dimension or max_batch: 1`
       )
     }
-    const decode = makeDecoder(loaded)
+    const decode = decoderFor(loaded)
 
     // Warm-up also proves the output can be decoded, so a wrong postprocess.kind fails here, not per request.
     const warmupRuns = config.backend.warmup_runs
     if (warmupRuns > 0) {
-      const zeros = inputType === "float32" ? new Float32Array(tensorLength(pre)) : new Uint8Array(tensorLength(pre))
-      const feeds = { [input.name]: { data: zeros, dims, type: inputType } }
       const started = performance.now()
       // Every stream's session, one after another (each uses its share of the cores).
-      const [outputs] = yield* Effect.forEach(sessions, (each) => Effect.repeat(each.run(feeds), { times: warmupRuns - 1 })).pipe(
+      const [outputs] = yield* Effect.forEach(sessions, (each) => warmUp(each, input.name, dims, inputType, warmupRuns)).pipe(
         Effect.mapError((e) => fail(`warm-up run failed: ${e.message}`, e))
       )
-      const tensor = outputs?.[output.name]
+      const tensor = Option.getOrUndefined(outputs ?? Option.none())?.[output.name]
       const identity = stretchTransform(pre.width, pre.height, pre.width, pre.height)
       const decoded = tensor === undefined
         ? Result.fail(`model output '${output.name}' is missing from the run's results`)
@@ -537,8 +488,14 @@ export const make = (
     return InferenceHandler.of({ infer, inTurn })
   })
 
-/** `make` as the `InferenceHandler` layer; the session is released when the layer's scope closes. */
+/** `make` as the `InferenceHandler` layer, on the sessions `OnnxSessions` gives (a test's fake, say). */
+export const layerOn = (
+  loaded: LoadedModelConfig,
+  options: OnnxHandlerOptions = {}
+): Layer.Layer<InferenceHandler, BackendStartError, OnnxSessions> => Layer.effect(InferenceHandler, make(loaded, options))
+
+/** `make` as the `InferenceHandler` layer on ONNX Runtime; the sessions are released when the layer's scope closes. */
 export const layer = (
   loaded: LoadedModelConfig,
   options: OnnxHandlerOptions = {}
-): Layer.Layer<InferenceHandler, BackendStartError> => Layer.effect(InferenceHandler, make(loaded, options))
+): Layer.Layer<InferenceHandler, BackendStartError> => layerOn(loaded, options).pipe(Layer.provide(onnxSessionsLive))

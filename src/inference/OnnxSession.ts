@@ -1,15 +1,17 @@
 /**
- * A scoped ONNX Runtime session: loaded when acquired, released when its scope closes,
- * with runs that take and return plain typed arrays.
+ * The `OnnxSessions` service: opens scoped ONNX Runtime sessions — loaded when acquired, released
+ * when their scope closes — whose runs take and return plain typed arrays.
  *
- * onnxruntime-node executes `run` synchronously on the calling JS thread, so by default the
- * session lives in a worker thread (onnxWorker.ts) and a run never blocks this thread's event
- * loop. Runs of one session execute one at a time, in call order (ORT's intra-op threads still
- * use all cores); inputs lent by the session (`borrowInput`) are moved to the worker and back,
- * other inputs are copied when the run starts, and outputs are moved back without a copy.
- * `thread: "main"` keeps ORT on this thread instead: each run then stalls the event loop.
+ * The live layer (`layer`, `makeOnnxSession`) runs each session in a worker thread of its own
+ * (onnxWorker.ts): onnxruntime-node executes `run` synchronously on the calling JS thread, so a run
+ * there never blocks this thread's event loop, and this thread never loads onnxruntime-node.
+ * Runs of one session execute one at a time, in call order (ORT's intra-op threads still use all
+ * cores); inputs lent by the session (`borrowInput`) are moved to the worker and back, other
+ * inputs are copied when the run starts, and outputs are moved back without a copy.
+ * The test layer (`makeFake`) is a scripted model: outputs from a function of the run, a record
+ * of every open and run, providers it refuses, runs that fail or wait for a `Deferred`.
  */
-import { Data, Effect } from "effect"
+import { Context, Data, Effect, Layer, Option } from "effect"
 import type { Scope } from "effect"
 import { withRequestSpan } from "../internal/tracing.js"
 import { existsSync } from "node:fs"
@@ -17,27 +19,27 @@ import { stat } from "node:fs/promises"
 import { basename } from "node:path"
 import { fileURLToPath } from "node:url"
 import { Worker } from "node:worker_threads"
-import { InferenceSession, type Tensor } from "onnxruntime-node"
 import {
-  collectOutputs,
   CONTROL_BUSY,
   CONTROL_STOP,
+  type ExecutionProvider,
   type FromWorker,
+  type InputElementType,
+  type InputTensor,
   makeControl,
-  loadWithPoolPriority,
-  ortSessionOptions,
   type PoolPriority,
   reasonOf,
   type ReadyMessage,
   type RunReply,
   type SessionSpec,
-  toOrtTensor,
   type ToWorker,
-  toValueInfo,
+  type ValueInfo,
   type WireInput,
   workerInit
-} from "./onnxWorker.js"
+} from "./onnxProtocol.js"
 import type { OutputTensor } from "./postprocess/types.js"
+
+export type { ExecutionProvider, InputElementType, InputTensor, PoolPriority, ValueInfo } from "./onnxProtocol.js"
 
 /** The model file is missing, unreadable or not a valid ONNX model. */
 export class OnnxModelLoadFailed extends Data.TaggedError("OnnxModelLoadFailed")<{
@@ -72,11 +74,6 @@ export class OnnxRunFailed extends Data.TaggedError("OnnxRunFailed")<{
 
 export type OnnxError = OnnxModelLoadFailed | ExecutionProviderUnavailable | OnnxRunFailed
 
-export type ExecutionProvider = "cpu" | "cuda"
-
-/** Where ORT runs: a worker thread of its own, or the thread that created the session. */
-export type OnnxSessionThread = "worker" | "main"
-
 export interface OnnxSessionOptions {
   readonly modelPath: string
   /** In order of preference; ONNX Runtime falls back along this list per node. */
@@ -89,29 +86,6 @@ export interface OnnxSessionOptions {
    * Absent or 0: their priority is left alone.
    */
   readonly poolThreadNice?: number
-  /**
-   * `"worker"` (default): runs never block this thread's event loop. `"main"`: ORT runs in-process
-   * and each run stalls the event loop for its duration (for comparison, or as a fallback).
-   */
-  readonly thread?: OnnxSessionThread
-}
-
-/** A model input or output as the model declares it; a string dim is symbolic (dynamic). */
-export interface ValueInfo {
-  readonly name: string
-  /** e.g. `"float32"`, `"uint8"`; `null` for non-tensor values (maps, sequences). */
-  readonly elementType: string | null
-  /** Empty when the model declares no shape. */
-  readonly dims: ReadonlyArray<number | string>
-}
-
-export type InputElementType = "float32" | "uint8"
-
-/** One input for a run; the data is read in place, never retained after the run (a borrowed input is taken over, see `borrowInput`). */
-export interface InputTensor {
-  readonly data: Float32Array | Uint8Array
-  readonly dims: ReadonlyArray<number>
-  readonly type: InputElementType
 }
 
 export interface OnnxSession {
@@ -231,7 +205,7 @@ const specOf = (options: OnnxSessionOptions): SessionSpec => ({
   ...(options.poolThreadNice !== undefined ? { poolThreadNice: options.poolThreadNice } : {})
 })
 
-/** Why `feeds` cannot be a run of a model with `inputNames`, or `undefined` when they can. */
+/** Why `feeds` cannot be a run of a model with `inputNames`, or `undefined` when they can (the fake checks the same). */
 const checkFeeds = (inputNames: ReadonlyArray<string>, feeds: Readonly<Record<string, InputTensor>>): string | undefined => {
   const missing = inputNames.filter((name) => !(name in feeds))
   if (missing.length > 0) return `missing input(s): ${missing.join(", ")}`
@@ -245,100 +219,8 @@ const checkFeeds = (inputNames: ReadonlyArray<string>, feeds: Readonly<Record<st
   return undefined
 }
 
-/**
- * Loads `modelPath` into an ONNX Runtime session that lives as long as the enclosing scope.
- * On scope close, new runs are refused, runs already handed to ORT are awaited, then the native
- * session is released (and its worker thread ended).
- */
-export const makeOnnxSession = (options: OnnxSessionOptions): Effect.Effect<OnnxSession, OnnxError, Scope.Scope> =>
-  options.thread === "main" ? makeInProcessSession(options) : makeWorkerSession(options)
-
 // ---------------------------------------------------------------------------------------------
-// In-process (thread: "main")
-
-const makeInProcessSession = (options: OnnxSessionOptions): Effect.Effect<OnnxSession, OnnxError, Scope.Scope> =>
-  Effect.gen(function* () {
-    const path = options.modelPath
-    const state = { released: false, inFlight: new Set<Promise<unknown>>() }
-
-    const create = checkModelFile(path).pipe(
-      Effect.andThen(
-        Effect.tryPromise({
-          try: () => loadWithPoolPriority(options.poolThreadNice, () => InferenceSession.create(path, ortSessionOptions(specOf(options)))),
-          catch: (cause) => loadError(options, reasonOf(cause))
-        })
-      )
-    )
-    const { loaded: session, priority } = yield* Effect.acquireRelease(create, ({ loaded: s }) =>
-      Effect.promise(async () => {
-        state.released = true
-        // Releasing under a scheduled run would hand ORT a disposed session mid-call.
-        await Promise.allSettled([...state.inFlight])
-        await s.release()
-      }).pipe(Effect.catchDefect((defect) => Effect.logWarning(`releasing ONNX session ${path} failed`, defect)))
-    )
-
-    const inputNames = [...session.inputNames]
-    const outputNames = [...session.outputNames]
-    const runFailed = (reason: string) => new OnnxRunFailed({ path, reason })
-
-    const lender = makeLender()
-    const runTimed = (feeds: Readonly<Record<string, InputTensor>>) =>
-      Effect.suspend(() => {
-        if (state.released) return Effect.fail(runFailed("the session has been released"))
-        const problem = checkFeeds(inputNames, feeds)
-        if (problem !== undefined) return Effect.fail(runFailed(problem))
-        const ortFeeds: Record<string, Tensor> = {}
-        const lent: Array<ArrayBuffer> = []
-        for (const [name, input] of Object.entries(feeds)) {
-          ortFeeds[name] = toOrtTensor(input)
-          if (lender.isLent(input)) lent.push(input.data.buffer as ArrayBuffer)
-        }
-        let start = 0
-        let runMs = 0
-        return Effect.tryPromise({
-          try: () => {
-            start = performance.now()
-            const pending = session.run(ortFeeds)
-            const settle = (results?: InferenceSession.OnnxValueMapType) => {
-              runMs = performance.now() - start
-              state.inFlight.delete(pending)
-              // Lent buffers come back once ORT is done with them (not when an interrupted caller stops waiting),
-              // except one ORT handed back as an output: that belongs to the caller now.
-              const outputs = new Set(Object.values(results ?? {}).map((v) => (v as { data?: { buffer?: unknown } }).data?.buffer))
-              for (const b of lent) if (!outputs.has(b)) lender.giveBack(b)
-            }
-            state.inFlight.add(pending)
-            pending.then(settle, () => settle())
-            return pending
-          },
-          catch: (cause) => runFailed(reasonOf(cause))
-        }).pipe(
-          Effect.flatMap((results) => {
-            const outputs = collectOutputs(results, outputNames)
-            if (typeof outputs === "string") return Effect.fail(runFailed(outputs))
-            // In this thread a run is one call: its wall time, any wait for other runs' turns included.
-            return Effect.succeed<RunResult>({ outputs, runMs, waitMs: 0 })
-          })
-        )
-      }).pipe(withRequestSpan("OnnxSession.run", { attributes: { model: path, thread: "main" } }))
-
-    const onnxSession: OnnxSession = {
-      modelPath: path,
-      inputNames,
-      outputNames,
-      inputs: session.inputMetadata.map(toValueInfo),
-      outputs: session.outputMetadata.map(toValueInfo),
-      ...(priority !== undefined ? { poolPriority: priority } : {}),
-      run: (feeds) => Effect.map(runTimed(feeds), (r) => r.outputs),
-      runTimed,
-      borrowInput: lender.borrow
-    }
-    return onnxSession
-  })
-
-// ---------------------------------------------------------------------------------------------
-// Worker thread (thread: "worker")
+// The live sessions: a worker thread each
 
 /** A worker script: a module file, or (`eval`) source that loads one. */
 interface WorkerEntry {
@@ -535,7 +417,12 @@ const wireInput = (name: string, input: InputTensor, lender: Lender): WireInput 
   return { name, data, dims: [...input.dims], type: input.type }
 }
 
-const makeWorkerSession = (options: OnnxSessionOptions): Effect.Effect<OnnxSession, OnnxError, Scope.Scope> =>
+/**
+ * Loads `modelPath` into an ONNX Runtime session in a worker thread that lives as long as the
+ * enclosing scope. On scope close, new runs are refused, runs already handed to ORT are awaited,
+ * then the native session is released and the worker thread ended.
+ */
+export const makeOnnxSession = (options: OnnxSessionOptions): Effect.Effect<OnnxSession, OnnxError, Scope.Scope> =>
   Effect.gen(function* () {
     const path = options.modelPath
     yield* checkModelFile(path)
@@ -566,7 +453,7 @@ const makeWorkerSession = (options: OnnxSessionOptions): Effect.Effect<OnnxSessi
             ))
           return Effect.sync(cancel)
         })
-      }).pipe(withRequestSpan("OnnxSession.run", { attributes: { model: path, thread: "worker" } }))
+      }).pipe(withRequestSpan("OnnxSession.run", { attributes: { model: path } }))
 
     const onnxSession: OnnxSession = {
       modelPath: path,
@@ -584,7 +471,8 @@ const makeWorkerSession = (options: OnnxSessionOptions): Effect.Effect<OnnxSessi
 
 /**
  * Runs an all-zeros input through the model `runs` times, so the first real request does not
- * pay for lazy allocation and kernel selection.
+ * pay for lazy allocation and kernel selection. Succeeds with the last run's outputs (`None` for
+ * no runs), for a caller that checks it can read them.
  */
 export const warmUp = (
   session: OnnxSession,
@@ -592,14 +480,118 @@ export const warmUp = (
   dims: ReadonlyArray<number>,
   type: InputElementType,
   runs: number
-): Effect.Effect<void, OnnxError> =>
+): Effect.Effect<Option.Option<Record<string, OutputTensor>>, OnnxError> =>
   Effect.suspend(() => {
+    const times = Math.floor(runs)
+    if (times < 1) return Effect.succeedNone
     const size = elementCount(dims)
     const data = type === "float32" ? new Float32Array(size) : new Uint8Array(size)
     const feeds = { [inputName]: { data, dims, type } }
-    return session.run(feeds).pipe(
-      Effect.repeat({ times: Math.max(0, Math.floor(runs) - 1) }),
-      Effect.when(Effect.sync(() => runs >= 1)),
-      Effect.asVoid
-    )
+    return session.run(feeds).pipe(Effect.repeat({ times: times - 1 }), Effect.map(Option.some))
   }).pipe(Effect.withSpan("OnnxSession.warmUp", { attributes: { model: session.modelPath, runs } }))
+
+// ---------------------------------------------------------------------------------------------
+// The service
+
+export interface OnnxSessionsShape {
+  /** Opens a session for the enclosing scope (released when it closes). */
+  readonly open: (options: OnnxSessionOptions) => Effect.Effect<OnnxSession, OnnxError, Scope.Scope>
+}
+
+/** Where ONNX sessions come from: worker-thread ORT sessions (`layer`), or a scripted model in tests (`makeFake`). */
+export class OnnxSessions extends Context.Service<OnnxSessions, OnnxSessionsShape>()("@ruth-ai/model-runtime/OnnxSessions") {}
+
+/** The live sessions: ONNX Runtime in a worker thread per session. */
+export const layer: Layer.Layer<OnnxSessions> = Layer.succeed(OnnxSessions, OnnxSessions.of({ open: makeOnnxSession }))
+
+// ---------------------------------------------------------------------------------------------
+// The test layer: a scripted model
+
+/** One run of a fake session, as the script sees it and the fake records it. */
+export interface FakeRun {
+  /** Which session ran it: its place among the sessions opened, from 0. */
+  readonly session: number
+  /** The run's place among all runs of all sessions, from 0. */
+  readonly index: number
+  /** The options the session was opened with. */
+  readonly options: OnnxSessionOptions
+  /** Copies of the feeds as the run received them (the caller's arrays may be reused afterwards). */
+  readonly feeds: Readonly<Record<string, InputTensor>>
+}
+
+export interface FakeModel {
+  /** What the model declares; a session's `inputs`/`outputs` (their names are `inputNames`/`outputNames`). */
+  readonly inputs: ReadonlyArray<ValueInfo>
+  readonly outputs: ReadonlyArray<ValueInfo>
+  /**
+   * A run's outputs: a value, or an effect — to fail (e.g. `OnnxRunFailed`), or to wait (e.g. on a
+   * `Deferred` the test completes). Feeds that do not fit `inputs` fail before it is called, as in ORT.
+   */
+  readonly run: (run: FakeRun) => Record<string, OutputTensor> | Effect.Effect<Record<string, OutputTensor>, OnnxError>
+  /** The providers this machine has; opening a session that asks for another fails with `ExecutionProviderUnavailable`. Default `["cpu"]`. */
+  readonly providers?: ReadonlyArray<ExecutionProvider>
+  /** The timings every run reports (ORT's run and the wait behind earlier runs). Default 0. */
+  readonly runMs?: number
+  readonly waitMs?: number
+}
+
+/** A scripted `OnnxSessions` and what it was asked to do. */
+export interface FakeOnnxSessions {
+  readonly layer: Layer.Layer<OnnxSessions>
+  /** Every `open`, in order, refused ones included. */
+  readonly opened: ReadonlyArray<OnnxSessionOptions>
+  /** Every run that reached the script, in order. */
+  readonly runs: ReadonlyArray<FakeRun>
+}
+
+const copyInput = (input: InputTensor): InputTensor => ({ data: input.data.slice(), dims: [...input.dims], type: input.type })
+
+/** Sessions of a scripted model: no onnxruntime, no thread; runs answer as `model.run` says. */
+export const makeFake = (model: FakeModel): FakeOnnxSessions => {
+  const opened: Array<OnnxSessionOptions> = []
+  const runs: Array<FakeRun> = []
+  let sessions = 0
+  const providers = model.providers ?? ["cpu"]
+  const inputNames = model.inputs.map((i) => i.name)
+  const outputNames = model.outputs.map((o) => o.name)
+  const open = (options: OnnxSessionOptions): Effect.Effect<OnnxSession, OnnxError, Scope.Scope> =>
+    Effect.gen(function*() {
+      opened.push(options)
+      const path = options.modelPath
+      const missing = options.executionProviders.find((p) => !providers.includes(p))
+      if (missing !== undefined) {
+        return yield* new ExecutionProviderUnavailable({ provider: missing, path, reason: `the fake machine has ${providers.join(", ")}` })
+      }
+      const session = sessions++
+      const state = { released: false }
+      yield* Effect.addFinalizer(() => Effect.sync(() => (state.released = true)))
+      const runFailed = (reason: string) => new OnnxRunFailed({ path, reason })
+      const runTimed = (feeds: Readonly<Record<string, InputTensor>>): Effect.Effect<RunResult, OnnxError> =>
+        Effect.suspend(() => {
+          if (state.released) return Effect.fail(runFailed("the session has been released"))
+          const problem = checkFeeds(inputNames, feeds)
+          if (problem !== undefined) return Effect.fail(runFailed(problem))
+          const copies: Record<string, InputTensor> = {}
+          for (const [name, input] of Object.entries(feeds)) copies[name] = copyInput(input)
+          const run: FakeRun = { session, index: runs.length, options, feeds: copies }
+          runs.push(run)
+          const outputs = model.run(run)
+          return Effect.map(Effect.isEffect(outputs) ? outputs : Effect.succeed(outputs), (o): RunResult => ({
+            outputs: o,
+            runMs: model.runMs ?? 0,
+            waitMs: model.waitMs ?? 0
+          }))
+        })
+      return {
+        modelPath: path,
+        inputNames,
+        outputNames,
+        inputs: model.inputs,
+        outputs: model.outputs,
+        run: (feeds) => Effect.map(runTimed(feeds), (r) => r.outputs),
+        runTimed,
+        borrowInput: (type, length) => (type === "float32" ? new Float32Array(length) : new Uint8Array(length))
+      }
+    })
+  return { layer: Layer.succeed(OnnxSessions, OnnxSessions.of({ open })), opened, runs }
+}

@@ -11,38 +11,33 @@
  * after throwing an instance of 'Napi::Error'"), so native calls are bracketed by a busy flag in a
  * shared control block: at process exit the main thread stops new calls and waits for the current one.
  *
- * Imports only onnxruntime-node and Node built-ins (types aside), so the worker starts without
- * Effect and loads the same way from the compiled .js and, through tsx, from this .ts source.
+ * Imports only onnxruntime-node, Node built-ins and the plain protocol module (onnxProtocol.ts), so
+ * the worker starts without Effect and loads the same way from the compiled .js and, through tsx,
+ * from this .ts source. The main thread never imports this module: only the worker loads ORT.
  */
 import { readdirSync } from "node:fs"
 import { getPriority, setPriority } from "node:os"
 import { isMainThread, parentPort, workerData } from "node:worker_threads"
 import type { MessagePort, TransferListItem } from "node:worker_threads"
 import { InferenceSession, Tensor } from "onnxruntime-node"
-import type { ExecutionProvider, InputElementType, ValueInfo } from "./OnnxSession.js"
+import {
+  CONTROL_BUSY,
+  CONTROL_STOP,
+  type FromWorker,
+  type InputTensor,
+  isWorkerInit,
+  type PoolPriority,
+  reasonOf,
+  type RunTiming,
+  type SessionSpec,
+  type ToWorker,
+  type ValueInfo,
+  type WorkerInit
+} from "./onnxProtocol.js"
 import type { OutputTensor } from "./postprocess/types.js"
 
 // ---------------------------------------------------------------------------------------------
-// Shared with the in-process session
-
-/** What a session is created from; plain data so it can travel as `workerData`. */
-export interface SessionSpec {
-  readonly modelPath: string
-  readonly executionProviders: ReadonlyArray<ExecutionProvider>
-  readonly intraOpThreads?: number
-  readonly interOpThreads?: number
-  /** The nice value for the threads ORT starts (see `loadWithPoolPriority`); absent or 0: unchanged. */
-  readonly poolThreadNice?: number
-}
-
-/** One validated input, as the ORT side receives it. */
-export interface FeedInput {
-  readonly data: Float32Array | Uint8Array
-  readonly dims: ReadonlyArray<number>
-  readonly type: InputElementType
-}
-
-export const reasonOf = (cause: unknown): string => (cause instanceof Error ? cause.message : String(cause))
+// ONNX Runtime helpers (also used by bench/servers/bareModel.ts)
 
 export const ortSessionOptions = (spec: SessionSpec): InferenceSession.SessionOptions => ({
   executionProviders: [...spec.executionProviders],
@@ -55,7 +50,7 @@ export const toValueInfo = (m: InferenceSession.ValueMetadata): ValueInfo =>
   m.isTensor ? { name: m.name, elementType: m.type, dims: [...m.shape] } : { name: m.name, elementType: null, dims: [] }
 
 /** A fresh Tensor per call: ORT tensors are never shared between concurrent runs. */
-export const toOrtTensor = (input: FeedInput): Tensor =>
+export const toOrtTensor = (input: InputTensor): Tensor =>
   input.type === "float32"
     ? new Tensor("float32", input.data instanceof Float32Array ? input.data : Float32Array.from(input.data), [...input.dims])
     : new Tensor("uint8", input.data instanceof Uint8Array ? input.data : Uint8Array.from(input.data), [...input.dims])
@@ -92,16 +87,6 @@ const toOutputTensor = (name: string, value: unknown): OutputTensor | string => 
   return `output '${name}' holds non-numeric data (e.g. strings)`
 }
 
-/** What `loadWithPoolPriority` did to the threads a session started. */
-export interface PoolPriority {
-  /** The nice value asked for. */
-  readonly nice: number
-  /** Threads started while the session loaded (ORT's thread pools) that now run at `nice` (or were already lower). */
-  readonly lowered: number
-  /** Why none, or not all, of them could be lowered. */
-  readonly problem?: string
-}
-
 /** This process's thread ids (Linux), or `undefined` where /proc/self/task is not available. */
 const threadIds = (): ReadonlySet<string> | undefined => {
   try {
@@ -122,7 +107,7 @@ const errorCode = (cause: unknown): unknown =>
  * session.run no slower, the runtime's stalls gone). Threads that other code starts
  * during the load would be lowered too; the libuv pool, the only one Node starts lazily (and
  * process-wide), exists by then because `makeOnnxSession` stats the model file with fs/promises
- * before either placement loads it. Elsewhere than Linux nothing changes, and a
+ * before the worker loads it. Elsewhere than Linux nothing changes, and a
  * thread already below `nice` (a process started with a higher nice value) is left as it is.
  */
 export const loadWithPoolPriority = async <A>(
@@ -166,73 +151,7 @@ export const collectOutputs = (
 }
 
 // ---------------------------------------------------------------------------------------------
-// Worker protocol
-
-const WORKER_KIND = "@ruth-ai/model-runtime/onnx-session"
-
-/** Slot of the control block that is 1 while the worker is in (or about to enter) a native ORT call. */
-export const CONTROL_BUSY = 0
-/** Slot of the control block the main thread sets to 1 when the process exits: start no native call. */
-export const CONTROL_STOP = 1
-
-/** A control block shared by the main thread and one worker. */
-export const makeControl = (): Int32Array => new Int32Array(new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT))
-
-export interface WorkerInit {
-  readonly kind: typeof WORKER_KIND
-  readonly spec: SessionSpec
-  readonly control: Int32Array
-}
-
-export const workerInit = (spec: SessionSpec, control: Int32Array): WorkerInit => ({ kind: WORKER_KIND, spec, control })
-
-export interface WireInput extends FeedInput {
-  readonly name: string
-}
-
-export type ToWorker =
-  /** `sentAt`: when the main thread posted it, as `performance.timeOrigin + performance.now()` there. */
-  | { readonly type: "run"; readonly id: number; readonly feeds: ReadonlyArray<WireInput>; readonly sentAt: number }
-  | { readonly type: "cancel"; readonly id: number }
-  | { readonly type: "release" }
-
-export interface ReadyMessage {
-  readonly type: "ready"
-  readonly inputNames: ReadonlyArray<string>
-  readonly outputNames: ReadonlyArray<string>
-  readonly inputs: ReadonlyArray<ValueInfo>
-  readonly outputs: ReadonlyArray<ValueInfo>
-  readonly poolPriority?: PoolPriority
-}
-
-/** Milliseconds, timed on the worker: ORT's run, and the wait for earlier runs to finish before it. */
-export interface RunTiming {
-  readonly runMs: number
-  readonly waitMs: number
-}
-
-export type RunReply =
-  | {
-    readonly type: "result"
-    readonly id: number
-    readonly outputs: Record<string, OutputTensor>
-    readonly timing: RunTiming
-    readonly spare: ReadonlyArray<ArrayBuffer>
-  }
-  | { readonly type: "runFailed"; readonly id: number; readonly reason: string; readonly spare: ReadonlyArray<ArrayBuffer> }
-
-export type FromWorker =
-  | ReadyMessage
-  | { readonly type: "loadFailed"; readonly reason: string }
-  | RunReply
-  /** `error` is set when ORT failed to release the session (the worker is done either way). */
-  | { readonly type: "released"; readonly error?: string }
-
-// ---------------------------------------------------------------------------------------------
 // Worker loop
-
-const isWorkerInit = (value: unknown): value is WorkerInit =>
-  typeof value === "object" && value !== null && "kind" in value && value.kind === WORKER_KIND
 
 type RunRequest = Extract<ToWorker, { type: "run" }>
 
