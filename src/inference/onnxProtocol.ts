@@ -3,9 +3,8 @@
  * outputs, and the messages between the main thread (OnnxSession.ts) and the worker that owns the
  * native session (onnxWorker.ts).
  *
- * Plain types and constants only, no runtime imports: the worker loads it without Effect and
- * without tsx's help beyond what it needs for onnxWorker.ts, and the main thread loads it without
- * onnxruntime-node.
+ * Plain types and constants only, with no runtime imports: the worker thread loads it without
+ * Effect, and the main thread without onnxruntime-node.
  */
 import type { OutputTensor } from "./postprocess/types.js"
 

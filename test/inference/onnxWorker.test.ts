@@ -253,6 +253,19 @@ describe("OnnxSession in a worker thread", () => {
       return Effect.sync(() => child.kill("SIGKILL"))
     }).pipe(Effect.timeoutOrElse({ duration: Duration.seconds(30), orElse: () => Effect.fail(new Error("the process did not exit")) }))
 
+  it.live("the thread that opens and runs a session never loads onnxruntime-node (its worker does)", () =>
+    Effect.gen(function* () {
+      const { code, output } = yield* runScript(`
+        await Effect.runPromise(Effect.scoped(Effect.flatMap(open, (s) => s.run(feeds))))
+        const { createRequire } = await import("node:module")
+        const loaded = Object.keys(createRequire(process.cwd() + "/").cache)
+        console.log("modules " + loaded.length + ", onnxruntime-node " + loaded.some((m) => m.includes("onnxruntime-node")))
+      `)
+      expect(code, output).toBe(0)
+      expect(output).toMatch(/modules [1-9]\d*, onnxruntime-node false/)
+    })
+  )
+
   it.live("a process exits by itself after a session's scope closes, and with an idle session still open", () =>
     Effect.gen(function* () {
       const { code, output } = yield* runScript(`
