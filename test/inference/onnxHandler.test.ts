@@ -8,7 +8,12 @@ import { type LoadedModelConfig, loadModelConfig } from "../../src/config/ModelC
 import { type DetectionOutput, InferenceHandler, type InferenceOutput } from "../../src/inference/InferenceHandler.js"
 import type { Frame } from "../../src/frames/Frame.js"
 import * as OnnxHandler from "../../src/inference/OnnxHandler.js"
-import { layerWith as schedulerLayerWith, make as makeScheduler, Scheduler } from "../../src/inference/Scheduler.js"
+import {
+  layerWith as schedulerLayerWith,
+  make as makeScheduler,
+  Scheduler,
+  type SchedulerShape
+} from "../../src/inference/Scheduler.js"
 import { call, request, startContainer, tempDir } from "../support/harness.js"
 import { constantOutputModel, encodeModel, identityModel } from "../support/onnxBuilder.js"
 import { onLinux, startedSince, threadNices } from "../support/threads.js"
@@ -443,7 +448,19 @@ describe("OnnxHandler: concurrency and lifecycle", () => {
       const handler = yield* Layer.build(OnnxHandler.layer(loaded, { gpuAvailable: false }).pipe(
         Layer.provide(Layer.succeed(Scheduler, scheduler))
       )).pipe(Effect.map((context) => Context.get(context, InferenceHandler)))
-      const c = yield* startContainer({ handler, frames: memory, scheduler })
+      // Told each time the container has queued a request (after its synchronous part: admission, queueing).
+      const allWaiting = yield* Deferred.make<void>()
+      const watched: SchedulerShape = {
+        ...scheduler,
+        run: (ticket, work) =>
+          Effect.suspend(() => {
+            queueMicrotask(() => {
+              if (scheduler.waiting() >= rects.length) Deferred.doneUnsafe(allWaiting, Effect.void)
+            })
+            return scheduler.run(ticket, work)
+          })
+      }
+      const c = yield* startContainer({ handler, frames: memory, scheduler: watched })
       // The model busy with another camera's turn until all 16 requests wait for it.
       const busy = yield* Deferred.make<void>()
       yield* Effect.forkChild(scheduler.run({ camera_id: "other", timestamp: Date.now() / 1000 }, Deferred.await(busy)))
@@ -452,7 +469,7 @@ describe("OnnxHandler: concurrency and lifecycle", () => {
         (_, i) => ask(c.socketPath, `/dev/shm/cam${i}`, memory.get(`/dev/shm/cam${i}`)!, { camera_id: `cam${i}` }),
         { concurrency: "unbounded" }
       ))
-      while (scheduler.waiting() < rects.length) yield* Effect.sleep(5)
+      yield* Deferred.await(allWaiting)
       yield* Deferred.succeed(busy, undefined)
       const answers = yield* Fiber.join(replies)
       answers.forEach((reply, i) => expectOwnBox(detectionsOf(reply), i))
