@@ -8,11 +8,11 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, describe, expect, it } from "@effect/vitest"
 import { vi } from "vitest"
-import { Deferred, Effect, Exit, Fiber, Scope } from "effect"
+import { Context, Deferred, Effect, Exit, Fiber, Layer, Scope } from "effect"
 import * as YAML from "yaml"
 import { type LoadedModelConfig, loadModelConfig } from "../../src/config/ModelConfig.js"
 import type { Frame } from "../../src/frames/Frame.js"
-import type { InferenceOutput, InferenceResult } from "../../src/inference/InferenceHandler.js"
+import { InferenceHandler, type InferenceOutput, type InferenceResult } from "../../src/inference/InferenceHandler.js"
 import * as OnnxHandler from "../../src/inference/OnnxHandler.js"
 import { type FakeModel, type FakeOnnxSessions, type FakeRun, makeFake, OnnxRunFailed, type ValueInfo } from "../../src/inference/OnnxSession.js"
 import type { OutputTensor } from "../../src/inference/postprocess/types.js"
@@ -361,10 +361,12 @@ describe("OnnxHandler on a fake session: per request", () => {
       }
     }))
 
-  it.effect("the sessions are released with the handler's scope: later requests fail with INFERENCE_FAILED", () =>
+  it.effect("the sessions are released with the handler layer's scope: later requests fail with INFERENCE_FAILED", () =>
     Effect.gen(function*() {
       const scope = yield* Scope.make()
-      const handler = yield* handlerOn(yield* loaded(dbTextYaml()), makeFake(mapModel())).pipe(Scope.provide(scope))
+      // As a layer on whichever OnnxSessions is provided.
+      const layer = OnnxHandler.layerOn(yield* loaded(dbTextYaml()), { gpuAvailable: false }).pipe(Layer.provide(makeFake(mapModel()).layer))
+      const handler = yield* Layer.build(layer).pipe(Effect.map(Context.get(InferenceHandler)), Scope.provide(scope))
       yield* handler.infer(request("/dev/shm/x"), nv12Frame(SIZE, SIZE))
       yield* Scope.close(scope, Exit.void)
       const error = yield* Effect.flip(handler.infer(request("/dev/shm/x"), nv12Frame(SIZE, SIZE)))
