@@ -101,11 +101,10 @@ export interface OnnxSession {
   /** `run`, with how long ORT itself ran and how long the run waited for earlier ones. */
   readonly runTimed: (feeds: Readonly<Record<string, InputTensor>>) => Effect.Effect<RunResult, OnnxError>
   /**
-   * An input array to fill and hand to one `run`, which takes it over: a worker session moves it to
-   * its thread rather than copying it (so the caller's array is detached from then on), and every
-   * session takes it back when the run ends, to hand out again. Its contents are whatever was last
-   * written to it. Arrays of the caller's own also work for `run`, and stay the caller's (a worker
-   * session copies them).
+   * An input array to fill and hand to one `run`, which takes it over: the live session moves it to
+   * its worker thread rather than copying it (so the caller's array is detached from then on) and
+   * takes it back when the run ends, to hand out again. Its contents are whatever was last written
+   * to it. Arrays of the caller's own also work for `run`, and stay the caller's (they are copied).
    */
   readonly borrowInput: (type: InputElementType, length: number) => Float32Array | Uint8Array
 }
