@@ -41,6 +41,7 @@ import { decoderFor, postProcessors, type Thresholds } from "./postprocess/regis
 import type { OutputTensor } from "./postprocess/types.js"
 import { make as makeScheduler, optionsOf, type Refused, Scheduler, type Slot, ticketOf } from "./Scheduler.js"
 import {
+  describeDims,
   type ExecutionProvider,
   type InputElementType,
   layer as onnxSessionsLive,
@@ -86,8 +87,6 @@ export interface ModelIo {
   /** The output handed to the post-processor. */
   readonly output: ValueInfo
 }
-
-const showDims = (dims: ReadonlyArray<number | string>): string => `[${dims.join(", ")}]`
 
 const names = (values: ReadonlyArray<ValueInfo>): string => values.map((v) => `'${v.name}'`).join(", ")
 
@@ -145,7 +144,7 @@ const checkInputShape = (input: ValueInfo, pre: PreprocessOptions): Result.Resul
   const dims = input.dims
   // Undeclared shape: nothing to check until the first run.
   if (dims.length === 0) return Result.succeed(undefined)
-  const where = `model input '${input.name}' ${showDims(dims)}`
+  const where = `model input '${input.name}' ${describeDims(dims)}`
   if (dims.length !== 4) return Result.fail(`${where} is not a 4-d image tensor (expected [N, 3, H, W] or [N, H, W, 3])`)
   const [n, a, b, c] = dims as readonly [number | string, number | string, number | string, number | string]
   if (typeof n === "number" && n !== 1) return Result.fail(`${where} has a fixed batch of ${n}; this backend sends one frame per run`)
@@ -176,7 +175,7 @@ const checkOutputShape = (output: ValueInfo, kind: ModelConfig["postprocess"]["k
   if (output.elementType === null) return Result.fail(`model output '${output.name}' is not a tensor`)
   if (output.dims.length === 0) return Result.succeed(undefined)
   const problem = postProcessors[kind].checkOutput(output.dims)
-  return problem === undefined ? Result.succeed(undefined) : Result.fail(`model output '${output.name}' ${showDims(output.dims)} ${problem}`)
+  return problem === undefined ? Result.succeed(undefined) : Result.fail(`model output '${output.name}' ${describeDims(output.dims)} ${problem}`)
 }
 
 /**
@@ -317,7 +316,7 @@ export const make = (
     const batchDim = input.dims[0]
     if (scheduler.maxBatch > 1 && typeof batchDim === "number") {
       return yield* fail(
-        `scheduling.max_batch is ${scheduler.maxBatch} but model input '${input.name}' ${showDims(input.dims)} has a fixed batch of ${batchDim}; use a model with a dynamic batch dimension or max_batch: 1`
+        `scheduling.max_batch is ${scheduler.maxBatch} but model input '${input.name}' ${describeDims(input.dims)} has a fixed batch of ${batchDim}; use a model with a dynamic batch dimension or max_batch: 1`
       )
     }
     const decode = decoderFor(loaded)
@@ -346,7 +345,7 @@ export const make = (
         model_id: modelId,
         weights: loaded.weightsPath,
         device,
-        input: `${input.name} ${showDims(dims)} ${inputType} ${pre.layout} (model declares ${showDims(input.dims)})`,
+        input: `${input.name} ${describeDims(dims)} ${inputType} ${pre.layout} (model declares ${describeDims(input.dims)})`,
         output: output.name,
         preprocess: `${pre.resize} ${pre.width}x${pre.height} ${pre.channelOrder} ${pre.colorMatrix}/${pre.range}`,
         streams,
@@ -418,7 +417,7 @@ export const make = (
             const [n, ...shape] = tensor.dims
             if (n !== k) {
               return Effect.fail(
-                new InferenceFailed({ reason: `model output '${output.name}' [${tensor.dims.join(", ")}] does not hold one row per frame of a batch of ${k}` })
+                new InferenceFailed({ reason: `model output '${output.name}' ${describeDims(tensor.dims)} does not hold one row per frame of a batch of ${k}` })
               )
             }
             const per = tensor.data.length / k

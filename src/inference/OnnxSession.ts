@@ -169,7 +169,8 @@ const makeLender = (): Lender => {
 
 const elementCount = (dims: ReadonlyArray<number>): number => dims.reduce((n, d) => n * d, 1)
 
-const describeDims = (dims: ReadonlyArray<number | string>): string => `[${dims.join(", ")}]`
+/** Dims as messages show them: `[1, 3, 640, 640]`. */
+export const describeDims = (dims: ReadonlyArray<number | string>): string => `[${dims.join(", ")}]`
 
 // The ORT CPU build reports a missing CUDA provider as a failure to load its shared library.
 const mentionsProvider = (reason: string): boolean => /cuda|execution ?provider|providers_shared/i.test(reason)
