@@ -17,6 +17,7 @@ import * as OnnxHandler from "../../src/inference/OnnxHandler.js"
 import { type FakeModel, type FakeOnnxSessions, type FakeRun, makeFake, OnnxRunFailed, type ValueInfo } from "../../src/inference/OnnxSession.js"
 import type { OutputTensor } from "../../src/inference/postprocess/types.js"
 import { request, tempDir } from "../support/harness.js"
+import { greyNv12 } from "../support/nv12.js"
 
 // Loading the native runtime anywhere in this file's module graph fails the import, and so the file.
 vi.mock("onnxruntime-node", () => {
@@ -36,16 +37,7 @@ type Box = readonly [number, number, number, number]
 
 // ---- fixtures ---------------------------------------------------------------------------------
 
-/** A mid-grey NV12 frame, optionally with a white rectangle `[x0, y0, x1, y1)`. */
-const nv12Frame = (width: number, height: number, bright?: Box): Frame => {
-  const data = new Uint8Array((width * height * 3) / 2)
-  data.fill(16, 0, width * height)
-  data.fill(128, width * height)
-  if (bright !== undefined) {
-    for (let y = bright[1]; y < bright[3]; y++) data.fill(255, y * width + bright[0], y * width + bright[2])
-  }
-  return { format: "NV12", width, height, stride: width, data, reference: "/dev/shm/x" }
-}
+const nv12Frame = (width: number, height: number, bright?: Box): Frame => ({ ...greyNv12(width, height, bright), reference: "/dev/shm/x" })
 
 /** A model directory (the weights are never read: the fake is the model) loaded as the handler sees it. */
 const loaded = (fields: Readonly<Record<string, unknown>>) =>

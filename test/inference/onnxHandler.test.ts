@@ -15,6 +15,7 @@ import {
   type SchedulerShape
 } from "../../src/inference/Scheduler.js"
 import { call, request, startContainer, tempDir } from "../support/harness.js"
+import { greyNv12 } from "../support/nv12.js"
 import { constantOutputModel, encodeModel, identityModel } from "../support/onnxBuilder.js"
 import { onLinux, startedSince, threadNices } from "../support/threads.js"
 
@@ -29,16 +30,7 @@ type MemoryFrame = Omit<Frame, "reference">
 
 // ---- fixtures ---------------------------------------------------------------------------------
 
-/** A mid-grey NV12 frame (neutral chroma), optionally with a white rectangle `[x0, y0, x1, y1)`. */
-const nv12Frame = (width: number, height: number, bright?: Box): MemoryFrame => {
-  const data = new Uint8Array((width * height * 3) / 2)
-  data.fill(16, 0, width * height)
-  data.fill(128, width * height)
-  if (bright !== undefined) {
-    for (let y = bright[1]; y < bright[3]; y++) data.fill(255, y * width + bright[0], y * width + bright[2])
-  }
-  return { format: "NV12", width, height, stride: width, data }
-}
+const nv12Frame: (width: number, height: number, bright?: Box) => MemoryFrame = greyNv12
 
 /** Writes model.yaml (the minimal required keys patched with `fields`), the weights and extra files. */
 const modelDir = (
