@@ -8,7 +8,7 @@ import { encodeMessage, encodePayload } from "../../src/contract/codec.js"
 import { InferenceFailed } from "../../src/contract/errors.js"
 import type { InferenceHandlerShape } from "../../src/container/InferenceHandler.js"
 import { FrameReader, type FrameReaderShape } from "../../src/frames/FrameReader.js"
-import { serve } from "../../src/ipc/IpcServer.js"
+import * as IpcServer from "../../src/ipc/IpcServer.js"
 import { call, converse, memoryFrame, request, startContainer, tempDir, writeFrameFile } from "../support/harness.js"
 
 const frames = new Map([["/dev/shm/cam1", memoryFrame()]])
@@ -166,7 +166,7 @@ describe("IPC server", () => {
         const dir = yield* tempDir()
         const reply = (body: unknown) => ({ bytes: encodeMessage(body), close: false })
         let n = 0
-        const server = yield* serve({ socketPath: path.join(dir, "s.sock"), socketMode: 0o600, maxMessageBytes: 1024, idleTimeoutMs: 10_000 }, {
+        const server = yield* IpcServer.make({ socketPath: path.join(dir, "s.sock"), socketMode: 0o600, maxMessageBytes: 1024, idleTimeoutMs: 10_000, drainTimeoutMs: 1_000 }, {
           handle: () => {
             n++
             if (n === 3) throw new Error("throws")
