@@ -87,7 +87,7 @@ export const layer: Layer.Layer<ModelContainer, StartError, RuntimeConfig | Fram
     const settings = yield* RuntimeConfig
     const state = new ContainerState()
     const shutdownRequested = yield* Deferred.make<void>()
-    // Held from the start of the shutdown to its end (see the last finalizer below).
+    // What the shutdown holds from its start to its very end (the exit on a signal), released last.
     const stopping = yield* Scope.make()
     yield* Effect.addFinalizer((exit) => Scope.close(stopping, exit))
     yield* Effect.addFinalizer(() => Effect.logInfo(`model '${settings.modelId}' stopped`))

@@ -1,8 +1,8 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
-import { call, request, tempDir, until, writeFrameFile } from "../support/harness.js"
+import { Deferred, Effect, Exit, Fiber, Scope } from "effect"
+import { call, memoryFrame, request, startContainer, tempDir, until, writeFrameFile } from "../support/harness.js"
 import { collectOutput, exitOf, spawnTs, waitForListening } from "../support/child.js"
 
 const startExample = (dir: string, latencyMs: number) =>
@@ -74,4 +74,31 @@ describe("graceful shutdown of the example container (child process)", () => {
       expect(exit).toEqual({ code: 130, signal: null })
       expect(yield* Effect.promise(() => inflight)).toBe("closed")
     }))
+})
+
+describe("signals of an embedded container (in process)", () => {
+  for (const handleSignals of [true, false]) {
+    it.live(`handleSignals: ${handleSignals}: ${handleSignals ? "a signal while it stops is the container's (exit at once), and only then" : "the process's signals are left alone, also while it stops"}`, () =>
+      Effect.gen(function*() {
+        const listeners = () => process.listenerCount("SIGTERM") + process.listenerCount("SIGINT")
+        const before = listeners()
+        const gate = yield* Deferred.make<void>()
+        const scope = yield* Scope.make()
+        const c = yield* startContainer({
+          handler: { infer: () => Effect.as(Deferred.await(gate), []) },
+          frames: new Map([["/dev/shm/cam1", memoryFrame()]]),
+          settings: { handleSignals }
+        }).pipe(Scope.provide(scope))
+        expect(listeners()).toBe(before)
+        const inflight = call(c.socketPath, request("/dev/shm/cam1"))
+        yield* until(() => c.snapshot().inflight === 1, "the request in flight")
+        const closing = yield* Effect.forkChild(Scope.close(scope, Exit.void))
+        yield* until(() => c.snapshot().status === "draining", "the drain began")
+        expect(listeners()).toBe(handleSignals ? before + 2 : before)
+        yield* Deferred.succeed(gate, undefined)
+        expect((yield* Effect.promise(() => inflight)).error).toBeNull()
+        yield* Fiber.await(closing)
+        expect(listeners()).toBe(before)
+      }))
+  }
 })
