@@ -3,7 +3,7 @@
  * `{heartbeatDir}/vas_heartbeat_{model_id}.json`, replaced atomically
  * (temp file + rename) every interval.
  */
-import { Effect, Schedule, type Scope } from "effect"
+import { Effect, FiberHandle, Schedule, type Scope } from "effect"
 import { heartbeatPathFor, type RuntimeSettings } from "../config/RuntimeConfig.js"
 import { writeFileAtomically } from "../internal/files.js"
 import type { ContainerState } from "./Metrics.js"
@@ -38,12 +38,32 @@ export const writeHeartbeat = (settings: RuntimeSettings, state: ContainerState)
     }
   })
 
-/** Writes the heartbeat now and every interval until the scope closes. */
-export const startHeartbeat = (settings: RuntimeSettings, state: ContainerState): Effect.Effect<void, never, Scope.Scope> =>
-  settings.heartbeatIntervalMs === 0
-    ? Effect.void
-    : writeHeartbeat(settings, state).pipe(
-      Effect.repeat(Schedule.spaced(settings.heartbeatIntervalMs)),
-      Effect.forkScoped,
-      Effect.asVoid
+/** A container's heartbeat, for as long as its scope is open. */
+export interface Heartbeat {
+  /** Writes the heartbeat now and every interval from then on. */
+  readonly start: Effect.Effect<void>
+  /** Writes the heartbeat now (a change of status). */
+  readonly beat: Effect.Effect<void>
+}
+
+/**
+ * The heartbeat of the current scope (none when the interval is 0). Acquire it
+ * before whatever it reports on: as the scope closes, once everything acquired
+ * after it has stopped, the beats stop and the last one says `stopped`.
+ */
+export const make = (settings: RuntimeSettings, state: ContainerState): Effect.Effect<Heartbeat, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const enabled = settings.heartbeatIntervalMs > 0
+    const beat = enabled ? writeHeartbeat(settings, state) : Effect.void
+    yield* Effect.addFinalizer(() =>
+      Effect.suspend(() => {
+        state.status = "stopped"
+        return beat
+      })
     )
+    const beats = yield* FiberHandle.make<void>()
+    const start = enabled
+      ? FiberHandle.run(beats, Effect.asVoid(Effect.repeat(beat, Schedule.spaced(settings.heartbeatIntervalMs)))).pipe(Effect.asVoid)
+      : Effect.void
+    return { start, beat }
+  })

@@ -1,18 +1,20 @@
 /**
  * The container runtime: runtime config + frame reader + the author's
- * handler + IPC server + heartbeat, with graceful shutdown.
+ * handler + IPC server + heartbeat, with graceful shutdown, as one layer
+ * (`layer`); `start`, `run` and the `launch` family are that layer launched.
  *
  * ```ts
- * NodeRuntime.runMain(ModelContainer.launch.pipe(Effect.provide(Handler)))
+ * NodeRuntime.runMain(ModelContainer.launch.pipe(Effect.provide(Handler)), { teardown: ModelContainer.teardown })
  * ```
  *
- * Shutdown (SIGTERM/SIGINT, `shutdown`, or interruption): stop accepting and
- * remove the socket file, answer new requests on open connections with
- * SHUTTING_DOWN, let in-flight requests finish within the drain deadline,
- * close connections, write a final `stopped` heartbeat. A second signal exits
- * the process at once.
+ * Shutdown (`shutdown`, or the program interrupted — `NodeRuntime.runMain`
+ * interrupts it on SIGTERM/SIGINT): stop accepting and remove the socket
+ * file, answer new requests on open connections with SHUTTING_DOWN, let
+ * in-flight requests finish within the drain deadline, close connections,
+ * write a final `stopped` heartbeat. With `handleSignals`, a signal while it
+ * stops exits the process at once.
  */
-import { Cause, Config, ConfigProvider, Data, Deferred, Effect, Exit, Layer, Option, type Runtime, type Scope } from "effect"
+import { Cause, Config, ConfigProvider, Context, Data, Deferred, Effect, Exit, Layer, Option, type Runtime, Scope } from "effect"
 import { type LoadedModelConfig, settingsFromModel } from "../config/ModelConfig.js"
 import { discoverModels, findModel, type ModelNotFound, type ModelsDirError, type ModelUnavailable } from "../config/ModelDiscovery.js"
 import {
@@ -27,10 +29,10 @@ import {
 } from "../config/RuntimeConfig.js"
 import { FrameReader } from "../frames/FrameReader.js"
 import { layer as schedulerLayer, Scheduler } from "../inference/Scheduler.js"
-import { type ListenError, serve } from "../ipc/IpcServer.js"
+import * as IpcServer from "../ipc/IpcServer.js"
 import type { SocketPathError } from "../ipc/socketPath.js"
 import { VERSION } from "../version.js"
-import { startHeartbeat, writeHeartbeat } from "./Heartbeat.js"
+import * as Heartbeat from "./Heartbeat.js"
 import { InferenceHandler } from "../inference/InferenceHandler.js"
 import { ContainerState, type MetricsSnapshot } from "./Metrics.js"
 import { makePipeline } from "./pipeline.js"
@@ -40,113 +42,110 @@ export interface RunningContainer {
   readonly socketPath: string
   /** Status and counters, as health reports them. */
   readonly snapshot: () => MetricsSnapshot & { readonly status: ContainerState["status"] }
-  /** Asks for a graceful shutdown (what SIGTERM does). */
+  /** Asks for a graceful shutdown (what `run` waits for; a signal interrupts the program instead). */
   readonly shutdown: Effect.Effect<void>
   /** Completes once shutdown has been asked for. */
   readonly awaitShutdown: Effect.Effect<void>
 }
 
-export type StartError = SocketPathError | ListenError
+/** A running container, for as long as its layer's scope is open. */
+export class ModelContainer extends Context.Service<ModelContainer, RunningContainer>()("@ruth-ai/model-runtime/ModelContainer") {}
+
+export type StartError = SocketPathError | IpcServer.ListenError
 
 const SIGNALS = { SIGTERM: 15, SIGINT: 2 } as const
 
-/** First signal: ask for shutdown. Second: exit now (the operator means it). */
-const installSignalHandlers = (onFirst: () => void): Effect.Effect<void, never, Scope.Scope> =>
+/**
+ * While the scope is open, SIGTERM/SIGINT exit the process at once (128 + the
+ * signal's number). The first signal is the platform's: `NodeRuntime.runMain`
+ * interrupts the program, which stops the container; its handler stays and
+ * only interrupts again, so without this a second signal would wait for the
+ * drain (the operator means it).
+ */
+const exitOnSignal: Effect.Effect<void, never, Scope.Scope> = Effect.asVoid(
   Effect.acquireRelease(
-    Effect.sync(() => {
-      let received = 0
-      const handlers = Object.entries(SIGNALS).map(([signal, number]) => {
-        const handler = () => {
-          received++
-          if (received === 1) onFirst()
-          else process.exit(128 + number)
-        }
-        process.on(signal, handler)
-        return [signal, handler] as const
+    Effect.sync(() =>
+      Object.entries(SIGNALS).map(([signal, number]) => {
+        const exit = () => process.exit(128 + number)
+        process.on(signal, exit)
+        return [signal, exit] as const
       })
-      return handlers
-    }),
-    (handlers) => Effect.sync(() => handlers.forEach(([signal, handler]) => process.off(signal, handler)))
+    ),
+    (handlers) => Effect.sync(() => handlers.forEach(([signal, exit]) => process.off(signal, exit)))
   )
+)
 
 /**
- * Starts the container in the current scope and returns once it is listening.
- * Closing the scope drains and stops it.
+ * The container, composed in one place. Acquired top to bottom, released
+ * bottom to top: the status turns `draining` (heartbeat, health), the server
+ * drains and closes its connections, the heartbeat stops with its `stopped`
+ * beat.
+ */
+export const layer: Layer.Layer<ModelContainer, StartError, RuntimeConfig | FrameReader | InferenceHandler> = Layer.effect(
+  ModelContainer,
+  Effect.gen(function*() {
+    const settings = yield* RuntimeConfig
+    const state = new ContainerState()
+    const shutdownRequested = yield* Deferred.make<void>()
+    // What the shutdown holds from its start to its very end (the exit on a signal), released last.
+    const stopping = yield* Scope.make()
+    yield* Effect.addFinalizer((exit) => Scope.close(stopping, exit))
+    yield* Effect.addFinalizer(() => Effect.logInfo(`model '${settings.modelId}' stopped`))
+    const heartbeat = yield* Heartbeat.make(settings, state)
+
+    const pipeline = yield* makePipeline({ settings, state })
+    state.status = "ready"
+    const server = yield* IpcServer.make(
+      {
+        socketPath: settings.socketPath,
+        socketMode: settings.socketMode,
+        maxMessageBytes: settings.maxMessageBytes,
+        idleTimeoutMs: settings.idleTimeoutMs,
+        drainTimeoutMs: settings.drainTimeoutMs
+      },
+      pipeline
+    )
+    yield* heartbeat.start
+
+    // Released first, before the server drains.
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function*() {
+        state.status = "draining"
+        if (settings.handleSignals) yield* Scope.provide(stopping)(exitOnSignal)
+        yield* heartbeat.beat
+      })
+    )
+
+    yield* Effect.logInfo(
+      `model-runtime ${VERSION}: serving model '${settings.modelId}' on ${server.socketPath} ` +
+        `(mode ${settings.socketMode.toString(8).padStart(4, "0")}, max_inflight ${settings.maxInflight}, ` +
+        `timeout ${settings.requestTimeoutMs} ms)`
+    )
+
+    return ModelContainer.of({
+      settings,
+      socketPath: server.socketPath,
+      snapshot: () => ({ ...state.snapshot(), status: state.status }),
+      shutdown: Effect.asVoid(Deferred.succeed(shutdownRequested, undefined)),
+      awaitShutdown: Deferred.await(shutdownRequested)
+    })
+  })
+)
+
+/**
+ * Starts the container in the current scope and returns once it is listening
+ * (the layer, built in the caller's scope). Closing the scope drains and stops it.
  */
 export const start: Effect.Effect<
   RunningContainer,
   StartError,
   Scope.Scope | RuntimeConfig | FrameReader | InferenceHandler
-> = Effect.gen(function*() {
-  const settings = yield* RuntimeConfig
-  const state = new ContainerState()
-  const shutdownRequested = yield* Deferred.make<void>()
-  const shutdown = Deferred.succeed(shutdownRequested, undefined).pipe(Effect.asVoid)
+> = Effect.map(Layer.build(layer), Context.get(ModelContainer))
 
-  if (settings.handleSignals) {
-    yield* installSignalHandlers(() => {
-      Deferred.doneUnsafe(shutdownRequested, Effect.void)
-    })
-  }
-  // Registered first so it runs last: the final word in the heartbeat file.
-  yield* Effect.addFinalizer(() =>
-    Effect.suspend(() => {
-      state.status = "stopped"
-      return settings.heartbeatIntervalMs > 0 ? writeHeartbeat(settings, state) : Effect.void
-    }).pipe(Effect.andThen(Effect.logInfo(`model '${settings.modelId}' stopped`)))
-  )
-
-  const pipeline = yield* makePipeline({ settings, state })
-  state.status = "ready"
-  const server = yield* serve(
-    {
-      socketPath: settings.socketPath,
-      socketMode: settings.socketMode,
-      maxMessageBytes: settings.maxMessageBytes,
-      idleTimeoutMs: settings.idleTimeoutMs
-    },
-    pipeline
-  )
-  yield* startHeartbeat(settings, state)
-
-  // Runs before the server's own finalizer, which closes whatever is still open.
-  yield* Effect.addFinalizer(() =>
-    Effect.gen(function*() {
-      state.status = "draining"
-      yield* server.stopAccepting
-      if (settings.heartbeatIntervalMs > 0) yield* writeHeartbeat(settings, state)
-      const busy = server.busyCount()
-      yield* Effect.logInfo(`draining: ${busy} request(s) in flight, deadline ${settings.drainTimeoutMs} ms`)
-      const drained = yield* server.awaitIdle.pipe(
-        Effect.as(true),
-        Effect.timeoutOrElse({ duration: settings.drainTimeoutMs, orElse: () => Effect.succeed(false) })
-      )
-      if (!drained) {
-        yield* Effect.logWarning(`drain deadline passed with ${server.busyCount()} request(s) in flight; closing them`)
-      }
-      yield* server.closeConnections
-    })
-  )
-
-  yield* Effect.logInfo(
-    `model-runtime ${VERSION}: serving model '${settings.modelId}' on ${settings.socketPath} ` +
-      `(mode ${settings.socketMode.toString(8).padStart(4, "0")}, max_inflight ${settings.maxInflight}, ` +
-      `timeout ${settings.requestTimeoutMs} ms)`
-  )
-
-  return {
-    settings,
-    socketPath: settings.socketPath,
-    snapshot: () => ({ ...state.snapshot(), status: state.status }),
-    shutdown,
-    awaitShutdown: Deferred.await(shutdownRequested)
-  } satisfies RunningContainer
-})
-
-/** Serves until shutdown is asked for (signal or `shutdown`), then drains and returns. */
-export const run: Effect.Effect<void, StartError, RuntimeConfig | FrameReader | InferenceHandler> = Effect.scoped(
-  Effect.flatMap(start, (container) => container.awaitShutdown)
-)
+/** Serves until shutdown is asked for (`shutdown`) or the program is interrupted, then drains and returns. */
+export const run: Effect.Effect<void, StartError, RuntimeConfig | FrameReader | InferenceHandler> = ModelContainer.use(
+  (container) => container.awaitShutdown
+).pipe(Effect.provide(layer))
 
 /** What `launchWith` takes: settings that win over the environment, and where models live. */
 export type LaunchOptions = Partial<RuntimeSettingsInput> & {

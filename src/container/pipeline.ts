@@ -387,8 +387,15 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
     const onDefect = (event: DecodedEvent, cause: Cause.Cause<unknown>): Reply =>
       failed(echoOfEvent(event), performance.now(), toRequestError(Cause.squash(cause), "internal error"))
 
-    /** The answer for a request the server stops serving because it is closing (received, interrupted or never handled). */
-    const onShutdown = (event: DecodedEvent): Reply => failed(echoOfEvent(event), performance.now(), new ShuttingDown())
+    /**
+     * The answer for a request the server stops serving because it is draining or closing (received,
+     * interrupted or never handled); a health check still gets its status (`draining`).
+     */
+    const onShutdown = (event: DecodedEvent): Reply => {
+      const parsed = event._tag === "Message" ? parseJson(event.payload) : undefined
+      if (parsed?.ok === true && isRecord(parsed.value) && parsed.value.op === "health") return reply(health())
+      return failed(echoOfEvent(event), performance.now(), new ShuttingDown())
+    }
 
     return { handle, timeoutMs: settings.requestTimeoutMs, onTimeout, onDefect, onShutdown } satisfies MessageHandler<never>
   })

@@ -6,9 +6,10 @@
 import * as net from "node:net"
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, Logger, Schedule, Scope } from "effect"
+import { TestClock } from "effect/testing"
 import { encodeMessage, FrameDecoder } from "../../src/contract/codec.js"
 import type { InferenceHandlerShape } from "../../src/inference/InferenceHandler.js"
-import { memoryFrame, request, startContainer } from "../support/harness.js"
+import { memoryFrame, request, startContainer, until } from "../support/harness.js"
 
 const frames = new Map([["/dev/shm/cam1", memoryFrame()]])
 const quiet = Logger.layer([])
@@ -155,23 +156,27 @@ describe("closing is bounded", () => {
 })
 
 describe("the idle sweep", () => {
-  it.live("a pipelining client that stops reading past the idle timeout still gets every answer", () =>
+  it.effect("a pipelining client that stops reading past the idle timeout still gets every answer (TestClock)", () =>
     Effect.gen(function*() {
       // Large answers: a few fill the socket buffers, and the rest wait in the server.
       const blob = "x".repeat(32 * 1024)
       const handler: InferenceHandlerShape = { infer: () => Effect.succeed({ detections: [], metadata: { blob } }) }
-      const c = yield* startContainer({ handler, frames, settings: { idleTimeoutMs: 150 } }).pipe(Effect.provide(quiet))
+      const c = yield* startContainer({ handler, frames, settings: { idleTimeoutMs: 150, heartbeatIntervalMs: 0 } }).pipe(
+        Effect.provide(quiet)
+      )
       const client = yield* connect(c.socketPath)
       client.socket.pause()
       const n = 200
       client.socket.write(Buffer.concat(Array.from({ length: n }, (_, i) => encodeMessage(request("/dev/shm/cam1", { request_id: i })))))
+      yield* until(() => c.snapshot().total_requests > 0, "the server answering")
       // Several idle timeouts without reading a byte.
-      yield* Effect.sleep("1 second")
+      yield* TestClock.adjust(1_000)
       client.socket.resume()
       yield* Effect.promise(() => client.until((rs) => rs.length >= n))
       expect(client.replies.map((r) => r.request_id)).toEqual(Array.from({ length: n }, (_, i) => i))
       expect(client.replies.every((r) => r.error === null)).toBe(true)
       // With nothing left to deliver and nothing sent, it is idle: closed, cleanly.
+      yield* TestClock.adjust(300)
       expect(yield* Effect.promise(() => client.closed)).toBeUndefined()
     }))
 })

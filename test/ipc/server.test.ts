@@ -8,8 +8,8 @@ import { encodeMessage, encodePayload } from "../../src/contract/codec.js"
 import { InferenceFailed } from "../../src/contract/errors.js"
 import type { InferenceHandlerShape } from "../../src/inference/InferenceHandler.js"
 import { FrameReader, type FrameReaderShape } from "../../src/frames/FrameReader.js"
-import { serve } from "../../src/ipc/IpcServer.js"
-import { call, converse, memoryFrame, request, startContainer, tempDir, writeFrameFile } from "../support/harness.js"
+import * as IpcServer from "../../src/ipc/IpcServer.js"
+import { call, converse, memoryFrame, request, startContainer, tempDir, until, writeFrameFile } from "../support/harness.js"
 
 const frames = new Map([["/dev/shm/cam1", memoryFrame()]])
 const promise = <A>(f: () => Promise<A>) => Effect.promise(f)
@@ -166,7 +166,7 @@ describe("IPC server", () => {
         const dir = yield* tempDir()
         const reply = (body: unknown) => ({ bytes: encodeMessage(body), close: false })
         let n = 0
-        const server = yield* serve({ socketPath: path.join(dir, "s.sock"), socketMode: 0o600, maxMessageBytes: 1024, idleTimeoutMs: 10_000 }, {
+        const server = yield* IpcServer.make({ socketPath: path.join(dir, "s.sock"), socketMode: 0o600, maxMessageBytes: 1024, idleTimeoutMs: 10_000, drainTimeoutMs: 1_000 }, {
           handle: () => {
             n++
             if (n === 3) throw new Error("throws")
@@ -199,7 +199,7 @@ describe("IPC server", () => {
         const handler: InferenceHandlerShape = { infer: () => Effect.as(Deferred.await(gate), []) }
         const c = yield* startContainer({ handler, frames, settings: { maxInflight: 2 } })
         const slow = [1, 2].map(() => call(c.socketPath, request("/dev/shm/cam1")))
-        yield* Effect.sleep("100 millis")
+        yield* until(() => c.snapshot().inflight === 2, "both slow requests in flight")
         const t0 = Date.now()
         const rejected = yield* promise(() => call(c.socketPath, request("/dev/shm/cam1")))
         expect(Date.now() - t0).toBeLessThan(1000)
@@ -231,9 +231,9 @@ describe("IPC server", () => {
         const idle = net.connect(c.socketPath)
         yield* Effect.callback<void>((resume) => void idle.once("connect", () => resume(Effect.void)))
         const inflight = call(c.socketPath, request("/dev/shm/cam1", { request_id: "inflight" }))
-        yield* Effect.sleep("100 millis")
+        yield* until(() => c.snapshot().inflight === 1, "the request in flight")
         const closing = yield* Effect.forkChild(Scope.close(scope, Exit.void))
-        yield* Effect.sleep("100 millis")
+        yield* until(() => !fs.existsSync(c.socketPath), "the socket file removed")
         expect(fs.existsSync(c.socketPath)).toBe(false) // no new connections
         const replyOnIdle = new Promise<Buffer>((resolve) => idle.once("data", resolve))
         idle.write(encodeMessage(request("/dev/shm/cam1")))
@@ -330,8 +330,10 @@ describe("IPC server", () => {
         Scope.provide(scope)
       )
       yield* promise(() => call(c.socketPath, request("/dev/shm/cam1")))
-      yield* Effect.sleep("150 millis")
       const file = path.join(dir, "vas_heartbeat_test-model.json")
+      // A heartbeat written after the request (the first one is written at start).
+      const counted = () => fs.existsSync(file) && JSON.parse(fs.readFileSync(file, "utf8")).metrics.total_requests === 1
+      yield* until(counted, "a heartbeat counting the request")
       const beat = JSON.parse(fs.readFileSync(file, "utf8"))
       expect(beat).toMatchObject({ model_id: "test-model", status: "healthy", metrics: { total_requests: 1, total_errors: 0 } })
       expect(new Date(beat.timestamp).toISOString()).toBe(beat.timestamp)
