@@ -25,9 +25,12 @@ import { Data, Effect, Result, Layer, Option } from "effect"
 import { availableParallelism } from "node:os"
 import type { Scope } from "effect"
 import { withRequestSpan } from "../internal/tracing.js"
-import type { ModelConfig, LoadedModelConfig } from "../config/ModelConfig.js"
-import { detectGpu, resolveDevice, settingsFromModel, unsupportedModelTypeReason } from "../config/ModelConfig.js"
-import { defaults } from "../config/RuntimeConfig.js"
+import type { LoadedModelConfig } from "../config/ModelLoader.js"
+import { unsupportedModelTypeReason } from "../config/ModelLoader.js"
+import type { ModelYaml as ModelConfig } from "../config/ModelYaml.js"
+import { defaults, settingsFromModel } from "../config/RuntimeConfig.js"
+import { detectGpu, resolveDevice } from "./device.js"
+import { toPreprocessSettings } from "./preprocessSettings.js"
 import { InferenceFailed } from "../contract/errors.js"
 import type { InferenceRequest } from "../contract/schema.js"
 import { InferenceHandler, type InferenceHandlerShape, type InferenceOutput, type Turn } from "../container/InferenceHandler.js"
@@ -356,7 +359,7 @@ export const make = (
       )
     }
 
-    const pre = makePreprocessOptions(loaded.preprocess)
+    const pre = makePreprocessOptions(toPreprocessSettings(loaded.config))
     const io = checkModelIo(config, pre, session.inputs, session.outputs)
     if (Result.isFailure(io)) return yield* fail(`${io.failure} (model ${loaded.weightsPath}, config ${loaded.file})`)
     const { input, inputType, output } = io.success
