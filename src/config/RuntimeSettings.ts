@@ -412,4 +412,7 @@ export const describeSettings = ({ settings, sources }: ResolvedSettings): strin
  * variable is "", judged by its setting's rule (`invalid RUTH_MAX_INFLIGHT (environment): … got ""`),
  * not taken for unset (Effect 4's default). Tests provide their own `ConfigProvider` instead.
  */
-export const programEnvironment: Layer.Layer<never> = ConfigProvider.layer(ConfigProvider.fromEnv({ preserveEmptyStrings: true }))
+export const programEnvironment: Layer.Layer<never> = ConfigProvider.layer(
+  // Read when the layer is built, not when this module is loaded.
+  Effect.sync(() => ConfigProvider.fromEnv({ preserveEmptyStrings: true }))
+)
