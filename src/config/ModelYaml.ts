@@ -12,7 +12,6 @@ import * as YAML from "yaml"
 import { flattenIssue, inputOf } from "../internal/schemaIssues.js"
 import { MODEL_ID_PATTERN, PER_CAMERA, showValue } from "./RuntimeSettings.js"
 
-
 // ---------------------------------------------------------------------------
 // Leaf schemas: every one carries a `must` annotation so a problem reads
 // "must be <what>, got <value>" whatever part of the check failed (its type, a check,
