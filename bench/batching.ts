@@ -26,6 +26,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { loadModelConfig } from "../src/config/ModelConfig.js"
+import { toPreprocessSettings } from "../src/inference/preprocessSettings.js"
 import { median } from "../src/ipc/loadgen.js"
 import { type InputTensor, makeOnnxSession, type OnnxError, type OnnxSession, type ValueInfo } from "../src/inference/OnnxSession.js"
 import { encodeModel, writeTempFile } from "../test/support/onnxBuilder.js"
@@ -91,8 +92,8 @@ const ocrModel: Effect.Effect<ModelUnderTest, Error> = loadModelConfig(path.join
     title: `${loaded.config.model_name}, ${path.basename(loaded.weightsPath)}`,
     modelPath: loaded.weightsPath,
     inputName: loaded.config.backend.input_name ?? "x",
-    height: loaded.preprocess.height,
-    width: loaded.preprocess.width
+    height: toPreprocessSettings(loaded.config).height,
+    width: toPreprocessSettings(loaded.config).width
   }))
 )
 

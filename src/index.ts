@@ -14,29 +14,26 @@ export {
   heartbeatPathFor,
   InvalidSettings,
   MissingModelId,
+  programEnvironment,
   resolveSettings,
   RuntimeConfig,
   type RuntimeSettings,
   type RuntimeSettingsInput,
+  settingsFromModel,
   socketPathFor
 } from "./config/RuntimeConfig.js"
-export {
-  detectGpu,
-  GpuUnavailable,
-  type LoadedModelConfig,
-  loadModelConfig,
-  ModelConfig,
-  ModelConfigError,
-  type PreprocessSettings,
-  resolveDevice
-} from "./config/ModelConfig.js"
+// `ModelConfig` is the loaded model's service; the model.yaml schema is `ModelYaml` (also `ModelConfigSchema`).
+export { ModelConfig } from "./config/ModelConfig.js"
+export { type LoadedModelConfig, loadModelConfig } from "./config/ModelLoader.js"
+export { ModelConfigError, ModelConfigSchema, ModelYaml } from "./config/ModelYaml.js"
 export {
   type DiscoveredModel,
   discoverModels,
   findModel,
   ModelNotFound,
   ModelsDirError,
-  ModelUnavailable
+  ModelUnavailable,
+  selectModel
 } from "./config/ModelDiscovery.js"
 
 // Frames
@@ -96,6 +93,8 @@ export {
   type OnnxSessionsShape,
   type ValueInfo
 } from "./inference/OnnxSession.js"
+export { type DeviceChoice, detectGpu, GpuUnavailable, resolveDevice } from "./inference/device.js"
+export { type PreprocessSettings, toPreprocessSettings } from "./inference/preprocessSettings.js"
 export { decodeYolo } from "./inference/postprocess/yolo.js"
 export { decodeDbText } from "./inference/postprocess/dbText.js"
 export { nonMaxSuppression } from "./inference/postprocess/nms.js"

@@ -25,6 +25,7 @@ import { Worker } from "node:worker_threads"
 import { Effect } from "effect"
 import { InferenceSession, Tensor } from "onnxruntime-node"
 import { loadModelConfig } from "../../src/config/ModelConfig.js"
+import { toPreprocessSettings } from "../../src/inference/preprocessSettings.js"
 import { encodeMessage, FrameDecoder } from "../../src/contract/codec.js"
 import { preprocess, tensorDims, tensorLength } from "../../src/frames/preprocess.js"
 import type { SessionSpec } from "../../src/inference/onnxProtocol.js"
@@ -51,7 +52,7 @@ const sessionSpec: SessionSpec = {
   ...(config.backend.intra_op_threads > 0 ? { intraOpThreads: config.backend.intra_op_threads } : {}),
   ...(config.backend.inter_op_threads > 0 ? { interOpThreads: config.backend.inter_op_threads } : {})
 }
-const pre = loaded.preprocess
+const pre = toPreprocessSettings(loaded.config)
 let tensor = new Float32Array(tensorLength(pre))
 const dims = [...tensorDims(pre)]
 

@@ -6,7 +6,8 @@
  */
 import { CliError, CliOutput, Command, TerminalCapabilities } from "effect/cli"
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Cause, ConfigProvider, Console, Effect, Exit, Layer, Option } from "effect"
+import { Cause, Console, Effect, Exit, Layer, Option } from "effect"
+import { programEnvironment } from "../config/RuntimeConfig.js"
 import { VERSION } from "../version.js"
 import { type CliEnvironment, CliFailure, ExitCode, readCliEnvironment } from "./common.js"
 import { benchCommand } from "./bench.js"
@@ -79,7 +80,7 @@ const program = Effect.gen(function*() {
   Effect.provide(NodeServices.layer),
   // The settings come from the environment; an empty variable is read as "" (as Effect 3 did) and judged by
   // the rules that read it (RuntimeConfig: "must be a non-empty string"; the CLI's own: unset).
-  Effect.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ preserveEmptyStrings: true }))),
+  Effect.provide(programEnvironment),
   Effect.onExit((exit) =>
     Effect.sync(() => {
       if (Exit.isSuccess(exit)) return

@@ -2,8 +2,10 @@
 import { Argument, Command, Flag } from "effect/cli"
 import { Console, Effect, Option } from "effect"
 import * as path from "node:path"
-import { loadModelConfig, type ModelConfigErrorKind } from "../config/ModelConfig.js"
 import { discoverModels } from "../config/ModelDiscovery.js"
+import { loadModelConfig } from "../config/ModelLoader.js"
+import type { ModelConfigErrorKind } from "../config/ModelYaml.js"
+import { toPreprocessSettings } from "../inference/preprocessSettings.js"
 import { type CliEnvironment, CliFailure, defaultIs, jsonOption } from "./common.js"
 
 export { DEFAULT_MODELS_DIR } from "./common.js"
@@ -32,8 +34,9 @@ export const validateCommand = Command.make(
               ),
             Effect.fail(new CliFailure({ message: "", exitCode: 1 }))
           ),
-        onSuccess: (loaded) =>
-          json
+        onSuccess: (loaded) => {
+          const preprocess = toPreprocessSettings(loaded.config)
+          return json
             ? Console.log(
               JSON.stringify({
                 valid: true,
@@ -42,7 +45,7 @@ export const validateCommand = Command.make(
                 model_version: loaded.config.model_version,
                 weights: loaded.weightsPath,
                 class_names: loaded.classNames,
-                preprocess: loaded.preprocess,
+                preprocess,
                 postprocess: loaded.config.postprocess,
                 warnings: loaded.warnings
               })
@@ -52,11 +55,12 @@ export const validateCommand = Command.make(
                 `valid: ${loaded.file}`,
                 `  model     ${loaded.config.model_id} ${loaded.config.model_version} (${loaded.config.model_type})`,
                 `  weights   ${loaded.weightsPath}`,
-                `  input     ${loaded.preprocess.width}x${loaded.preprocess.height} ${loaded.preprocess.resize}, ${loaded.preprocess.layout} ${loaded.preprocess.dtype}`,
+                `  input     ${preprocess.width}x${preprocess.height} ${preprocess.resize}, ${preprocess.layout} ${preprocess.dtype}`,
                 `  classes   ${loaded.classNames.length === 0 ? "(none)" : loaded.classNames.join(", ")}`,
                 ...loaded.warnings.map((w) => `  warning: ${w}`)
               ].join("\n")
             )
+        }
       })
     )
 ).pipe(Command.withDescription("Check a model directory or model.yaml; exit 0 when valid, 1 when not (or not a model.yaml)."))

@@ -7,14 +7,9 @@
 import * as fs from "node:fs/promises"
 import * as nodePath from "node:path"
 import { Data, Effect, Result } from "effect"
-import {
-  type LoadedModelConfig,
-  loadModelConfig,
-  type ModelConfigErrorKind,
-  type ModelConfigProblem,
-  tryFs
-} from "./ModelConfig.js"
-import { formatSettingProblem } from "./RuntimeConfig.js"
+import { type LoadedModelConfig, loadModelConfig, tryFs } from "./ModelLoader.js"
+import type { ModelConfigErrorKind, ModelConfigProblem } from "./ModelYaml.js"
+import { formatSettingProblem } from "./RuntimeSettings.js"
 
 export type UnavailableCode =
   | "missing_model_yaml"
@@ -223,3 +218,22 @@ export const findModel = (
   }
   return Result.fail(new ModelNotFound({ modelId, available: available.map((m) => m.config.config.model_id) }))
 }
+
+export type ModelSelectionError = ModelsDirError | ModelNotFound | ModelUnavailable
+
+/** Scans the models dir once and picks the model to serve, logging what was found. */
+export const selectModel = (
+  modelsDir: string,
+  modelId: string
+): Effect.Effect<LoadedModelConfig, ModelSelectionError> =>
+  Effect.gen(function*() {
+    const models = yield* discoverModels(modelsDir)
+    for (const m of models) {
+      yield* m.status === "available"
+        ? Effect.logInfo(`model ${m.name}: available (${m.config.config.model_id} ${m.config.config.model_version})`)
+        : Effect.logWarning(`model ${m.name}: unavailable: ${m.reason}`)
+    }
+    const model = yield* Effect.fromResult(findModel(models, modelId))
+    for (const warning of model.config.warnings) yield* Effect.logWarning(`${model.config.file}: ${warning}`)
+    return model.config
+  })

@@ -14,18 +14,18 @@
  * write a final `stopped` heartbeat. With `handleSignals`, a signal while it
  * stops exits the process at once.
  */
-import { Cause, Config, ConfigProvider, Context, Data, Deferred, Effect, Exit, Layer, Option, type Runtime, Scope } from "effect"
-import { type LoadedModelConfig, settingsFromModel } from "../config/ModelConfig.js"
-import { discoverModels, findModel, type ModelNotFound, type ModelsDirError, type ModelUnavailable } from "../config/ModelDiscovery.js"
+import { Cause, Config, Context, Data, Deferred, Effect, Exit, Layer, Option, type Runtime, Scope } from "effect"
+import { ModelConfig } from "../config/ModelConfig.js"
+import { type ModelSelectionError, selectModel } from "../config/ModelDiscovery.js"
 import {
   checkFlagsAndEnvironment,
-  describeSettings,
   type FlagNames,
-  resolveSettings,
+  programEnvironment,
   RuntimeConfig,
   type RuntimeSettings,
   type RuntimeSettingsInput,
-  type SettingsError
+  type SettingsError,
+  settingsFromModel
 } from "../config/RuntimeConfig.js"
 import { FrameReader } from "../frames/FrameReader.js"
 import { layer as schedulerLayer, Scheduler } from "../inference/Scheduler.js"
@@ -155,27 +155,8 @@ export type LaunchOptions = Partial<RuntimeSettingsInput> & {
   readonly flagNames?: FlagNames
 }
 
-/** The runtime settings a model.yaml contributes (kept here for callers of `ModelContainer.settingsFromModel`). */
-export { settingsFromModel }
-
-export type ModelSelectionError = ModelsDirError | ModelNotFound | ModelUnavailable
-
-/** Scans the models dir once and picks the model to serve, logging what was found. */
-export const selectModel = (
-  modelsDir: string,
-  modelId: string
-): Effect.Effect<LoadedModelConfig, ModelSelectionError> =>
-  Effect.gen(function*() {
-    const models = yield* discoverModels(modelsDir)
-    for (const m of models) {
-      yield* m.status === "available"
-        ? Effect.logInfo(`model ${m.name}: available (${m.config.config.model_id} ${m.config.config.model_version})`)
-        : Effect.logWarning(`model ${m.name}: unavailable: ${m.reason}`)
-    }
-    const model = yield* Effect.fromResult(findModel(models, modelId))
-    for (const warning of model.config.warnings) yield* Effect.logWarning(`${model.config.file}: ${warning}`)
-    return model.config
-  })
+// Moved to config (kept here for callers of `ModelContainer.settingsFromModel` / `selectModel`).
+export { type ModelSelectionError, selectModel, settingsFromModel }
 
 /** `RUTH_MODELS_DIR`, when set to something. */
 const envModelsDir = Config.option(Config.String("RUTH_MODELS_DIR")).pipe(
@@ -184,22 +165,33 @@ const envModelsDir = Config.option(Config.String("RUTH_MODELS_DIR")).pipe(
 )
 
 /**
- * Resolves the settings once — flags > environment > model.yaml > defaults —
- * logs the effective configuration, and returns the selected model when a
- * models dir and model id are known. Flags and environment are checked before
- * the models dir is scanned.
+ * The configuration layers of a launch: `RuntimeConfig.fromSources` over the flags, and — when a
+ * models dir and a model id are known — `ModelConfig.fromDiscovery` below it (its output holds both
+ * services then). Flags and environment are checked before the models dir is scanned, so a bad
+ * value is reported as such and not as a model that cannot be found.
  */
-export const resolveLaunch = (options: LaunchOptions = {}) =>
-  Effect.gen(function*() {
+export const launchConfig = (options: LaunchOptions = {}): Layer.Layer<RuntimeConfig, SettingsError | ModelSelectionError> =>
+  Layer.unwrap(Effect.gen(function*() {
     const { flagNames, modelsDir: dirFlag, ...flags } = options
     const names = flagNames === undefined ? {} : { flagNames }
     const { modelId } = yield* checkFlagsAndEnvironment({ flags, ...names })
     const modelsDir = dirFlag ?? Option.getOrUndefined(yield* envModelsDir)
-    const model = modelsDir !== undefined && modelId !== undefined ? yield* selectModel(modelsDir, modelId) : undefined
-    const resolved = yield* resolveSettings({ flags, ...names, ...(model ? { modelYaml: settingsFromModel(model) } : {}) })
-    yield* Effect.logInfo(`effective configuration (flag > env > model.yaml > default):\n${describeSettings(resolved)}`)
-    return { settings: resolved.settings, model }
-  })
+    const runtime = RuntimeConfig.fromSources(flags, names)
+    return modelsDir !== undefined && modelId !== undefined
+      ? runtime.pipe(Layer.provideMerge(ModelConfig.fromDiscovery(modelsDir, modelId)))
+      : runtime
+  }))
+
+/**
+ * Resolves the settings once (`launchConfig`), logging the effective configuration, and returns
+ * them with the selected model when a models dir and model id are known.
+ */
+export const resolveLaunch = (options: LaunchOptions = {}) =>
+  Effect.gen(function*() {
+    const settings = yield* RuntimeConfig
+    const model = Option.getOrUndefined(yield* Effect.serviceOption(ModelConfig))
+    return { settings, model }
+  }).pipe(Effect.provide(launchConfig(options)))
 
 /** Runtime config (from `resolveLaunch`), the live frame reader and the scheduler: what a handler layer may use. */
 const runtimeLayer = (settings: RuntimeSettings) =>
@@ -246,13 +238,6 @@ export const teardown: Runtime.Teardown = (exit, onExit) => {
  */
 export const runWith = (options: LaunchOptions): Effect.Effect<void, LaunchError, InferenceHandler> =>
   Effect.flatMap(resolveLaunch(options), ({ settings }) => run.pipe(Effect.provide(runtimeLayer(settings))))
-
-/**
- * A program's environment as Effect 3 read it, and as the CLI reads it: an empty variable is "",
- * judged by its setting's rule (`invalid RUTH_MAX_INFLIGHT (environment): … got ""`), not taken
- * for unset (Effect 4's default).
- */
-const programEnvironment = ConfigProvider.layer(ConfigProvider.fromEnv({ preserveEmptyStrings: true }))
 
 /** `runWith` as a program's main: a failure to start goes to stderr, exit code 1 (`reportStartFailure`). */
 export const launchWith = (options: LaunchOptions): Effect.Effect<void, never, InferenceHandler> =>

@@ -28,9 +28,11 @@ import { availableParallelism } from "node:os"
 import type { Scope } from "effect"
 import { roundMs } from "../internal/time.js"
 import { withRequestSpan } from "../internal/tracing.js"
-import type { ModelConfig, LoadedModelConfig } from "../config/ModelConfig.js"
-import { detectGpu, resolveDevice, settingsFromModel, unsupportedModelTypeReason } from "../config/ModelConfig.js"
-import { defaults } from "../config/RuntimeConfig.js"
+import { type LoadedModelConfig, unsupportedModelTypeReason } from "../config/ModelLoader.js"
+import type { ModelYaml } from "../config/ModelYaml.js"
+import { defaults, settingsFromModel } from "../config/RuntimeConfig.js"
+import { detectGpu, resolveDevice } from "./device.js"
+import { toPreprocessSettings } from "./preprocessSettings.js"
 import { InferenceFailed } from "../contract/errors.js"
 import type { InferenceRequest } from "../contract/schema.js"
 import { InferenceHandler, type InferenceHandlerShape, type InferenceOutput, type Turn } from "./InferenceHandler.js"
@@ -91,7 +93,7 @@ export interface ModelIo {
 const names = (values: ReadonlyArray<ValueInfo>): string => values.map((v) => `'${v.name}'`).join(", ")
 
 /** The run feeds only the image tensor, so every other input must be absent. */
-const pickInput = (config: ModelConfig, inputs: ReadonlyArray<ValueInfo>): Result.Result<ValueInfo, string> => {
+const pickInput = (config: ModelYaml, inputs: ReadonlyArray<ValueInfo>): Result.Result<ValueInfo, string> => {
   const wanted = config.backend.input_name
   if (wanted !== undefined) {
     const found = inputs.find((i) => i.name === wanted)
@@ -112,7 +114,7 @@ const pickInput = (config: ModelConfig, inputs: ReadonlyArray<ValueInfo>): Resul
     : Result.fail(`the model has ${inputs.length} inputs (${names(inputs)}); this backend feeds one image tensor`)
 }
 
-const pickOutput = (config: ModelConfig, outputs: ReadonlyArray<ValueInfo>): Result.Result<ValueInfo, string> => {
+const pickOutput = (config: ModelYaml, outputs: ReadonlyArray<ValueInfo>): Result.Result<ValueInfo, string> => {
   const wanted = config.backend.output_names
   if (wanted !== undefined) {
     const missing = wanted.filter((name) => !outputs.some((o) => o.name === name))
@@ -171,7 +173,7 @@ const checkInputShape = (input: ValueInfo, pre: PreprocessOptions): Result.Resul
 }
 
 /** A declared output shape the post-processor can never read. */
-const checkOutputShape = (output: ValueInfo, kind: ModelConfig["postprocess"]["kind"]): Result.Result<void, string> => {
+const checkOutputShape = (output: ValueInfo, kind: ModelYaml["postprocess"]["kind"]): Result.Result<void, string> => {
   if (output.elementType === null) return Result.fail(`model output '${output.name}' is not a tensor`)
   if (output.dims.length === 0) return Result.succeed(undefined)
   const problem = postProcessors[kind].checkOutput(output.dims)
@@ -183,7 +185,7 @@ const checkOutputShape = (output: ValueInfo, kind: ModelConfig["postprocess"]["k
  * a person, naming both sides of the disagreement.
  */
 export const checkModelIo = (
-  config: ModelConfig,
+  config: ModelYaml,
   pre: PreprocessOptions,
   inputs: ReadonlyArray<ValueInfo>,
   outputs: ReadonlyArray<ValueInfo>
@@ -206,7 +208,7 @@ const unitOverride = (request: InferenceRequest, key: string): number | undefine
 }
 
 /** Request `config` wins when it holds a number in [0, 1]; anything else falls back to model.yaml. */
-const thresholdsFor = (config: ModelConfig, request: InferenceRequest): Thresholds => ({
+const thresholdsFor = (config: ModelYaml, request: InferenceRequest): Thresholds => ({
   confidence: unitOverride(request, "confidence_threshold") ?? config.confidence_threshold,
   iou: unitOverride(request, "nms_iou_threshold") ?? config.nms_iou_threshold ?? DEFAULT_NMS_IOU_THRESHOLD
 })
@@ -308,7 +310,7 @@ export const make = (
       )
     }
 
-    const pre = makePreprocessOptions(loaded.preprocess)
+    const pre = makePreprocessOptions(toPreprocessSettings(loaded.config))
     const io = checkModelIo(config, pre, session.inputs, session.outputs)
     if (Result.isFailure(io)) return yield* fail(`${io.failure} (model ${loaded.weightsPath}, config ${loaded.file})`)
     const { input, inputType, output } = io.success

@@ -1,15 +1,10 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Result } from "effect"
-import {
-  decodeModelConfig,
-  detectGpu,
-  type LoadedModelConfig,
-  loadModelConfig,
-  type ModelConfig,
-  resolveDevice
-} from "../../src/config/ModelConfig.js"
+import { Effect, Result } from "effect"
+import { loadModelConfig } from "../../src/config/ModelLoader.js"
+import { decodeModelConfig, type ModelYaml } from "../../src/config/ModelYaml.js"
+import { toPreprocessSettings } from "../../src/inference/preprocessSettings.js"
 import { expectProblem, makeTempRoot, removeTempRoot, writeModelDir } from "./fixtures.js"
 
 const root = makeTempRoot("ruth-model-config-")
@@ -255,7 +250,7 @@ describe("model.yaml: CONTRACT §6 valid values and defaults", () => {
   it.effect("a minimal file gets every default", () =>
     Effect.gen(function*() {
       const loaded = yield* load({})
-      const expected: ModelConfig = {
+      const expected: ModelYaml = {
         model_id: "demo",
         model_name: "Demo detector",
         model_version: "1.0.0",
@@ -335,7 +330,7 @@ describe("model.yaml: CONTRACT §6 valid values and defaults", () => {
     Effect.gen(function*() {
       const loaded = yield* load({ expected_resolution: [1280, 736] })
       expect(loaded.config.expected_resolution).toEqual([1280, 736])
-      expect([loaded.preprocess.width, loaded.preprocess.height]).toEqual([1280, 736])
+      expect([toPreprocessSettings(loaded.config).width, toPreprocessSettings(loaded.config).height]).toEqual([1280, 736])
     }))
 
   it.effect("confidence_threshold accepts both ends of 0–1; nms_iou_threshold is kept", () =>
@@ -504,7 +499,7 @@ describe("model.yaml: runtime extension sections", () => {
           dtype: "uint8"
         }
       })
-      expect(loaded.preprocess).toEqual({
+      expect(toPreprocessSettings(loaded.config)).toEqual({
         width: 960,
         height: 544,
         resize: "stretch",
@@ -523,7 +518,7 @@ describe("model.yaml: runtime extension sections", () => {
   it.effect("preprocessing: defaults, with the input size taken from expected_resolution", () =>
     Effect.gen(function*() {
       const loaded = yield* load({ expected_resolution: [320, 256] })
-      expect(loaded.preprocess).toEqual({
+      expect(toPreprocessSettings(loaded.config)).toEqual({
         width: 320,
         height: 256,
         resize: "letterbox",
@@ -771,95 +766,5 @@ describe("model.yaml: the file as a whole", () => {
       const nowhere = yield* Effect.flip(loadModelConfig(path.join(root, "nowhere")))
       expect(nowhere.kind).toBe("missing_file")
       expect(nowhere.message).toBe(`${path.join(root, "nowhere")}: not found`)
-    }))
-})
-
-describe("GPU resolution", () => {
-  const configWith = (
-    gpu_required: boolean,
-    cpu_fallback_allowed: boolean,
-    providers: readonly ["cpu" | "cuda", ...Array<"cpu" | "cuda">]
-  ): Pick<ModelConfig, "model_id" | "resource_requirements" | "backend"> => ({
-    model_id: "yolo",
-    resource_requirements: { gpu_required, cpu_fallback_allowed },
-    backend: { execution_providers: providers, intra_op_threads: 0, inter_op_threads: 0, pool_thread_nice: 10, warmup_runs: 1 }
-  })
-
-  const table = [
-    // gpu_required, fallback, providers, gpu present → device or refusal
-    { required: false, fallback: true, providers: ["cpu"], gpu: false, device: "cpu" },
-    { required: false, fallback: true, providers: ["cpu"], gpu: true, device: "cpu" },
-    { required: false, fallback: true, providers: ["cuda", "cpu"], gpu: true, device: "cuda" },
-    { required: false, fallback: true, providers: ["cuda", "cpu"], gpu: false, device: "cpu", warns: true },
-    { required: false, fallback: false, providers: ["cuda"], gpu: true, device: "cuda" },
-    {
-      required: false,
-      fallback: false,
-      providers: ["cuda"],
-      gpu: false,
-      refused:
-        "model yolo asks for cuda (backend.execution_providers) and forbids CPU fallback (resource_requirements.cpu_fallback_allowed: false) but no GPU is available"
-    },
-    { required: true, fallback: false, providers: ["cpu"], gpu: true, device: "cuda" },
-    {
-      required: true,
-      fallback: false,
-      providers: ["cuda"],
-      gpu: false,
-      refused: "model yolo requires a GPU (resource_requirements.gpu_required: true) but none is available"
-    }
-  ] as const
-
-  for (const row of table) {
-    it(`gpu_required=${row.required} cpu_fallback_allowed=${row.fallback} providers=${row.providers.join(",")} gpu=${row.gpu}`, () => {
-      const result = resolveDevice(configWith(row.required, row.fallback, row.providers), row.gpu)
-      if ("refused" in row) {
-        expect(Result.isFailure(result)).toBe(true)
-        if (Result.isFailure(result)) {
-          expect(result.failure._tag).toBe("GpuUnavailable")
-          expect(result.failure.modelId).toBe("yolo")
-          expect(result.failure.message).toBe(row.refused)
-        }
-        return
-      }
-      expect(Result.isSuccess(result)).toBe(true)
-      if (Result.isSuccess(result)) {
-        expect(result.success.device).toBe(row.device)
-        if ("warns" in row) {
-          expect(result.success.warning).toBe(
-            "model yolo asks for cuda (backend.execution_providers) but no GPU is available; running on CPU (resource_requirements.cpu_fallback_allowed: true)"
-          )
-        } else {
-          expect(result.success.warning).toBeUndefined()
-        }
-      }
-    })
-  }
-
-  it.effect("a loaded gpu_required model refuses to start without a GPU", () =>
-    Effect.gen(function*() {
-      const loaded: LoadedModelConfig = yield* load({ resource_requirements: { gpu_required: true } })
-      const result = resolveDevice(loaded.config, false)
-      expect(Result.isFailure(result) && result.failure.message).toBe(
-        "model demo requires a GPU (resource_requirements.gpu_required: true) but none is available"
-      )
-    }))
-
-  it.effect("detectGpu honours RUTH_GPU_AVAILABLE", () =>
-    Effect.gen(function*() {
-      const withEnv = (value: string) =>
-        detectGpu.pipe(Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env: { RUTH_GPU_AVAILABLE: value } })))
-      expect(yield* withEnv("1")).toBe(true)
-      expect(yield* withEnv("0")).toBe(false)
-      // An unparsable override is ignored (and logged) rather than guessed at.
-      const present = fs.existsSync("/dev/nvidiactl") || fs.existsSync("/dev/nvidia0")
-      expect(yield* withEnv("maybe")).toBe(present)
-    }))
-
-  it.effect("detectGpu without the override looks for NVIDIA device nodes", () =>
-    Effect.gen(function*() {
-      const present = fs.existsSync("/dev/nvidiactl") || fs.existsSync("/dev/nvidia0")
-      const detected = yield* detectGpu.pipe(Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env: {} })))
-      expect(detected).toBe(present)
     }))
 })

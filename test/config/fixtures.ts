@@ -4,7 +4,9 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { expect } from "@effect/vitest"
 import * as YAML from "yaml"
-import type { ModelConfigError } from "../../src/config/ModelConfig.js"
+import { Result } from "effect"
+import type { LoadedModelConfig } from "../../src/config/ModelLoader.js"
+import { decodeModelConfig, type ModelConfigError } from "../../src/config/ModelYaml.js"
 
 /** The smallest valid model.yaml; tests patch it. */
 export const baseYaml: Readonly<Record<string, unknown>> = {
@@ -57,4 +59,21 @@ export const expectProblem = (error: ModelConfigError, file: string, problemPath
   expect(error.problems).toContainEqual({ path: problemPath, reason })
   expect(error.message.startsWith(`${file}: `)).toBe(true)
   expect(error.message).toContain(problemPath === "" ? reason : `${problemPath}: ${reason}`)
+}
+
+/**
+ * A loaded model as a value, no files: `baseYaml` patched with `patch`, decoded by the schema, as
+ * if it were in `directory` (for `ModelConfig.layerTest`). Throws when the patch is invalid.
+ */
+export const loadedModel = (patch: Readonly<Record<string, unknown>> = {}, directory = "/models/demo"): LoadedModelConfig => {
+  const decoded = decodeModelConfig({ ...baseYaml, ...patch })
+  if (Result.isFailure(decoded)) throw new Error(`invalid test model: ${JSON.stringify(decoded.failure)}`)
+  return {
+    config: decoded.success,
+    directory,
+    file: path.join(directory, "model.yaml"),
+    weightsPath: path.join(directory, decoded.success.model_weights),
+    classNames: decoded.success.output_schema.class_names ?? [],
+    warnings: []
+  }
 }

@@ -5,7 +5,8 @@
  * entry's type follows: a kind the schema lists and this table lacks does not compile).
  */
 import { Result } from "effect"
-import type { LoadedModelConfig, ModelConfig } from "../../config/ModelConfig.js"
+import type { LoadedModelConfig } from "../../config/ModelLoader.js"
+import type { ModelYaml } from "../../config/ModelYaml.js"
 import type { FrameTransform } from "../../frames/transform.js"
 import { decodeDbText } from "./dbText.js"
 import type { OutputTensor, RawDetection, UnsupportedOutputShape } from "./types.js"
@@ -24,10 +25,10 @@ export type Decoder = (
   thresholds: Thresholds
 ) => Result.Result<ReadonlyArray<RawDetection>, UnsupportedOutputShape>
 
-export type PostprocessKind = ModelConfig["postprocess"]["kind"]
+export type PostprocessKind = ModelYaml["postprocess"]["kind"]
 
 /** model.yaml's `postprocess` section for `kind`. */
-export type PostprocessOptions<K extends PostprocessKind> = Extract<ModelConfig["postprocess"], { readonly kind: K }>
+export type PostprocessOptions<K extends PostprocessKind> = Extract<ModelYaml["postprocess"], { readonly kind: K }>
 
 export interface PostProcessor<K extends PostprocessKind> {
   /**
