@@ -9,14 +9,14 @@
  * "convert to an RGB image, then resize" (e.g. OpenCV cvtColor + resize) computes.
  * Chroma is upsampled by nearest neighbour before interpolation, as OpenCV's cvtColor does.
  */
-import { frameByteLength, type FrameView, minStride } from "./Frame.js"
+import { type ChannelAffine, type ColorMatrix, type ColorRange, type YuvToRgb, yuvToRgbCoefficients } from "./color.js"
+import { frameByteLength, type FrameView, minStride, nv12ChromaOffset } from "./Frame.js"
 import { blendSimd, pointSimd, type SimdJob } from "./simd/nv12Simd.js"
 import { type FrameTransform, letterboxTransform, stretchTransform } from "./transform.js"
 
 export type { FrameView, PixelFormat } from "./Frame.js"
 
-export type ColorMatrix = "bt601" | "bt709"
-export type ColorRange = "full" | "limited"
+export { type ChannelAffine, type ColorMatrix, type ColorRange, lumaWeights, type YuvToRgb, yuvToRgbCoefficients } from "./color.js"
 
 export interface PreprocessOptions {
   /** Model input size in pixels. */
@@ -76,37 +76,6 @@ export const tensorDims = (
   options: PreprocessOptions
 ): readonly [1, 3, number, number] | readonly [1, number, number, 3] =>
   options.layout === "nchw" ? [1, 3, options.height, options.width] : [1, options.height, options.width, 3]
-
-/** Luma weights of the two supported matrices (Y = kr·R + (1 − kr − kb)·G + kb·B). */
-export const lumaWeights: Readonly<Record<ColorMatrix, { readonly kr: number; readonly kb: number }>> = {
-  bt601: { kr: 0.299, kb: 0.114 },
-  bt709: { kr: 0.2126, kb: 0.0722 }
-}
-
-/** R = yScale·(Y − yOffset) + rv·(V − 128); G = yScale·(Y − yOffset) + gu·(U − 128) + gv·(V − 128); B = … + bu·(U − 128). */
-export interface YuvToRgb {
-  readonly yOffset: number
-  readonly yScale: number
-  readonly rv: number
-  readonly gu: number
-  readonly gv: number
-  readonly bu: number
-}
-
-export const yuvToRgbCoefficients = (matrix: ColorMatrix, range: ColorRange): YuvToRgb => {
-  const { kb, kr } = lumaWeights[matrix]
-  const kg = 1 - kr - kb
-  const limited = range === "limited"
-  const cScale = limited ? 255 / 224 : 1
-  return {
-    yOffset: limited ? 16 : 0,
-    yScale: limited ? 255 / 219 : 1,
-    rv: 2 * (1 - kr) * cScale,
-    gu: ((-2 * kb * (1 - kb)) / kg) * cScale,
-    gv: ((-2 * kr * (1 - kr)) / kg) * cScale,
-    bu: 2 * (1 - kb) * cScale
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Cached per-geometry sampling tables
@@ -202,7 +171,7 @@ const buildGeometry = (frame: FrameView, options: PreprocessOptions): Geometry =
   const ys = axisTaps(frame.height, contentH)
   const nv12 = frame.format === "NV12"
   const bpp = nv12 ? 1 : 3
-  const uvBase = frame.stride * frame.height
+  const uvBase = nv12ChromaOffset(frame.height, frame.stride)
   const colA = xs.i0.map((x) => x * bpp)
   const colB = xs.i1.map((x) => x * bpp)
   const colCA = xs.i0.map((x) => (x >> 1) << 1)
@@ -290,16 +259,6 @@ const gamutFor = (matrix: ColorMatrix, range: ColorRange, c: YuvToRgb): Uint16Ar
 
 // ---------------------------------------------------------------------------------------------
 // Kernels
-
-/** Output channel c = pixel value (0–255) · mul[c] + add[c], channels in R, G, B order. */
-export interface ChannelAffine {
-  readonly mulR: number
-  readonly mulG: number
-  readonly mulB: number
-  readonly addR: number
-  readonly addG: number
-  readonly addB: number
-}
 
 /**
  * Colour matrix and normalisation folded into one affine map of raw (Y, U, V):
