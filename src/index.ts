@@ -49,6 +49,7 @@ export {
   makePreprocessOptions,
   preprocess,
   type Preprocessed,
+  PreprocessError,
   type PreprocessOptions,
   tensorDims,
   tensorLength

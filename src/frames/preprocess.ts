@@ -9,6 +9,7 @@
  * "convert to an RGB image, then resize" (e.g. OpenCV cvtColor + resize) computes.
  * Chroma is upsampled by nearest neighbour before interpolation, as OpenCV's cvtColor does.
  */
+import { Data, Result } from "effect"
 import { type ChannelAffine, type ColorMatrix, type ColorRange, type YuvToRgb, yuvToRgbCoefficients } from "./color.js"
 import { frameByteLength, type FrameView, minStride, nv12ChromaOffset } from "./Frame.js"
 import { blendSimd, pointSimd, type SimdJob } from "./simd/nv12Simd.js"
@@ -596,27 +597,64 @@ const fillPadding = (
 
 // ---------------------------------------------------------------------------------------------
 
-const checkFrame = (frame: FrameView): void => {
-  const { width, height, stride, format, data } = frame
-  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
-    throw new RangeError(`preprocess: invalid frame size ${width}x${height}`)
-  }
-  if (!Number.isInteger(stride) || stride < minStride(format, width)) {
-    throw new RangeError(`preprocess: stride ${stride} is too small for a ${format} frame ${width} pixels wide`)
-  }
-  const needed = frameByteLength(format, width, height, stride)
-  if (data.length < needed) {
-    throw new RangeError(
-      `preprocess: ${format} ${width}x${height} stride ${stride} needs ${needed} bytes, got ${data.length}`
-    )
+/**
+ * Input `preprocess` cannot convert, and why: a frame whose size, stride or bytes do not fit
+ * (`frame`), a model input size that is no size (`options`), or an output buffer of the wrong
+ * type or too short (`output`). From a handler's point of view each is a bug in what it passed.
+ */
+export class PreprocessError extends Data.TaggedError("PreprocessError")<{
+  readonly input: "frame" | "options" | "output"
+  readonly reason: string
+}> {
+  override get message(): string {
+    return `preprocess: ${this.reason}`
   }
 }
 
-const checkOptions = (options: PreprocessOptions): void => {
-  const { width, height } = options
+const checkFrame = (frame: FrameView): PreprocessError | undefined => {
+  const { width, height, stride, format, data } = frame
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
-    throw new RangeError(`preprocess: invalid model input size ${width}x${height}`)
+    return new PreprocessError({ input: "frame", reason: `invalid frame size ${width}x${height}` })
   }
+  if (!Number.isInteger(stride) || stride < minStride(format, width)) {
+    return new PreprocessError({
+      input: "frame",
+      reason: `stride ${stride} is too small for a ${format} frame ${width} pixels wide`
+    })
+  }
+  const needed = frameByteLength(format, width, height, stride)
+  if (data.length < needed) {
+    return new PreprocessError({
+      input: "frame",
+      reason: `${format} ${width}x${height} stride ${stride} needs ${needed} bytes, got ${data.length}`
+    })
+  }
+  return undefined
+}
+
+const checkOptions = (options: PreprocessOptions): PreprocessError | undefined => {
+  const { width, height } = options
+  return !Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1
+    ? new PreprocessError({ input: "options", reason: `invalid model input size ${width}x${height}` })
+    : undefined
+}
+
+/** The tensor to write: `out` when it fits, a new one when there is none. */
+const outputFor = (
+  options: PreprocessOptions,
+  out: Float32Array | Uint8Array | undefined
+): Float32Array | Uint8Array | PreprocessError => {
+  const length = tensorLength(options)
+  const float = options.dtype === "float32"
+  if (out === undefined) return float ? new Float32Array(length) : new Uint8Array(length)
+  const matches = float ? out instanceof Float32Array : out instanceof Uint8Array
+  if (!matches) {
+    return new PreprocessError({ input: "output", reason: `output buffer must be a ${float ? "Float32Array" : "Uint8Array"}` })
+  }
+  if (out.length < length) {
+    return new PreprocessError({ input: "output", reason: `output buffer holds ${out.length} elements, needs ${length}` })
+  }
+  return out.length === length ? out : out.subarray(0, length)
 }
 
 /** Which kernels `preprocess` may use; the default is the fastest this runtime has. */
@@ -631,30 +669,30 @@ export interface KernelChoice {
 /**
  * Converts a frame to a model input tensor. Writes into `out` when it is given, of the matching
  * dtype and at least `tensorLength(options)` long (so steady-state use allocates nothing).
+ * Input that does not fit (see `PreprocessError`) is a failure, checked before any pixel is read.
  */
 export const preprocess = (
   frame: FrameView,
   options: PreprocessOptions,
   out?: Float32Array | Uint8Array,
   kernels: KernelChoice = {}
+): Result.Result<Preprocessed, PreprocessError> => {
+  const invalid = checkFrame(frame) ?? checkOptions(options)
+  if (invalid !== undefined) return Result.fail(invalid)
+  const tensor = outputFor(options, out)
+  if (tensor instanceof PreprocessError) return Result.fail(tensor)
+  return Result.succeed(convert(frame, options, tensor, kernels))
+}
+
+/** `preprocess` on checked input. */
+const convert = (
+  frame: FrameView,
+  options: PreprocessOptions,
+  tensor: Float32Array | Uint8Array,
+  kernels: KernelChoice
 ): Preprocessed => {
-  checkFrame(frame)
-  checkOptions(options)
   const length = tensorLength(options)
   const float = options.dtype === "float32"
-  let tensor: Float32Array | Uint8Array
-  if (out === undefined) {
-    tensor = float ? new Float32Array(length) : new Uint8Array(length)
-  } else {
-    const matches = float ? out instanceof Float32Array : out instanceof Uint8Array
-    if (!matches) {
-      throw new RangeError(`preprocess: output buffer must be a ${float ? "Float32Array" : "Uint8Array"}`)
-    }
-    if (out.length < length) {
-      throw new RangeError(`preprocess: output buffer holds ${out.length} elements, needs ${length}`)
-    }
-    tensor = out.length === length ? out : out.subarray(0, length)
-  }
   // Uint8ClampedArray stores round-and-clamp, which is exactly the uint8 dtype's contract.
   const target: OutputArray =
     tensor instanceof Float32Array ? tensor : new Uint8ClampedArray(tensor.buffer, tensor.byteOffset, length)
