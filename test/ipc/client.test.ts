@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Exit } from "effect"
-import { makeClient } from "../../src/ipc/ModelClient.js"
+import { Deferred, Effect, Exit, Fiber } from "effect"
+import { type ClientError, makeClient } from "../../src/ipc/ModelClient.js"
 import type { InferenceHandlerShape } from "../../src/container/InferenceHandler.js"
 import { memoryFrame, request, startContainer } from "../support/harness.js"
 import { startOriginalServer, startScriptedServer } from "../support/originalServer.js"
@@ -11,8 +11,9 @@ describe("ModelClient", () => {
   for (const poolSize of [0, 2]) {
     it.live(`answers concurrent requests, each with its own reply (poolSize ${poolSize})`, () =>
       Effect.gen(function*() {
+        // Replies finish out of request order: each request yields to the others 0–2 times first.
         const handler: InferenceHandlerShape = {
-          infer: (req) => Effect.as(Effect.sleep(`${Number(req.request_id) % 3} millis`), [])
+          infer: (req) => Effect.as(Effect.repeat(Effect.yieldNow, { times: Number(req.request_id) % 3 }), [])
         }
         const c = yield* startContainer({ handler, frames })
         const client = yield* makeClient({ socketPath: c.socketPath, poolSize })
@@ -50,10 +51,23 @@ describe("ModelClient", () => {
 
   it.live("an interrupted request leaves the client usable", () =>
     Effect.gen(function*() {
-      const c = yield* startContainer({ frames, handler: { infer: () => Effect.as(Effect.sleep("50 millis"), []) } })
+      const received = yield* Deferred.make<void>()
+      const gate = yield* Deferred.make<void>()
+      // The first request is held until the test lets it go; later ones are answered at once.
+      const handler: InferenceHandlerShape = {
+        infer: (req) =>
+          req.request_id === "first"
+            ? Effect.as(Effect.andThen(Deferred.succeed(received, undefined), Deferred.await(gate)), [])
+            : Effect.succeed([])
+      }
+      const c = yield* startContainer({ frames, handler })
       const client = yield* makeClient({ socketPath: c.socketPath, poolSize: 1 })
-      const exit = yield* Effect.exit(Effect.timeout(client.infer(request("/dev/shm/cam1")), "5 millis"))
-      expect(Exit.isFailure(exit)).toBe(true)
+      const first = yield* Effect.forkChild(client.infer({ ...request("/dev/shm/cam1"), request_id: "first" }))
+      // Interrupted while the server holds it: its late reply must not answer the next request.
+      yield* Deferred.await(received)
+      yield* Fiber.interrupt(first)
+      expect(Exit.hasInterrupts(yield* Fiber.await(first))).toBe(true)
+      yield* Deferred.succeed(gate, undefined)
       expect((yield* client.infer({ ...request("/dev/shm/cam1"), request_id: 7 })).request_id).toBe(7)
     }))
 
@@ -99,7 +113,7 @@ describe("ModelClient", () => {
       const call = (id: string) => client.infer({ ...request("/dev/shm/cam1"), request_id: id })
       // Unknown keys are accepted and reach the caller as sent.
       expect(yield* call("extra")).toEqual({ ...valid, server_time: 12.5, request_id: "extra" })
-      const rejected = (effect: typeof client.health | ReturnType<typeof call>) =>
+      const rejected = <A>(effect: Effect.Effect<A, ClientError>) =>
         Effect.map(Effect.flip(effect), (e) => ({ kind: e.kind, message: e.message }))
       const reason = (text: string) => ({ kind: "protocol", message: `${server.socketPath}: protocol: reply is not ${text}` })
       expect(yield* rejected(call("array"))).toEqual(reason("an inference response: Expected object, actual [{\"model_id\":\"m\",\"camera_id\":\"cam1\",\"frame_id\":3,\"detections\":[],\"metadata\":null,\"error\":null}]"))
