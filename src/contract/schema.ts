@@ -285,6 +285,14 @@ export interface DroppedByReason {
   readonly displaced: number
 }
 
+/** `DroppedByReason` on the wire (typed against the interface, so the two cannot drift apart). */
+const DroppedByReasonSchema: Schema.Codec<DroppedByReason> = Schema.Struct({
+  expired: Schema.Number,
+  superseded: Schema.Number,
+  deadline: Schema.Number,
+  displaced: Schema.Number
+})
+
 /**
  * A health answer (`{"op":"health"}`, this runtime's extension; the original containers do not
  * answer it): the fields callers read. Answers may carry more (e.g. `avg_latency_ms`).
@@ -302,11 +310,6 @@ export const HealthResponse = Schema.Struct({
   max_inflight: Schema.Number,
   /** Requests answered by their code (this runtime; absent from older answers). */
   errors_by_code: Schema.optional(Schema.Record(Schema.String, Schema.Number)),
-  /** Requests the scheduler answered without running, by reason (see `DroppedByReason`). */
-  dropped_by_reason: Schema.optional(Schema.Struct({
-    expired: Schema.Number,
-    superseded: Schema.Number,
-    deadline: Schema.Number,
-    displaced: Schema.Number
-  }))
+  /** Requests the scheduler answered without running, by reason. */
+  dropped_by_reason: Schema.optional(DroppedByReasonSchema)
 }).annotate({ identifier: "a health object" })
