@@ -178,7 +178,7 @@ const torn = new Torn()
 /** Why a step of the synchronous read stopped short, returned as a value beside the step's result. */
 type Stop = Abort | Torn
 
-const isStop = (step: unknown): step is Stop => step instanceof Abort || step instanceof Torn
+const isStop = (step: unknown): step is Stop => step === torn || step instanceof Abort
 
 /** Reads up to `length` bytes from offset 0 into `into`; fewer means the file shrank under us. */
 const readUpTo = (fd: number, into: Uint8Array, length: number, shown: string): number | Abort => {
