@@ -13,6 +13,7 @@ import { spawnSync } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { Result } from "effect"
 import { imageToNv12, type Nv12Image } from "../src/frames/image.js"
 import { type FrameView, type KernelChoice, makePreprocessOptions, preprocess, tensorLength } from "../src/frames/preprocess.js"
 import { isMainModule, jsonOutput, option } from "./cli.js"
@@ -189,7 +190,7 @@ const timeOurs = (
   }
   times.sort((a, b) => a - b)
   // cv2's COLOR_YUV2RGB_NV12 is limited-range BT.601, so the cross-check uses that range.
-  const first = preprocess(views[0]!, makePreprocessOptions({ ...options, ...planarFloat, range: "limited" })).tensor
+  const first = Result.getOrThrow(preprocess(views[0]!, makePreprocessOptions({ ...options, ...planarFloat, range: "limited" }))).tensor
   return { medianMs: percentile(times, 0.5), p99Ms: percentile(times, 0.99), first: first as Float32Array }
 }
 

@@ -46,6 +46,7 @@ export {
   makePreprocessOptions,
   preprocess,
   type Preprocessed,
+  PreprocessError,
   type PreprocessOptions,
   tensorDims,
   tensorLength

@@ -22,7 +22,7 @@ import * as fs from "node:fs"
 import * as net from "node:net"
 import { fileURLToPath } from "node:url"
 import { Worker } from "node:worker_threads"
-import { Effect } from "effect"
+import { Effect, Result } from "effect"
 import { InferenceSession, Tensor } from "onnxruntime-node"
 import { loadModelConfig } from "../../src/config/ModelConfig.js"
 import { toPreprocessSettings } from "../../src/inference/preprocessSettings.js"
@@ -154,7 +154,7 @@ const infer = async (payload: Uint8Array) => {
     fs.closeSync(fd)
   }
   const t1 = performance.now()
-  const prepared = preprocess({ format: "NV12", width, height, stride: width, data: frame }, pre, tensor)
+  const prepared = Result.getOrThrow(preprocess({ format: "NV12", width, height, stride: width, data: frame }, pre, tensor))
   const t2 = performance.now()
   const { output, runMs } = await model.run()
   const t3 = performance.now()

@@ -284,3 +284,32 @@ export interface DroppedByReason {
   /** OVERLOADED while waiting: displaced by fair admission for a camera holding fewer places. */
   readonly displaced: number
 }
+
+/** `DroppedByReason` on the wire (typed against the interface, so the two cannot drift apart). */
+const DroppedByReasonSchema: Schema.Codec<DroppedByReason> = Schema.Struct({
+  expired: Schema.Number,
+  superseded: Schema.Number,
+  deadline: Schema.Number,
+  displaced: Schema.Number
+})
+
+/**
+ * A health answer (`{"op":"health"}`, this runtime's extension; the original containers do not
+ * answer it): the fields callers read. Answers may carry more (e.g. `avg_latency_ms`).
+ */
+export const HealthResponse = Schema.Struct({
+  op: Schema.Literal("health"),
+  status: Schema.String,
+  model_id: Schema.String,
+  model_version: Schema.String,
+  version: Schema.String,
+  uptime_seconds: Schema.Number,
+  total_requests: Schema.Number,
+  total_errors: Schema.Number,
+  inflight: Schema.Number,
+  max_inflight: Schema.Number,
+  /** Requests answered by their code (this runtime; absent from older answers). */
+  errors_by_code: Schema.optional(Schema.Record(Schema.String, Schema.Number)),
+  /** Requests the scheduler answered without running, by reason. */
+  dropped_by_reason: Schema.optional(DroppedByReasonSchema)
+}).annotate({ identifier: "a health object" })

@@ -24,11 +24,14 @@ export interface Frame {
 /** The pixel part of a frame: what preprocessing and image helpers need. */
 export type FrameView = Pick<Frame, "data" | "width" | "height" | "stride" | "format">
 
+/** NV12: where the interleaved UV plane starts, right after `height` luma rows of `stride` bytes. */
+export const nv12ChromaOffset = (height: number, stride: number): number => stride * height
+
 /** Bytes a frame of this geometry needs (the last row of each plane may omit its stride padding). */
 export const frameByteLength = (format: PixelFormat, width: number, height: number, stride: number): number => {
   if (format === "NV12") {
     const chromaRows = Math.ceil(height / 2)
-    return stride * height + (chromaRows - 1) * stride + 2 * Math.ceil(width / 2)
+    return nv12ChromaOffset(height, stride) + (chromaRows - 1) * stride + 2 * Math.ceil(width / 2)
   }
   return (height - 1) * stride + 3 * width
 }

@@ -163,25 +163,37 @@ interface Checked {
 
 const lstat = (p: string): fs.BigIntStats => fs.lstatSync(p, { bigint: true })
 
-/** Thrown inside the synchronous read and turned into the error channel at its edge. */
+/** A step of the synchronous read stopped at a frame error, to answer as it is. */
 class Abort {
+  readonly _tag = "Abort"
   constructor(readonly error: FrameError) {}
 }
 
+/** A step of the synchronous read found that the writer replaced a file mid-read: try again. */
+class Torn {
+  readonly _tag = "Torn"
+}
+const torn = new Torn()
+
+/** Why a step of the synchronous read stopped short, returned as a value beside the step's result. */
+type Stop = Abort | Torn
+
+const isStop = (step: unknown): step is Stop => step === torn || step instanceof Abort
+
 /** Reads up to `length` bytes from offset 0 into `into`; fewer means the file shrank under us. */
-const readUpTo = (fd: number, into: Uint8Array, length: number): number => {
+const readUpTo = (fd: number, into: Uint8Array, length: number, shown: string): number | Abort => {
   let got = 0
-  while (got < length) {
-    const n = fs.readSync(fd, into, got, length - got, got)
-    if (n === 0) break
-    got += n
+  try {
+    while (got < length) {
+      const n = fs.readSync(fd, into, got, length - got, got)
+      if (n === 0) break
+      got += n
+    }
+  } catch (e) {
+    return new Abort(fsError(shown, e))
   }
   return got
 }
-
-/** The writer replaced a file mid-read: thrown inside a read, an `undefined` attempt at its edge. */
-class Torn {}
-const torn = new Torn()
 
 /** Where frame.data's padding beyond the frame is read through for its checksum (reads are synchronous: one suffices). */
 let paddingScratch: Buffer | undefined
@@ -190,14 +202,18 @@ let paddingScratch: Buffer | undefined
  * The CRC-32 of a frame.data of `size` bytes whose first `data.length` are
  * already in `data`; `torn` if it shrank under us.
  */
-const crc32OfData = (fd: number, data: Uint8Array, size: number): number => {
+const crc32OfData = (fd: number, data: Uint8Array, size: number, shown: string): number | Stop => {
   let crc = crc32(data)
-  for (let at = data.length; at < size;) {
-    const scratch = (paddingScratch ??= Buffer.allocUnsafeSlow(64 * 1024))
-    const n = fs.readSync(fd, scratch, 0, Math.min(scratch.length, size - at), at)
-    if (n === 0) throw torn
-    crc = crc32(scratch.subarray(0, n), crc)
-    at += n
+  try {
+    for (let at = data.length; at < size;) {
+      const scratch = (paddingScratch ??= Buffer.allocUnsafeSlow(64 * 1024))
+      const n = fs.readSync(fd, scratch, 0, Math.min(scratch.length, size - at), at)
+      if (n === 0) return torn
+      crc = crc32(scratch.subarray(0, n), crc)
+      at += n
+    }
+  } catch (e) {
+    return new Abort(fsError(shown, e))
   }
   return crc
 }
@@ -239,20 +255,15 @@ const makeFileReader = (roots: ReadonlyArray<string>, pool: BufferPool): FrameRe
   const allowed = lexicalRoots.join(", ")
 
   /** The reference with `..` resolved, if it lies below a root. */
-  const confineLexically = (reference: string): string => {
+  const confineLexically = (reference: string): string | Abort => {
     if (!path.isAbsolute(reference) || reference.includes("\0")) {
-      throw new Abort(new FrameAccessDenied({ path: reference, reason: "must be an absolute path" }))
+      return new Abort(new FrameAccessDenied({ path: reference, reason: "must be an absolute path" }))
     }
     const lexical = path.resolve(reference)
     if (!isBelow(lexical, lexicalRoots)) {
-      throw new Abort(new FrameAccessDenied({ path: reference, reason: `outside the allowed roots (${allowed})` }))
+      return new Abort(new FrameAccessDenied({ path: reference, reason: `outside the allowed roots (${allowed})` }))
     }
     return lexical
-  }
-
-  /** Anything unexpected from fs inside a read becomes the frame error for `shown`; our own signals pass. */
-  const rethrow = (shown: string, e: unknown): never => {
-    throw e instanceof Abort || e instanceof Torn ? e : new Abort(fsError(shown, e))
   }
 
   const outsideRoots = (shown: string, real: string) =>
@@ -264,15 +275,15 @@ const makeFileReader = (roots: ReadonlyArray<string>, pool: BufferPool): FrameRe
    * directory already resolved (`inResolvedDir`) only the last component
    * can be a link, so one lstat settles a plain file.
    */
-  const resolveConfined = (file: string, shown: string, inResolvedDir: boolean): Checked => {
+  const resolveConfined = (file: string, shown: string, inResolvedDir: boolean): Checked | Abort => {
     try {
       const entry = inResolvedDir ? lstat(file) : undefined
       if (entry !== undefined && !entry.isSymbolicLink()) return { real: file, stat: entry }
       const real = fs.realpathSync.native(file)
-      if (!isBelow(real, resolvedRoots)) throw outsideRoots(shown, real)
+      if (!isBelow(real, resolvedRoots)) return outsideRoots(shown, real)
       return { real, stat: lstat(real) }
     } catch (e) {
-      return rethrow(shown, e)
+      return new Abort(fsError(shown, e))
     }
   }
 
@@ -285,97 +296,113 @@ const makeFileReader = (roots: ReadonlyArray<string>, pool: BufferPool): FrameRe
     }
   }
 
+  interface Opened {
+    readonly fd: number
+    readonly stat: fs.BigIntStats
+  }
+
+  /** The open descriptor's stat, if it is the inode checked and still below a root. */
+  const verifyOpened = (fd: number, checked: Checked, shown: string): Opened | Stop => {
+    try {
+      const stat = fs.fstatSync(fd, { bigint: true })
+      if (stat.dev !== checked.stat.dev || stat.ino !== checked.stat.ino) return torn
+      const real = realPathOf(fd, checked.real)
+      return isBelow(real, resolvedRoots) ? { fd, stat } : outsideRoots(shown, real)
+    } catch (e) {
+      return new Abort(fsError(shown, e))
+    }
+  }
+
   /**
    * Opens a checked regular file read-only. `torn` when the path no longer
    * leads to the inode checked (the writer replaced it between check and
    * open); refused when it now leads out of the roots (a directory on the way
    * swapped for a link). The caller closes the descriptor; `stat` is its fstat.
    */
-  const openChecked = (checked: Checked, shown: string): { readonly fd: number; readonly stat: fs.BigIntStats } => {
-    if (!checked.stat.isFile()) throw new Abort(new FrameInvalid({ path: shown, reason: "not a regular file" }))
+  const openChecked = (checked: Checked, shown: string): Opened | Stop => {
+    if (!checked.stat.isFile()) return new Abort(new FrameInvalid({ path: shown, reason: "not a regular file" }))
     let fd: number
     try {
       fd = fs.openSync(checked.real, OPEN_FLAGS)
     } catch (e) {
-      throw errnoOf(e) === "ELOOP" ? torn : new Abort(fsError(shown, e)) // ELOOP: a link replaced the file
+      return errnoOf(e) === "ELOOP" ? torn : new Abort(fsError(shown, e)) // ELOOP: a link replaced the file
     }
-    try {
-      const stat = fs.fstatSync(fd, { bigint: true })
-      if (stat.dev !== checked.stat.dev || stat.ino !== checked.stat.ino) throw torn
-      const real = realPathOf(fd, checked.real)
-      if (!isBelow(real, resolvedRoots)) throw outsideRoots(shown, real)
-      return { fd, stat }
-    } catch (e) {
-      fs.closeSync(fd)
-      return rethrow(shown, e)
-    }
+    const opened = verifyOpened(fd, checked, shown)
+    if (isStop(opened)) fs.closeSync(fd)
+    return opened
   }
 
   /**
    * Check, open, read and close in one synchronous step: frames live in
    * tmpfs, where these calls are memory copies, and the descriptor never
    * outlives the read. A directory hands over to the export layout (it is
-   * never opened itself). Throws `torn` when a file changed under us.
+   * never opened itself). `torn` when a file changed under us.
    */
-  const readFrame = (request: InferenceRequest, lexical: string): Frame => {
+  const readFrame = (request: InferenceRequest, lexical: string): Frame | Stop => {
     const reference = request.frame_reference
     const geometry = frameGeometry(request)
     const checked = resolveConfined(lexical, reference, false)
+    if (isStop(checked)) return checked
     if (checked.stat.isDirectory()) return readExportDir(request, lexical, checked.real)
-    const { fd, stat } = openChecked(checked, reference)
+    const opened = openChecked(checked, reference)
+    if (isStop(opened)) return opened
     try {
-      if (geometry instanceof FrameInvalid) throw new Abort(geometry)
-      const { width, height } = request.frame_metadata
-      const size = Number(stat.size)
-      if (size < geometry.bytes) {
-        throw new Abort(
-          new FrameInvalid({
-            path: reference,
-            reason:
-              `file has ${size} bytes, a ${width}x${height} ${geometry.format} frame with stride ${geometry.stride} needs ${geometry.bytes}`
-          })
-        )
-      }
-      const data = pool.acquire(geometry.bytes)
-      let got: number
-      try {
-        got = readUpTo(fd, data, geometry.bytes)
-      } catch (e) {
-        pool.release(data)
-        throw e
-      }
-      if (got !== geometry.bytes) {
-        pool.release(data)
-        throw new Abort(
-          new FrameInvalid({ path: reference, reason: `frame truncated while reading: ${got} of ${geometry.bytes} bytes` })
-        )
-      }
-      return { reference, format: geometry.format, width, height, stride: geometry.stride, data }
-    } catch (e) {
-      return rethrow(reference, e)
+      return geometry instanceof FrameInvalid ? new Abort(geometry) : readRaw(request, opened, geometry)
     } finally {
-      fs.closeSync(fd)
+      fs.closeSync(opened.fd)
     }
   }
 
+  /** The raw layout's frame from an open file: the request's geometry, from offset 0. */
+  const readRaw = (
+    request: InferenceRequest,
+    { fd, stat }: Opened,
+    geometry: { readonly format: PixelFormat; readonly stride: number; readonly bytes: number }
+  ): Frame | Abort => {
+    const reference = request.frame_reference
+    const { width, height } = request.frame_metadata
+    const size = Number(stat.size)
+    if (size < geometry.bytes) {
+      return new Abort(
+        new FrameInvalid({
+          path: reference,
+          reason:
+            `file has ${size} bytes, a ${width}x${height} ${geometry.format} frame with stride ${geometry.stride} needs ${geometry.bytes}`
+        })
+      )
+    }
+    const data = pool.acquire(geometry.bytes)
+    const got = readUpTo(fd, data, geometry.bytes, reference)
+    if (got !== geometry.bytes) {
+      pool.release(data)
+      return got instanceof Abort
+        ? got
+        : new Abort(
+          new FrameInvalid({ path: reference, reason: `frame truncated while reading: ${got} of ${geometry.bytes} bytes` })
+        )
+    }
+    return { reference, format: geometry.format, width, height, stride: geometry.stride, data }
+  }
+
   /** One read of `frame.meta`: its v1 bytes, and its times (when it was written and renamed in). */
-  const readMeta = (dirReal: string, shownDir: string): { readonly bytes: Buffer; readonly stat: fs.BigIntStats } => {
+  const readMeta = (dirReal: string, shownDir: string): { readonly bytes: Buffer; readonly stat: fs.BigIntStats } | Stop => {
     const shown = path.join(shownDir, "frame.meta")
     const checked = resolveConfined(path.join(dirReal, "frame.meta"), shown, true)
-    const { fd, stat } = openChecked(checked, shown)
+    if (isStop(checked)) return checked
+    const opened = openChecked(checked, shown)
+    if (isStop(opened)) return opened
     try {
-      if (stat.size < FRAME_META_BYTES) {
-        throw new Abort(
-          new FrameInvalid({ path: shown, reason: `header has ${stat.size} bytes, expected at least ${FRAME_META_BYTES}` })
+      if (opened.stat.size < FRAME_META_BYTES) {
+        return new Abort(
+          new FrameInvalid({ path: shown, reason: `header has ${opened.stat.size} bytes, expected at least ${FRAME_META_BYTES}` })
         )
       }
       const bytes = Buffer.alloc(FRAME_META_BYTES)
-      if (readUpTo(fd, bytes, FRAME_META_BYTES) !== FRAME_META_BYTES) throw torn
-      return { bytes, stat }
-    } catch (e) {
-      return rethrow(shown, e)
+      const got = readUpTo(opened.fd, bytes, FRAME_META_BYTES, shown)
+      if (got instanceof Abort) return got
+      return got === FRAME_META_BYTES ? { bytes, stat: opened.stat } : torn
     } finally {
-      fs.closeSync(fd)
+      fs.closeSync(opened.fd)
     }
   }
 
@@ -389,34 +416,34 @@ const makeFileReader = (roots: ReadonlyArray<string>, pool: BufferPool): FrameRe
     header: FrameMetaHeader,
     requested: bigint | undefined,
     shownDir: string
-  ): { readonly format: PixelFormat; readonly bytes: number } => {
+  ): { readonly format: PixelFormat; readonly bytes: number } | Abort => {
     const reference = request.frame_reference
     const shown = path.join(shownDir, "frame.meta")
     const invalid = (reason: string) => new Abort(new FrameInvalid({ path: shown, reason }))
-    if (header.version < 1) throw invalid(`unsupported header version ${header.version}`)
+    if (header.version < 1) return invalid(`unsupported header version ${header.version}`)
     if (requested !== undefined && requested !== header.frameId) {
-      throw new Abort(
+      return new Abort(
         new FrameStale({ path: reference, requested: requested.toString(), found: header.frameId.toString() })
       )
     }
     const format = pixelFormatOf(header.pixelFormat)
     if (format === undefined) {
-      throw invalid(`unknown pixel_format ${header.pixelFormat} (known: 0 = NV12, 1 = RGB24, 2 = BGR24)`)
+      return invalid(`unknown pixel_format ${header.pixelFormat} (known: 0 = NV12, 1 = RGB24, 2 = BGR24)`)
     }
     const { width, height, stride } = header
-    if (width === 0 || height === 0) throw invalid(`header says ${width}x${height}`)
+    if (width === 0 || height === 0) return invalid(`header says ${width}x${height}`)
     const meta = request.frame_metadata
     if (meta.width !== width || meta.height !== height) {
-      throw invalid(`header says ${width}x${height}, request says ${meta.width}x${meta.height}`)
+      return invalid(`header says ${width}x${height}, request says ${meta.width}x${meta.height}`)
     }
     if (meta.format !== undefined && meta.format.toUpperCase() !== format) {
-      throw invalid(`header says ${format}, request says ${meta.format}`)
+      return invalid(`header says ${format}, request says ${meta.format}`)
     }
     const tooNarrow = strideProblem(format, width, stride)
-    if (tooNarrow !== undefined) throw invalid(tooNarrow)
+    if (tooNarrow !== undefined) return invalid(tooNarrow)
     const bytes = frameByteLength(format, width, height, stride)
     if (header.dataSize < BigInt(bytes)) {
-      throw invalid(
+      return invalid(
         `data_size ${header.dataSize} is less than a ${width}x${height} ${format} frame with stride ${stride} (${bytes} bytes)`
       )
     }
@@ -436,46 +463,54 @@ const makeFileReader = (roots: ReadonlyArray<string>, pool: BufferPool): FrameRe
     header: FrameMetaHeader,
     bytes: number,
     metaStat: fs.BigIntStats
-  ): Uint8Array => {
+  ): Uint8Array | Stop => {
     const shown = path.join(shownDir, "frame.data")
     const checked = resolveConfined(path.join(dirReal, "frame.data"), shown, true)
-    const { fd, stat } = openChecked(checked, shown)
+    if (isStop(checked)) return checked
+    const opened = openChecked(checked, shown)
+    if (isStop(opened)) return opened
     try {
-      if (stat.size !== header.dataSize || stat.mtimeNs > metaStat.mtimeNs || stat.ctimeNs > metaStat.ctimeNs) throw torn
+      const { fd, stat } = opened
+      if (stat.size !== header.dataSize || stat.mtimeNs > metaStat.mtimeNs || stat.ctimeNs > metaStat.ctimeNs) return torn
       const data = pool.acquire(bytes)
-      try {
-        if (readUpTo(fd, data, bytes) !== bytes) throw torn
-        if (header.dataCrc32 !== undefined && crc32OfData(fd, data, Number(header.dataSize)) !== header.dataCrc32) {
-          throw torn
-        }
-      } catch (e) {
-        pool.release(data)
-        throw e
-      }
-      return data
-    } catch (e) {
-      return rethrow(shown, e)
+      const problem = verifyData(fd, data, bytes, header, shown)
+      if (problem === undefined) return data
+      pool.release(data)
+      return problem
     } finally {
-      fs.closeSync(fd)
+      fs.closeSync(opened.fd)
     }
   }
 
-  /** Header → data → header: the frame if both headers agree and describe the data, else throws `torn`. */
-  const readExportDir = (request: InferenceRequest, shownDir: string, dirReal: string): Frame => {
+  /** Reads `bytes` of frame.data into `data`; why it is not the header's frame, if it is not. */
+  const verifyData = (fd: number, data: Uint8Array, bytes: number, header: FrameMetaHeader, shown: string): Stop | undefined => {
+    const got = readUpTo(fd, data, bytes, shown)
+    if (got instanceof Abort) return got
+    if (got !== bytes) return torn
+    if (header.dataCrc32 === undefined) return undefined
+    const crc = crc32OfData(fd, data, Number(header.dataSize), shown)
+    if (isStop(crc)) return crc
+    return crc === header.dataCrc32 ? undefined : torn
+  }
+
+  /** Header → data → header: the frame if both headers agree and describe the data, else `torn`. */
+  const readExportDir = (request: InferenceRequest, shownDir: string, dirReal: string): Frame | Stop => {
     const requested = requestedFrameId(request.frame_metadata.frame_id)
     const before = readMeta(dirReal, shownDir)
+    if (isStop(before)) return before
     const header = decodeFrameMeta(before.bytes)
-    const { format, bytes } = checkHeader(request, header, requested, shownDir)
-    const data = readData(dirReal, shownDir, header, bytes, before.stat)
-    try {
-      if (!readMeta(dirReal, shownDir).bytes.equals(before.bytes)) throw torn
-    } catch (e) {
+    const checked = checkHeader(request, header, requested, shownDir)
+    if (isStop(checked)) return checked
+    const data = readData(dirReal, shownDir, header, checked.bytes, before.stat)
+    if (isStop(data)) return data
+    const after = readMeta(dirReal, shownDir)
+    if (isStop(after) || !after.bytes.equals(before.bytes)) {
       pool.release(data)
-      throw e
+      return isStop(after) ? after : torn
     }
     return {
       reference: request.frame_reference,
-      format,
+      format: checked.format,
       width: header.width,
       height: header.height,
       stride: header.stride,
@@ -487,12 +522,17 @@ const makeFileReader = (roots: ReadonlyArray<string>, pool: BufferPool): FrameRe
 
   /** One attempt, all synchronous: confine, open, check, read, close. `undefined`: torn, try again later. */
   const attempt = (request: InferenceRequest): Exit.Exit<Frame, FrameError> | undefined => {
+    const lexical = confineLexically(request.frame_reference)
+    if (lexical instanceof Abort) return Exit.fail(lexical.error)
+    let frame: Frame | Stop
     try {
-      return Exit.succeed(readFrame(request, confineLexically(request.frame_reference)))
+      frame = readFrame(request, lexical)
     } catch (e) {
-      if (e instanceof Torn) return undefined
-      return Exit.fail(e instanceof Abort ? e.error : fsError(request.frame_reference, e))
+      // Only what no step expects, e.g. closing a descriptor failing: still the caller's frame error.
+      return Exit.fail(fsError(request.frame_reference, e))
     }
+    if (frame instanceof Abort) return Exit.fail(frame.error)
+    return frame instanceof Torn ? undefined : Exit.succeed(frame)
   }
   /** Requests whose first read (`now.read`) was torn: `use` goes on from the second attempt. */
   const tornOnce = new WeakSet<InferenceRequest>()

@@ -5,13 +5,19 @@
  * the v1 fields are ignored.
  *
  * `pixel_format` 0 is the contract's NV12; 1 = RGB24 and 2 = BGR24 are our
- * extension (see `PIXEL_FORMAT_CODES` in publish.ts, the writer's side).
+ * extension. Offsets, sizes and codes are frameLayout.ts's, which the writer
+ * (publish.ts) follows too.
  * `data_checksum` (bytes 48–55, reserved in the first headers, so 0 from
  * writers that predate it) lets a reader prove frame.data is the header's.
  */
-import * as os from "node:os"
 import type { PixelFormat } from "./Frame.js"
-import { DATA_CHECKSUM_CRC32, DATA_CHECKSUM_OFFSET, FRAME_META_BYTES, PIXEL_FORMAT_CODES } from "./publish.js"
+import {
+  DATA_CHECKSUM_CRC32,
+  FRAME_META_BYTES,
+  FRAME_META_LITTLE_ENDIAN,
+  FRAME_META_OFFSETS as at,
+  PIXEL_FORMAT_CODES
+} from "./frameLayout.js"
 
 export { FRAME_META_BYTES }
 
@@ -29,8 +35,6 @@ export interface FrameMetaHeader {
   readonly dataCrc32: number | undefined
 }
 
-const LITTLE_ENDIAN = os.endianness() === "LE"
-
 const crc32Of = (checksum: bigint): number | undefined =>
   checksum >> 32n === BigInt(DATA_CHECKSUM_CRC32) ? Number(checksum & 0xffff_ffffn) : undefined
 
@@ -41,18 +45,18 @@ const crc32Of = (checksum: bigint): number | undefined =>
  */
 export const decodeFrameMeta = (bytes: Uint8Array): FrameMetaHeader => {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-  const u32 = (at: number) => view.getUint32(at, LITTLE_ENDIAN)
-  const u64 = (at: number) => view.getBigUint64(at, LITTLE_ENDIAN)
+  const u32 = (offset: number) => view.getUint32(offset, FRAME_META_LITTLE_ENDIAN)
+  const u64 = (offset: number) => view.getBigUint64(offset, FRAME_META_LITTLE_ENDIAN)
   return {
-    version: u32(0),
-    frameId: u64(8),
-    timestampNs: u64(16),
-    width: u32(24),
-    height: u32(28),
-    pixelFormat: u32(32),
-    stride: u32(36),
-    dataSize: u64(40),
-    dataCrc32: crc32Of(u64(DATA_CHECKSUM_OFFSET))
+    version: u32(at.versionU32),
+    frameId: u64(at.frameIdU64),
+    timestampNs: u64(at.timestampNsU64),
+    width: u32(at.widthU32),
+    height: u32(at.heightU32),
+    pixelFormat: u32(at.pixelFormatU32),
+    stride: u32(at.strideU32),
+    dataSize: u64(at.dataSizeU64),
+    dataCrc32: crc32Of(u64(at.dataChecksumU64))
   }
 }
 

@@ -3,14 +3,14 @@
  * (snapshots), and JPEG snapshots annotated with detection boxes.
  */
 import type SharpDefault from "sharp"
-import { frameByteLength, type FrameView } from "./Frame.js"
+import { frameByteLength, type FrameView, nv12ChromaOffset } from "./Frame.js"
 import { clamp01 } from "./transform.js"
 import {
   type ColorMatrix,
   type ColorRange,
   lumaWeights,
   yuvToRgbCoefficients
-} from "./preprocess.js"
+} from "./color.js"
 
 export interface Nv12Image {
   readonly data: Uint8Array
@@ -44,8 +44,8 @@ export const rgbToNv12 = (
   const yScale = limited ? 219 / 255 : 1
   const yOffset = limited ? 16 : 0
   const cScale = limited ? 224 / 255 : 1
-  const out = new Uint8Array((width * height * 3) / 2)
-  const uvBase = width * height
+  const out = new Uint8Array(frameByteLength("NV12", width, height, width))
+  const uvBase = nv12ChromaOffset(height, width)
   for (let y = 0; y < height; y += 2) {
     for (let x = 0; x < width; x += 2) {
       let uSum = 0
@@ -131,7 +131,7 @@ export const nv12ToRgb = (frame: FrameView, opts: Nv12ToRgbOptions = {}): Uint8A
     return out
   }
   const c = yuvToRgbCoefficients(opts.colorMatrix ?? "bt601", opts.range ?? "full")
-  const uvBase = stride * height
+  const uvBase = nv12ChromaOffset(height, stride)
   for (let y = 0; y < height; y++) {
     const cRow = uvBase + (y >> 1) * stride
     for (let x = 0; x < width; x++) {

@@ -9,14 +9,15 @@
  * "convert to an RGB image, then resize" (e.g. OpenCV cvtColor + resize) computes.
  * Chroma is upsampled by nearest neighbour before interpolation, as OpenCV's cvtColor does.
  */
-import { frameByteLength, type FrameView, minStride } from "./Frame.js"
+import { Data, Result } from "effect"
+import { type ChannelAffine, type ColorMatrix, type ColorRange, type YuvToRgb, yuvToRgbCoefficients } from "./color.js"
+import { frameByteLength, type FrameView, minStride, nv12ChromaOffset } from "./Frame.js"
 import { blendSimd, pointSimd, type SimdJob } from "./simd/nv12Simd.js"
 import { type FrameTransform, letterboxTransform, stretchTransform } from "./transform.js"
 
 export type { FrameView, PixelFormat } from "./Frame.js"
 
-export type ColorMatrix = "bt601" | "bt709"
-export type ColorRange = "full" | "limited"
+export { type ChannelAffine, type ColorMatrix, type ColorRange, lumaWeights, type YuvToRgb, yuvToRgbCoefficients } from "./color.js"
 
 export interface PreprocessOptions {
   /** Model input size in pixels. */
@@ -76,37 +77,6 @@ export const tensorDims = (
   options: PreprocessOptions
 ): readonly [1, 3, number, number] | readonly [1, number, number, 3] =>
   options.layout === "nchw" ? [1, 3, options.height, options.width] : [1, options.height, options.width, 3]
-
-/** Luma weights of the two supported matrices (Y = kr·R + (1 − kr − kb)·G + kb·B). */
-export const lumaWeights: Readonly<Record<ColorMatrix, { readonly kr: number; readonly kb: number }>> = {
-  bt601: { kr: 0.299, kb: 0.114 },
-  bt709: { kr: 0.2126, kb: 0.0722 }
-}
-
-/** R = yScale·(Y − yOffset) + rv·(V − 128); G = yScale·(Y − yOffset) + gu·(U − 128) + gv·(V − 128); B = … + bu·(U − 128). */
-export interface YuvToRgb {
-  readonly yOffset: number
-  readonly yScale: number
-  readonly rv: number
-  readonly gu: number
-  readonly gv: number
-  readonly bu: number
-}
-
-export const yuvToRgbCoefficients = (matrix: ColorMatrix, range: ColorRange): YuvToRgb => {
-  const { kb, kr } = lumaWeights[matrix]
-  const kg = 1 - kr - kb
-  const limited = range === "limited"
-  const cScale = limited ? 255 / 224 : 1
-  return {
-    yOffset: limited ? 16 : 0,
-    yScale: limited ? 255 / 219 : 1,
-    rv: 2 * (1 - kr) * cScale,
-    gu: ((-2 * kb * (1 - kb)) / kg) * cScale,
-    gv: ((-2 * kr * (1 - kr)) / kg) * cScale,
-    bu: 2 * (1 - kb) * cScale
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Cached per-geometry sampling tables
@@ -202,7 +172,7 @@ const buildGeometry = (frame: FrameView, options: PreprocessOptions): Geometry =
   const ys = axisTaps(frame.height, contentH)
   const nv12 = frame.format === "NV12"
   const bpp = nv12 ? 1 : 3
-  const uvBase = frame.stride * frame.height
+  const uvBase = nv12ChromaOffset(frame.height, frame.stride)
   const colA = xs.i0.map((x) => x * bpp)
   const colB = xs.i1.map((x) => x * bpp)
   const colCA = xs.i0.map((x) => (x >> 1) << 1)
@@ -290,16 +260,6 @@ const gamutFor = (matrix: ColorMatrix, range: ColorRange, c: YuvToRgb): Uint16Ar
 
 // ---------------------------------------------------------------------------------------------
 // Kernels
-
-/** Output channel c = pixel value (0–255) · mul[c] + add[c], channels in R, G, B order. */
-export interface ChannelAffine {
-  readonly mulR: number
-  readonly mulG: number
-  readonly mulB: number
-  readonly addR: number
-  readonly addG: number
-  readonly addB: number
-}
 
 /**
  * Colour matrix and normalisation folded into one affine map of raw (Y, U, V):
@@ -637,27 +597,64 @@ const fillPadding = (
 
 // ---------------------------------------------------------------------------------------------
 
-const checkFrame = (frame: FrameView): void => {
-  const { width, height, stride, format, data } = frame
-  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
-    throw new RangeError(`preprocess: invalid frame size ${width}x${height}`)
-  }
-  if (!Number.isInteger(stride) || stride < minStride(format, width)) {
-    throw new RangeError(`preprocess: stride ${stride} is too small for a ${format} frame ${width} pixels wide`)
-  }
-  const needed = frameByteLength(format, width, height, stride)
-  if (data.length < needed) {
-    throw new RangeError(
-      `preprocess: ${format} ${width}x${height} stride ${stride} needs ${needed} bytes, got ${data.length}`
-    )
+/**
+ * Input `preprocess` cannot convert, and why: a frame whose size, stride or bytes do not fit
+ * (`frame`), a model input size that is no size (`options`), or an output buffer of the wrong
+ * type or too short (`output`). From a handler's point of view each is a bug in what it passed.
+ */
+export class PreprocessError extends Data.TaggedError("PreprocessError")<{
+  readonly input: "frame" | "options" | "output"
+  readonly reason: string
+}> {
+  override get message(): string {
+    return `preprocess: ${this.reason}`
   }
 }
 
-const checkOptions = (options: PreprocessOptions): void => {
-  const { width, height } = options
+const checkFrame = (frame: FrameView): PreprocessError | undefined => {
+  const { width, height, stride, format, data } = frame
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
-    throw new RangeError(`preprocess: invalid model input size ${width}x${height}`)
+    return new PreprocessError({ input: "frame", reason: `invalid frame size ${width}x${height}` })
   }
+  if (!Number.isInteger(stride) || stride < minStride(format, width)) {
+    return new PreprocessError({
+      input: "frame",
+      reason: `stride ${stride} is too small for a ${format} frame ${width} pixels wide`
+    })
+  }
+  const needed = frameByteLength(format, width, height, stride)
+  if (data.length < needed) {
+    return new PreprocessError({
+      input: "frame",
+      reason: `${format} ${width}x${height} stride ${stride} needs ${needed} bytes, got ${data.length}`
+    })
+  }
+  return undefined
+}
+
+const checkOptions = (options: PreprocessOptions): PreprocessError | undefined => {
+  const { width, height } = options
+  return !Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1
+    ? new PreprocessError({ input: "options", reason: `invalid model input size ${width}x${height}` })
+    : undefined
+}
+
+/** The tensor to write: `out` when it fits, a new one when there is none. */
+const outputFor = (
+  options: PreprocessOptions,
+  out: Float32Array | Uint8Array | undefined
+): Float32Array | Uint8Array | PreprocessError => {
+  const length = tensorLength(options)
+  const float = options.dtype === "float32"
+  if (out === undefined) return float ? new Float32Array(length) : new Uint8Array(length)
+  const matches = float ? out instanceof Float32Array : out instanceof Uint8Array
+  if (!matches) {
+    return new PreprocessError({ input: "output", reason: `output buffer must be a ${float ? "Float32Array" : "Uint8Array"}` })
+  }
+  if (out.length < length) {
+    return new PreprocessError({ input: "output", reason: `output buffer holds ${out.length} elements, needs ${length}` })
+  }
+  return out.length === length ? out : out.subarray(0, length)
 }
 
 /** Which kernels `preprocess` may use; the default is the fastest this runtime has. */
@@ -672,30 +669,30 @@ export interface KernelChoice {
 /**
  * Converts a frame to a model input tensor. Writes into `out` when it is given, of the matching
  * dtype and at least `tensorLength(options)` long (so steady-state use allocates nothing).
+ * Input that does not fit (see `PreprocessError`) is a failure, checked before any pixel is read.
  */
 export const preprocess = (
   frame: FrameView,
   options: PreprocessOptions,
   out?: Float32Array | Uint8Array,
   kernels: KernelChoice = {}
+): Result.Result<Preprocessed, PreprocessError> => {
+  const invalid = checkFrame(frame) ?? checkOptions(options)
+  if (invalid !== undefined) return Result.fail(invalid)
+  const tensor = outputFor(options, out)
+  if (tensor instanceof PreprocessError) return Result.fail(tensor)
+  return Result.succeed(convert(frame, options, tensor, kernels))
+}
+
+/** `preprocess` on checked input. */
+const convert = (
+  frame: FrameView,
+  options: PreprocessOptions,
+  tensor: Float32Array | Uint8Array,
+  kernels: KernelChoice
 ): Preprocessed => {
-  checkFrame(frame)
-  checkOptions(options)
   const length = tensorLength(options)
   const float = options.dtype === "float32"
-  let tensor: Float32Array | Uint8Array
-  if (out === undefined) {
-    tensor = float ? new Float32Array(length) : new Uint8Array(length)
-  } else {
-    const matches = float ? out instanceof Float32Array : out instanceof Uint8Array
-    if (!matches) {
-      throw new RangeError(`preprocess: output buffer must be a ${float ? "Float32Array" : "Uint8Array"}`)
-    }
-    if (out.length < length) {
-      throw new RangeError(`preprocess: output buffer holds ${out.length} elements, needs ${length}`)
-    }
-    tensor = out.length === length ? out : out.subarray(0, length)
-  }
   // Uint8ClampedArray stores round-and-clamp, which is exactly the uint8 dtype's contract.
   const target: OutputArray =
     tensor instanceof Float32Array ? tensor : new Uint8ClampedArray(tensor.buffer, tensor.byteOffset, length)

@@ -9,15 +9,22 @@ import * as path from "node:path"
 import { crc32 } from "node:zlib"
 import { writeFileAtomically } from "../internal/files.js"
 import { minStride, type PixelFormat } from "./Frame.js"
+import {
+  DATA_CHECKSUM_CRC32,
+  FRAME_META_BYTES,
+  FRAME_META_LITTLE_ENDIAN,
+  FRAME_META_OFFSETS as at,
+  FRAME_META_VERSION,
+  PIXEL_FORMAT_CODES
+} from "./frameLayout.js"
 
-export const FRAME_META_BYTES = 64
-export const FRAME_META_VERSION = 1
-/** `pixel_format` codes of frame.meta: 0 is the contract's NV12; 1 and 2 are our extension. */
-export const PIXEL_FORMAT_CODES: Readonly<Record<PixelFormat, number>> = { NV12: 0, RGB24: 1, BGR24: 2 }
-/** Offset of `data_checksum` (u64) in frame.meta: bytes 48–55, reserved and 0 in headers that carry none. */
-export const DATA_CHECKSUM_OFFSET = 48
-/** The high 32 bits of a `data_checksum` that holds a CRC-32 ("CR32"); the low 32 bits are the CRC. */
-export const DATA_CHECKSUM_CRC32 = 0x43523332
+export {
+  DATA_CHECKSUM_CRC32,
+  DATA_CHECKSUM_OFFSET,
+  FRAME_META_BYTES,
+  FRAME_META_VERSION,
+  PIXEL_FORMAT_CODES
+} from "./frameLayout.js"
 
 /** The `data_checksum` of a frame.data holding exactly `data`: the marker and the CRC-32 (zlib's) of every byte. */
 export const dataChecksum = (data: Uint8Array): bigint => (BigInt(DATA_CHECKSUM_CRC32) << 32n) | BigInt(crc32(data))
@@ -44,19 +51,19 @@ export const encodeFrameMeta = (
   timestampNs: bigint = process.hrtime.bigint()
 ): Buffer => {
   const meta = Buffer.alloc(FRAME_META_BYTES)
-  const le = os.endianness() === "LE"
-  const u32 = (value: number, at: number) => (le ? meta.writeUInt32LE(value, at) : meta.writeUInt32BE(value, at))
-  const u64 = (value: bigint, at: number) => (le ? meta.writeBigUInt64LE(value, at) : meta.writeBigUInt64BE(value, at))
+  const le = FRAME_META_LITTLE_ENDIAN
+  const u32 = (value: number, offset: number) => (le ? meta.writeUInt32LE(value, offset) : meta.writeUInt32BE(value, offset))
+  const u64 = (value: bigint, offset: number) => (le ? meta.writeBigUInt64LE(value, offset) : meta.writeBigUInt64BE(value, offset))
   const format = frame.format ?? "NV12"
-  u32(FRAME_META_VERSION, 0)
-  u64(frameId, 8)
-  u64(timestampNs, 16)
-  u32(frame.width, 24)
-  u32(frame.height, 28)
-  u32(PIXEL_FORMAT_CODES[format], 32)
-  u32(frame.stride ?? minStride(format, frame.width), 36)
-  u64(BigInt(frame.data.length), 40)
-  u64(dataChecksum(frame.data), DATA_CHECKSUM_OFFSET)
+  u32(FRAME_META_VERSION, at.versionU32)
+  u64(frameId, at.frameIdU64)
+  u64(timestampNs, at.timestampNsU64)
+  u32(frame.width, at.widthU32)
+  u32(frame.height, at.heightU32)
+  u32(PIXEL_FORMAT_CODES[format], at.pixelFormatU32)
+  u32(frame.stride ?? minStride(format, frame.width), at.strideU32)
+  u64(BigInt(frame.data.length), at.dataSizeU64)
+  u64(dataChecksum(frame.data), at.dataChecksumU64)
   return meta
 }
 

@@ -382,15 +382,11 @@ export const make = (
 
     const fillFrom = (frame: Frame): Fill => (into) => {
       const t0 = performance.now()
-      try {
-        // Reads the frame now, while its bytes are guaranteed valid.
-        const prepared = preprocess(frame, pre, into)
-        return Result.succeed({ transform: prepared.transform, preprocessMs: performance.now() - t0 })
-      } catch (cause) {
-        return Result.fail(
-          new InferenceFailed({ reason: `preprocessing failed: ${cause instanceof Error ? cause.message : String(cause)}`, cause })
-        )
-      }
+      // Reads the frame now, while its bytes are guaranteed valid.
+      const prepared = preprocess(frame, pre, into)
+      return Result.isSuccess(prepared)
+        ? Result.succeed({ transform: prepared.success.transform, preprocessMs: performance.now() - t0 })
+        : Result.fail(new InferenceFailed({ reason: `preprocessing failed: ${prepared.failure.message}`, cause: prepared.failure }))
     }
 
     /** The input's dims for a batch of `k` frames (a single frame's are `dims`). */

@@ -6,10 +6,19 @@
  * cannot have answered is retried once on a fresh connection.
  */
 import * as net from "node:net"
-import { Context, Data, Effect, Layer, type Scope } from "effect"
+import { Context, Data, Effect, Layer, Result, Schema, type Scope } from "effect"
 import { encodeMessage, FrameDecoder, parseJson } from "../contract/codec.js"
-import type { DroppedByReason, InferenceRequestInput, InferenceResponse } from "../contract/schema.js"
+import {
+  formatSchemaError,
+  HealthResponse as HealthResponseSchema,
+  type InferenceRequestInput,
+  InferenceResponse
+} from "../contract/schema.js"
 
+/**
+ * Why a call failed: `connect` (nothing accepts), `timeout`, `closed` (the connection ended
+ * before the reply), `protocol` (a reply too large, not JSON, or not the answer asked for).
+ */
 export class ClientError extends Data.TaggedError("ClientError")<{
   readonly kind: "connect" | "timeout" | "closed" | "protocol"
   readonly socketPath: string
@@ -29,29 +38,15 @@ export interface ClientOptions {
   readonly maxMessageBytes?: number
 }
 
-/** A health answer (`{"op":"health"}`). */
-export interface HealthResponse {
-  readonly op: "health"
-  readonly status: string
-  readonly model_id: string
-  readonly model_version: string
-  readonly version: string
-  readonly uptime_seconds: number
-  readonly total_requests: number
-  readonly total_errors: number
-  readonly inflight: number
-  readonly max_inflight: number
-  /** Requests answered by their code (this runtime; absent from the original server's answers). */
-  readonly errors_by_code?: Readonly<Record<string, number>>
-  /** Requests the scheduler answered without running, by reason (this runtime). */
-  readonly dropped_by_reason?: DroppedByReason
-  readonly [key: string]: unknown
-}
+/** A health answer (`{"op":"health"}`): the schema's fields, and whatever else the server added. */
+export type HealthResponse = typeof HealthResponseSchema.Type & { readonly [key: string]: unknown }
 
 export interface ModelClientShape {
-  /** Sends any JSON value and returns the parsed reply. */
+  /** Sends any JSON value and returns the parsed reply, unchecked. */
   readonly send: (message: unknown) => Effect.Effect<unknown, ClientError>
+  /** The reply decoded as an inference response (CONTRACT §4); one that is not is a `protocol` error. */
   readonly infer: (request: InferenceRequestInput) => Effect.Effect<InferenceResponse, ClientError>
+  /** The reply decoded as a health answer; one that is not is a `protocol` error. */
   readonly health: Effect.Effect<HealthResponse, ClientError>
 }
 
@@ -139,6 +134,28 @@ export const openConnection = (
     done(new ClientConnection(socket, socketPath, maxMessageBytes))
   })
   return socket
+}
+
+const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
+
+/**
+ * A reply checked by a response schema: lenient where servers differ — keys the schema does not
+ * name are kept, as sent (servers add fields) — and a `protocol` error naming each field that is
+ * missing or of the wrong type, so a caller never gets a wrong value in a right-looking type.
+ */
+const decodeReply = <A>(
+  decode: (input: unknown, options: { readonly errors: "all"; readonly reportInput: true }) => Result.Result<A, Schema.SchemaError>,
+  what: string,
+  socketPath: string
+) =>
+(reply: unknown): Effect.Effect<A, ClientError> => {
+  const decoded = decode(reply, { errors: "all", reportInput: true })
+  if (Result.isFailure(decoded)) {
+    return Effect.fail(
+      new ClientError({ kind: "protocol", socketPath, reason: `reply is not ${what}: ${formatSchemaError(decoded.failure)}` })
+    )
+  }
+  return Effect.succeed(isRecord(reply) ? { ...reply, ...decoded.success } : decoded.success)
 }
 
 /**
@@ -254,10 +271,13 @@ export const makeClient = (options: ClientOptions): Effect.Effect<ModelClientSha
         })
       })
 
+    const decodeResponse = decodeReply(Schema.decodeUnknownResult(InferenceResponse), "an inference response", socketPath)
+    const decodeHealth = decodeReply(Schema.decodeUnknownResult(HealthResponseSchema), "a health answer", socketPath)
+
     return {
       send,
-      infer: (request) => send(request) as Effect.Effect<InferenceResponse, ClientError>,
-      health: send({ op: "health" }) as Effect.Effect<HealthResponse, ClientError>
+      infer: (request) => Effect.flatMap(send(request), decodeResponse),
+      health: Effect.flatMap(send({ op: "health" }), decodeHealth)
     }
   })
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
+import { Result } from "effect"
 import fc from "fast-check"
 import { imageToNv12, nv12ToRgb } from "../../src/frames/image.js"
 import {
@@ -6,13 +7,17 @@ import {
   type ColorRange,
   type FrameView,
   makePreprocessOptions,
-  preprocess,
+  preprocess as preprocessResult,
+  PreprocessError,
   type PreprocessOptions,
   tensorByteLength,
   tensorLength
 } from "../../src/frames/preprocess.js"
 import { toNormalizedBox } from "../../src/frames/transform.js"
 import { prng, randomNv12 } from "../support/nv12.js"
+
+/** The tensor of input that fits (every test but the one on input that does not fit). */
+const preprocess = (...args: Parameters<typeof preprocessResult>) => Result.getOrThrow(preprocessResult(...args))
 
 // ---------------------------------------------------------------------------------------------
 // Float64 reference: convert every frame pixel to RGB (clamped, as an RGB image), then bilinear
@@ -420,14 +425,38 @@ describe("preprocess", () => {
       expect(Array.from(reused.tensor)).toEqual(Array.from(fresh))
     })
 
-    it("rejects buffers and frames that do not fit with a RangeError", () => {
+    it("answers buffers, frames and sizes that do not fit with a PreprocessError saying why, without throwing", () => {
       const o = makePreprocessOptions({ width: 64, height: 64 })
       const frame = randomNv12(32, 32, 1)
-      expect(() => preprocess(frame, o, new Float32Array(tensorLength(o) - 1))).toThrow(RangeError)
-      expect(() => preprocess(frame, o, new Uint8Array(tensorLength(o)))).toThrow(RangeError)
-      expect(() => preprocess({ ...frame, data: frame.data.subarray(0, 32 * 40) }, o)).toThrow(/needs 1536 bytes/)
-      expect(() => preprocess({ ...frame, stride: 31 }, o)).toThrow(RangeError)
-      expect(() => preprocess(frame, makePreprocessOptions({ width: 0, height: 64 }))).toThrow(RangeError)
+      const failure = (result: ReturnType<typeof preprocessResult>) => {
+        if (Result.isSuccess(result)) throw new Error("expected a PreprocessError, got a tensor")
+        expect(result.failure).toBeInstanceOf(PreprocessError)
+        return { input: result.failure.input, message: result.failure.message }
+      }
+      expect(failure(preprocessResult(frame, o, new Float32Array(tensorLength(o) - 1)))).toEqual({
+        input: "output",
+        message: "preprocess: output buffer holds 12287 elements, needs 12288"
+      })
+      expect(failure(preprocessResult(frame, o, new Uint8Array(tensorLength(o))))).toEqual({
+        input: "output",
+        message: "preprocess: output buffer must be a Float32Array"
+      })
+      expect(failure(preprocessResult({ ...frame, data: frame.data.subarray(0, 32 * 40) }, o))).toEqual({
+        input: "frame",
+        message: "preprocess: NV12 32x32 stride 32 needs 1536 bytes, got 1280"
+      })
+      expect(failure(preprocessResult({ ...frame, stride: 31 }, o))).toEqual({
+        input: "frame",
+        message: "preprocess: stride 31 is too small for a NV12 frame 32 pixels wide"
+      })
+      expect(failure(preprocessResult({ ...frame, width: 0 }, o))).toEqual({
+        input: "frame",
+        message: "preprocess: invalid frame size 0x32"
+      })
+      expect(failure(preprocessResult(frame, makePreprocessOptions({ width: 0, height: 64 })))).toEqual({
+        input: "options",
+        message: "preprocess: invalid model input size 0x64"
+      })
     })
   })
 })

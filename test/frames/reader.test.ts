@@ -71,7 +71,7 @@ describe("FrameReader (raw file layout)", () => {
         if (r.ok) {
           expect(r.frame).toMatchObject({ width: 63, height: 32, stride: 64 })
           // What the reader accepts, preprocessing takes: the same rule (Frame.minStride).
-          expect(preprocess(r.frame, makePreprocessOptions({ width: 32, height: 32 })).tensor.length).toBe(3 * 32 * 32)
+          expect(Result.getOrThrow(preprocess(r.frame, makePreprocessOptions({ width: 32, height: 32 }))).tensor.length).toBe(3 * 32 * 32)
         }
       }
     }))

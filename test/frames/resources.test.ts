@@ -4,6 +4,7 @@
  * layouts, missing, torn and stale frames, clients that hang up mid-request —
  * every descriptor is closed and every pooled buffer is back.
  */
+import * as diagnosticsChannel from "node:diagnostics_channel"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as path from "node:path"
@@ -48,11 +49,53 @@ const hangUp = (socketPath: string, message: unknown): Promise<void> =>
     socket.on("close", () => resolve())
   })
 
-/** Polls until `done` or `timeoutMs` passes; the caller asserts afterwards. */
-const settle = async (done: () => boolean, timeoutMs: number) => {
-  const deadline = Date.now() + timeoutMs
-  while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+/** Checks waiting in `until`, run after each change to what they look at. */
+const checks = new Set<() => void>()
+/** Runs the checks once the current step is over (the step that returns a buffer also frees the request's slot). */
+const changed = () => queueMicrotask(() => checks.forEach((check) => check()))
+
+/**
+ * Once `done()` holds, checked now and after every change; the caller asserts afterwards. (The
+ * bound only turns a leak into the assertion's diff instead of the test's timeout.)
+ */
+const until = (done: () => boolean) =>
+  Effect.promise(() =>
+    new Promise<void>((resolve) => {
+      const check = () => {
+        if (!done()) return
+        checks.delete(check)
+        resolve()
+      }
+      checks.add(check)
+      check()
+    })
+  ).pipe(Effect.timeoutOption("40 seconds"))
+
+/** A pool that reports each buffer given back. */
+class WatchedPool extends BufferPool {
+  override release(buf: Uint8Array): void {
+    super.release(buf)
+    changed()
+  }
 }
+
+/** Connections the container accepted and has not closed yet, each close reported (net's diagnostics channel). */
+const serverConnections = Effect.acquireRelease(
+  Effect.sync(() => {
+    const open = new Set<net.Socket>()
+    const onSocket = (message: unknown) => {
+      const { socket } = message as { readonly socket: net.Socket }
+      open.add(socket)
+      socket.once("close", () => {
+        open.delete(socket)
+        changed()
+      })
+    }
+    diagnosticsChannel.subscribe("net.server.socket", onSocket)
+    return { open, onSocket }
+  }),
+  ({ onSocket }) => Effect.sync(() => diagnosticsChannel.unsubscribe("net.server.socket", onSocket))
+).pipe(Effect.map(({ open }) => open))
 
 describe("FrameReader resources under load", () => {
   it.live(`${TOTAL} mixed requests over the socket leave no descriptor open and no buffer borrowed`, () =>
@@ -69,14 +112,14 @@ describe("FrameReader resources under load", () => {
       tornMeta.writeBigUInt64LE(BigInt(data.length + 1), 40)
       fs.writeFileSync(path.join(torn, "frame.meta"), tornMeta)
 
-      const pool = new BufferPool(16 << 20)
+      const pool = new WatchedPool(16 << 20)
+      const connections = yield* serverConnections
       const container = yield* startContainer({
         handler,
         pool,
         settings: { frameRoots: [frames], maxInflight: 1024, heartbeatIntervalMs: 0 }
       })
       const socket = container.socketPath
-      const atStart = openFds()
 
       const kinds = [
         { ref: raw, expect: null },
@@ -120,10 +163,9 @@ describe("FrameReader resources under load", () => {
 
       // Warm up every path, so lazily opened descriptors are part of the baseline; then wait for the
       // server to close the warm-up connections (it learns of each client's close asynchronously).
+      const settled = () => connections.size === 0 && pool.inUse === 0 && container.snapshot().inflight === 0
       yield* Effect.promise(() => run(0, kinds.length * 2))
-      yield* Effect.promise(() =>
-        settle(() => openFds() <= atStart && pool.inUse === 0 && container.snapshot().inflight === 0, 5_000)
-      )
+      yield* until(settled)
       const baseline = openFds()
       const framesBefore = framesHandled
 
@@ -135,9 +177,7 @@ describe("FrameReader resources under load", () => {
       expect(framesHandled - framesBefore).toBeGreaterThan(tally.get("ok")!)
 
       // Hung-up requests finish (or are interrupted) after their clients left: wait for the server to catch up.
-      yield* Effect.promise(() =>
-        settle(() => openFds() === baseline && pool.inUse === 0 && container.snapshot().inflight === 0, 10_000)
-      )
+      yield* until(settled)
       expect({ fds: openFds(), inUse: pool.inUse, inflight: container.snapshot().inflight }).toEqual({
         fds: baseline,
         inUse: 0,

@@ -5,11 +5,20 @@
 import { describe, expect, it } from "@effect/vitest"
 import { readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
-import { type FrameView, makePreprocessOptions, preprocess, type PreprocessOptions, tensorLength } from "../../src/frames/preprocess.js"
+import { Result } from "effect"
+import {
+  type FrameView,
+  makePreprocessOptions,
+  preprocess as preprocessResult,
+  type PreprocessOptions,
+  tensorLength
+} from "../../src/frames/preprocess.js"
 import { nv12KernelsBase64 } from "../../src/frames/simd/nv12Kernels.js"
 import { SHRINK_AFTER, simdAvailable, simdConversions, simdMemoryBytes } from "../../src/frames/simd/nv12Simd.js"
 import { assemble, kernelModuleSource } from "../../scripts/simd.js"
 import { randomNv12 } from "../support/nv12.js"
+
+const preprocess = (...args: Parameters<typeof preprocessResult>) => Result.getOrThrow(preprocessResult(...args))
 
 const watPath = fileURLToPath(new URL("../../src/frames/simd/nv12.wat", import.meta.url))
 

@@ -234,6 +234,18 @@ describe("OnnxHandler: YOLO models through a real container", () => {
       expect(detections.map((d) => d.class_name)).toEqual(["forklift", "helmet"])
     }))
 
+  it.live("a frame preprocessing cannot take (a handler test's frame with too few bytes) fails the request with INFERENCE_FAILED", () =>
+    Effect.gen(function*() {
+      const loaded = yield* load(yield* modelDir(yoloYaml(), yoloV8Model))
+      const short = { ...FRAME, data: FRAME.data.subarray(0, FRAME.width * FRAME.height) }
+      const c = yield* serve(loaded, new Map([["/dev/shm/short", short]]))
+      const reply = yield* ask(c.socketPath, "/dev/shm/short", short)
+      expect(reply.error_code).toBe("INFERENCE_FAILED")
+      expect(reply.error).toContain(
+        `preprocessing failed: preprocess: NV12 ${FRAME.width}x${FRAME.height} stride ${FRAME.width} needs ${FRAME.data.length} bytes, got ${FRAME.width * FRAME.height}`
+      )
+    }))
+
   it.live("an output the post-processor cannot read fails the request with INFERENCE_FAILED (warm-up off)", () =>
     Effect.gen(function*() {
       const model = encodeModel({

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Exit } from "effect"
-import { makeClient } from "../../src/ipc/ModelClient.js"
+import { Deferred, Effect, Exit, Fiber } from "effect"
+import { type ClientError, makeClient } from "../../src/ipc/ModelClient.js"
 import type { InferenceHandlerShape } from "../../src/inference/InferenceHandler.js"
 import { memoryFrame, request, startContainer } from "../support/harness.js"
 import { startOriginalServer, startScriptedServer } from "../support/originalServer.js"
@@ -11,8 +11,9 @@ describe("ModelClient", () => {
   for (const poolSize of [0, 2]) {
     it.live(`answers concurrent requests, each with its own reply (poolSize ${poolSize})`, () =>
       Effect.gen(function*() {
+        // Replies finish out of request order: each request yields to the others 0–2 times first.
         const handler: InferenceHandlerShape = {
-          infer: (req) => Effect.as(Effect.sleep(`${Number(req.request_id) % 3} millis`), [])
+          infer: (req) => Effect.as(Effect.repeat(Effect.yieldNow, { times: Number(req.request_id) % 3 }), [])
         }
         const c = yield* startContainer({ handler, frames })
         const client = yield* makeClient({ socketPath: c.socketPath, poolSize })
@@ -50,10 +51,23 @@ describe("ModelClient", () => {
 
   it.live("an interrupted request leaves the client usable", () =>
     Effect.gen(function*() {
-      const c = yield* startContainer({ frames, handler: { infer: () => Effect.as(Effect.sleep("50 millis"), []) } })
+      const received = yield* Deferred.make<void>()
+      const gate = yield* Deferred.make<void>()
+      // The first request is held until the test lets it go; later ones are answered at once.
+      const handler: InferenceHandlerShape = {
+        infer: (req) =>
+          req.request_id === "first"
+            ? Effect.as(Effect.andThen(Deferred.succeed(received, undefined), Deferred.await(gate)), [])
+            : Effect.succeed([])
+      }
+      const c = yield* startContainer({ frames, handler })
       const client = yield* makeClient({ socketPath: c.socketPath, poolSize: 1 })
-      const exit = yield* Effect.exit(Effect.timeout(client.infer(request("/dev/shm/cam1")), "5 millis"))
-      expect(Exit.isFailure(exit)).toBe(true)
+      const first = yield* Effect.forkChild(client.infer({ ...request("/dev/shm/cam1"), request_id: "first" }))
+      // Interrupted while the server holds it: its late reply must not answer the next request.
+      yield* Deferred.await(received)
+      yield* Fiber.interrupt(first)
+      expect(Exit.hasInterrupts(yield* Fiber.await(first))).toBe(true)
+      yield* Deferred.succeed(gate, undefined)
       expect((yield* client.infer({ ...request("/dev/shm/cam1"), request_id: 7 })).request_id).toBe(7)
     }))
 
@@ -73,9 +87,48 @@ describe("ModelClient", () => {
 
   it.live("pooled against a server that keeps connections open: one connection carries every request", () =>
     Effect.gen(function*() {
-      const server = yield* startScriptedServer((m) => ({ ...(m as object), detections: [], error: null }))
+      const server = yield* startScriptedServer((m) => ({ ...(m as object), frame_id: 0, detections: [], metadata: null, error: null }))
       const client = yield* makeClient({ socketPath: server.socketPath, poolSize: 1 })
       for (let i = 0; i < 10; i++) expect((yield* client.infer({ ...request("/dev/shm/cam1"), request_id: i })).request_id).toBe(i)
+      expect(server.connections()).toBe(1)
+    }))
+
+  it.live("replies are decoded: a server's extra keys are kept, a reply that is not a response is a `protocol` error naming the field", () =>
+    Effect.gen(function*() {
+      const valid = { model_id: "m", camera_id: "cam1", frame_id: 3, detections: [], metadata: null, error: null }
+      const replies: Record<string, unknown> = {
+        extra: { ...valid, server_time: 12.5, request_id: "extra" },
+        array: [valid],
+        text: "ok",
+        types: { ...valid, camera_id: 7, detections: "none" },
+        detection: { ...valid, detections: [{ class_id: 0, class_name: "car", confidence: 1.5, bbox: [0, 0, 1, 1] }] },
+        missing: { model_id: "m", camera_id: "cam1", frame_id: 3, detections: [], error: null },
+        health: { op: "health", status: "ready", model_id: "m", model_version: "1", version: "x", uptime_seconds: "long" }
+      }
+      const server = yield* startScriptedServer((m) => {
+        const o = m as { readonly op?: string; readonly request_id?: string }
+        return replies[o.op === "health" ? "health" : o.request_id ?? ""]
+      })
+      const client = yield* makeClient({ socketPath: server.socketPath, poolSize: 1 })
+      const call = (id: string) => client.infer({ ...request("/dev/shm/cam1"), request_id: id })
+      // Unknown keys are accepted and reach the caller as sent.
+      expect(yield* call("extra")).toEqual({ ...valid, server_time: 12.5, request_id: "extra" })
+      const rejected = <A>(effect: Effect.Effect<A, ClientError>) =>
+        Effect.map(Effect.flip(effect), (e) => ({ kind: e.kind, message: e.message }))
+      const reason = (text: string) => ({ kind: "protocol", message: `${server.socketPath}: protocol: reply is not ${text}` })
+      expect(yield* rejected(call("array"))).toEqual(reason("an inference response: Expected object, actual [{\"model_id\":\"m\",\"camera_id\":\"cam1\",\"frame_id\":3,\"detections\":[],\"metadata\":null,\"error\":null}]"))
+      expect(yield* rejected(call("text"))).toEqual(reason("an inference response: Expected object, actual \"ok\""))
+      expect(yield* rejected(call("types"))).toEqual(
+        reason("an inference response: camera_id: Expected string, actual 7; detections: Expected array, actual \"none\"")
+      )
+      expect(yield* rejected(call("detection"))).toEqual(
+        reason("an inference response: detections.0.confidence: must be between 0.0 and 1.0, got 1.5")
+      )
+      expect(yield* rejected(call("missing"))).toEqual(reason("an inference response: metadata: is required"))
+      expect(yield* rejected(client.health)).toMatchObject({ kind: "protocol" })
+      expect((yield* rejected(client.health)).message).toContain("reply is not a health answer: uptime_seconds: Expected number, actual \"long\"")
+      // A bad reply breaks nothing: the same connection answers the next request.
+      expect((yield* call("extra")).request_id).toBe("extra")
       expect(server.connections()).toBe(1)
     }))
 

@@ -10,7 +10,7 @@
  * `interleaveBytes`; then the rows are copied out. Where WebAssembly
  * SIMD is missing, or the geometry does not fit, the caller's JavaScript kernel runs instead.
  */
-import type { ChannelAffine, YuvToRgb } from "../preprocess.js"
+import type { ChannelAffine, YuvToRgb } from "../color.js"
 import { nv12KernelsBase64 } from "./nv12Kernels.js"
 
 /** The part of the WebAssembly API used here (the project's TypeScript libs do not declare it). */
