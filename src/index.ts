@@ -105,4 +105,17 @@ export * as ModelContainer from "./container/ModelContainer.js"
 export type { RunningContainer } from "./container/ModelContainer.js"
 
 // Talking to a container
+export {
+  IpcServer,
+  type IpcServerOptions,
+  ListenError,
+  type MemoryConnection,
+  MemoryTransport,
+  memoryTransport,
+  type MessageHandler,
+  NotConnected,
+  type Reply,
+  socketTransport,
+  Transport
+} from "./ipc/IpcServer.js"
 export { ClientError, type ClientOptions, type HealthResponse, makeClient, ModelClient, type ModelClientShape } from "./ipc/ModelClient.js"

@@ -76,12 +76,16 @@ const exitOnSignal: Effect.Effect<void, never, Scope.Scope> = Effect.asVoid(
 )
 
 /**
- * The container, composed in one place. Acquired top to bottom, released
- * bottom to top: the status turns `draining` (heartbeat, health), the server
- * drains and closes its connections, the heartbeat stops with its `stopped`
- * beat.
+ * The container, composed in one place, on whichever `Transport` is provided (the socket, or
+ * `IpcServer.memoryTransport` in a test). Acquired top to bottom, released bottom to top: the
+ * status turns `draining` (heartbeat, health), the server drains and closes its connections, the
+ * heartbeat stops with its `stopped` beat.
  */
-export const layer: Layer.Layer<ModelContainer, StartError, RuntimeConfig | FrameReader | InferenceHandler> = Layer.effect(
+export const layerOn: Layer.Layer<
+  ModelContainer,
+  StartError,
+  RuntimeConfig | FrameReader | InferenceHandler | IpcServer.Transport
+> = Layer.effect(
   ModelContainer,
   Effect.gen(function*() {
     const settings = yield* RuntimeConfig
@@ -95,7 +99,8 @@ export const layer: Layer.Layer<ModelContainer, StartError, RuntimeConfig | Fram
 
     const pipeline = yield* makePipeline({ settings, state })
     state.status = "ready"
-    const server = yield* IpcServer.make(
+    const transport = yield* IpcServer.Transport
+    const server = yield* transport.serve(
       {
         socketPath: settings.socketPath,
         socketMode: settings.socketMode,
@@ -130,6 +135,11 @@ export const layer: Layer.Layer<ModelContainer, StartError, RuntimeConfig | Fram
       awaitShutdown: Deferred.await(shutdownRequested)
     })
   })
+)
+
+/** The container on its Unix socket: `layerOn` with the socket transport. */
+export const layer: Layer.Layer<ModelContainer, StartError, RuntimeConfig | FrameReader | InferenceHandler> = layerOn.pipe(
+  Layer.provide(IpcServer.socketTransport)
 )
 
 /**

@@ -10,7 +10,7 @@
  * request order) and stops reading while a backlog of decoded messages waits,
  * so a pipelining client cannot make us buffer without bound.
  */
-import type * as net from "node:net"
+import type { Duplex } from "node:stream"
 import { Cause, type Clock, Effect, Exit, type Fiber } from "effect"
 import { type DecodedEvent, FrameDecoder } from "../contract/codec.js"
 
@@ -67,7 +67,7 @@ const CLOSE_LINGER_MS = 5_000
  * suspended; a request that completes synchronously is answered without a
  * timer or a second fork. (This is the hot path.)
  */
-export const serveConnection = <R>(socket: net.Socket, ctx: ConnectionContext<R>): Effect.Effect<void> =>
+export const serveConnection = <R>(socket: Duplex, ctx: ConnectionContext<R>): Effect.Effect<void> =>
   Effect.withFiber((self) => {
     const { handler, clock } = ctx
     const decoder = new FrameDecoder(ctx.maxMessageBytes)

@@ -4,20 +4,15 @@
  * on a scripted `OnnxSessions` (`makeFake`): no onnxruntime-node, no worker thread.
  * onnxHandler.test.ts runs the same handler on real models, through a container.
  */
-import * as fs from "node:fs"
-import * as path from "node:path"
 import { afterAll, describe, expect, it } from "@effect/vitest"
 import { vi } from "vitest"
 import { Context, Deferred, Effect, Exit, Fiber, Layer, Scope } from "effect"
-import * as YAML from "yaml"
-import { type LoadedModelConfig, loadModelConfig } from "../../src/config/ModelConfig.js"
-import type { Frame } from "../../src/frames/Frame.js"
+import type { LoadedModelConfig } from "../../src/config/ModelConfig.js"
 import { InferenceHandler, type InferenceOutput, type InferenceResult } from "../../src/inference/InferenceHandler.js"
 import * as OnnxHandler from "../../src/inference/OnnxHandler.js"
-import { type FakeModel, type FakeOnnxSessions, type FakeRun, makeFake, OnnxRunFailed, type ValueInfo } from "../../src/inference/OnnxSession.js"
-import type { OutputTensor } from "../../src/inference/postprocess/types.js"
-import { request, tempDir } from "../support/harness.js"
-import { greyNv12 } from "../support/nv12.js"
+import { type FakeModel, type FakeOnnxSessions, makeFake, OnnxRunFailed } from "../../src/inference/OnnxSession.js"
+import { type Box, dbTextYaml, expectBox, firstChannelMap, loaded, mapModel, nv12Frame, SIZE, tensor } from "../support/fakeModel.js"
+import { request } from "../support/harness.js"
 
 // Loading the native runtime anywhere in this file's module graph fails the import, and so the file.
 vi.mock("onnxruntime-node", () => {
@@ -33,28 +28,6 @@ afterAll(() => {
   expect(workersStarted).toBe(0)
 })
 
-type Box = readonly [number, number, number, number]
-
-// ---- fixtures ---------------------------------------------------------------------------------
-
-const nv12Frame = (width: number, height: number, bright?: Box): Frame => ({ ...greyNv12(width, height, bright), reference: "/dev/shm/x" })
-
-/** A model directory (the weights are never read: the fake is the model) loaded as the handler sees it. */
-const loaded = (fields: Readonly<Record<string, unknown>>) =>
-  Effect.gen(function*() {
-    const dir = yield* tempDir("ruth-onnx-fake-")
-    const yaml = { model_id: "test-model", model_name: "Test", model_version: "1", model_weights: "model.onnx", ...fields }
-    fs.writeFileSync(path.join(dir, "model.yaml"), YAML.stringify(yaml))
-    fs.writeFileSync(path.join(dir, "model.onnx"), "not read")
-    return yield* loadModelConfig(dir).pipe(Effect.orDie)
-  })
-
-const tensor = (name: string, dims: ReadonlyArray<number | string>, elementType: string | null = "float32"): ValueInfo => ({
-  name,
-  elementType,
-  dims
-})
-
 /** The handler on `fake`'s sessions, for the enclosing scope. */
 const handlerOn = (model: LoadedModelConfig, fake: FakeOnnxSessions, gpuAvailable = false) =>
   OnnxHandler.make(model, { gpuAvailable }).pipe(Effect.provide(fake.layer))
@@ -63,35 +36,6 @@ const startError = (model: LoadedModelConfig, fake: FakeOnnxSessions, gpuAvailab
   Effect.flip(handlerOn(model, fake, gpuAvailable))
 
 const outputOf = (out: InferenceResult): InferenceOutput => ("detections" in out ? out : { detections: out })
-
-const SIZE = 32
-
-/** A 1-channel map per frame: each row of the output is the first channel of that frame's input rows. */
-const firstChannelMap = (run: FakeRun): Record<string, OutputTensor> => {
-  const input = run.feeds["image"]!
-  const [k = 1, , h = SIZE, w = SIZE] = input.dims
-  const out = new Float32Array(k * h * w)
-  for (let i = 0; i < k; i++) out.set(input.data.subarray(i * 3 * h * w, i * 3 * h * w + h * w), i * h * w)
-  return { map: { data: out, dims: [k, 1, h, w] } }
-}
-
-/** A fake image model: `image` [batch, 3, 32, 32] → `map` [batch, 1, 32, 32]. */
-const mapModel = (run: FakeModel["run"] = firstChannelMap, batch: number | string = 1, extra: Partial<FakeModel> = {}): FakeModel => ({
-  inputs: [tensor("image", [batch, 3, SIZE, SIZE])],
-  outputs: [tensor("map", [batch, 1, SIZE, SIZE])],
-  run,
-  ...extra
-})
-
-const dbTextYaml = (extra: Readonly<Record<string, unknown>> = {}) => ({
-  preprocessing: { input_size: [SIZE, SIZE], resize: "stretch" },
-  postprocess: { kind: "db_text", threshold: 0.5, box_threshold: 0.6, unclip_ratio: 0.0001, min_area: 4 },
-  output_schema: { class_names: ["blob"] },
-  ...extra
-})
-
-const expectBox = (actual: ReadonlyArray<number>, expected: Box, digits = 4) =>
-  actual.forEach((v, i) => expect(v).toBeCloseTo(expected[i]!, digits))
 
 // ---- start-up checks ---------------------------------------------------------------------------
 

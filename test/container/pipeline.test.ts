@@ -1,0 +1,131 @@
+/**
+ * The whole container without a socket: `ModelContainer.layerOn` on the in-memory transport, frames
+ * from memory (`FrameReader.layerMemory`), the built-in ONNX backend on a scripted session
+ * (`makeFake`). The request path — framing, decode, frame read, scheduling, preprocessing, the
+ * model, the post-processor, the reply — and the deadline and drain, with no socket file, no
+ * shared memory, no onnxruntime and time on the TestClock.
+ */
+import * as fs from "node:fs"
+import { describe, expect, it } from "@effect/vitest"
+import { vi } from "vitest"
+import { Context, Deferred, Effect, Exit, Fiber, Layer, Scope } from "effect"
+import { TestClock } from "effect/testing"
+import { RuntimeConfig, type RuntimeSettingsInput } from "../../src/config/RuntimeConfig.js"
+import type { LoadedModelConfig } from "../../src/config/ModelLoader.js"
+import { FrameReader } from "../../src/frames/FrameReader.js"
+import * as OnnxHandler from "../../src/inference/OnnxHandler.js"
+import { type FakeModel, makeFake } from "../../src/inference/OnnxSession.js"
+import { layer as schedulerLayer } from "../../src/inference/Scheduler.js"
+import { MemoryTransport, memoryTransport } from "../../src/ipc/IpcServer.js"
+import * as ModelContainer from "../../src/container/ModelContainer.js"
+import { type Box, dbTextYaml, expectBox, firstChannelMap, loaded, mapModel, nv12Frame, SIZE } from "../support/fakeModel.js"
+import { request, tempDir } from "../support/harness.js"
+
+vi.mock("onnxruntime-node", () => {
+  throw new Error("onnxruntime-node was loaded by a test that must not need it")
+})
+
+const rect: Box = [8, 8, 16, 14]
+const frames = new Map([["cam1/latest", nv12Frame(SIZE, SIZE, rect)]])
+const frameRequest = (overrides: Record<string, unknown> = {}) =>
+  request("cam1/latest", { frame_metadata: { width: SIZE, height: SIZE, format: "NV12", frame_id: 7 }, ...overrides })
+
+/** The container on the memory transport, in the given scope; the socket dir it was given, to check it stays empty. */
+const containerIn = (
+  scope: Scope.Scope,
+  model: LoadedModelConfig,
+  fake: FakeModel,
+  settings: Partial<RuntimeSettingsInput> = {}
+) =>
+  Effect.gen(function*() {
+    const dir = yield* tempDir("ruth-pipeline-")
+    const config = RuntimeConfig.layer({
+      modelId: "test-model",
+      socketDir: dir,
+      heartbeatDir: dir,
+      heartbeatIntervalMs: 0,
+      handleSignals: false,
+      ...settings
+    })
+    const handler = OnnxHandler.layerOn(model).pipe(Layer.provide(makeFake(fake).layer))
+    const layer = ModelContainer.layerOn.pipe(
+      Layer.provideMerge(Layer.mergeAll(memoryTransport, handler)),
+      Layer.provideMerge(Layer.mergeAll(FrameReader.layerMemory(frames), schedulerLayer)),
+      Layer.provideMerge(config)
+    )
+    const services = yield* Layer.buildWithScope(layer, scope)
+    return { container: Context.get(services, ModelContainer.ModelContainer), memory: Context.get(services, MemoryTransport), dir }
+  })
+
+describe("the container without a socket (in-memory transport, frames in memory, a scripted session)", () => {
+  it.effect("a request runs the whole path: the frame's bright region comes back as a detection; no socket file is made", () =>
+    Effect.gen(function*() {
+      const { container, memory, dir } = yield* containerIn(yield* Effect.scope, yield* loaded(dbTextYaml()), mapModel())
+      expect(container.socketPath).toBe("memory")
+      const reply = (yield* memory.request(frameRequest())) as Record<string, any>
+      expect(reply).toMatchObject({ error: null, frame_id: 7, camera_id: "camera_1", model_id: "test-model" })
+      expect(reply["detections"].map((d: { class_name: string }) => d.class_name)).toEqual(["blob"])
+      expectBox(reply["detections"][0].bbox, [rect[0] / SIZE, rect[1] / SIZE, rect[2] / SIZE, rect[3] / SIZE])
+      expect(fs.readdirSync(dir)).toEqual([])
+      expect(container.snapshot()).toMatchObject({ status: "ready" })
+    }))
+
+  it.effect("what needs no model is answered by the pipeline: a bad request, a missing frame, health; one connection, in order", () =>
+    Effect.gen(function*() {
+      const { memory } = yield* containerIn(yield* Effect.scope, yield* loaded(dbTextYaml()), mapModel())
+      const connection = yield* memory.connect
+      const invalid = (yield* connection.send({ camera_id: "camera_1" })) as Record<string, unknown>
+      expect(invalid).toMatchObject({ error_code: "INVALID_REQUEST", detections: [] })
+      const missing = (yield* connection.send(request("cam9/latest"))) as Record<string, unknown>
+      expect(missing).toMatchObject({ error_code: "FRAME_NOT_FOUND", camera_id: "camera_1" })
+      const health = (yield* connection.send({ op: "health" })) as Record<string, unknown>
+      expect(health).toMatchObject({ op: "health", status: "ready", model_id: "test-model", total_requests: 2 })
+      yield* connection.end
+    }))
+
+  it.effect("a model that does not answer: TIMEOUT when the request's deadline passes on the TestClock, not before", () =>
+    Effect.gen(function*() {
+      const started = yield* Deferred.make<void>()
+      // Warm-up runs answer; the first request's run never does.
+      let runs = 0
+      const stuck = mapModel((run) => ++runs <= 1 ? firstChannelMap(run) : Effect.andThen(Deferred.succeed(started, undefined), Effect.never))
+      const { memory } = yield* containerIn(yield* Effect.scope, yield* loaded(dbTextYaml()), stuck, { requestTimeoutMs: 3_000 })
+      const reply = yield* Effect.forkChild(memory.request(frameRequest()))
+      yield* Deferred.await(started)
+      yield* TestClock.adjust(2_999)
+      expect(reply.pollUnsafe()).toBeUndefined()
+      yield* TestClock.adjust(1)
+      expect(yield* Fiber.join(reply)).toMatchObject({ error_code: "TIMEOUT", frame_id: 7 })
+    }))
+
+  it.effect("drain on scope close: the request in flight gets its answer; a request sent meanwhile gets SHUTTING_DOWN", () =>
+    Effect.gen(function*() {
+      const started = yield* Deferred.make<void>()
+      const release = yield* Deferred.make<void>()
+      let runs = 0
+      const held = mapModel((run) =>
+        ++runs <= 1
+          ? firstChannelMap(run)
+          : Effect.andThen(Deferred.succeed(started, undefined), Effect.as(Deferred.await(release), firstChannelMap(run)))
+      )
+      const scope = yield* Scope.make()
+      const { container, memory } = yield* containerIn(scope, yield* loaded(dbTextYaml()), held)
+      const first = yield* memory.connect
+      const second = yield* memory.connect
+      const inFlight = yield* Effect.forkChild(first.send(frameRequest()))
+      yield* Deferred.await(started)
+
+      const closing = yield* Effect.forkChild(Scope.close(scope, Exit.void))
+      while (container.snapshot().status !== "draining") yield* Effect.yieldNow
+      expect(yield* second.send(frameRequest())).toMatchObject({ error_code: "SHUTTING_DOWN" })
+      expect(closing.pollUnsafe()).toBeUndefined()
+
+      yield* Deferred.succeed(release, undefined)
+      const answered = (yield* Fiber.join(inFlight)) as Record<string, any>
+      expect(answered).toMatchObject({ error: null, frame_id: 7 })
+      expect(answered["detections"]).toHaveLength(1)
+      yield* Fiber.join(closing)
+      expect(container.snapshot()).toMatchObject({ status: "stopped", total_requests: 2 })
+      expect(yield* Effect.flip(memory.connect)).toMatchObject({ _tag: "NotConnected" })
+    }))
+})
