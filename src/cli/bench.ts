@@ -8,6 +8,7 @@ import * as path from "node:path"
 import { Command, Flag } from "effect/cli"
 import { Console, Effect, Option } from "effect"
 import { encodeMessage } from "../contract/codec.js"
+import { frameByteLength, minStride } from "../frames/Frame.js"
 import { sharedMemoryDir } from "../frames/publish.js"
 import { type ConnectionMode, type LoadOptions, type LoadProgress, type LoadResult, runLoad } from "../ipc/loadgen.js"
 import { ClientError, openConnection } from "../ipc/ModelClient.js"
@@ -16,6 +17,7 @@ import { type StageSummary, stageTimes, type StageTimes, summariseStages } from 
 import {
   type CliEnvironment,
   CliFailure,
+  clientFlags,
   defaultIs,
   ExitCode,
   imageOption,
@@ -24,14 +26,12 @@ import {
   positiveFlags,
   publishImage,
   resolveSocket,
-  socketOption,
-  timeoutOption,
   unreachable,
   usage
 } from "./common.js"
 
 const options = (env: CliEnvironment) => ({
-  socket: socketOption(env),
+  ...clientFlags(env),
   concurrency: Flag.Int("concurrency").pipe(
     Flag.withAlias("c"),
     Flag.withDescription(`closed loop: concurrent clients, each with one request outstanding${defaultIs(8)}`),
@@ -69,7 +69,6 @@ const options = (env: CliEnvironment) => ({
     Flag.withDescription("model to ask for (default: the one the socket name vas_model_{id}.sock says, else the container's health answer)"),
     Flag.optional
   ),
-  timeoutMs: timeoutOption,
   json: jsonOption
 })
 
@@ -78,7 +77,7 @@ const scratchFrame = (width: number, height: number) =>
   Effect.acquireRelease(
     Effect.sync(() => {
       const p = path.join(sharedMemoryDir(), `ruth-bench-${process.pid}.nv12`)
-      fs.writeFileSync(p, Buffer.alloc(width * height + width * Math.ceil(height / 2), 128))
+      fs.writeFileSync(p, Buffer.alloc(frameByteLength("NV12", width, height, minStride("NV12", width)), 128))
       return p
     }),
     (p) => Effect.sync(() => fs.rmSync(p, { force: true }))

@@ -3,7 +3,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { Flag } from "effect/cli"
 import { Config, Data, Effect, Option } from "effect"
-import { defaults, modelIdOfSocketPath, socketPathFor } from "../config/RuntimeConfig.js"
+import { defaults, modelIdOfSocketPath, type RuntimeSettings, socketPathFor, variableOf } from "../config/RuntimeConfig.js"
 import { imageToNv12 } from "../frames/image.js"
 import { publishExportDir, publishRaw, sharedMemoryDir } from "../frames/publish.js"
 import { type ClientError, makeClient } from "../ipc/ModelClient.js"
@@ -56,16 +56,20 @@ const variable = (name: string) =>
     Effect.orElseSucceed(() => Option.none<string>())
   )
 
-/** The variables `serve`'s help shows the values of (those it has flags for). */
-export const SERVE_VARIABLES = [
-  "RUTH_MAX_INFLIGHT",
-  "RUTH_REQUEST_TIMEOUT_MS",
-  "RUTH_MAX_FRAME_AGE_MS",
-  "RUTH_PER_CAMERA",
-  "RUTH_STREAMS",
-  "RUTH_MAX_BATCH",
-  "RUTH_MAX_QUEUE_DELAY_MS"
-] as const
+/** The scheduling and limit settings `serve` has flags for (its help shows their variables' values). */
+export const SERVED_SETTINGS = [
+  "maxInflight",
+  "requestTimeoutMs",
+  "maxFrameAgeMs",
+  "perCamera",
+  "streams",
+  "maxBatch",
+  "maxQueueDelayMs"
+] as const satisfies ReadonlyArray<keyof RuntimeSettings>
+export type ServedSetting = (typeof SERVED_SETTINGS)[number]
+
+/** The variables of `SERVED_SETTINGS`, as the settings' table names them. */
+export const SERVE_VARIABLES: ReadonlyArray<string> = SERVED_SETTINGS.flatMap((key) => variableOf(key) ?? [])
 
 export const readCliEnvironment: Effect.Effect<CliEnvironment> = Effect.gen(function*() {
   const modelId = yield* variable("RUTH_MODEL_ID")
@@ -125,6 +129,9 @@ export const timeoutOption = Flag.Int("timeout-ms").pipe(
   Flag.withDescription(`give up on a reply after this many milliseconds${defaultIs(TIMEOUT_MS)}`),
   Flag.withDefault(TIMEOUT_MS)
 )
+
+/** The flags every command that talks to a container starts with: where, and how long to wait. */
+export const clientFlags = (env: CliEnvironment) => ({ socket: socketOption(env), timeoutMs: timeoutOption })
 
 export const jsonOption = Flag.Boolean("json").pipe(Flag.withDefault(false), Flag.withDescription("print one JSON object instead of text"))
 

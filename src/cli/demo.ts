@@ -187,7 +187,7 @@ export const demoCommand = Command.make("demo", options, (o) =>
 
     // A container that fails to start ends the demo with its reason instead of a wait for health.
     yield* Effect.raceFirst(demo, stopped)
-    // Serve until the container stops: its own SIGINT/SIGTERM handler drains it.
+    // Serve until the container stops: NodeRuntime.runMain interrupts on SIGINT/SIGTERM, which drains it.
     if (!o.once) yield* Fiber.join(container)
   }).pipe(Effect.scoped)
 ).pipe(Command.withDescription("Serve the bundled text-detection model, send it the bundled scenes, print what it finds."))

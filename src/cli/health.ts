@@ -2,7 +2,7 @@
 import { Command } from "effect/cli"
 import { Console, Effect } from "effect"
 import { type HealthResponse, makeClient } from "../ipc/ModelClient.js"
-import { type CliEnvironment, CliFailure, ExitCode, jsonOption, positiveFlags, resolveSocket, socketOption, timeoutOption, unreachable } from "./common.js"
+import { type CliEnvironment, CliFailure, clientFlags, ExitCode, jsonOption, positiveFlags, resolveSocket, unreachable } from "./common.js"
 
 /** Health as one line for a person; the scheduler's drops when there were any (this runtime's servers). */
 export const describeHealth = (health: HealthResponse): string => {
@@ -20,7 +20,7 @@ export const describeHealth = (health: HealthResponse): string => {
 
 export const healthCommand = (env: CliEnvironment) => Command.make(
   "health",
-  { socket: socketOption(env), timeoutMs: timeoutOption, json: jsonOption },
+  { ...clientFlags(env), json: jsonOption },
   ({ json, socket, timeoutMs }) =>
     Effect.gen(function*() {
       yield* positiveFlags({ integers: { "--timeout-ms": timeoutMs } })

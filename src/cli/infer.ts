@@ -12,6 +12,7 @@ import { makeClient } from "../ipc/ModelClient.js"
 import {
   type CliEnvironment,
   CliFailure,
+  clientFlags,
   defaultIs,
   ExitCode,
   imageOption,
@@ -20,14 +21,12 @@ import {
   publishImage,
   type PublishedImage,
   resolveSocket,
-  socketOption,
-  timeoutOption,
   unreachable,
   usage
 } from "./common.js"
 
 const options = (env: CliEnvironment) => ({
-  socket: socketOption(env),
+  ...clientFlags(env),
   frame: Flag.String("frame").pipe(
     Flag.withDescription("path of a frame already in shared memory (raw file or frame-export directory)"),
     Flag.optional
@@ -47,8 +46,7 @@ const options = (env: CliEnvironment) => ({
   modelId: Flag.String("model-id").pipe(
     Flag.withDescription("model to ask for (default: the one the socket name vas_model_{id}.sock says, else the container's health answer)"),
     Flag.optional
-  ),
-  timeoutMs: timeoutOption
+  )
 })
 
 export const inferCommand = (env: CliEnvironment) => Command.make("infer", options(env), (o) =>

@@ -1,27 +1,42 @@
 /** `ruth-model serve`: a model.yaml + weights served by the built-in backend, no code. */
 import { Command, Flag } from "effect/cli"
 import { Effect, Option } from "effect"
-import { defaults, type FlagNames, InvalidSettings, MissingModelId } from "../config/RuntimeConfig.js"
+import { defaults, type FlagNames, InvalidSettings, MissingModelId, modelYamlKeyOf, variableOf } from "../config/RuntimeConfig.js"
 import type { LaunchOptions } from "../container/ModelContainer.js"
 import * as ModelContainer from "../container/ModelContainer.js"
-import { type CliEnvironment, CliFailure, defaultIs, SERVE_VARIABLES } from "./common.js"
+import { type CliEnvironment, CliFailure, defaultIs, SERVED_SETTINGS, type ServedSetting } from "./common.js"
 import { modelsDirOption, resolveModelsDir } from "./models.js"
 
 /** An optional flag with its description. */
 const described = <A>(option: Flag.Flag<A>, description: string) =>
   option.pipe(Flag.withDescription(description), Flag.optional)
 
+/** What each of `serve`'s setting flags is: its kind, its name, what it does. */
+const SETTING_FLAGS: { readonly [K in ServedSetting]: readonly ["int" | "string", string, string] } = {
+  maxInflight: ["int", "max-inflight", "requests admitted at once; more are answered OVERLOADED"],
+  requestTimeoutMs: ["int", "request-timeout-ms", "a request's deadline in milliseconds"],
+  maxFrameAgeMs: ["int", "max-frame-age-ms", "freshness budget: older frames are answered FRAME_EXPIRED, never run; 0 = off"],
+  perCamera: ["string", "per-camera", "all | latest: with latest, a newer frame of a camera answers its waiting older one SUPERSEDED"],
+  streams: ["int", "streams", "model runs at once, one session each"],
+  maxBatch: ["int", "max-batch", "waiting frames run as one batch, at most this many"],
+  maxQueueDelayMs: ["int", "max-queue-delay-ms", "how long a batch may wait for more frames, in milliseconds"]
+}
+
 /**
  * A scheduling or limit flag: what it does, then its default as a value — the variable's when it
- * is set, else the built-in one, which a model.yaml key can also replace.
+ * is set, else the built-in one, which a model.yaml key can also replace (variable, key and
+ * default from the settings' own tables).
  */
-const setting = <A>(option: Flag.Flag<A>, what: string, variable: (typeof SERVE_VARIABLES)[number], yamlKey: string, builtIn: string | number, env: CliEnvironment) => {
-  const fromEnv = env.settings[variable]
+const setting = (key: ServedSetting, env: CliEnvironment): Flag.Flag<Option.Option<string | number>> => {
+  const [kind, name, what] = SETTING_FLAGS[key]
+  const variable = variableOf(key)
+  const fromEnv = variable === undefined ? undefined : env.settings[variable]
+  const flag: Flag.Flag<string | number> = kind === "int" ? Flag.Int(name) : Flag.String(name)
   return described(
-    option,
+    flag,
     fromEnv !== undefined
       ? `${what} (default: ${fromEnv}, from ${variable})`
-      : `${what} (default: ${builtIn}, unless ${variable} or model.yaml's ${yamlKey} is set)`
+      : `${what} (default: ${defaults[key]}, unless ${variable} or model.yaml's ${modelYamlKeyOf(key)} is set)`
   )
 }
 
@@ -38,55 +53,17 @@ const options = (env: CliEnvironment) => ({
     Flag.String("socket-dir"),
     `where the socket goes${defaultIs(env.socketDir, { name: "RUTH_SOCKET_DIR", set: env.socketDirFromEnv })}`
   ),
-  maxInflight: setting(
-    Flag.Int("max-inflight"),
-    "requests admitted at once; more are answered OVERLOADED",
-    "RUTH_MAX_INFLIGHT", "limits.max_inflight", defaults.maxInflight, env
-  ),
-  requestTimeoutMs: setting(
-    Flag.Int("request-timeout-ms"),
-    "a request's deadline in milliseconds",
-    "RUTH_REQUEST_TIMEOUT_MS", "limits.request_timeout_ms", defaults.requestTimeoutMs, env
-  ),
-  maxFrameAgeMs: setting(
-    Flag.Int("max-frame-age-ms"),
-    "freshness budget: older frames are answered FRAME_EXPIRED, never run; 0 = off",
-    "RUTH_MAX_FRAME_AGE_MS", "scheduling.max_frame_age_ms", defaults.maxFrameAgeMs, env
-  ),
-  perCamera: setting(
-    Flag.String("per-camera"),
-    "all | latest: with latest, a newer frame of a camera answers its waiting older one SUPERSEDED",
-    "RUTH_PER_CAMERA", "scheduling.per_camera", defaults.perCamera, env
-  ),
-  streams: setting(
-    Flag.Int("streams"),
-    "model runs at once, one session each",
-    "RUTH_STREAMS", "scheduling.streams", defaults.streams, env
-  ),
-  maxBatch: setting(
-    Flag.Int("max-batch"),
-    "waiting frames run as one batch, at most this many",
-    "RUTH_MAX_BATCH", "scheduling.max_batch", defaults.maxBatch, env
-  ),
-  maxQueueDelayMs: setting(
-    Flag.Int("max-queue-delay-ms"),
-    "how long a batch may wait for more frames, in milliseconds",
-    "RUTH_MAX_QUEUE_DELAY_MS", "scheduling.max_queue_delay_ms", defaults.maxQueueDelayMs, env
-  )
+  ...(Object.fromEntries(SERVED_SETTINGS.map((key) => [key, setting(key, env)])) as {
+    readonly [K in ServedSetting]: Flag.Flag<Option.Option<string | number>>
+  })
 })
 
 /** How `serve` spells the settings it takes, so a problem names the flag that was typed. */
 const flagNames = {
   modelId: "--model-id",
   socketDir: "--socket-dir",
-  maxInflight: "--max-inflight",
-  requestTimeoutMs: "--request-timeout-ms",
-  maxFrameAgeMs: "--max-frame-age-ms",
-  perCamera: "--per-camera",
-  streams: "--streams",
-  maxBatch: "--max-batch",
-  maxQueueDelayMs: "--max-queue-delay-ms"
-} as const satisfies FlagNames
+  ...Object.fromEntries(SERVED_SETTINGS.map((key) => [key, `--${SETTING_FLAGS[key][1]}`]))
+} as { readonly [K in "modelId" | "socketDir" | ServedSetting]: string } satisfies FlagNames
 
 /** A bad or missing flag is usage (2); anything else that stops the start (environment, model.yaml, socket) is 1. */
 const exitCodeOf = (error: { readonly _tag: string }): number =>

@@ -35,6 +35,10 @@ const MODEL_YAML_SETTINGS: ReadonlyArray<readonly [keyof RuntimeSettingsInput, s
   ["maxQueueDelayMs", "scheduling.max_queue_delay_ms", (c) => c.scheduling.max_queue_delay_ms]
 ]
 
+/** The model.yaml key that sets a runtime setting, if any. */
+export const modelYamlKeyOf = (key: keyof RuntimeSettingsInput): string | undefined =>
+  MODEL_YAML_SETTINGS.find(([k]) => k === key)?.[1]
+
 /** The runtime settings a model.yaml contributes (below the environment and flags), named by their keys there. */
 export const settingsFromModel = (model: LoadedModelConfig): ModelYamlSettings => {
   const values: Record<string, unknown> = {}

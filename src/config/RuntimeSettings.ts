@@ -31,7 +31,10 @@ export interface RuntimeSettings {
   readonly heartbeatDir: string
   /** Bytes of free frame buffers kept for reuse. */
   readonly framePoolBytes: number
-  /** Install SIGTERM/SIGINT handlers that drain and stop the container. */
+  /**
+   * Once the container is stopping (a signal through `NodeRuntime.runMain`, or `shutdown`), a further
+   * SIGTERM/SIGINT exits at once (128 + its number); false: the container never touches signals.
+   */
   readonly handleSignals: boolean
   /** Freshness budget: a frame older than this (by its `timestamp`) when the model could start on it is FRAME_EXPIRED; 0 = off. */
   readonly maxFrameAgeMs: number
@@ -205,6 +208,9 @@ const specs: { readonly [K in keyof RuntimeSettings]: Spec<RuntimeSettings[K]> }
 }
 
 const settingKeys = Object.keys(specs) as ReadonlyArray<keyof RuntimeSettings>
+
+/** The environment variable a setting is read from (the first, where it has several), if any. */
+export const variableOf = (key: keyof RuntimeSettings): string | undefined => specs[key].env?.[0]
 
 // ---------------------------------------------------------------------------
 // Sources and their errors

@@ -384,14 +384,26 @@ const makeFileReader = (roots: ReadonlyArray<string>, pool: BufferPool): FrameRe
     return { reference, format: geometry.format, width, height, stride: geometry.stride, data }
   }
 
-  /** One read of `frame.meta`: its v1 bytes, and its times (when it was written and renamed in). */
-  const readMeta = (dirReal: string, shownDir: string): { readonly bytes: Buffer; readonly stat: fs.BigIntStats } | Stop => {
-    const shown = path.join(shownDir, "frame.meta")
-    const checked = resolveConfined(path.join(dirReal, "frame.meta"), shown, true)
+  /**
+   * Opens `name` in a frame-export directory (confined to the frame roots, named `shown` in
+   * messages), hands it to `use` and closes it.
+   */
+  const withFileIn = <A>(dirReal: string, shownDir: string, name: string, use: (opened: Opened, shown: string) => A | Stop): A | Stop => {
+    const shown = path.join(shownDir, name)
+    const checked = resolveConfined(path.join(dirReal, name), shown, true)
     if (isStop(checked)) return checked
     const opened = openChecked(checked, shown)
     if (isStop(opened)) return opened
     try {
+      return use(opened, shown)
+    } finally {
+      fs.closeSync(opened.fd)
+    }
+  }
+
+  /** One read of `frame.meta`: its v1 bytes, and its times (when it was written and renamed in). */
+  const readMeta = (dirReal: string, shownDir: string): { readonly bytes: Buffer; readonly stat: fs.BigIntStats } | Stop =>
+    withFileIn(dirReal, shownDir, "frame.meta", (opened, shown) => {
       if (opened.stat.size < FRAME_META_BYTES) {
         return new Abort(
           new FrameInvalid({ path: shown, reason: `header has ${opened.stat.size} bytes, expected at least ${FRAME_META_BYTES}` })
@@ -401,10 +413,7 @@ const makeFileReader = (roots: ReadonlyArray<string>, pool: BufferPool): FrameRe
       const got = readUpTo(opened.fd, bytes, FRAME_META_BYTES, shown)
       if (got instanceof Abort) return got
       return got === FRAME_META_BYTES ? { bytes, stat: opened.stat } : torn
-    } finally {
-      fs.closeSync(opened.fd)
-    }
-  }
+    })
 
   /**
    * The frame a header describes, if the request may use it. Identity comes
@@ -463,24 +472,15 @@ const makeFileReader = (roots: ReadonlyArray<string>, pool: BufferPool): FrameRe
     header: FrameMetaHeader,
     bytes: number,
     metaStat: fs.BigIntStats
-  ): Uint8Array | Stop => {
-    const shown = path.join(shownDir, "frame.data")
-    const checked = resolveConfined(path.join(dirReal, "frame.data"), shown, true)
-    if (isStop(checked)) return checked
-    const opened = openChecked(checked, shown)
-    if (isStop(opened)) return opened
-    try {
-      const { fd, stat } = opened
+  ): Uint8Array | Stop =>
+    withFileIn(dirReal, shownDir, "frame.data", ({ fd, stat }, shown) => {
       if (stat.size !== header.dataSize || stat.mtimeNs > metaStat.mtimeNs || stat.ctimeNs > metaStat.ctimeNs) return torn
       const data = pool.acquire(bytes)
       const problem = verifyData(fd, data, bytes, header, shown)
       if (problem === undefined) return data
       pool.release(data)
       return problem
-    } finally {
-      fs.closeSync(opened.fd)
-    }
-  }
+    })
 
   /** Reads `bytes` of frame.data into `data`; why it is not the header's frame, if it is not. */
   const verifyData = (fd: number, data: Uint8Array, bytes: number, header: FrameMetaHeader, shown: string): Stop | undefined => {

@@ -313,7 +313,7 @@ export const make = (options: Partial<SchedulerOptions> = {}): Effect.Effect<Sch
     }
 
     /** Starts waiting tickets while streams are free, answering at once those that can no longer be useful. */
-    const dispatch = () => {
+    const dispatchOnce = () => {
       while (free.length > 0 && ring.length > 0) {
         const t = now()
         if (holding(t)) return
@@ -325,6 +325,26 @@ export const make = (options: Partial<SchedulerOptions> = {}): Effect.Effect<Sch
           else members.push(w)
         }
         if (members.length > 0) start(members, t)
+      }
+    }
+
+    /**
+     * `dispatchOnce`, never nested: Effect 4 runs a resumed fiber inside the resumer, so a drop or a
+     * start can run a caller that submits again (or a work that ends) before this dispatch is done
+     * with the stream it saw free. Such a call only asks for another pass.
+     */
+    let dispatching = false
+    let again = false
+    const dispatch = () => {
+      if (dispatching) return void (again = true)
+      dispatching = true
+      try {
+        do {
+          again = false
+          dispatchOnce()
+        } while (again)
+      } finally {
+        dispatching = false
       }
     }
 
@@ -358,10 +378,11 @@ export const make = (options: Partial<SchedulerOptions> = {}): Effect.Effect<Sch
             dropped.superseded++
             return new Superseded({ cameraId: camera })
           }
-          queue.length = 0
-          waitingCount--
+          // The queue holds the newer one before the older is answered: answering may run its caller at once.
+          queue[0] = w
           dropped.superseded++
           drop(older, new Superseded({ cameraId: camera }))
+          return undefined
         }
       }
       queue.push(w)
@@ -408,7 +429,8 @@ export const make = (options: Partial<SchedulerOptions> = {}): Effect.Effect<Sch
         const worked = Effect.suspend(() => restore(Effect.isEffect(work) ? work : work(w.slot!))).pipe(
           Effect.ensuring(Effect.sync(() => finish(w)))
         )
-        if (free.length > 0 && ring.length === 0 && delay === 0) {
+        // Not while a dispatch is under way (this caller was resumed inside it): it may be about to take that stream.
+        if (free.length > 0 && ring.length === 0 && delay === 0 && !dispatching) {
           start([w], t)
           return worked
         }

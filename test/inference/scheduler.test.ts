@@ -366,6 +366,39 @@ describe("Scheduler", () => {
         expect(yield* Fiber.join(c)).toBe("c1 done")
       }))
 
+    it.effect("a refused ticket whose caller sends again at once (resumed inside the dispatch) does not start a second turn on the one stream", () =>
+      Effect.gen(function*() {
+        // Effect 4 runs a resumed fiber inside the resumer: dropping x1 runs its caller, which submits
+        // c1 while the dispatch that dropped x1 is still filling a batch for the stream it saw free.
+        yield* TestClock.setTime(T0)
+        const scheduler = yield* Scheduler.make({ maxBatch: 2, maxFrameAgeMs: 200 })
+        const log: Array<string> = []
+        const first = yield* Deferred.make<void>()
+        const gate = yield* Deferred.make<void>()
+        const a = yield* submitTo(scheduler, "A", slotWork(log, "a1", first))
+        const d = yield* submitTo(scheduler, "D", slotWork(log, "d1", gate))
+        const x = yield* Effect.forkChild(
+          scheduler.run({ camera_id: "X", timestamp: stamp(150) }, slotWork(log, "x1", gate)).pipe(
+            Effect.catch(() =>
+              Effect.flatMap(Clock.currentTimeMillis, (now) =>
+                scheduler.run({ camera_id: "C", timestamp: now / 1000 }, slotWork(log, "c1", gate))
+              )
+            )
+          )
+        )
+        yield* settle
+        yield* TestClock.adjust(100) // x1 is 250 ms old now: expired at its turn; d1 100 ms
+        yield* Deferred.succeed(first, undefined)
+        yield* settle
+        expect(yield* Fiber.join(a)).toBe("a1 done")
+        // d1 and c1 share the one stream as one batch (not two turns at once, one on no stream); x1 never ran.
+        expect(log.slice(2)).toEqual(["d1@0/2", "c1@0/2", "run d1+c1"])
+        yield* Deferred.succeed(gate, undefined)
+        expect(yield* Fiber.join(d)).toBe("d1 done")
+        expect(yield* Fiber.join(x)).toBe("c1 done")
+        expect(scheduler.dropped().expired).toBe(1)
+      }))
+
     it.effect("max_batch: waiting tickets of different cameras start together and run as one execute; each gets its own output", () =>
       Effect.gen(function*() {
         yield* TestClock.setTime(T0)
