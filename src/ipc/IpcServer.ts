@@ -4,9 +4,12 @@
  * `MessageHandler` turns each decoded event into a reply.
  *
  * Written the way Effect's own `SocketServer` / `NodeSocketServer` are: a
- * service tag, a scoped `make` and a `layer`. Every connection and every
- * request runs in a fiber owned by the server's scope (a `FiberSet` each);
- * deadlines are on Effect's clock. Closing the scope drains: the socket goes,
+ * service tag, a scoped `make` and a `layer`. Every request that waits runs in
+ * a fiber owned by the server's scope (a `FiberSet`), and so do its deadline
+ * and the server's closes of connections; an open connection is socket
+ * callbacks, not a fiber (see Connection.ts: a suspended fiber per connection
+ * costs a connect-per-request caller a quarter more CPU). Deadlines and the
+ * idle sweep are on Effect's clock. Closing the scope drains: the socket goes,
  * new requests are answered `onShutdown`, requests in flight get the drain
  * deadline to finish, then every connection closes gracefully.
  */
@@ -15,7 +18,7 @@ import * as net from "node:net"
 import { type Duplex, duplexPair } from "node:stream"
 import { Clock, Context, Data, Effect, FiberSet, Layer, type Scope } from "effect"
 import { encodeMessage, FrameDecoder, parseJson } from "../contract/codec.js"
-import { type MessageHandler, type Reply, serveConnection } from "./Connection.js"
+import { type MessageHandler, type Reply, serveConnection, type OpenConnection } from "./Connection.js"
 import { claimSocketPath, releaseSocketPath, type SocketPathError } from "./socketPath.js"
 
 export type { MessageHandler, Reply } from "./Connection.js"
@@ -56,7 +59,7 @@ interface Listening {
 
 /**
  * The server around a listener: `listen` is given `accept` (serve one connected stream) and starts
- * listening. Every connection and request runs in a fiber of this scope; closing the scope stops
+ * listening. Requests, deadlines and closes run in fibers of this scope; closing the scope stops
  * the listener, answers new requests `onShutdown`, lets requests in flight finish within
  * `drainTimeoutMs`, then closes every connection gracefully.
  */
@@ -68,15 +71,23 @@ const serveOn = <R, E>(
   Effect.gen(function*() {
     const clock = yield* Clock.Clock
     const log = Effect.runForkWith(yield* Effect.context<never>())
-    const connections = yield* FiberSet.make<void>()
+    /** Connections being closed by the server (idle), each close in a fiber. */
+    const closing = yield* FiberSet.make<void>()
     const requests = yield* FiberSet.make<Reply>()
     const deadlines = yield* FiberSet.make<void>()
     // Effect 4: fibers run with the captured context (Effect 3 captured a Runtime), and at once, until they suspend.
-    const runConnection = yield* FiberSet.runtime(connections)<never>()
+    const runClose = yield* FiberSet.runtime(closing)<never>()
     const runRequest = yield* FiberSet.runtime(requests)<R>()
     const runDeadline = yield* FiberSet.runtime(deadlines)<never>()
     /** The scope is closing: no new connections, new events answered `onShutdown`. */
     let draining = false
+    /** Open connections: for the idle sweep (one timer for all of them, not one per connection) and the drain. */
+    const open = new Set<OpenConnection>()
+    const sweepEvery = Math.max(25, Math.min(1_000, Math.floor(options.idleTimeoutMs / 4)))
+    yield* Effect.sync(() => {
+      const now = clock.currentTimeMillisUnsafe()
+      for (const connection of open) connection.closeIfIdle(now)
+    }).pipe(Effect.andThen(Effect.sleep(sweepEvery)), Effect.forever, Effect.forkScoped)
 
     const context = {
       handler,
@@ -86,11 +97,16 @@ const serveOn = <R, E>(
       runRequest,
       runDeadline,
       isDraining: () => draining,
-      logDefect: (cause: unknown) => void log(Effect.logError("a request ended in a defect; answered INFERENCE_FAILED", cause))
+      logDefect: (cause: unknown) => void log(Effect.logError("a request ended in a defect; answered INFERENCE_FAILED", cause)),
+      track: (connection: OpenConnection) => {
+        open.add(connection)
+        return () => void open.delete(connection)
+      },
+      runClose: (close: Effect.Effect<void>) => void runClose(close)
     }
     const listening = yield* listen((stream) => {
       if (draining) return void stream.destroy()
-      runConnection(serveConnection(stream, context))
+      serveConnection(stream, context)
     })
 
     // Runs before the fiber sets close (registered after them): they interrupt whatever is left.
@@ -110,15 +126,15 @@ const serveOn = <R, E>(
         if (!drained) {
           yield* Effect.logWarning(`drain deadline passed with ${yield* FiberSet.size(requests)} request(s) in flight; closing them`)
         }
-        // Each connection's fiber, interrupted, closes its connection gracefully and within a bound.
-        yield* FiberSet.clear(connections)
+        // Every connection closes gracefully and within a bound (those the idle sweep is closing too).
+        yield* Effect.forEach([...open], (connection) => connection.close, { concurrency: "unbounded", discard: true })
       })
     )
 
     return IpcServer.of({
       socketPath: listening.socketPath,
       inFlight: FiberSet.size(requests),
-      connections: FiberSet.size(connections)
+      connections: Effect.sync(() => open.size)
     })
   })
 

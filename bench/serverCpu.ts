@@ -1,0 +1,115 @@
+/**
+ * The server's own CPU per request, for two checkouts of this repository side by side: the runtime
+ * with a no-op handler (`bench/servers/ours.ts`, frames in memory) of checkout A and of checkout B,
+ * alternated round by round under the same load. CPU time per answer (user + system, read from
+ * /proc) is steadier than req/s on a shared machine: it does not depend on who else got the cores.
+ *
+ *   npx tsx bench/serverCpu.ts --a DIR --b DIR [--rounds 5] [--seconds 3] [--connections 8] [--persistent]
+ *
+ * A and B default to this checkout; give B an older checkout (e.g. a `git worktree` of main) to
+ * see what a change costs per request.
+ */
+import type { ChildProcess } from "node:child_process"
+import { spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import { encodeMessage } from "../src/contract/codec.js"
+import { runLoad } from "../src/ipc/loadgen.js"
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+const arg = (name: string, fallback: string) => {
+  const i = process.argv.indexOf(`--${name}`)
+  return i > 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback
+}
+const checkouts = { A: path.resolve(arg("a", path.join(here, ".."))), B: path.resolve(arg("b", path.join(here, ".."))) }
+const rounds = Number(arg("rounds", "5"))
+const seconds = Number(arg("seconds", "3"))
+const connections = Number(arg("connections", "8"))
+const connectPerRequest = !process.argv.includes("--persistent")
+
+const WIDTH = 640
+const HEIGHT = 360
+const ticks = 100 // USER_HZ
+
+/** user + system CPU seconds of a process so far. */
+const cpuOf = (pid: number): number => {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
+  return (Number(fields[11]) + Number(fields[12])) / ticks
+}
+
+const start = async (checkout: string, dir: string, frame: string): Promise<{ child: ChildProcess; socket: string }> => {
+  const socket = path.join(dir, "vas_model_bench.sock")
+  fs.rmSync(socket, { force: true })
+  const child = spawn(
+    process.execPath,
+    ["--conditions=source", "--import", "tsx", path.join(checkout, "bench/servers/ours.ts"), dir, "bench", "memory", frame],
+    { stdio: ["ignore", "ignore", "inherit"], cwd: checkout }
+  )
+  const deadline = Date.now() + 20_000
+  while (!fs.existsSync(socket)) {
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`${checkout}: server did not start`)
+    await new Promise((r) => setTimeout(r, 25))
+  }
+  return { child, socket }
+}
+
+const stop = (child: ChildProcess) =>
+  new Promise<void>((resolve) => {
+    if (child.exitCode !== null) return resolve()
+    child.once("exit", () => resolve())
+    child.kill("SIGTERM")
+  })
+
+const median = (xs: ReadonlyArray<number>) => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
+}
+
+const main = async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ruth-bench-cpu-"))
+  const frame = path.join(fs.existsSync("/dev/shm") ? "/dev/shm" : dir, `ruth-bench-cpu-${process.pid}.nv12`)
+  fs.writeFileSync(frame, Buffer.alloc((WIDTH * HEIGHT * 3) / 2, 128))
+  const message = encodeMessage({
+    frame_reference: frame,
+    frame_metadata: { width: WIDTH, height: HEIGHT, format: "NV12", frame_id: 1 },
+    camera_id: "bench",
+    model_id: "bench",
+    timestamp: Date.now() / 1000
+  })
+  const results: Record<"A" | "B", { us: Array<number>; rps: Array<number> }> = { A: { us: [], rps: [] }, B: { us: [], rps: [] } }
+  try {
+    for (let round = 0; round < rounds; round++) {
+      for (const which of round % 2 === 0 ? (["A", "B"] as const) : (["B", "A"] as const)) {
+        const serverDir = path.join(dir, which)
+        fs.mkdirSync(serverDir, { recursive: true })
+        const server = await start(checkouts[which], serverDir, frame)
+        try {
+          await runLoad({ socketPath: server.socket, concurrency: connections, durationMs: 500, connectPerRequest, message })
+          const before = cpuOf(server.child.pid!)
+          const r = await runLoad({ socketPath: server.socket, concurrency: connections, durationMs: seconds * 1000, connectPerRequest, message })
+          const cpu = cpuOf(server.child.pid!) - before
+          if (r.failures > 0) throw new Error(`${which}: ${r.failures} failures (${r.firstFailure})`)
+          results[which].us.push((cpu / r.requests) * 1e6)
+          results[which].rps.push(r.requests / seconds)
+          console.log(`round ${round + 1} ${which}: ${Math.round(r.requests / seconds)} req/s, server CPU ${((cpu / r.requests) * 1e6).toFixed(1)} µs/request`)
+        } finally {
+          await stop(server.child)
+        }
+      }
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+    fs.rmSync(frame, { force: true })
+  }
+  const mode = connectPerRequest ? "connect-per-request" : "persistent"
+  console.log(`\n${os.availableParallelism()} vCPUs, Node ${process.version}; ${connections} clients, ${mode}, ${rounds} rounds of ${seconds} s`)
+  console.log(`A = ${checkouts.A}\nB = ${checkouts.B}`)
+  for (const which of ["A", "B"] as const) {
+    console.log(`${which}: server CPU median ${median(results[which].us).toFixed(1)} µs/request (${results[which].us.map((u) => u.toFixed(1)).join(", ")}), req/s median ${Math.round(median(results[which].rps))}`)
+  }
+  console.log(`A / B CPU per request: ${(median(results.A.us) / median(results.B.us)).toFixed(3)}`)
+}
+
+void main()
