@@ -57,19 +57,30 @@ const startServer = async (kind: ServerKind, dir: string, frame: string): Promis
   const env = kind === "minimal"
     ? { ...process.env, RUTH_MODEL_ID: "bench", RUTH_SOCKET_DIR: dir, RUTH_HEARTBEAT_DIR: dir, RUTH_MAX_INFLIGHT: "1024" }
     : process.env
-  const child = spawn(process.execPath, ["--conditions=source", "--import", "tsx", path.join(here, script), ...args], {
+  return { child: await spawnServer(path.join(here, script), args, socket, env), socket }
+}
+
+/** Runs a server script (TypeScript, through tsx, from its own checkout's sources) until its socket appears. */
+export const spawnServer = async (
+  script: string,
+  args: ReadonlyArray<string>,
+  socket: string,
+  env: NodeJS.ProcessEnv = process.env
+): Promise<ChildProcess> => {
+  const child = spawn(process.execPath, ["--conditions=source", "--import", "tsx", script, ...args], {
     stdio: ["ignore", "ignore", "inherit"],
-    env
+    env,
+    cwd: path.dirname(script)
   })
   const deadline = Date.now() + 20_000
   while (!fs.existsSync(socket)) {
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`${kind} server did not start`)
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`${script} did not start`)
     await new Promise((r) => setTimeout(r, 25))
   }
-  return { child, socket }
+  return child
 }
 
-const stopServer = (child: ChildProcess) =>
+export const stopServer = (child: ChildProcess) =>
   new Promise<void>((resolve) => {
     if (child.exitCode !== null) return resolve()
     child.once("exit", () => resolve())

@@ -10,19 +10,17 @@
  * see what a change costs per request.
  */
 import type { ChildProcess } from "node:child_process"
-import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { encodeMessage } from "../src/contract/codec.js"
 import { runLoad } from "../src/ipc/loadgen.js"
+import { option } from "./cli.js"
+import { spawnServer, stopServer } from "./ipc.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
-const arg = (name: string, fallback: string) => {
-  const i = process.argv.indexOf(`--${name}`)
-  return i > 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback
-}
+const arg = (name: string, fallback: string) => option(name) ?? fallback
 const checkouts = { A: path.resolve(arg("a", path.join(here, ".."))), B: path.resolve(arg("b", path.join(here, ".."))) }
 const rounds = Number(arg("rounds", "5"))
 const seconds = Number(arg("seconds", "3"))
@@ -42,25 +40,8 @@ const cpuOf = (pid: number): number => {
 const start = async (checkout: string, dir: string, frame: string): Promise<{ child: ChildProcess; socket: string }> => {
   const socket = path.join(dir, "vas_model_bench.sock")
   fs.rmSync(socket, { force: true })
-  const child = spawn(
-    process.execPath,
-    ["--conditions=source", "--import", "tsx", path.join(checkout, "bench/servers/ours.ts"), dir, "bench", "memory", frame],
-    { stdio: ["ignore", "ignore", "inherit"], cwd: checkout }
-  )
-  const deadline = Date.now() + 20_000
-  while (!fs.existsSync(socket)) {
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`${checkout}: server did not start`)
-    await new Promise((r) => setTimeout(r, 25))
-  }
-  return { child, socket }
+  return { child: await spawnServer(path.join(checkout, "bench/servers/ours.ts"), [dir, "bench", "memory", frame], socket), socket }
 }
-
-const stop = (child: ChildProcess) =>
-  new Promise<void>((resolve) => {
-    if (child.exitCode !== null) return resolve()
-    child.once("exit", () => resolve())
-    child.kill("SIGTERM")
-  })
 
 const median = (xs: ReadonlyArray<number>) => {
   const s = [...xs].sort((a, b) => a - b)
@@ -95,7 +76,7 @@ const main = async () => {
           results[which].rps.push(r.requests / seconds)
           console.log(`round ${round + 1} ${which}: ${Math.round(r.requests / seconds)} req/s, server CPU ${((cpu / r.requests) * 1e6).toFixed(1)} µs/request`)
         } finally {
-          await stop(server.child)
+          await stopServer(server.child)
         }
       }
     }
