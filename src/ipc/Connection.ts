@@ -247,21 +247,6 @@ export const serveConnection = <R>(socket: Duplex, ctx: ConnectionContext<R>): v
       ? ctx.idleTimeoutMs
       : lastActive + ctx.idleTimeoutMs - now
 
-  /** Completes when the socket has closed. */
-  const untilClosed = Effect.callback<void>((resume) => {
-    if (closed) return resume(Effect.void)
-    const onClose = () => resume(Effect.void)
-    socket.once("close", onClose)
-    return Effect.sync(() => socket.off("close", onClose))
-  })
-
-  /** Destroys the socket after `CLOSE_STALL_MS` without progress, or `CLOSE_LINGER_MS` after the close began. */
-  const lingerBound = Effect.suspend(function wait(): Effect.Effect<void> {
-    const at = Math.min(Math.max(closeStarted, lastActive) + CLOSE_STALL_MS, closeStarted + CLOSE_LINGER_MS)
-    const ms = at - clock.currentTimeMillisUnsafe()
-    return ms <= 0 ? Effect.sync(() => socket.destroy()) : Effect.andThen(Effect.sleep(ms), Effect.suspend(wait))
-  })
-
   /** Answers what was received (its request interrupted: `onShutdown`), half-closes, and waits for the socket to close, within the bound. */
   const close = Effect.suspend(() => {
     if (closed) return Effect.void
@@ -271,6 +256,20 @@ export const serveConnection = <R>(socket: Duplex, ctx: ConnectionContext<R>): v
       if (current !== undefined) current.interruptUnsafe()
       else if (!inProgress && !waitingForDrain) pump()
     }
+    // Built here, not per connection: most connections are never closed by the server.
+    /** Completes when the socket has closed. */
+    const untilClosed = Effect.callback<void>((resume) => {
+      if (closed) return resume(Effect.void)
+      const onClose = () => resume(Effect.void)
+      socket.once("close", onClose)
+      return Effect.sync(() => socket.off("close", onClose))
+    })
+    /** Destroys the socket after `CLOSE_STALL_MS` without progress, or `CLOSE_LINGER_MS` after the close began. */
+    const lingerBound = Effect.suspend(function wait(): Effect.Effect<void> {
+      const at = Math.min(Math.max(closeStarted, lastActive) + CLOSE_STALL_MS, closeStarted + CLOSE_LINGER_MS)
+      const ms = at - clock.currentTimeMillisUnsafe()
+      return ms <= 0 ? Effect.sync(() => socket.destroy()) : Effect.andThen(Effect.sleep(ms), Effect.suspend(wait))
+    })
     return Effect.raceFirst(untilClosed, lingerBound)
   })
 
