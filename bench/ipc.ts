@@ -94,6 +94,20 @@ const TARGETS: Record<string, { rps: number; label: string }> = {
   "persistent-64": { rps: 0.5, label: ">=50% rps" }
 }
 
+/** A grey 640×360 NV12 frame in shared memory (else in `dir`), and the request the benches send for it. */
+export const benchFrame = (dir: string, name: string): { readonly frame: string; readonly message: Uint8Array } => {
+  const frame = path.join(fs.existsSync("/dev/shm") ? "/dev/shm" : dir, `ruth-bench-${name}-${process.pid}.nv12`)
+  fs.writeFileSync(frame, Buffer.alloc((WIDTH * HEIGHT * 3) / 2, 128))
+  const message = encodeMessage({
+    frame_reference: frame,
+    frame_metadata: { width: WIDTH, height: HEIGHT, format: "NV12", frame_id: 0 },
+    camera_id: "bench",
+    model_id: "bench",
+    timestamp: Date.now() / 1000
+  })
+  return { frame, message }
+}
+
 /**
  * All three servers run side by side (an idle server costs nothing); each
  * configuration is measured on bare, ours and ours+shm back to back, for
@@ -116,16 +130,7 @@ export const runIpcBench = async (
   const kinds = options.servers ?? (["bare", "ours", "ours+shm"] as const)
   if (kinds[0] !== "bare") throw new Error("the first server must be bare: the others are compared with it")
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ruth-bench-ipc-"))
-  const shmDir = fs.existsSync("/dev/shm") ? "/dev/shm" : dir
-  const frame = path.join(shmDir, `ruth-bench-ipc-${process.pid}.nv12`)
-  fs.writeFileSync(frame, Buffer.alloc((WIDTH * HEIGHT * 3) / 2, 128))
-  const message = encodeMessage({
-    frame_reference: frame,
-    frame_metadata: { width: WIDTH, height: HEIGHT, format: "NV12", frame_id: 0 },
-    camera_id: "bench",
-    model_id: "bench",
-    timestamp: Date.now() / 1000
-  })
+  const { frame, message } = benchFrame(dir, "ipc")
   const servers = new Map<ServerKind, { child: ChildProcess; socket: string }>()
   const rows: Array<IpcBenchRow> = []
   try {

@@ -14,10 +14,9 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
-import { encodeMessage } from "../src/contract/codec.js"
 import { runLoad } from "../src/ipc/loadgen.js"
 import { option } from "./cli.js"
-import { spawnServer, stopServer } from "./ipc.js"
+import { benchFrame, spawnServer, stopServer } from "./ipc.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const arg = (name: string, fallback: string) => option(name) ?? fallback
@@ -27,8 +26,6 @@ const seconds = Number(arg("seconds", "3"))
 const connections = Number(arg("connections", "8"))
 const connectPerRequest = !process.argv.includes("--persistent")
 
-const WIDTH = 640
-const HEIGHT = 360
 const ticks = 100 // USER_HZ
 
 /** user + system CPU seconds of a process so far. */
@@ -50,15 +47,7 @@ const median = (xs: ReadonlyArray<number>) => {
 
 const main = async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ruth-bench-cpu-"))
-  const frame = path.join(fs.existsSync("/dev/shm") ? "/dev/shm" : dir, `ruth-bench-cpu-${process.pid}.nv12`)
-  fs.writeFileSync(frame, Buffer.alloc((WIDTH * HEIGHT * 3) / 2, 128))
-  const message = encodeMessage({
-    frame_reference: frame,
-    frame_metadata: { width: WIDTH, height: HEIGHT, format: "NV12", frame_id: 1 },
-    camera_id: "bench",
-    model_id: "bench",
-    timestamp: Date.now() / 1000
-  })
+  const { frame, message } = benchFrame(dir, "cpu")
   const results: Record<"A" | "B", { us: Array<number>; rps: Array<number> }> = { A: { us: [], rps: [] }, B: { us: [], rps: [] } }
   try {
     for (let round = 0; round < rounds; round++) {
