@@ -46,6 +46,8 @@ export interface RuntimeSettings {
   readonly maxBatch: number
   /** How long a batch may wait for more frames beyond the oldest, ms; 0 = only what already waits. */
   readonly maxQueueDelayMs: number
+  /** `host:port` where `GET /metrics` serves the Prometheus text; "" (default): no endpoint. */
+  readonly metricsAddr: string
 }
 
 export const PER_CAMERA = ["all", "latest"] as const
@@ -69,7 +71,8 @@ export const defaults = {
   perCamera: "all",
   streams: 1,
   maxBatch: 1,
-  maxQueueDelayMs: 0
+  maxQueueDelayMs: 0,
+  metricsAddr: ""
 } as const
 
 /** Model ids become file names; keep them to a safe alphabet (model.yaml's `model_id` uses the same). */
@@ -169,6 +172,13 @@ const perCamera = rule(
   `one of ${PER_CAMERA.join(", ")}`,
   (raw) => PER_CAMERA.find((p) => typeof raw === "string" && raw.trim() === p)
 )
+/** `host:port` (`[::1]:9464` for IPv6; port 0 picks a free one), split; "" turns the endpoint off. */
+export const parseListenAddress = (raw: string): { readonly host: string; readonly port: number } | undefined => {
+  const m = /^\[?([^\[\]]+?)\]?:(\d{1,5})$/.exec(raw.trim())
+  return m !== null && Number(m[2]) <= 65535 ? { host: m[1]!, port: Number(m[2]) } : undefined
+}
+const listenAddress = rule("host:port, e.g. 127.0.0.1:9464 (or empty for none)", (raw) =>
+  typeof raw === "string" && (raw.trim() === "" || parseListenAddress(raw) !== undefined) ? raw.trim() : undefined)
 const bool = rule("true or false", (raw) => (typeof raw === "boolean" ? raw : undefined))
 
 interface Spec<A> {
@@ -204,7 +214,8 @@ const specs: { readonly [K in keyof RuntimeSettings]: Spec<RuntimeSettings[K]> }
   perCamera: { env: ["RUTH_PER_CAMERA"], check: perCamera },
   streams: { env: ["RUTH_STREAMS"], check: positiveInt },
   maxBatch: { env: ["RUTH_MAX_BATCH"], check: positiveInt },
-  maxQueueDelayMs: { env: ["RUTH_MAX_QUEUE_DELAY_MS"], check: nonNegativeInt }
+  maxQueueDelayMs: { env: ["RUTH_MAX_QUEUE_DELAY_MS"], check: nonNegativeInt },
+  metricsAddr: { env: ["RUTH_METRICS_ADDR"], check: listenAddress }
 }
 
 const settingKeys = Object.keys(specs) as ReadonlyArray<keyof RuntimeSettings>

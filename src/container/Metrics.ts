@@ -4,6 +4,7 @@
  * path from one thread.
  */
 import type { ErrorCode } from "../contract/schema.js"
+import type { ContainerMetrics } from "./Prometheus.js"
 
 export type ContainerStatus = "starting" | "ready" | "draining" | "stopped"
 
@@ -24,6 +25,8 @@ export class ContainerState {
   private latencySumMs = 0
   private readonly errorsByCode: Partial<Record<ErrorCode, number>> = {}
   private readonly startedAt = Date.now()
+  /** The Prometheus series every answered request is recorded in too, when the container has them. */
+  metrics: ContainerMetrics | undefined = undefined
 
   /** Records one answered inference request. */
   record(latencyMs: number, errorCode: ErrorCode | undefined): void {
@@ -33,6 +36,7 @@ export class ContainerState {
       this.totalErrors++
       this.errorsByCode[errorCode] = (this.errorsByCode[errorCode] ?? 0) + 1
     }
+    this.metrics?.request(latencyMs, errorCode)
   }
 
   snapshot(): MetricsSnapshot {

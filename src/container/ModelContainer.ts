@@ -36,10 +36,13 @@ import * as Heartbeat from "./Heartbeat.js"
 import { InferenceHandler } from "../inference/InferenceHandler.js"
 import { ContainerState, type MetricsSnapshot } from "./Metrics.js"
 import { makePipeline } from "./pipeline.js"
+import { ContainerMetrics, type MetricsListenError, serveHttp } from "./Prometheus.js"
 
 export interface RunningContainer {
   readonly settings: RuntimeSettings
   readonly socketPath: string
+  /** Where `GET /metrics` is served (`host:port`, the port bound), when `metricsAddr` is set. */
+  readonly metricsAddress: string | undefined
   /** Status and counters, as health reports them. */
   readonly snapshot: () => MetricsSnapshot & { readonly status: ContainerState["status"] }
   /** Asks for a graceful shutdown (what `run` waits for; a signal interrupts the program instead). */
@@ -51,7 +54,7 @@ export interface RunningContainer {
 /** A running container, for as long as its layer's scope is open. */
 export class ModelContainer extends Context.Service<ModelContainer, RunningContainer>()("@ruth-ai/model-runtime/ModelContainer") {}
 
-export type StartError = SocketPathError | IpcServer.ListenError
+export type StartError = SocketPathError | IpcServer.ListenError | MetricsListenError
 
 const SIGNALS = { SIGTERM: 15, SIGINT: 2 } as const
 
@@ -90,6 +93,7 @@ export const layerOn: Layer.Layer<
   Effect.gen(function*() {
     const settings = yield* RuntimeConfig
     const state = new ContainerState()
+    state.metrics = new ContainerMetrics(settings.modelId)
     const shutdownRequested = yield* Deferred.make<void>()
     // What the shutdown holds from its start to its very end (the exit on a signal), released last.
     const stopping = yield* Scope.make()
@@ -110,6 +114,14 @@ export const layerOn: Layer.Layer<
       },
       pipeline
     )
+    state.metrics.gauges({
+      inflight: () => state.inflight,
+      inflightLimit: settings.maxInflight,
+      connections: () => Effect.runSync(server.connections),
+      ready: () => state.status === "ready",
+      modelVersion: settings.modelVersion
+    })
+    const metricsAddress = settings.metricsAddr === "" ? undefined : yield* serveHttp(settings.metricsAddr, state.metrics)
     yield* heartbeat.start
 
     // Released first, before the server drains.
@@ -124,12 +136,14 @@ export const layerOn: Layer.Layer<
     yield* Effect.logInfo(
       `model-runtime ${VERSION}: serving model '${settings.modelId}' on ${server.socketPath} ` +
         `(mode ${settings.socketMode.toString(8).padStart(4, "0")}, max_inflight ${settings.maxInflight}, ` +
-        `timeout ${settings.requestTimeoutMs} ms)`
+        `timeout ${settings.requestTimeoutMs} ms)` +
+        (metricsAddress === undefined ? "" : `; metrics on http://${metricsAddress}/metrics`)
     )
 
     return ModelContainer.of({
       settings,
       socketPath: server.socketPath,
+      metricsAddress,
       snapshot: () => ({ ...state.snapshot(), status: state.status }),
       shutdown: Effect.asVoid(Deferred.succeed(shutdownRequested, undefined)),
       awaitShutdown: Deferred.await(shutdownRequested)

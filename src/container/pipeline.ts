@@ -31,6 +31,7 @@ import { type DroppedByReason, Scheduler, type SchedulerShape, type Slot, ticket
 import { InferenceHandler, type InferenceHandlerShape, type InferenceOutput } from "../inference/InferenceHandler.js"
 import { roundMs } from "../internal/time.js"
 import type { ContainerState } from "./Metrics.js"
+import { METRICS_CONTENT_TYPE } from "./Prometheus.js"
 import type { RuntimeSettings } from "../config/RuntimeConfig.js"
 
 /** Fields echoed in a response, taken from whatever the caller sent. */
@@ -127,6 +128,13 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
       max_inflight: settings.maxInflight,
       ...state.snapshot(),
       dropped_by_reason: Option.isSome(scheduler) ? scheduler.value.dropped() : noDrops
+    })
+
+    /** The Prometheus text, as `{"op":"metrics"}` answers it. */
+    const metrics = () => ({
+      op: "metrics",
+      content_type: METRICS_CONTENT_TYPE,
+      text: state.metrics?.text() ?? ""
     })
 
     /** Answers for a request that ended with an error. */
@@ -366,6 +374,7 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
         )
       }
       if (isRecord(parsed.value) && parsed.value.op === "health") return reply(health())
+      if (isRecord(parsed.value) && parsed.value.op === "metrics") return reply(metrics())
       return handleRequest(parsed.value, started)
     }
 
@@ -394,6 +403,7 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
     const onShutdown = (event: DecodedEvent): Reply => {
       const parsed = event._tag === "Message" ? parseJson(event.payload) : undefined
       if (parsed?.ok === true && isRecord(parsed.value) && parsed.value.op === "health") return reply(health())
+      if (parsed?.ok === true && isRecord(parsed.value) && parsed.value.op === "metrics") return reply(metrics())
       return failed(echoOfEvent(event), performance.now(), new ShuttingDown())
     }
 
