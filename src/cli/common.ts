@@ -64,7 +64,8 @@ export const SERVED_SETTINGS = [
   "perCamera",
   "streams",
   "maxBatch",
-  "maxQueueDelayMs"
+  "maxQueueDelayMs",
+  "metricsAddr"
 ] as const satisfies ReadonlyArray<keyof RuntimeSettings>
 export type ServedSetting = (typeof SERVED_SETTINGS)[number]
 

@@ -19,7 +19,8 @@ const SETTING_FLAGS: { readonly [K in ServedSetting]: readonly ["int" | "string"
   perCamera: ["string", "per-camera", "all | latest: with latest, a newer frame of a camera answers its waiting older one SUPERSEDED"],
   streams: ["int", "streams", "model runs at once, one session each"],
   maxBatch: ["int", "max-batch", "waiting frames run as one batch, at most this many"],
-  maxQueueDelayMs: ["int", "max-queue-delay-ms", "how long a batch may wait for more frames, in milliseconds"]
+  maxQueueDelayMs: ["int", "max-queue-delay-ms", "how long a batch may wait for more frames, in milliseconds"],
+  metricsAddr: ["string", "metrics-addr", "host:port where GET /metrics serves Prometheus metrics"]
 }
 
 /**
@@ -32,11 +33,13 @@ const setting = (key: ServedSetting, env: CliEnvironment): Flag.Flag<Option.Opti
   const variable = variableOf(key)
   const fromEnv = variable === undefined ? undefined : env.settings[variable]
   const flag: Flag.Flag<string | number> = kind === "int" ? Flag.Int(name) : Flag.String(name)
+  const yamlKey = modelYamlKeyOf(key)
+  const fallback = defaults[key] === "" ? "none" : defaults[key]
   return described(
     flag,
     fromEnv !== undefined
       ? `${what} (default: ${fromEnv}, from ${variable})`
-      : `${what} (default: ${defaults[key]}, unless ${variable} or model.yaml's ${modelYamlKeyOf(key)} is set)`
+      : `${what} (default: ${fallback}, unless ${variable}${yamlKey === undefined ? "" : ` or model.yaml's ${yamlKey}`} is set)`
   )
 }
 

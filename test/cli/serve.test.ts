@@ -82,7 +82,9 @@ describe("ruth-model serve (model.yaml + weights, no code)", () => {
           [{}, ["--max-inflight", "-3"], 2, "invalid --max-inflight (flag): must be a positive integer, got -3"],
           [{}, ["--request-timeout-ms", "0"], 2, "invalid --request-timeout-ms (flag): must be a positive integer, got 0"],
           [{}, ["--per-camera", "newest"], 2, `invalid --per-camera (flag): must be one of all, latest, got "newest"`],
-          [{ RUTH_MAX_BATCH: "0" }, [], 1, `invalid RUTH_MAX_BATCH (environment): must be a positive integer, got "0"`]
+          [{ RUTH_MAX_BATCH: "0" }, [], 1, `invalid RUTH_MAX_BATCH (environment): must be a positive integer, got "0"`],
+          [{ RUTH_METRICS_ADDR: "9464" }, [], 1, `invalid RUTH_METRICS_ADDR (environment): must be host:port, e.g. 127.0.0.1:9464 (or empty for none), got "9464"`],
+          [{}, ["--metrics-addr", "localhost"], 2, `invalid --metrics-addr (flag): must be host:port, e.g. 127.0.0.1:9464 (or empty for none), got "localhost"`]
         ] as const
       ) {
         const r = yield* ruthModel([...serve, ...flags], env)
