@@ -18,6 +18,14 @@ export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 /** Seconds: 0.5 ms doubling up to ~2 s (0.0005 … 2.048). */
 export const DURATION_BUCKETS: ReadonlyArray<number> = Metric.exponentialBoundaries({ start: 0.0005, factor: 2, count: 14 })
 
+/** Metadata keys a handler reports its stages in (ms), and the stage each is. */
+const STAGE_KEYS: ReadonlyArray<readonly [string, string]> = [
+  ["preprocess_ms", "preprocess"],
+  ["session_wait_ms", "queue"],
+  ["inference_ms", "inference"],
+  ["postprocess_ms", "postprocess"]
+]
+
 /** What the gauges read when the text is made. */
 export interface GaugeSources {
   readonly inflight: () => number
@@ -40,8 +48,15 @@ export class ContainerMetrics {
   readonly context: Context.Context<never> = Context.make(Metric.MetricRegistry, new Map()) as Context.Context<never>
   private readonly series = new Map<string, RequestSeries>()
   private readonly stages = new Map<string, Metric.Histogram<number>>()
+  private readonly frameAge: Metric.Histogram<number>
 
-  constructor(readonly modelId: string) {}
+  constructor(readonly modelId: string) {
+    this.frameAge = Metric.histogram("ruth_frame_age_seconds", {
+      description: "now minus the request's timestamp when its answer leaves, in seconds",
+      attributes: { model: modelId },
+      boundaries: DURATION_BUCKETS
+    })
+  }
 
   private seriesOf(outcome: string): RequestSeries {
     let s = this.series.get(outcome)
@@ -79,6 +94,21 @@ export class ContainerMetrics {
       this.stages.set(stage, h)
     }
     h.updateUnsafe(ms / 1000, this.context)
+  }
+
+  /**
+   * A successful answer's stages: `frame_read` (the runtime's), and what the handler's metadata
+   * reports (`STAGE_KEYS`: the ONNX backend's); the frame's age (`timestamp`, Unix seconds) as it leaves.
+   */
+  answered(readMs: number, metadata: Readonly<Record<string, unknown>> | undefined, timestamp: number): void {
+    this.stage("frame_read", readMs)
+    if (metadata !== undefined) {
+      for (const [key, stage] of STAGE_KEYS) {
+        const ms = metadata[key]
+        if (typeof ms === "number" && Number.isFinite(ms)) this.stage(stage, ms)
+      }
+    }
+    this.frameAge.updateUnsafe(Date.now() / 1000 - timestamp, this.context)
   }
 
   /** Registers the gauges, read from `sources` each time the text is made. */

@@ -196,6 +196,7 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
         return rejected(raw, started, `handler returned metadata JSON cannot carry: ${describeFailure(e)}`)
       }
       state.record(elapsed, undefined)
+      state.metrics?.answered(readMs, metadata as Record<string, unknown> | undefined, request.timestamp)
       return { bytes, close: false }
     }
 

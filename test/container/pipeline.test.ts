@@ -83,6 +83,22 @@ describe("the container without a socket (in-memory transport, frames in memory,
       yield* connection.end
     }))
 
+  it.effect("{\"op\":\"metrics\"}: one observation per answered request in each stage the backend reports, and its outcome", () =>
+    Effect.gen(function*() {
+      const { memory } = yield* containerIn(yield* Effect.scope, yield* loaded(dbTextYaml()), mapModel())
+      for (let i = 0; i < 3; i++) expect(yield* memory.request(frameRequest())).toMatchObject({ error: null })
+      expect(yield* memory.request(request("cam9/latest"))).toMatchObject({ error_code: "FRAME_NOT_FOUND" })
+      const reply = (yield* memory.request({ op: "metrics" })) as { text: string }
+      const count = (name: string, labels: string) =>
+        reply.text.split("\n").find((l) => l.startsWith(`${name}_count{${labels}} `))?.split(" ")[1]
+      for (const stage of ["frame_read", "preprocess", "queue", "inference", "postprocess"]) {
+        expect(count("ruth_stage_duration_seconds", `model="test-model",stage="${stage}"`), stage).toBe("3")
+      }
+      expect(count("ruth_frame_age_seconds", `model="test-model"`)).toBe("3")
+      expect(count("ruth_request_duration_seconds", `model="test-model",outcome="ok"`)).toBe("3")
+      expect(count("ruth_request_duration_seconds", `model="test-model",outcome="frame_not_found"`)).toBe("1")
+    }))
+
   it.effect("a model that does not answer: TIMEOUT when the request's deadline passes on the TestClock, not before", () =>
     Effect.gen(function*() {
       const started = yield* Deferred.make<void>()

@@ -35,7 +35,8 @@ const OUTCOMES = { ok: 5, model_mismatch: 3, frame_not_found: 2, inference_faile
 /** Sends the requests of `OUTCOMES`: each count of each outcome, one at a time. */
 const sendAll = (socket: string) =>
   Effect.promise(async () => {
-    for (let i = 0; i < OUTCOMES.ok; i++) await call(socket, request("/dev/shm/cam1", { request_id: `ok${i}` }))
+    const minuteOld = Date.now() / 1000 - 60
+    for (let i = 0; i < OUTCOMES.ok; i++) await call(socket, request("/dev/shm/cam1", { request_id: `ok${i}`, timestamp: minuteOld }))
     for (let i = 0; i < OUTCOMES.model_mismatch; i++) await call(socket, request("/dev/shm/cam1", { model_id: "other" }))
     for (let i = 0; i < OUTCOMES.frame_not_found; i++) await call(socket, request("/dev/shm/missing"))
     for (let i = 0; i < OUTCOMES.inference_failed; i++) await call(socket, request("/dev/shm/cam1", { request_id: `fail${i}` }))
@@ -61,6 +62,11 @@ const expectTruth = (text: string) => {
   expect(sample(text, "ruth_inflight_limit", `model="test-model"`)).toBe(7)
   expect(sample(text, "ruth_model_ready", `model="test-model"`)).toBe(1)
   expect(text).toMatch(/^ruth_model_info\{model="test-model",model_version="3",runtime_version="[^"]+"\} 1$/m)
+  // A handler that reports no stages: only the runtime's frame read, once per good answer; frames a minute old.
+  expect(sample(text, "ruth_stage_duration_seconds_count", `model="test-model",stage="frame_read"`)).toBe(OUTCOMES.ok)
+  expect(text).not.toContain(`stage="inference"`)
+  expect(sample(text, "ruth_frame_age_seconds_count", `model="test-model"`)).toBe(OUTCOMES.ok)
+  expect(sample(text, "ruth_frame_age_seconds_bucket", `model="test-model",le="2.048"`)).toBe(0)
   // The connection that asks is open.
   expect(sample(text, "ruth_connections", `model="test-model"`)).toBeGreaterThanOrEqual(1)
 }
