@@ -103,6 +103,7 @@ export { nonMaxSuppression } from "./inference/postprocess/nms.js"
 // The runtime
 export * as ModelContainer from "./container/ModelContainer.js"
 export type { RunningContainer } from "./container/ModelContainer.js"
+export { METRICS_CONTENT_TYPE, MetricsListenError } from "./container/Prometheus.js"
 
 // Talking to a container
 export {
