@@ -65,7 +65,8 @@ export const SERVED_SETTINGS = [
   "streams",
   "maxBatch",
   "maxQueueDelayMs",
-  "metricsAddr"
+  "metricsAddr",
+  "metricsCameras"
 ] as const satisfies ReadonlyArray<keyof RuntimeSettings>
 export type ServedSetting = (typeof SERVED_SETTINGS)[number]
 

@@ -20,7 +20,8 @@ const SETTING_FLAGS: { readonly [K in ServedSetting]: readonly ["int" | "string"
   streams: ["int", "streams", "model runs at once, one session each"],
   maxBatch: ["int", "max-batch", "waiting frames run as one batch, at most this many"],
   maxQueueDelayMs: ["int", "max-queue-delay-ms", "how long a batch may wait for more frames, in milliseconds"],
-  metricsAddr: ["string", "metrics-addr", "host:port where GET /metrics serves Prometheus metrics"]
+  metricsAddr: ["string", "metrics-addr", "host:port where GET /metrics serves Prometheus metrics"],
+  metricsCameras: ["int", "metrics-cameras", "label requests and frame ages by camera, for at most this many cameras (0: no camera label)"]
 }
 
 /**

@@ -48,6 +48,8 @@ export interface RuntimeSettings {
   readonly maxQueueDelayMs: number
   /** `host:port` where `GET /metrics` serves the Prometheus text; "" (default): no endpoint. */
   readonly metricsAddr: string
+  /** 0 (default): metrics carry no `camera` label. N > 0: requests and frame ages by camera, for the first N cameras (the rest `_other`). */
+  readonly metricsCameras: number
 }
 
 export const PER_CAMERA = ["all", "latest"] as const
@@ -72,7 +74,8 @@ export const defaults = {
   streams: 1,
   maxBatch: 1,
   maxQueueDelayMs: 0,
-  metricsAddr: ""
+  metricsAddr: "",
+  metricsCameras: 0
 } as const
 
 /** Model ids become file names; keep them to a safe alphabet (model.yaml's `model_id` uses the same). */
@@ -215,7 +218,8 @@ const specs: { readonly [K in keyof RuntimeSettings]: Spec<RuntimeSettings[K]> }
   streams: { env: ["RUTH_STREAMS"], check: positiveInt },
   maxBatch: { env: ["RUTH_MAX_BATCH"], check: positiveInt },
   maxQueueDelayMs: { env: ["RUTH_MAX_QUEUE_DELAY_MS"], check: nonNegativeInt },
-  metricsAddr: { env: ["RUTH_METRICS_ADDR"], check: listenAddress }
+  metricsAddr: { env: ["RUTH_METRICS_ADDR"], check: listenAddress },
+  metricsCameras: { env: ["RUTH_METRICS_CAMERAS"], check: nonNegativeInt }
 }
 
 const settingKeys = Object.keys(specs) as ReadonlyArray<keyof RuntimeSettings>

@@ -28,15 +28,15 @@ export class ContainerState {
   /** The Prometheus series every answered request is recorded in too, when the container has them. */
   metrics: ContainerMetrics | undefined = undefined
 
-  /** Records one answered inference request. */
-  record(latencyMs: number, errorCode: ErrorCode | undefined): void {
+  /** Records one answered inference request of `camera` ("" when not known). */
+  record(latencyMs: number, errorCode: ErrorCode | undefined, camera: string): void {
     this.totalRequests++
     this.latencySumMs += latencyMs
     if (errorCode !== undefined) {
       this.totalErrors++
       this.errorsByCode[errorCode] = (this.errorsByCode[errorCode] ?? 0) + 1
     }
-    this.metrics?.request(latencyMs, errorCode)
+    this.metrics?.request(latencyMs, errorCode, camera)
   }
 
   snapshot(): MetricsSnapshot {

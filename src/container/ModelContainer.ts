@@ -93,7 +93,8 @@ export const layerOn: Layer.Layer<
   Effect.gen(function*() {
     const settings = yield* RuntimeConfig
     const state = new ContainerState()
-    state.metrics = new ContainerMetrics(settings.modelId)
+    state.metrics = new ContainerMetrics({ modelId: settings.modelId, cameras: settings.metricsCameras })
+    yield* state.metrics.processMetrics()
     const shutdownRequested = yield* Deferred.make<void>()
     // What the shutdown holds from its start to its very end (the exit on a signal), released last.
     const stopping = yield* Scope.make()
@@ -119,7 +120,8 @@ export const layerOn: Layer.Layer<
       inflightLimit: settings.maxInflight,
       connections: () => Effect.runSync(server.connections),
       ready: () => state.status === "ready",
-      modelVersion: settings.modelVersion
+      modelVersion: settings.modelVersion,
+      executionProvider: (yield* InferenceHandler).executionProvider ?? "unknown"
     })
     const metricsAddress = settings.metricsAddr === "" ? undefined : yield* serveHttp(settings.metricsAddr, state.metrics)
     yield* heartbeat.start

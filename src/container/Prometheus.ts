@@ -6,6 +6,7 @@
  * the gauges are read when the text is made.
  */
 import * as http from "node:http"
+import { monitorEventLoopDelay } from "node:perf_hooks"
 import { Context, Data, Effect, Metric, type Scope } from "effect"
 import { parseListenAddress } from "../config/RuntimeConfig.js"
 import { PrometheusMetrics } from "effect/observability"
@@ -33,7 +34,14 @@ export interface GaugeSources {
   readonly connections: () => number
   readonly ready: () => boolean
   readonly modelVersion: string
+  /** Where the model runs (`cpu`, `cuda`), as the handler says; `unknown` when it does not. */
+  readonly executionProvider: string
 }
+
+/** At most this many distinct `class` values; detections of any further class count as `class="_other"`. */
+export const MAX_CLASSES = 256
+/** The `camera` value of cameras beyond the `metricsCameras` cap. */
+export const OTHER = "_other"
 
 interface RequestSeries {
   readonly requests: Metric.Counter<number>
@@ -43,64 +51,112 @@ interface RequestSeries {
 /** `ok`, or the error code in lower case. */
 export const outcomeOf = (code: ErrorCode | undefined): string => (code === undefined ? "ok" : code.toLowerCase())
 
+/** The series of one label value, made on first use; past `cap` distinct values, the value `OTHER`'s. */
+class Family<A> {
+  private readonly byValue = new Map<string, A>()
+  constructor(private readonly cap: number, private readonly make: (value: string) => A) {}
+  get(value: string): A {
+    const known = this.byValue.get(value)
+    if (known !== undefined) return known
+    const key = this.byValue.size < this.cap ? value : OTHER
+    const made = this.byValue.get(key) ?? this.make(key)
+    this.byValue.set(key, made)
+    return made
+  }
+}
+
+export interface MetricsOptions {
+  readonly modelId: string
+  /** 0: no `camera` label. N > 0: requests and frame ages also by camera, for the first N cameras seen (the rest `_other`). */
+  readonly cameras: number
+}
+
 export class ContainerMetrics {
   /** The container's own registry. */
   readonly context: Context.Context<never> = Context.make(Metric.MetricRegistry, new Map()) as Context.Context<never>
+  readonly modelId: string
+  private readonly byCamera: boolean
   private readonly series = new Map<string, RequestSeries>()
-  private readonly stages = new Map<string, Metric.Histogram<number>>()
-  private readonly frameAge: Metric.Histogram<number>
+  private readonly stages: Family<Metric.Histogram<number>>
+  private readonly detections: Family<Metric.Counter<number>>
+  private readonly frameAge: Family<Metric.Histogram<number>>
+  private readonly cameras: Family<string>
 
-  constructor(readonly modelId: string) {
-    this.frameAge = Metric.histogram("ruth_frame_age_seconds", {
-      description: "now minus the request's timestamp when its answer leaves, in seconds",
-      attributes: { model: modelId },
-      boundaries: DURATION_BUCKETS
-    })
+  constructor({ cameras, modelId }: MetricsOptions) {
+    this.modelId = modelId
+    this.byCamera = cameras > 0
+    const model = { model: modelId }
+    this.cameras = new Family(cameras, (camera) => camera)
+    this.frameAge = new Family(Infinity, (camera) =>
+      Metric.histogram("ruth_frame_age_seconds", {
+        description: "now minus the request's timestamp when its answer leaves, in seconds",
+        attributes: this.byCamera ? { ...model, camera } : model,
+        boundaries: DURATION_BUCKETS
+      }))
+    this.stages = new Family(Infinity, (stage) =>
+      Metric.histogram("ruth_stage_duration_seconds", {
+        description: "A stage of an answered request, in seconds",
+        attributes: { ...model, stage },
+        boundaries: DURATION_BUCKETS
+      }))
+    this.detections = new Family(MAX_CLASSES, (cls) =>
+      Metric.counter("ruth_detections_total", {
+        description: "Detections answered, by class",
+        attributes: { ...model, class: cls },
+        incremental: true
+      }))
   }
 
-  private seriesOf(outcome: string): RequestSeries {
-    let s = this.series.get(outcome)
+  /** The camera label value of `camera` (bounded), or undefined when there is no camera label. */
+  private cameraOf(camera: string): string | undefined {
+    return this.byCamera ? this.cameras.get(camera) : undefined
+  }
+
+  private seriesOf(outcome: string, camera: string | undefined): RequestSeries {
+    const key = camera === undefined ? outcome : `${outcome}\u0000${camera}`
+    let s = this.series.get(key)
     if (s === undefined) {
       const attributes = { model: this.modelId, outcome }
       s = {
-        requests: Metric.counter("ruth_requests_total", { description: "Inference requests answered, by outcome", attributes, incremental: true }),
+        requests: Metric.counter("ruth_requests_total", {
+          description: "Inference requests answered, by outcome",
+          attributes: camera === undefined ? attributes : { ...attributes, camera },
+          incremental: true
+        }),
         duration: Metric.histogram("ruth_request_duration_seconds", {
           description: "From a request's bytes to its answer, in seconds",
           attributes,
           boundaries: DURATION_BUCKETS
         })
       }
-      this.series.set(outcome, s)
+      this.series.set(key, s)
     }
     return s
   }
 
-  /** One answered request: `ok` when `code` is undefined. */
-  request(latencyMs: number, code: ErrorCode | undefined): void {
-    const s = this.seriesOf(outcomeOf(code))
+  /** One answered request of `camera` (empty when unknown): `ok` when `code` is undefined. */
+  request(latencyMs: number, code: ErrorCode | undefined, camera: string): void {
+    const s = this.seriesOf(outcomeOf(code), this.cameraOf(camera))
     s.requests.updateUnsafe(1, this.context)
     s.duration.updateUnsafe(latencyMs / 1000, this.context)
   }
 
   /** One stage of an answered request (`frame_read`, `preprocess`, `queue`, `inference`, `postprocess`). */
   stage(stage: string, ms: number): void {
-    let h = this.stages.get(stage)
-    if (h === undefined) {
-      h = Metric.histogram("ruth_stage_duration_seconds", {
-        description: "A stage of an answered request, in seconds",
-        attributes: { model: this.modelId, stage },
-        boundaries: DURATION_BUCKETS
-      })
-      this.stages.set(stage, h)
-    }
-    h.updateUnsafe(ms / 1000, this.context)
+    this.stages.get(stage).updateUnsafe(ms / 1000, this.context)
   }
 
   /**
-   * A successful answer's stages: `frame_read` (the runtime's), and what the handler's metadata
-   * reports (`STAGE_KEYS`: the ONNX backend's); the frame's age (`timestamp`, Unix seconds) as it leaves.
+   * A successful answer: its stages — `frame_read` (the runtime's), and what the handler's metadata
+   * reports (`STAGE_KEYS`: the ONNX backend's) —, its detections by class, and the frame's age
+   * (`timestamp`, Unix seconds) as it leaves.
    */
-  answered(readMs: number, metadata: Readonly<Record<string, unknown>> | undefined, timestamp: number): void {
+  answered(
+    readMs: number,
+    metadata: Readonly<Record<string, unknown>> | undefined,
+    request: { readonly timestamp: number; readonly camera_id: string },
+    detections: ReadonlyArray<{ readonly class_name: string }>
+  ): void {
     this.stage("frame_read", readMs)
     if (metadata !== undefined) {
       for (const [key, stage] of STAGE_KEYS) {
@@ -108,22 +164,25 @@ export class ContainerMetrics {
         if (typeof ms === "number" && Number.isFinite(ms)) this.stage(stage, ms)
       }
     }
-    this.frameAge.updateUnsafe(Date.now() / 1000 - timestamp, this.context)
+    for (const d of detections) this.detections.get(d.class_name).updateUnsafe(1, this.context)
+    this.frameAge.get(this.cameraOf(request.camera_id) ?? "").updateUnsafe(Date.now() / 1000 - request.timestamp, this.context)
+  }
+
+  /** Registers `metric` as read from `get` each time the text is made. */
+  private readUnsafe<S>(metric: Metric.Metric<never, S> | Metric.Metric<number, S>, get: () => S): void {
+    Metric.registerUnsafe(metric as Metric.Metric<number, S>, this.context, { get, update: () => {}, modify: () => {} })
   }
 
   /** Registers the gauges, read from `sources` each time the text is made. */
   gauges(sources: GaugeSources): void {
     const model = { model: this.modelId }
     const gauge = (name: string, description: string, value: () => number, attributes: Record<string, string> = model) =>
-      Metric.registerUnsafe(Metric.gauge(name, { description, attributes }), this.context, {
-        get: () => ({ value: value() }),
-        update: () => {},
-        modify: () => {}
-      })
+      this.readUnsafe(Metric.gauge(name, { description, attributes }), () => ({ value: value() }))
     gauge("ruth_model_info", "Always 1; the labels say what is served", () => 1, {
       ...model,
       model_version: sources.modelVersion,
-      runtime_version: VERSION
+      runtime_version: VERSION,
+      execution_provider: sources.executionProvider
     })
     gauge("ruth_model_ready", "1 while the container answers requests, 0 while starting or draining", () => (sources.ready() ? 1 : 0))
     gauge("ruth_inflight_requests", "Requests admitted and not yet answered", sources.inflight)
@@ -131,11 +190,61 @@ export class ContainerMetrics {
     gauge("ruth_connections", "Open connections on the model socket", sources.connections)
   }
 
+  /**
+   * The process' own series, under the names Prometheus' Node.js client uses (no `model` label: a
+   * container is one process): CPU seconds, resident memory, heap, start time, and the event loop's
+   * delay (p50, p99, max over the last `EVENT_LOOP_WINDOW_MS`), for as long as the scope is open.
+   */
+  processMetrics(): Effect.Effect<void, never, Scope.Scope> {
+    const counter = (name: string, description: string, value: () => number) =>
+      this.readUnsafe(Metric.counter(name, { description }), () => ({ count: value() }))
+    const gauge = (name: string, description: string, value: () => number) =>
+      this.readUnsafe(Metric.gauge(name, { description }), () => ({ value: value() }))
+    counter("process_cpu_user_seconds_total", "User CPU time spent, in seconds", () => process.cpuUsage().user / 1e6)
+    counter("process_cpu_system_seconds_total", "System CPU time spent, in seconds", () => process.cpuUsage().system / 1e6)
+    counter("process_cpu_seconds_total", "User and system CPU time spent, in seconds", () => {
+      const { system, user } = process.cpuUsage()
+      return (user + system) / 1e6
+    })
+    gauge("process_resident_memory_bytes", "Resident memory size, in bytes", () => process.memoryUsage.rss())
+    const startTime = Math.round(Date.now() / 1000 - process.uptime())
+    gauge("process_start_time_seconds", "Start time of the process since the Unix epoch, in seconds", () => startTime)
+    gauge("nodejs_heap_size_used_bytes", "V8 heap used, in bytes", () => process.memoryUsage().heapUsed)
+    gauge("nodejs_heap_size_total_bytes", "V8 heap allocated, in bytes", () => process.memoryUsage().heapTotal)
+    gauge("nodejs_external_memory_bytes", "Memory of C++ objects bound to JavaScript (Buffers), in bytes", () => process.memoryUsage().external)
+    return Effect.gen(function*() {
+    const delay = yield* Effect.acquireRelease(
+      Effect.sync(() => {
+        const h = monitorEventLoopDelay({ resolution: 10 })
+        h.enable()
+        return h
+      }),
+      (h) => Effect.sync(() => h.disable())
+    )
+    // The last complete window's percentiles: every reader sees the same numbers, however often it reads.
+    let window = { p50: 0, p99: 0, max: 0 }
+    const roll = setInterval(() => {
+      window = delay.count === 0
+        ? { p50: 0, p99: 0, max: 0 }
+        : { p50: delay.percentile(50) / 1e9, p99: delay.percentile(99) / 1e9, max: delay.max / 1e9 }
+      delay.reset()
+    }, EVENT_LOOP_WINDOW_MS)
+    roll.unref()
+    yield* Effect.addFinalizer(() => Effect.sync(() => clearInterval(roll)))
+    gauge("nodejs_eventloop_delay_p50_seconds", `Event loop delay, median over the last ${EVENT_LOOP_WINDOW_MS / 1000} s`, () => window.p50)
+    gauge("nodejs_eventloop_delay_p99_seconds", `Event loop delay, 99th percentile over the last ${EVENT_LOOP_WINDOW_MS / 1000} s`, () => window.p99)
+    gauge("nodejs_eventloop_delay_max_seconds", `Event loop delay, maximum over the last ${EVENT_LOOP_WINDOW_MS / 1000} s`, () => window.max)
+    })
+  }
+
   /** The Prometheus text of every series. */
   text(): string {
     return PrometheusMetrics.formatUnsafe(this.context)
   }
 }
+
+/** The window the event loop delay percentiles are over. */
+export const EVENT_LOOP_WINDOW_MS = 10_000
 
 /** The metrics endpoint could not be served where `metricsAddr` (`RUTH_METRICS_ADDR`) says. */
 export class MetricsListenError extends Data.TaggedError("MetricsListenError")<{

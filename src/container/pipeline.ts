@@ -139,7 +139,7 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
 
     /** Answers for a request that ended with an error. */
     const failed = (echo: Echo, started: number, error: RequestError): Reply => {
-      state.record(performance.now() - started, error.code)
+      state.record(performance.now() - started, error.code, echo.camera_id)
       return reply(errorBody(echo, error))
     }
 
@@ -195,8 +195,8 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
         // Metadata JSON cannot carry (a cycle, a BigInt, a throwing toJSON) must not cost the caller their answer.
         return rejected(raw, started, `handler returned metadata JSON cannot carry: ${describeFailure(e)}`)
       }
-      state.record(elapsed, undefined)
-      state.metrics?.answered(readMs, metadata as Record<string, unknown> | undefined, request.timestamp)
+      state.record(elapsed, undefined, request.camera_id)
+      state.metrics?.answered(readMs, metadata as Record<string, unknown> | undefined, request, valid.success)
       return { bytes, close: false }
     }
 
@@ -360,7 +360,7 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
       const started = performance.now()
       if (event._tag === "TooLarge") {
         const error = new MessageTooLarge({ length: event.length, limit: event.limit })
-        state.record(0, error.code)
+        state.record(0, error.code, "")
         return reply(errorBody(echoOf(undefined, settings.modelId), error), true)
       }
       const parsed = parseJson(event.payload)
@@ -389,8 +389,9 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
     /** The answer when the server's deadline interrupted a request (its fiber has been interrupted). */
     const onTimeout = (event: DecodedEvent): Reply => {
       const error = new RequestTimeout({ timeoutMs: settings.requestTimeoutMs })
-      state.record(settings.requestTimeoutMs, error.code)
-      return reply(errorBody(echoOfEvent(event), error))
+      const echo = echoOfEvent(event)
+      state.record(settings.requestTimeoutMs, error.code, echo.camera_id)
+      return reply(errorBody(echo, error))
     }
 
     /** The answer when a request's fiber died (a runtime bug: the pipeline itself answers every failure; the server logs the cause). */

@@ -66,6 +66,11 @@ export interface InferenceHandlerShape {
     frame: Frame,
     turn: Turn
   ) => Effect.Effect<Effect.Effect<InferenceResult, InferenceFailed>, InferenceFailed | FrameError>
+  /**
+   * Optional: where the model runs (`cpu`, `cuda`, ...), as metrics label it
+   * (`ruth_model_info{execution_provider}`); `unknown` when not given.
+   */
+  readonly executionProvider?: string
 }
 
 export class InferenceHandler extends Context.Service<InferenceHandler, InferenceHandlerShape>()(

@@ -482,7 +482,7 @@ export const make = (
         return Effect.flatten(scheduler.run(ticketOf(request), work))
       }).pipe(withRequestSpan("OnnxHandler.infer", { attributes: { model_id: modelId } }))
 
-    return InferenceHandler.of({ infer, inTurn })
+    return InferenceHandler.of({ infer, inTurn, executionProvider: device })
   })
 
 /** `make` as the `InferenceHandler` layer, on the sessions `OnnxSessions` gives (a test's fake, say). */

@@ -86,7 +86,12 @@ describe("the container without a socket (in-memory transport, frames in memory,
   it.effect("{\"op\":\"metrics\"}: one observation per answered request in each stage the backend reports, and its outcome", () =>
     Effect.gen(function*() {
       const { memory } = yield* containerIn(yield* Effect.scope, yield* loaded(dbTextYaml()), mapModel())
-      for (let i = 0; i < 3; i++) expect(yield* memory.request(frameRequest())).toMatchObject({ error: null })
+      const answered: Array<{ class_name: string }> = []
+      for (let i = 0; i < 3; i++) {
+        const answer = (yield* memory.request(frameRequest())) as { error: null; detections: Array<{ class_name: string }> }
+        expect(answer).toMatchObject({ error: null })
+        answered.push(...answer.detections)
+      }
       expect(yield* memory.request(request("cam9/latest"))).toMatchObject({ error_code: "FRAME_NOT_FOUND" })
       const reply = (yield* memory.request({ op: "metrics" })) as { text: string }
       const count = (name: string, labels: string) =>
@@ -97,6 +102,13 @@ describe("the container without a socket (in-memory transport, frames in memory,
       expect(count("ruth_frame_age_seconds", `model="test-model"`)).toBe("3")
       expect(count("ruth_request_duration_seconds", `model="test-model",outcome="ok"`)).toBe("3")
       expect(count("ruth_request_duration_seconds", `model="test-model",outcome="frame_not_found"`)).toBe("1")
+      // The backend says where it runs; the detections it answered, by class.
+      expect(reply.text).toMatch(/^ruth_model_info\{[^}]*execution_provider="cpu"\} 1$/m)
+      expect(answered.length).toBeGreaterThan(0)
+      for (const name of new Set(answered.map((d) => d.class_name))) {
+        const line = reply.text.split("\n").find((l) => l.startsWith(`ruth_detections_total{model="test-model",class="${name}"} `))
+        expect(line?.split(" ")[1], name).toBe(String(answered.filter((d) => d.class_name === name).length))
+      }
     }))
 
   it.effect("a model that does not answer: TIMEOUT when the request's deadline passes on the TestClock, not before", () =>

@@ -11,17 +11,19 @@ import { RuntimeConfig } from "../../src/config/RuntimeConfig.js"
 import { FrameReader } from "../../src/frames/FrameReader.js"
 import { InferenceHandler, type InferenceHandlerShape } from "../../src/inference/InferenceHandler.js"
 import * as ModelContainer from "../../src/container/ModelContainer.js"
-import { DURATION_BUCKETS } from "../../src/container/Prometheus.js"
+import { ContainerMetrics, DURATION_BUCKETS, MAX_CLASSES } from "../../src/container/Prometheus.js"
 import { call, memoryFrame, request, startContainer, tempDir } from "../support/harness.js"
 
 const frames = new Map([["/dev/shm/cam1", memoryFrame()]])
 
-/** Fails with INFERENCE_FAILED when the request id starts with "fail". */
+const box = (class_name: string, class_id: number) => ({ class_id, class_name, confidence: 0.9, bbox: [0.1, 0.1, 0.5, 0.5] })
+
+/** Fails with INFERENCE_FAILED when the request id starts with "fail"; otherwise two people and a car. */
 const handler: InferenceHandlerShape = {
   infer: (req) =>
     String(req.request_id ?? "").startsWith("fail")
       ? Effect.fail(new InferenceFailed({ reason: "asked to" }))
-      : Effect.succeed({ detections: [] })
+      : Effect.succeed({ detections: [box("person", 0), box("person", 0), box("car", 2)] })
 }
 
 /** The value of the one sample `name{labels}` in `text` (labels as the formatter writes them), or undefined. */
@@ -61,7 +63,17 @@ const expectTruth = (text: string) => {
   expect(sample(text, "ruth_inflight_requests", `model="test-model"`)).toBe(0)
   expect(sample(text, "ruth_inflight_limit", `model="test-model"`)).toBe(7)
   expect(sample(text, "ruth_model_ready", `model="test-model"`)).toBe(1)
-  expect(text).toMatch(/^ruth_model_info\{model="test-model",model_version="3",runtime_version="[^"]+"\} 1$/m)
+  expect(text).toMatch(/^ruth_model_info\{model="test-model",model_version="3",runtime_version="[^"]+",execution_provider="unknown"\} 1$/m)
+  // Detections by class: what the good answers carried.
+  expect(sample(text, "ruth_detections_total", `model="test-model",class="person"`)).toBe(2 * OUTCOMES.ok)
+  expect(sample(text, "ruth_detections_total", `model="test-model",class="car"`)).toBe(OUTCOMES.ok)
+  // No camera label unless asked for.
+  expect(text).not.toContain("camera=")
+  // The process' own series.
+  expect(text).toMatch(/^process_cpu_seconds_total [0-9.e+-]+$/m)
+  expect(Number(/^process_resident_memory_bytes (\S+)$/m.exec(text)?.[1])).toBeGreaterThan(1e6)
+  expect(Number(/^nodejs_heap_size_used_bytes (\S+)$/m.exec(text)?.[1])).toBeGreaterThan(0)
+  expect(text).toMatch(/^nodejs_eventloop_delay_p99_seconds \S+$/m)
   // A handler that reports no stages: only the runtime's frame read, once per good answer; frames a minute old.
   expect(sample(text, "ruth_stage_duration_seconds_count", `model="test-model",stage="frame_read"`)).toBe(OUTCOMES.ok)
   expect(text).not.toContain(`stage="inference"`)
@@ -108,6 +120,37 @@ describe("Prometheus metrics", () => {
       const other = yield* Effect.promise(() => fetch(`http://${c.metricsAddress}/other`))
       expect(other.status).toBe(404)
     }))
+
+  it.live("with metricsCameras N, requests and frame ages by camera for the first N cameras, the rest as _other", () =>
+    Effect.gen(function*() {
+      const c = yield* startContainer({ handler, frames, settings: { metricsCameras: 2 } })
+      const sent = { cam_a: 3, cam_b: 1, cam_c: 2, cam_d: 1 } as const
+      const text = yield* Effect.promise(async () => {
+        for (const [camera, n] of Object.entries(sent)) {
+          for (let i = 0; i < n; i++) await call(c.socketPath, request("/dev/shm/cam1", { camera_id: camera }))
+        }
+        await call(c.socketPath, request("/dev/shm/missing", { camera_id: "cam_a" }))
+        return (await call(c.socketPath, { op: "metrics" })).text as string
+      })
+      const ok = (camera: string) => sample(text, "ruth_requests_total", `model="test-model",outcome="ok",camera="${camera}"`)
+      expect([ok("cam_a"), ok("cam_b"), ok("_other")]).toEqual([3, 1, 3])
+      expect(text).not.toContain(`camera="cam_c"`)
+      expect(sample(text, "ruth_requests_total", `model="test-model",outcome="frame_not_found",camera="cam_a"`)).toBe(1)
+      expect(sample(text, "ruth_frame_age_seconds_count", `model="test-model",camera="_other"`)).toBe(3)
+      // The duration histograms stay per outcome only: a camera label multiplies their series.
+      expect(sample(text, "ruth_request_duration_seconds_count", `model="test-model",outcome="ok"`)).toBe(7)
+    }))
+
+  it("detections of more classes than MAX_CLASSES: the classes past the cap count as class=\"_other\"", () => {
+    const metrics = new ContainerMetrics({ modelId: "m", cameras: 0 })
+    const classes = Array.from({ length: MAX_CLASSES + 5 }, (_, i) => ({ class_name: `c${i}` }))
+    metrics.answered(1, undefined, { timestamp: Date.now() / 1000, camera_id: "" }, classes)
+    metrics.answered(1, undefined, { timestamp: Date.now() / 1000, camera_id: "" }, [{ class_name: "c0" }, { class_name: "new" }])
+    const text = metrics.text()
+    expect(text.split("\n").filter((l) => l.startsWith("ruth_detections_total{")).length).toBe(MAX_CLASSES + 1)
+    expect(sample(text, "ruth_detections_total", `model="m",class="c0"`)).toBe(2)
+    expect(sample(text, "ruth_detections_total", `model="m",class="_other"`)).toBe(6)
+  })
 
   it.live("a metricsAddr that cannot be bound fails the start with one message naming the setting", () =>
     Effect.gen(function*() {
