@@ -12,7 +12,7 @@ import { Effect } from "effect"
 import { parse, parseAllDocuments } from "yaml"
 import { DEFAULT_MODELS_DIR } from "../../src/cli/models.js"
 import { loadModelConfig } from "../../src/config/ModelConfig.js"
-import { defaults, heartbeatPathFor, socketPathFor } from "../../src/config/RuntimeConfig.js"
+import { defaults, heartbeatPathFor, parseListenAddress, socketPathFor } from "../../src/config/RuntimeConfig.js"
 
 const root = path.resolve(import.meta.dirname, "..", "..")
 const read = (file: string) => fs.readFileSync(path.join(root, file), "utf8")
@@ -177,6 +177,8 @@ interface Container {
   readonly probes: Record<string, ReadonlyArray<string>>
   readonly resources: { readonly requests: Record<string, unknown>; readonly limits: Record<string, unknown> }
   readonly user: string | undefined
+  /** The ports it declares (k8s `ports`, compose `ports`' container side), by name (compose: by port). */
+  readonly ports: Record<string, number>
 }
 
 interface Group {
@@ -186,6 +188,8 @@ interface Group {
   readonly memoryVolumes: ReadonlySet<string>
   readonly volumes: ReadonlySet<string>
   readonly gracePeriodMs: number
+  /** `prometheus.io/*` scrape annotations (k8s: the pod's; compose: each model service's labels, merged). */
+  readonly scrape: Record<string, string>
 }
 
 const seconds = (value: string | number) =>
@@ -211,6 +215,7 @@ const kubernetesGroups = (): Array<Group> =>
         memoryVolumes: new Set(volumes.filter((v) => v.emptyDir?.medium === "Memory").map((v) => v.name)),
         volumes: new Set(volumes.filter((v) => v.emptyDir !== undefined).map((v) => v.name)),
         gracePeriodMs: (pod.terminationGracePeriodSeconds ?? 30) * 1000,
+        scrape: manifest.spec?.template?.metadata?.annotations ?? {},
         containers: (pod.containers as Array<any>).map((c): Container => ({
           name: c.name,
           image: c.image,
@@ -221,7 +226,8 @@ const kubernetesGroups = (): Array<Group> =>
             ["startupProbe", "readinessProbe", "livenessProbe"].filter((p) => c[p]).map((p) => [p, c[p].exec?.command ?? []])
           ),
           resources: { requests: c.resources?.requests ?? {}, limits: c.resources?.limits ?? {} },
-          user: security.runAsUser === undefined ? undefined : `${security.runAsUser}:${security.runAsGroup}`
+          user: security.runAsUser === undefined ? undefined : `${security.runAsUser}:${security.runAsGroup}`,
+          ports: Object.fromEntries((c.ports ?? []).map((p: any) => [p.name, p.containerPort]))
         }))
       }]
     })
@@ -238,6 +244,7 @@ const composeGroup = (): Group => {
     source: "compose.yaml",
     memoryVolumes: new Set(Object.keys(volumes).filter((v) => volumes[v]?.driver_opts?.type === "tmpfs")),
     volumes: new Set(Object.keys(volumes)),
+    scrape: Object.assign({}, ...services.map(([, s]) => s.labels ?? {})),
     gracePeriodMs: Math.min(...services.filter(([, s]) => s.environment?.RUTH_MODEL_ID).map(([, s]) => seconds(s.stop_grace_period ?? 10))),
     containers: services.map(([name, s]): Container => ({
       name,
@@ -253,7 +260,11 @@ const composeGroup = (): Group => {
         requests: s.deploy?.resources?.reservations ?? {},
         limits: s.deploy?.resources?.limits ?? {}
       },
-      user: s.user
+      user: s.user,
+      ports: Object.fromEntries((s.ports ?? []).map((p: string) => {
+        const port = Number(p.split(":").at(-1))
+        return [String(port), port]
+      }))
     }))
   }
 }
@@ -331,6 +342,20 @@ describe.each(groups)("$source", (group) => {
     }
   })
 
+  it("every model serves GET /metrics on a port it declares, reachable from outside it, and is marked for scraping", () => {
+    const ports = models(group).map((c) => {
+      const address = parseListenAddress(c.env.RUTH_METRICS_ADDR ?? "")
+      expect(address, `${c.name} RUTH_METRICS_ADDR`).toBeDefined()
+      expect(address!.host, c.name).toBe("0.0.0.0")
+      expect(Object.values(c.ports), `${c.name} declares its metrics port`).toContain(address!.port)
+      return address!.port
+    })
+    // A pod's containers share one network namespace: one port each.
+    if (group.source !== "compose.yaml") expect(new Set(ports).size).toBe(ports.length)
+    expect(group.scrape["prometheus.io/scrape"]).toBe("true")
+    expect(ports).toContain(Number(group.scrape["prometheus.io/port"]))
+  })
+
   it("every container has CPU and memory requests and limits", () => {
     for (const c of group.containers) {
       for (const kind of ["requests", "limits"] as const) {
@@ -357,4 +382,27 @@ it("deploy/kubernetes has a GPU variant asking for nvidia.com/gpu", () => {
     // extended resources cannot be overcommitted: a request, when given, equals the limit
     expect(c.resources.requests["nvidia.com/gpu"] ?? c.resources.limits["nvidia.com/gpu"]).toBe(c.resources.limits["nvidia.com/gpu"])
   }
+})
+
+it("deploy/kubernetes/ruth-ai.yaml: a Service and a ServiceMonitor scrape every model's metrics port by name", () => {
+  const docs = parseAllDocuments(read("deploy/kubernetes/ruth-ai.yaml")).map((d) => d.toJS())
+  const of = (kind: string) => docs.filter((d) => d.kind === kind)
+  const [deployment] = of("Deployment")
+  const [service] = of("Service")
+  const [monitor] = of("ServiceMonitor")
+  expect([deployment, service, monitor].every((d) => d !== undefined)).toBe(true)
+  const podLabels = deployment.spec.template.metadata.labels
+  for (const [k, v] of Object.entries(service.spec.selector)) expect(podLabels[k], `Service selects the pods by ${k}`).toBe(v)
+  for (const [k, v] of Object.entries(monitor.spec.selector.matchLabels)) expect(service.metadata.labels[k], `ServiceMonitor selects the Service by ${k}`).toBe(v)
+  // Every model's named metrics port, behind a Service port the monitor scrapes.
+  const modelPorts = (deployment.spec.template.spec.containers as Array<any>)
+    .filter((c) => (c.env ?? []).some((e: any) => e.name === "RUTH_MODEL_ID"))
+    .map((c) => {
+      const port = parseListenAddress((c.env as Array<any>).find((e) => e.name === "RUTH_METRICS_ADDR").value)!.port
+      return (c.ports as Array<any>).find((p) => p.containerPort === port).name as string
+    })
+  const servicePorts = (service.spec.ports as Array<any>).filter((p) => modelPorts.includes(p.targetPort)).map((p) => p.name)
+  expect(servicePorts.length).toBe(modelPorts.length)
+  expect((monitor.spec.endpoints as Array<any>).map((e) => e.port).sort()).toEqual([...servicePorts].sort())
+  for (const e of monitor.spec.endpoints) expect(e.path).toBe("/metrics")
 })
