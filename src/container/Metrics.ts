@@ -25,8 +25,9 @@ export class ContainerState {
   private latencySumMs = 0
   private readonly errorsByCode: Partial<Record<ErrorCode, number>> = {}
   private readonly startedAt = Date.now()
-  /** The Prometheus series every answered request is recorded in too, when the container has them. */
-  metrics: ContainerMetrics | undefined = undefined
+
+  /** `metrics`: the Prometheus series every answered request is recorded in too, when the container has them. */
+  constructor(readonly metrics?: ContainerMetrics) {}
 
   /** Records one answered inference request of `camera` ("" when not known). */
   record(latencyMs: number, errorCode: ErrorCode | undefined, camera: string): void {

@@ -92,9 +92,9 @@ export const layerOn: Layer.Layer<
   ModelContainer,
   Effect.gen(function*() {
     const settings = yield* RuntimeConfig
-    const state = new ContainerState()
-    state.metrics = new ContainerMetrics({ modelId: settings.modelId, cameras: settings.metricsCameras })
-    yield* state.metrics.processMetrics()
+    const metrics = new ContainerMetrics({ modelId: settings.modelId, cameras: settings.metricsCameras })
+    yield* metrics.processMetrics()
+    const state = new ContainerState(metrics)
     const shutdownRequested = yield* Deferred.make<void>()
     // What the shutdown holds from its start to its very end (the exit on a signal), released last.
     const stopping = yield* Scope.make()
@@ -115,7 +115,7 @@ export const layerOn: Layer.Layer<
       },
       pipeline
     )
-    state.metrics.gauges({
+    metrics.gauges({
       inflight: () => state.inflight,
       inflightLimit: settings.maxInflight,
       connections: () => Effect.runSync(server.connections),
@@ -123,7 +123,7 @@ export const layerOn: Layer.Layer<
       modelVersion: settings.modelVersion,
       executionProvider: (yield* InferenceHandler).executionProvider ?? "unknown"
     })
-    const metricsAddress = settings.metricsAddr === "" ? undefined : yield* serveHttp(settings.metricsAddr, state.metrics)
+    const metricsAddress = settings.metricsAddr === "" ? undefined : yield* serveHttp(settings.metricsAddr, metrics)
     yield* heartbeat.start
 
     // Released first, before the server drains.
