@@ -98,14 +98,14 @@ export const layerOn: Layer.Layer<
     const settings = yield* RuntimeConfig
     const state = new ContainerState()
     state.metrics = new ContainerMetrics(settings.modelId)
-    // Before the server: its spans are flushed after the last request has drained.
-    const traces = yield* Tracing.make(settings)
     const shutdownRequested = yield* Deferred.make<void>()
     // What the shutdown holds from its start to its very end (the exit on a signal), released last.
     const stopping = yield* Scope.make()
     yield* Effect.addFinalizer((exit) => Scope.close(stopping, exit))
     yield* Effect.addFinalizer(() => Effect.logInfo(`model '${settings.modelId}' stopped`))
     const heartbeat = yield* Heartbeat.make(settings, state)
+    // Before the server: the last spans are sent once the last request has drained, before the `stopped` beat.
+    const traces = yield* Tracing.make(settings)
 
     const pipeline = yield* makePipeline({ settings, state, tracing: traces?.tracing })
     state.status = "ready"

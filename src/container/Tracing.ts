@@ -69,16 +69,13 @@ const variable = (name: string): Effect.Effect<string | undefined> =>
 const problem = (name: string, reason: string) =>
   new InvalidSettings({ problems: [{ name, where: "environment", source: "env", reason }] })
 
-/** `k=v,k2=v2`, values percent-decoded, as OpenTelemetry spells headers. */
-const HeadersRecord = Schema.Record(Schema.String, Schema.StringFromUriComponent)
-
 const headersOf = (name: string): Effect.Effect<Readonly<Record<string, string>> | undefined, InvalidSettings> =>
   Effect.flatMap(variable(name), (raw) =>
     raw === undefined
       ? Effect.succeed(undefined)
-      : Config.Record(Schema.String, Schema.StringFromUriComponent, name).pipe(
-        Effect.map((record): Readonly<Record<string, string>> => Schema.decodeUnknownSync(HeadersRecord)(record)),
-        Effect.mapError(() => problem(name, "must be key=value pairs separated by ',' (values percent-encoded)"))
+      : Effect.mapError(
+        Config.Record(Schema.String, Schema.StringFromUriComponent, name),
+        () => problem(name, "must be key=value pairs separated by ',' (values percent-encoded)")
       ))
 
 const httpUrl = (name: string, raw: string): Effect.Effect<URL, InvalidSettings> => {
@@ -182,15 +179,15 @@ const msOf = (metadata: Readonly<Record<string, unknown>> | undefined, key: stri
   return typeof v === "number" && Number.isFinite(v) ? v : undefined
 }
 
-/** What the pipeline measured of an answered request (`performance.now()` instants and ms). */
-export interface Measured {
+/** The frame read of an answered request, as the pipeline measured it (a `performance.now()` instant and ms). */
+export interface ReadTimes {
   /** When the frame read began. */
   readonly readAt: number
   readonly readMs: number
 }
 
-/** What is known of a request answered with an error: whatever the caller sent that could be read. */
-export interface FailedRequest {
+/** What a request's span says of it: whatever the caller sent that could be read. */
+export interface RequestFacts {
   readonly camera_id: string
   readonly frame_id: unknown
   readonly request_id?: string | number
@@ -230,8 +227,7 @@ export class RequestTracing {
   private request(
     parent: Tracer.ExternalSpan | undefined,
     started: number,
-    facts: FailedRequest,
-    timestamp: unknown,
+    facts: RequestFacts,
     code: RequestError["code"] | undefined
   ): Tracer.Span {
     const span = this.span("inference.request", parent, started, "server")
@@ -239,6 +235,7 @@ export class RequestTracing {
     span.attribute("ruth.camera_id", facts.camera_id)
     if (facts.frame_id !== undefined) span.attribute("ruth.frame_id", facts.frame_id)
     if (facts.request_id !== undefined) span.attribute("ruth.request_id", facts.request_id)
+    const { timestamp } = facts
     if (typeof timestamp === "number" && Number.isFinite(timestamp)) span.attribute("ruth.frame_age_seconds", Date.now() / 1000 - timestamp)
     span.attribute("ruth.outcome", outcomeOf(code))
     if (code !== undefined) span.attribute("ruth.error_code", code)
@@ -255,17 +252,18 @@ export class RequestTracing {
     request: InferenceRequest,
     started: number,
     handlerEnd: number,
-    measured: Measured,
+    measured: ReadTimes,
     metadata: Readonly<Record<string, unknown>> | undefined
   ): void {
     const parent = parseTraceparent(request.traceparent)
     if (!keeps(this.sampler, parent, false)) return
-    const facts: FailedRequest = {
+    const facts: RequestFacts = {
       camera_id: request.camera_id,
       frame_id: request.frame_metadata.frame_id,
+      timestamp: request.timestamp,
       ...(request.request_id !== undefined ? { request_id: request.request_id } : {})
     }
-    const span = this.request(parent, started, facts, request.timestamp, undefined)
+    const span = this.request(parent, started, facts, undefined)
     const readEnd = measured.readAt + measured.readMs
     this.child(span, "frame.read", measured.readAt, readEnd)
     const run = msOf(metadata, "inference_ms")
@@ -294,8 +292,8 @@ export class RequestTracing {
   }
 
   /** A request answered with an error: its span, always (errors are never sampled away), with the error's code and message. */
-  failed(facts: FailedRequest, started: number, error: RequestError): void {
-    const span = this.request(parseTraceparent(facts.traceparent), started, facts, facts.timestamp, error.code)
+  failed(facts: RequestFacts, started: number, error: RequestError): void {
+    const span = this.request(parseTraceparent(facts.traceparent), started, facts, error.code)
     span.end(nanos(performance.now()), Exit.fail(error))
   }
 }

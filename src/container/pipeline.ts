@@ -31,12 +31,12 @@ import { type DroppedByReason, Scheduler, type SchedulerShape, type Slot, ticket
 import { InferenceHandler, type InferenceHandlerShape, type InferenceOutput } from "../inference/InferenceHandler.js"
 import { roundMs } from "../internal/time.js"
 import type { ContainerState } from "./Metrics.js"
-import type { FailedRequest, Measured as TracedTimes, RequestTracing } from "./Tracing.js"
+import type { ReadTimes, RequestFacts, RequestTracing } from "./Tracing.js"
 import { METRICS_CONTENT_TYPE } from "./Prometheus.js"
 import type { RuntimeSettings } from "../config/RuntimeConfig.js"
 
 /** Fields echoed in a response, taken from whatever the caller sent; and, never echoed, what the request's span reads. */
-interface Echo extends FailedRequest {
+interface Echo extends RequestFacts {
   readonly model_id: string
 }
 
@@ -84,7 +84,7 @@ const normaliseOutput = (out: unknown): { detections: unknown; metadata: unknown
 type FrameSize = Pick<Frame, "width" | "height">
 
 /** What an answer reports besides the handler's output (`readAt`: when the frame read began, for the request's span). */
-interface Measured extends TracedTimes {
+interface Measured extends ReadTimes {
   readonly frame: FrameSize
   readonly inferMs: number
 }

@@ -29,6 +29,7 @@ vi.mock("onnxruntime-node", () => {
 interface Post {
   readonly path: string
   readonly contentType: string | undefined
+  readonly headers: http.IncomingHttpHeaders
   readonly body: Buffer
 }
 
@@ -41,7 +42,7 @@ const receiver = Effect.acquireRelease(
         const chunks: Array<Buffer> = []
         req.on("data", (c: Buffer) => chunks.push(c))
         req.on("end", () => {
-          posts.push({ path: req.url ?? "", contentType: req.headers["content-type"], body: Buffer.concat(chunks) })
+          posts.push({ path: req.url ?? "", contentType: req.headers["content-type"], headers: req.headers, body: Buffer.concat(chunks) })
           res.writeHead(200, { "content-type": "application/json" }).end("{}")
         })
       })
@@ -137,6 +138,7 @@ describe("traces over OTLP/HTTP", () => {
       const { container, memory } = yield* containerIn(scope, {
         OTEL_EXPORTER_OTLP_ENDPOINT: url,
         OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+        OTEL_EXPORTER_OTLP_HEADERS: "authorization=Bearer%20abc,x-tenant=cams",
         OTEL_TRACES_SAMPLER_ARG: "1"
       })
       expect(container.tracesUrl).toBe(`${url}/v1/traces`)
@@ -148,6 +150,7 @@ describe("traces over OTLP/HTTP", () => {
 
       expect(posts.length).toBeGreaterThan(0)
       expect(posts.every((p) => p.path === "/v1/traces" && p.contentType === "application/json")).toBe(true)
+      expect(posts[0]!.headers).toMatchObject({ authorization: "Bearer abc", "x-tenant": "cams" })
       const r = received(posts)
       expect(r.resource).toMatchObject({
         "service.name": "ruth-model-test-model",
@@ -206,7 +209,9 @@ describe("traces over OTLP/HTTP", () => {
         OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${url}/v1/traces`,
         OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: "http/json",
         OTEL_TRACES_SAMPLER: "parentbased_traceidratio",
-        OTEL_TRACES_SAMPLER_ARG: "0"
+        OTEL_TRACES_SAMPLER_ARG: "0",
+        OTEL_SERVICE_NAME: "edge-detector",
+        OTEL_RESOURCE_ATTRIBUTES: "deployment.environment=test"
       }, handler)
       expect(yield* memory.request(frameRequest({ request_id: "ok" }))).toMatchObject({ error: null })
       expect(yield* memory.request(frameRequest({ request_id: "unsampled", traceparent: traceparent("00") }))).toMatchObject({ error: null })
@@ -219,6 +224,7 @@ describe("traces over OTLP/HTTP", () => {
       yield* Scope.close(scope, Exit.void)
 
       const r = received(posts)
+      expect(r.resource).toMatchObject({ "service.name": "edge-detector", "deployment.environment": "test", "ruth.model_id": "test-model" })
       const kept = requestSpans(r).map((s) => attrs(s.attributes)["ruth.request_id"]).sort()
       expect(kept).toEqual(["fails", "fails", "sampled"])
       // A handler that reports no stages: the frame read and the handler's time.
