@@ -10,7 +10,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { vi } from "vitest"
 import { ConfigProvider, Context, Effect, Exit, Layer, Scope } from "effect"
 import { InferenceFailed } from "../../src/contract/errors.js"
-import { RuntimeConfig } from "../../src/config/RuntimeConfig.js"
+import { RuntimeConfig, type RuntimeSettingsInput } from "../../src/config/RuntimeConfig.js"
 import { FrameReader } from "../../src/frames/FrameReader.js"
 import { InferenceHandler, type InferenceHandlerShape } from "../../src/inference/InferenceHandler.js"
 import * as OnnxHandler from "../../src/inference/OnnxHandler.js"
@@ -100,10 +100,23 @@ const traceparent = (flags: "00" | "01") => `00-${TRACE_ID}-${PARENT_ID}-${flags
  * A container on the memory transport in `scope`, its environment `env` (through `ConfigProvider`,
  * as `OTEL_*` are read), with the ONNX backend on a scripted session or `handler`.
  */
-const containerIn = (scope: Scope.Scope, env: Record<string, string>, handler?: InferenceHandlerShape) =>
+const containerIn = (
+  scope: Scope.Scope,
+  env: Record<string, string>,
+  handler?: InferenceHandlerShape,
+  settings: Partial<RuntimeSettingsInput> = {}
+) =>
   Effect.gen(function*() {
     const dir = yield* tempDir("ruth-traces-")
-    const config = RuntimeConfig.layer({ modelId: "test-model", modelVersion: "7", socketDir: dir, heartbeatDir: dir, heartbeatIntervalMs: 0, handleSignals: false })
+    const config = RuntimeConfig.layer({
+      modelId: "test-model",
+      modelVersion: "7",
+      socketDir: dir,
+      heartbeatDir: dir,
+      heartbeatIntervalMs: 0,
+      handleSignals: false,
+      ...settings
+    })
     const handlerLayer = handler !== undefined
       ? Layer.succeed(InferenceHandler, handler)
       : OnnxHandler.layerOn(yield* loaded(dbTextYaml())).pipe(Layer.provide(makeFake(mapModel()).layer))
@@ -203,7 +216,12 @@ describe("traces over OTLP/HTTP", () => {
       const { posts, url } = yield* receiver
       const scope = yield* Scope.make()
       const handler: InferenceHandlerShape = {
-        infer: (req) => req.request_id === "fails" ? Effect.fail(new InferenceFailed({ reason: "asked to" })) : Effect.succeed({ detections: [] })
+        infer: (req) =>
+          req.request_id === "fails"
+            ? Effect.fail(new InferenceFailed({ reason: "asked to" }))
+            : req.request_id === "hangs"
+            ? Effect.never
+            : Effect.succeed({ detections: [] })
       }
       const { memory } = yield* containerIn(scope, {
         OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${url}/v1/traces`,
@@ -212,7 +230,7 @@ describe("traces over OTLP/HTTP", () => {
         OTEL_TRACES_SAMPLER_ARG: "0",
         OTEL_SERVICE_NAME: "edge-detector",
         OTEL_RESOURCE_ATTRIBUTES: "deployment.environment=test"
-      }, handler)
+      }, handler, { requestTimeoutMs: 300 })
       expect(yield* memory.request(frameRequest({ request_id: "ok" }))).toMatchObject({ error: null })
       expect(yield* memory.request(frameRequest({ request_id: "unsampled", traceparent: traceparent("00") }))).toMatchObject({ error: null })
       for (const bad of ["garbage", `01-${TRACE_ID}-${PARENT_ID}-01`, `00-${"0".repeat(32)}-${PARENT_ID}-01`, 42, { a: 1 }]) {
@@ -221,12 +239,14 @@ describe("traces over OTLP/HTTP", () => {
       expect(yield* memory.request(frameRequest({ request_id: "sampled", traceparent: traceparent("01") }))).toMatchObject({ error: null })
       expect(yield* memory.request(frameRequest({ request_id: "fails" }))).toMatchObject({ error_code: "INFERENCE_FAILED" })
       expect(yield* memory.request(frameRequest({ request_id: "fails", traceparent: traceparent("00") }))).toMatchObject({ error_code: "INFERENCE_FAILED" })
+      expect(yield* memory.request(frameRequest({ request_id: "hangs" }))).toMatchObject({ error_code: "TIMEOUT" })
       yield* Scope.close(scope, Exit.void)
 
       const r = received(posts)
       expect(r.resource).toMatchObject({ "service.name": "edge-detector", "deployment.environment": "test", "ruth.model_id": "test-model" })
       const kept = requestSpans(r).map((s) => attrs(s.attributes)["ruth.request_id"]).sort()
-      expect(kept).toEqual(["fails", "fails", "sampled"])
+      expect(kept).toEqual(["fails", "fails", "hangs", "sampled"])
+      expect(attrs(byRequestId(r, "hangs").attributes)).toMatchObject({ "ruth.outcome": "timeout", "ruth.error_code": "TIMEOUT" })
       // A handler that reports no stages: the frame read and the handler's time.
       expect(childrenOf(r, byRequestId(r, "sampled")).map((c) => c.name).sort()).toEqual(["frame.read", "inference"])
       for (const failed of requestSpans(r).filter((s) => attrs(s.attributes)["ruth.request_id"] === "fails")) {
