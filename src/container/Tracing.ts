@@ -301,7 +301,7 @@ export class RequestTracing {
 /** What a running container says about its traces: where they go and how they are sampled. */
 export const describeTracing = (settings: TracingSettings): string =>
   `traces over OTLP/HTTP (${settings.protocol}) to ${settings.url} (${settings.endpointVariable}) as service '${settings.serviceName}', ` +
-  `sampler ${settings.sampler.name}${settings.sampler.ratio > 0 && settings.sampler.ratio < 1 ? ` ${settings.sampler.ratio}` : ""}; errored requests always kept`
+  `sampler ${settings.sampler.name} (ratio ${settings.sampler.ratio}); errored requests always kept`
 
 /** `fetch` that gives up after `timeoutMs` (the exporter then retries, then pauses): a collector that never answers holds nothing. */
 const fetchWithTimeout = (timeoutMs: number): typeof globalThis.fetch => (input, init) =>
