@@ -170,9 +170,6 @@ export const keeps = (sampler: Sampler, parent: Tracer.ExternalSpan | undefined,
   return draw < sampler.ratio
 }
 
-/** A `performance.now()` instant as the Unix nanoseconds spans carry (microsecond precision: a double holds that exactly). */
-const nanos = (t: number): bigint => BigInt(Math.round((performance.timeOrigin + t) * 1000)) * 1000n
-
 /** A finite number of milliseconds from a handler's metadata, or undefined. */
 const msOf = (metadata: Readonly<Record<string, unknown>> | undefined, key: string): number | undefined => {
   const v = metadata?.[key]
@@ -203,24 +200,33 @@ export class RequestTracing {
     private readonly sampler: Sampler
   ) {}
 
+  /**
+   * The wall clock's Unix ms at `performance.now()` 0, taken anew for each request kept (the
+   * monotonic clock drifts from the wall clock over days; within a request, placement stays exact).
+   */
+  private origin = 0
+
+  /** A `performance.now()` instant as the Unix nanoseconds spans carry (to the microsecond: a double holds that exactly). */
+  private nanos(t: number): bigint {
+    return BigInt(Math.round((this.origin + t) * 1000)) * 1000n
+  }
+
   private span(name: string, parent: Tracer.AnySpan | undefined, start: number, kind: Tracer.SpanKind = "internal"): Tracer.Span {
     return this.tracer.span({
       name,
       parent: parent === undefined ? Option.none() : Option.some(parent),
       annotations: Context.empty(),
       links: [],
-      startTime: nanos(start),
+      startTime: this.nanos(start),
       kind,
       root: parent === undefined,
       sampled: true
     })
   }
 
-  private child(parent: Tracer.Span, name: string, start: number, end: number, attributes?: Record<string, number>): Tracer.Span {
-    const span = this.span(name, parent, start)
-    if (attributes !== undefined) for (const key in attributes) span.attribute(key, attributes[key])
-    span.end(nanos(end), Exit.void)
-    return span
+  /** A stage of a request, from `start` to `end`. */
+  private child(parent: Tracer.Span, name: string, start: number, end: number): void {
+    this.span(name, parent, start).end(this.nanos(end), Exit.void)
   }
 
   /** The request span, its attributes set; ended by the caller. */
@@ -257,6 +263,7 @@ export class RequestTracing {
   ): void {
     const parent = parseTraceparent(request.traceparent)
     if (!keeps(this.sampler, parent, false)) return
+    this.origin = Date.now() - performance.now()
     const facts: RequestFacts = {
       camera_id: request.camera_id,
       frame_id: request.frame_metadata.frame_id,
@@ -281,20 +288,21 @@ export class RequestTracing {
       if (wait !== undefined) {
         inference.attribute("ruth.session_wait_ms", wait)
         // The wait for the model (the scheduler's turn, then the session): queued behind other frames' runs.
-        if (wait > 0) inference.event("session_wait", nanos(runStart), { "ruth.session_wait_ms": wait })
+        if (wait > 0) inference.event("session_wait", this.nanos(runStart), { "ruth.session_wait_ms": wait })
       }
-      inference.end(nanos(runEnd), Exit.void)
+      inference.end(this.nanos(runEnd), Exit.void)
       const pre = msOf(metadata, "preprocess_ms")
       if (pre !== undefined) this.child(span, "preprocess", runStart - pre, runStart)
       if (post !== undefined) this.child(span, "postprocess", runEnd, handlerEnd)
     }
-    span.end(nanos(performance.now()), Exit.void)
+    span.end(this.nanos(performance.now()), Exit.void)
   }
 
   /** A request answered with an error: its span, always (errors are never sampled away), with the error's code and message. */
   failed(facts: RequestFacts, started: number, error: RequestError): void {
+    this.origin = Date.now() - performance.now()
     const span = this.request(parseTraceparent(facts.traceparent), started, facts, error.code)
-    span.end(nanos(performance.now()), Exit.fail(error))
+    span.end(this.nanos(performance.now()), Exit.fail(error))
   }
 }
 
