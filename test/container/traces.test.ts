@@ -18,7 +18,7 @@ import { makeFake } from "../../src/inference/OnnxSession.js"
 import { layer as schedulerLayer } from "../../src/inference/Scheduler.js"
 import { MemoryTransport, memoryTransport } from "../../src/ipc/IpcServer.js"
 import * as ModelContainer from "../../src/container/ModelContainer.js"
-import { keeps } from "../../src/container/Tracing.js"
+import { keeps, settingsFromEnvironment } from "../../src/container/Tracing.js"
 import { dbTextYaml, loaded, mapModel, nv12Frame, SIZE } from "../support/fakeModel.js"
 import { request, tempDir } from "../support/harness.js"
 
@@ -345,5 +345,54 @@ describe("the sampler", () => {
     for (let i = 0; i < 20_000; i++) if (keeps(ratio(0.1), undefined, false)) kept++
     expect(kept).toBeGreaterThan(1_500)
     expect(kept).toBeLessThan(2_500)
+  })
+})
+
+describe("the tracing settings (the standard OpenTelemetry variables)", () => {
+  const settingsOf = (env: Record<string, string>) =>
+    settingsFromEnvironment("cam-model").pipe(
+      Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env })),
+      Effect.runSync
+    )
+
+  it("off without an endpoint (a blank one too), with OTEL_SDK_DISABLED=true or OTEL_TRACES_EXPORTER=none", () => {
+    expect(settingsOf({})).toBeUndefined()
+    expect(settingsOf({ OTEL_EXPORTER_OTLP_ENDPOINT: " " })).toBeUndefined()
+    expect(settingsOf({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318", OTEL_SDK_DISABLED: "true" })).toBeUndefined()
+    expect(settingsOf({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318", OTEL_TRACES_EXPORTER: "none" })).toBeUndefined()
+  })
+
+  it("defaults: protobuf, parent-based 1 in 100, service ruth-model-{model_id}, 10 s per export", () => {
+    expect(settingsOf({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318" })).toEqual({
+      url: "http://c:4318/v1/traces",
+      endpointVariable: "OTEL_EXPORTER_OTLP_ENDPOINT",
+      protocol: "http/protobuf",
+      serviceName: "ruth-model-cam-model",
+      headers: undefined,
+      timeoutMs: 10_000,
+      sampler: { name: "parentbased_traceidratio", parentBased: true, ratio: 0.01 }
+    })
+  })
+
+  it("the base endpoint gets /v1/traces after its path; the traces endpoint wins and is used as given", () => {
+    expect(settingsOf({ OTEL_EXPORTER_OTLP_ENDPOINT: "https://c/otlp/" })?.url).toBe("https://c/otlp/v1/traces")
+    expect(settingsOf({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://a:4318", OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "http://b:9/t" })).toMatchObject({
+      url: "http://b:9/t",
+      endpointVariable: "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+    })
+  })
+
+  it("the traces-specific variables win over the general ones; a fixed sampler ignores the ratio", () => {
+    expect(settingsOf({
+      OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318",
+      OTEL_EXPORTER_OTLP_PROTOCOL: "http/protobuf",
+      OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: "http/json",
+      OTEL_EXPORTER_OTLP_TIMEOUT: "5000",
+      OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: "250",
+      OTEL_EXPORTER_OTLP_HEADERS: "a=1",
+      OTEL_EXPORTER_OTLP_TRACES_HEADERS: "b=2",
+      OTEL_TRACES_SAMPLER: "always_on",
+      OTEL_TRACES_SAMPLER_ARG: "0.5"
+    })).toMatchObject({ protocol: "http/json", timeoutMs: 250, headers: { b: "2" }, sampler: { name: "always_on", parentBased: false, ratio: 1 } })
   })
 })
