@@ -104,6 +104,13 @@ export { nonMaxSuppression } from "./inference/postprocess/nms.js"
 export * as ModelContainer from "./container/ModelContainer.js"
 export type { RunningContainer } from "./container/ModelContainer.js"
 export { METRICS_CONTENT_TYPE, MetricsListenError } from "./container/Prometheus.js"
+export {
+  DEFAULT_SAMPLE_RATIO,
+  parseTraceparent,
+  type Sampler,
+  settingsFromEnvironment as tracingSettingsFromEnvironment,
+  type TracingSettings
+} from "./container/Tracing.js"
 
 // Talking to a container
 export {

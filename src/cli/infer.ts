@@ -29,6 +29,10 @@ const options = (env: Cli.CliEnvironment) => ({
   stride: Flag.Int("stride").pipe(Flag.withDescription("bytes per row of --frame, when padded"), Flag.optional),
   cameraId: Flag.String("camera-id").pipe(Flag.withDescription(`the request's camera_id${Cli.defaultIs("cli")}`), Flag.withDefault("cli")),
   frameId: Flag.Int("frame-id").pipe(Flag.withDescription(`the request's frame_id${Cli.defaultIs(0)}`), Flag.withDefault(0)),
+  traceparent: Flag.String("traceparent").pipe(
+    Flag.withDescription("a W3C traceparent (00-{trace id}-{span id}-{flags}) the request's span continues, when the container exports traces"),
+    Flag.optional
+  ),
   modelId: Flag.String("model-id").pipe(
     Flag.withDescription("model to ask for (default: the one the socket name vas_model_{id}.sock says, else the container's health answer)"),
     Flag.optional
@@ -73,7 +77,8 @@ export const inferCommand = (env: Cli.CliEnvironment) => Command.make("infer", o
           },
           camera_id: o.cameraId,
           model_id: modelId,
-          timestamp: Date.now() / 1000
+          timestamp: Date.now() / 1000,
+          ...(Option.isSome(o.traceparent) ? { traceparent: o.traceparent.value } : {})
         })
       )
     ).pipe(Effect.mapError(Cli.unreachable))

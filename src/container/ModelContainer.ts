@@ -20,6 +20,7 @@ import { type ModelSelectionError, selectModel } from "../config/ModelDiscovery.
 import {
   checkFlagsAndEnvironment,
   type FlagNames,
+  type InvalidSettings,
   programEnvironment,
   RuntimeConfig,
   type RuntimeSettings,
@@ -37,12 +38,15 @@ import { InferenceHandler } from "../inference/InferenceHandler.js"
 import { ContainerState, type MetricsSnapshot } from "./Metrics.js"
 import { makePipeline } from "./pipeline.js"
 import { ContainerMetrics, type MetricsListenError, serveHttp } from "./Prometheus.js"
+import * as Tracing from "./Tracing.js"
 
 export interface RunningContainer {
   readonly settings: RuntimeSettings
   readonly socketPath: string
   /** Where `GET /metrics` is served (`host:port`, the port bound), when `metricsAddr` is set. */
   readonly metricsAddress: string | undefined
+  /** Where request spans are exported (the OTLP traces URL), when `OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT` is set. */
+  readonly tracesUrl: string | undefined
   /** Status and counters, as health reports them. */
   readonly snapshot: () => MetricsSnapshot & { readonly status: ContainerState["status"] }
   /** Asks for a graceful shutdown (what `run` waits for; a signal interrupts the program instead). */
@@ -54,7 +58,7 @@ export interface RunningContainer {
 /** A running container, for as long as its layer's scope is open. */
 export class ModelContainer extends Context.Service<ModelContainer, RunningContainer>()("@ruth-ai/model-runtime/ModelContainer") {}
 
-export type StartError = SocketPathError | IpcServer.ListenError | MetricsListenError
+export type StartError = SocketPathError | IpcServer.ListenError | MetricsListenError | InvalidSettings
 
 const SIGNALS = { SIGTERM: 15, SIGINT: 2 } as const
 
@@ -101,8 +105,10 @@ export const layerOn: Layer.Layer<
     yield* Effect.addFinalizer((exit) => Scope.close(stopping, exit))
     yield* Effect.addFinalizer(() => Effect.logInfo(`model '${settings.modelId}' stopped`))
     const heartbeat = yield* Heartbeat.make(settings, state)
+    // Before the server: the last spans are sent once the last request has drained, before the `stopped` beat.
+    const traces = yield* Tracing.make(settings)
 
-    const pipeline = yield* makePipeline({ settings, state })
+    const pipeline = yield* makePipeline({ settings, state, tracing: traces?.tracing })
     state.status = "ready"
     const transport = yield* IpcServer.Transport
     const server = yield* transport.serve(
@@ -146,6 +152,7 @@ export const layerOn: Layer.Layer<
       settings,
       socketPath: server.socketPath,
       metricsAddress,
+      tracesUrl: traces?.settings.url,
       snapshot: () => ({ ...state.snapshot(), status: state.status }),
       shutdown: Effect.asVoid(Deferred.succeed(shutdownRequested, undefined)),
       awaitShutdown: Deferred.await(shutdownRequested)

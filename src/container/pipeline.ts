@@ -31,15 +31,13 @@ import { type DroppedByReason, Scheduler, type SchedulerShape, type Slot, ticket
 import { InferenceHandler, type InferenceHandlerShape, type InferenceOutput } from "../inference/InferenceHandler.js"
 import { roundMs } from "../internal/time.js"
 import type { ContainerState } from "./Metrics.js"
+import type { ReadTimes, RequestFacts, RequestTracing } from "./Tracing.js"
 import { METRICS_CONTENT_TYPE } from "./Prometheus.js"
 import type { RuntimeSettings } from "../config/RuntimeConfig.js"
 
-/** Fields echoed in a response, taken from whatever the caller sent. */
-interface Echo {
+/** Fields echoed in a response, taken from whatever the caller sent; and, never echoed, what the request's span reads. */
+interface Echo extends RequestFacts {
   readonly model_id: string
-  readonly camera_id: string
-  readonly frame_id: unknown
-  readonly request_id?: string | number
 }
 
 const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
@@ -58,7 +56,9 @@ const echoOf = (raw: unknown, modelId: string, scalarsOnly = false): Echo => {
     model_id: typeof o.model_id === "string" ? o.model_id : modelId,
     camera_id: typeof o.camera_id === "string" ? o.camera_id : "",
     frame_id: scalarsOnly && typeof frameId === "object" && frameId !== null ? 0 : frameId,
-    ...(typeof requestId === "string" || typeof requestId === "number" ? { request_id: requestId } : {})
+    ...(typeof requestId === "string" || typeof requestId === "number" ? { request_id: requestId } : {}),
+    traceparent: o.traceparent,
+    timestamp: o.timestamp
   }
 }
 
@@ -83,10 +83,9 @@ const normaliseOutput = (out: unknown): { detections: unknown; metadata: unknown
 /** The size of the frame an answer is about (its bytes may be gone by then). */
 type FrameSize = Pick<Frame, "width" | "height">
 
-/** What an answer reports besides the handler's output. */
-interface Measured {
+/** What an answer reports besides the handler's output (`readAt`: when the frame read began, for the request's span). */
+interface Measured extends ReadTimes {
   readonly frame: FrameSize
-  readonly readMs: number
   readonly inferMs: number
 }
 
@@ -99,10 +98,12 @@ interface Turns {
 export interface PipelineDeps {
   readonly settings: RuntimeSettings
   readonly state: ContainerState
+  /** The container's request tracing, when traces are on. */
+  readonly tracing?: RequestTracing | undefined
 }
 
 /** Builds the message handler the IPC server runs for every decoded event. */
-export const makePipeline = ({ settings, state }: PipelineDeps) =>
+export const makePipeline = ({ settings, state, tracing }: PipelineDeps) =>
   Effect.gen(function*() {
     const reader = yield* FrameReader
     /** The reader's synchronous path, when it has one. */
@@ -140,6 +141,7 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
     /** Answers for a request that ended with an error. */
     const failed = (echo: Echo, started: number, error: RequestError): Reply => {
       state.record(performance.now() - started, error.code, echo.camera_id)
+      tracing?.failed(echo, started, error)
       return reply(errorBody(echo, error))
     }
 
@@ -159,8 +161,9 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
       raw: unknown,
       started: number,
       output: InferenceOutput | ReadonlyArray<unknown>,
-      { frame, readMs, inferMs }: Measured
+      measured: Measured
     ): Reply | Effect.Effect<Reply> => {
+      const { frame, readMs, inferMs } = measured
       const normalised = normaliseOutput(output)
       if (normalised === undefined) {
         return rejected(raw, started, `handler returned ${output === null ? "null" : typeof output}, not { detections } or an array of detections`)
@@ -197,6 +200,7 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
       }
       state.record(elapsed, undefined, request.camera_id)
       state.metrics?.answered(readMs, metadata as Record<string, unknown> | undefined, request, valid.success)
+      tracing?.answered(request, started, started + elapsed, measured, metadata as Record<string, unknown> | undefined)
       return { bytes, close: false }
     }
 
@@ -241,6 +245,7 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
     /** What a handler answered after `t1`, its frame read in `t1 - t0`. */
     const measuredSince = (frame: FrameSize, t0: number, t1: number) => (): Measured => ({
       frame,
+      readAt: t0,
       readMs: t1 - t0,
       inferMs: performance.now() - t1
     })
@@ -259,12 +264,14 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
     ): Effect.Effect<Reply> => {
       const admitted = performance.now()
       let frame: FrameSize = { width: 0, height: 0 }
+      let readAt = 0
       let readMs = 0
       const turn = (slot: Slot) => {
         const t0 = performance.now()
         return reader.use(request, (read) => {
           const t1 = performance.now()
           frame = { width: read.width, height: read.height }
+          readAt = t0
           readMs = t1 - t0
           // Suspended: a handler that throws while building its effect is answered like any defect.
           return Effect.suspend(() => inTurn(request, read, { waitedMs: t0 - admitted, stream: slot.stream, batch: slot.batch }))
@@ -273,6 +280,7 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
       // The handler's time is the request's but for its frame read: the wait for the turn is the handler's queue.
       return answerLater(Effect.flatten(scheduler.run(ticketOf(request), turn)), request, raw, started, () => ({
         frame,
+        readAt,
         readMs,
         inferMs: performance.now() - admitted - readMs
       }))
@@ -344,7 +352,7 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
         now!.release(frame)
         const exit = infer as Exit.Exit<InferenceOutput | ReadonlyArray<unknown>, RequestError>
         return Exit.isSuccess(exit)
-          ? answer(request, raw, started, exit.value, { frame, readMs: t1 - t0, inferMs: performance.now() - t1 })
+          ? answer(request, raw, started, exit.value, { frame, readAt: t0, readMs: t1 - t0, inferMs: performance.now() - t1 })
           : answerFailure(raw, started, exit.cause)
       }
       state.inflight++
@@ -361,7 +369,9 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
       if (event._tag === "TooLarge") {
         const error = new MessageTooLarge({ length: event.length, limit: event.limit })
         state.record(0, error.code, "")
-        return reply(errorBody(echoOf(undefined, settings.modelId), error), true)
+        const echo = echoOf(undefined, settings.modelId)
+        tracing?.failed(echo, started, error)
+        return reply(errorBody(echo, error), true)
       }
       const parsed = parseJson(event.payload)
       if (!parsed.ok) {
@@ -391,6 +401,7 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
       const error = new RequestTimeout({ timeoutMs: settings.requestTimeoutMs })
       const echo = echoOfEvent(event)
       state.record(settings.requestTimeoutMs, error.code, echo.camera_id)
+      tracing?.failed(echo, performance.now() - settings.requestTimeoutMs, error)
       return reply(errorBody(echo, error))
     }
 

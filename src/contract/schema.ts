@@ -4,7 +4,7 @@
  * Decoding ignores unknown keys (forward compatibility); every rule of the
  * contract is a check here, so a decode failure names the field and why.
  */
-import { Result, Schema, SchemaIssue } from "effect"
+import { Effect, Option, Result, Schema, SchemaIssue } from "effect"
 import { flattenIssue, inputOf } from "../internal/schemaIssues.js"
 
 /**
@@ -51,6 +51,13 @@ export type RequestConfig = typeof RequestConfig.Type
 /** `request_id` is our extension: echoed in the response when the caller sends one. */
 export const RequestId = Schema.Union([Schema.String, Schema.Number])
 
+/**
+ * `traceparent` is our extension: a W3C trace context (`00-{trace id}-{parent span id}-{flags}`) the
+ * request's span continues. Anything that is not a string is dropped, never an INVALID_REQUEST (a
+ * string that is no valid traceparent is kept, and ignored by tracing).
+ */
+export const Traceparent = Schema.String.pipe(Schema.catchDecoding(() => Effect.succeed(Option.none())))
+
 /** An inference request (caller → container). */
 export const InferenceRequest = Schema.Struct({
   frame_reference: NonEmpty,
@@ -62,7 +69,8 @@ export const InferenceRequest = Schema.Struct({
     Schema.isGreaterThan(0, says("must be > 0 (Unix seconds)")).abort()
   ),
   config: Schema.optional(Schema.NullOr(RequestConfig)),
-  request_id: Schema.optional(RequestId)
+  request_id: Schema.optional(RequestId),
+  traceparent: Schema.optional(Traceparent)
 }).annotate({ identifier: "a request object" })
 export type InferenceRequest = typeof InferenceRequest.Type
 /** What a caller builds: `format` may be left out. */
@@ -216,6 +224,7 @@ export const decodePlainRequest = (u: unknown): InferenceRequest | undefined => 
   }
   if ("config" in u) request.config = config === null ? null : { ...(config as object) }
   if ("request_id" in u) request.request_id = u.request_id
+  if (typeof u.traceparent === "string") request.traceparent = u.traceparent
   return request as unknown as InferenceRequest
 }
 

@@ -57,6 +57,18 @@ describe("ruth-model CLI", () => {
       expect(JSON.parse(missing.stdout)).toMatchObject({ error_code: "FRAME_NOT_FOUND" })
     }))
 
+  it.live("infer --traceparent: the request carries it (the handler sees it)", () =>
+    Effect.gen(function*() {
+      const seen: Array<unknown> = []
+      const c = yield* startContainer({ handler: { infer: (req) => Effect.sync(() => seen.push(req.traceparent)).pipe(Effect.as([])) } })
+      const frame = writeFrameFile(c.dir, "frame", 64, 48)
+      const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+      const args = ["infer", "--socket", c.socketPath, "--frame", frame, "--width", "64", "--height", "48"]
+      expect((yield* ruthModel([...args, "--traceparent", traceparent])).code).toBe(0)
+      expect((yield* ruthModel(args)).code).toBe(0)
+      expect(seen).toEqual([traceparent, undefined])
+    }))
+
   it.live("infer --image: publishes the image in either layout, annotates the answer, leaves nothing in /dev/shm", () =>
     Effect.gen(function*() {
       const c = yield* startContainer({

@@ -27,6 +27,18 @@ describe("InferenceRequest", () => {
     }
   })
 
+  it("keeps a traceparent string (valid or not: tracing judges it) and drops any other value, never an error", () => {
+    const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    for (const traceparent of [tp, "garbage"]) {
+      expect(decodeRequest({ ...valid, traceparent })).toEqual(Result.succeed(expect.objectContaining({ traceparent })))
+    }
+    for (const traceparent of [42, null, { a: 1 }, ["x"]]) {
+      const r = decodeRequest({ ...valid, traceparent })
+      expect(Result.isSuccess(r)).toBe(true)
+      if (Result.isSuccess(r)) expect(r.success).not.toHaveProperty("traceparent")
+    }
+  })
+
   it("accepts config objects and null", () => {
     expect(Result.isSuccess(decodeRequest({ ...valid, config: { confidence_threshold: 0.7 } }))).toBe(true)
     expect(Result.isSuccess(decodeRequest({ ...valid, config: null }))).toBe(true)
@@ -146,6 +158,7 @@ describe("decodePlainRequest (the per-request fast path)", () => {
       timestamp: field(fc.double({ min: 1, max: 2e9, noNaN: true })),
       config: field(fc.oneof(fc.constant(null), fc.dictionary(fc.string({ maxLength: 4 }), fc.jsonValue(), { maxKeys: 3 }))),
       request_id: field(fc.oneof(fc.string({ maxLength: 4 }), fc.integer())),
+      traceparent: field(fc.constantFrom("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "x")),
       unknown_key: anyValue
   }
   // Keys present most of the time (so the valid path is exercised), or any of them missing.
@@ -169,7 +182,8 @@ describe("decodePlainRequest (the per-request fast path)", () => {
       model_id: "yolo",
       timestamp: 1732600000.5,
       config: { confidence_threshold: 0.4 },
-      request_id: "r-1"
+      request_id: "r-1",
+      traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
     }
     const minimal = { frame_reference: "/tmp/f", frame_metadata: { width: 2, height: 2 }, camera_id: "c", model_id: "m", timestamp: 1 }
     for (const input of [sent, minimal, JSON.parse(JSON.stringify(sent))]) {
