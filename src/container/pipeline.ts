@@ -30,6 +30,7 @@ import { VERSION } from "../version.js"
 import { type DroppedByReason, Scheduler, type SchedulerShape, type Slot, ticketOf } from "../inference/Scheduler.js"
 import { InferenceHandler, type InferenceHandlerShape, type InferenceOutput } from "../inference/InferenceHandler.js"
 import { roundMs } from "../internal/time.js"
+import { answeredLogger } from "./Logging.js"
 import type { ContainerState } from "./Metrics.js"
 import { METRICS_CONTENT_TYPE } from "./Prometheus.js"
 import type { RuntimeSettings } from "../config/RuntimeConfig.js"
@@ -115,6 +116,8 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
       ? { inTurn: handler.inTurn, scheduler: scheduler.value }
       : undefined
     const noDrops: DroppedByReason = { expired: 0, superseded: 0, deadline: 0, displaced: 0 }
+    /** The per-request debug line, when debug lines are on (decided once). */
+    const logAnswered = yield* answeredLogger
 
     /** Error bodies and health always serialise: their values come from parsed JSON of bounded depth, or are ours. */
     const reply = (body: unknown, close = false): Reply => ({ bytes: encodeMessage(body), close })
@@ -137,9 +140,15 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
       text: state.metrics?.text() ?? ""
     })
 
+    /** Counts a request answered with an error (health, metrics) and, when debug lines are on, logs it. */
+    const recordError = (echo: Echo, elapsedMs: number, error: RequestError): void => {
+      state.record(elapsedMs, error.code)
+      if (logAnswered !== undefined) logAnswered(echo, elapsedMs, error.code)
+    }
+
     /** Answers for a request that ended with an error. */
     const failed = (echo: Echo, started: number, error: RequestError): Reply => {
-      state.record(performance.now() - started, error.code)
+      recordError(echo, performance.now() - started, error)
       return reply(errorBody(echo, error))
     }
 
@@ -196,6 +205,9 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
         return rejected(raw, started, `handler returned metadata JSON cannot carry: ${describeFailure(e)}`)
       }
       state.record(elapsed, undefined)
+      if (logAnswered !== undefined) {
+        logAnswered({ camera_id: request.camera_id, frame_id: request.frame_metadata.frame_id ?? 0, request_id: request.request_id }, elapsed, undefined)
+      }
       state.metrics?.answered(readMs, metadata as Record<string, unknown> | undefined, request.timestamp)
       return { bytes, close: false }
     }
@@ -360,8 +372,9 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
       const started = performance.now()
       if (event._tag === "TooLarge") {
         const error = new MessageTooLarge({ length: event.length, limit: event.limit })
-        state.record(0, error.code)
-        return reply(errorBody(echoOf(undefined, settings.modelId), error), true)
+        const echo = echoOf(undefined, settings.modelId)
+        recordError(echo, 0, error)
+        return reply(errorBody(echo, error), true)
       }
       const parsed = parseJson(event.payload)
       if (!parsed.ok) {
@@ -389,8 +402,9 @@ export const makePipeline = ({ settings, state }: PipelineDeps) =>
     /** The answer when the server's deadline interrupted a request (its fiber has been interrupted). */
     const onTimeout = (event: DecodedEvent): Reply => {
       const error = new RequestTimeout({ timeoutMs: settings.requestTimeoutMs })
-      state.record(settings.requestTimeoutMs, error.code)
-      return reply(errorBody(echoOfEvent(event), error))
+      const echo = echoOfEvent(event)
+      recordError(echo, settings.requestTimeoutMs, error)
+      return reply(errorBody(echo, error))
     }
 
     /** The answer when a request's fiber died (a runtime bug: the pipeline itself answers every failure; the server logs the cause). */
