@@ -56,7 +56,7 @@ const variable = (name: string) =>
     Effect.orElseSucceed(() => Option.none<string>())
   )
 
-/** The scheduling and limit settings `serve` has flags for (its help shows their variables' values). */
+/** The scheduling, limit, metrics and log settings `serve` has flags for (its help shows their variables' values). */
 export const SERVED_SETTINGS = [
   "maxInflight",
   "requestTimeoutMs",
@@ -65,7 +65,9 @@ export const SERVED_SETTINGS = [
   "streams",
   "maxBatch",
   "maxQueueDelayMs",
-  "metricsAddr"
+  "metricsAddr",
+  "logFormat",
+  "logLevel"
 ] as const satisfies ReadonlyArray<keyof RuntimeSettings>
 export type ServedSetting = (typeof SERVED_SETTINGS)[number]
 
