@@ -12,6 +12,10 @@ export { DEFAULT_MAX_MESSAGE_BYTES, type DecodedEvent, encodeMessage, FrameDecod
 export {
   describeSettings,
   heartbeatPathFor,
+  LOG_FORMATS,
+  LOG_LEVELS,
+  type LogFormat,
+  type LogLevelName,
   InvalidSettings,
   MissingModelId,
   programEnvironment,
@@ -104,6 +108,9 @@ export { nonMaxSuppression } from "./inference/postprocess/nms.js"
 export * as ModelContainer from "./container/ModelContainer.js"
 export type { RunningContainer } from "./container/ModelContainer.js"
 export { METRICS_CONTENT_TYPE, MetricsListenError } from "./container/Prometheus.js"
+// Log lines: the JSON and pretty loggers `launch*` installs, and a message with fields for them.
+export * as Logging from "./container/Logging.js"
+export { LogRecord } from "./internal/logRecord.js"
 
 // Talking to a container
 export {

@@ -12,6 +12,7 @@ import { InferenceHandler } from "../../src/inference/InferenceHandler.js"
 import * as Logging from "../../src/container/Logging.js"
 import { ContainerState } from "../../src/container/Metrics.js"
 import { makePipeline } from "../../src/container/pipeline.js"
+import type { Reply } from "../../src/ipc/IpcServer.js"
 import { LogRecord } from "../../src/internal/logRecord.js"
 import { memoryFrame, request } from "../support/harness.js"
 
@@ -112,7 +113,7 @@ describe("the per-request line (debug level)", () => {
   /** The pipeline with a handler that answers at once, its log lines captured; `handle` called directly. */
   const pipelineAt = (logLevel: "debug" | "info") =>
     Effect.gen(function*() {
-      const lines: Array<unknown> = []
+      const lines: Array<{ readonly logLevel: string; readonly part: unknown }> = []
       const capture = Logger.make(({ message, logLevel }) => {
         for (const part of Array.isArray(message) ? message : [message]) lines.push({ logLevel, part })
       })
@@ -135,18 +136,17 @@ describe("the per-request line (debug level)", () => {
       const ok = pipeline.handle(event(request("cam1/latest", { request_id: "r-1", camera_id: "cam-a", frame_metadata: { width: 64, height: 48, format: "NV12", frame_id: 42 } })))
       // The fast path answers synchronously: a reply, not an effect.
       expect(Effect.isEffect(ok)).toBe(false)
-      expect(JSON.parse(new TextDecoder().decode((ok as { bytes: Uint8Array }).bytes).slice(4))).toMatchObject({ error: null })
+      expect(JSON.parse(new TextDecoder().decode((ok as Reply).bytes.subarray(4)))).toMatchObject({ error: null })
       pipeline.handle(event(request("cam9/none", { request_id: 7, camera_id: "cam-b" })))
       pipeline.handle(event({ op: "health" }))
-      const records = lines.flatMap((l) => {
-        const { logLevel, part } = l as { logLevel: string; part: unknown }
-        return part instanceof LogRecord ? [{ logLevel, message: part.message, ...part.fields }] : []
-      })
+      const records: Array<Record<string, unknown>> = lines.flatMap(({ logLevel, part }) =>
+        part instanceof LogRecord ? [{ logLevel, message: part.message, ...part.fields }] : []
+      )
       expect(records).toMatchObject([
         { logLevel: "Debug", message: "request answered", outcome: "ok", request_id: "r-1", camera_id: "cam-a", frame_id: 42 },
         { logLevel: "Debug", message: "request answered", outcome: "FRAME_NOT_FOUND", request_id: 7, camera_id: "cam-b", frame_id: 1 }
       ])
-      for (const r of records) expect(typeof (r as { server_time_ms: unknown }).server_time_ms).toBe("number")
+      for (const r of records) expect(typeof r.server_time_ms).toBe("number")
     }))
 
   it.effect("at info: no line, and the fast path is answered without a fiber", () =>
@@ -154,7 +154,7 @@ describe("the per-request line (debug level)", () => {
       const { lines, pipeline } = yield* pipelineAt("info")
       const ok = pipeline.handle(event(request("cam1/latest")))
       expect(Effect.isEffect(ok)).toBe(false)
-      expect(JSON.parse(new TextDecoder().decode((ok as { bytes: Uint8Array }).bytes).slice(4))).toMatchObject({ error: null })
+      expect(JSON.parse(new TextDecoder().decode((ok as Reply).bytes.subarray(4)))).toMatchObject({ error: null })
       pipeline.handle(event(request("cam9/none")))
       expect(lines).toEqual([])
     }))
