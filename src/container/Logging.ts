@@ -4,7 +4,8 @@
  *
  * - `json`: one object per line — `timestamp` (ISO), `level`, `message`, the log annotations
  *   (`model_id`), a `LogRecord`'s fields, and `cause` (with its stack) when there is one.
- * - `pretty`: Effect's default look, `[12:00:00.000] INFO (#1): message`.
+ * - `pretty`: Effect's default look, `[12:00:00.000] INFO (#1): message`, without the model id (a
+ *   person watching one container knows it; the start-up lines say it).
  *
  * Warnings and errors go to stderr (something for the operator to look at), the rest to stdout.
  */
@@ -12,6 +13,9 @@ import { Cause, Console, Effect, Formatter, Layer, Logger, LogLevel, References 
 import type { LogFormat, LogLevelName } from "../config/RuntimeConfig.js"
 import { LogRecord } from "../internal/logRecord.js"
 import { roundMs } from "../internal/time.js"
+
+/** The annotation that carries a container program's model id on each of its lines. */
+export const MODEL_ID_KEY = "model_id"
 
 /** A setting's level as Effect names it. */
 const EFFECT_LEVELS: Record<LogLevelName, LogLevel.LogLevel> = {
@@ -65,11 +69,11 @@ export const jsonLogger: Logger.Logger<unknown, void> = Logger.make(({ cause, da
 
 const pad = (n: number, width = 2) => n.toString().padStart(width, "0")
 
-/** Effect's default logger's look (a record as its text, annotations as an object), by level to stdout or stderr. */
+/** Effect's default logger's look (a record as its text, annotations but the model id as an object), by level to stdout or stderr. */
 export const prettyLogger: Logger.Logger<unknown, void> = Logger.make(({ cause, date, fiber, logLevel, message }) => {
   const parts = partsOf(message).map((part) => (part instanceof LogRecord ? part.text : part))
   if (cause.reasons.length > 0) parts.push(Cause.pretty(cause))
-  const annotations = fiber.getRef(References.CurrentLogAnnotations)
+  const { [MODEL_ID_KEY]: _, ...annotations } = fiber.getRef(References.CurrentLogAnnotations)
   if (Object.keys(annotations).length > 0) parts.push(annotations)
   const time = `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}.${pad(date.getMilliseconds(), 3)}`
   writerFor(fiber.getRef(Console.Console), logLevel)(`[${time}] ${logLevel.toUpperCase()} (#${fiber.id}):`, ...parts)

@@ -221,7 +221,7 @@ export const withLogging = (options: LaunchOptions = {}) =>
     return checkFlagsAndEnvironment({ flags, ...(flagNames === undefined ? {} : { flagNames }) })
   }).pipe(
     Effect.flatMap((early) =>
-      (early.modelId === undefined ? self : Effect.annotateLogs(self, "model_id", early.modelId)).pipe(
+      (early.modelId === undefined ? self : Effect.annotateLogs(self, Logging.MODEL_ID_KEY, early.modelId)).pipe(
         Effect.provide(Logging.layer(early))
       )
     )

@@ -3,6 +3,7 @@
  * settings' rules, and the per-request debug line written by the pipeline — synchronously, with the
  * fast path still answered without a fiber, and nothing at all at info.
  */
+import * as util from "node:util"
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, ConfigProvider, Console, Effect, Layer, Logger, References, Result } from "effect"
 import { makeSettings, resolveSettings, type RuntimeSettings } from "../../src/config/RuntimeConfig.js"
@@ -22,8 +23,8 @@ const capturedConsole = () => {
   const err: Array<string> = []
   const console = new Proxy(globalThis.console, {
     get: (target, key) =>
-      key === "log" ? (...args: Array<unknown>) => void out.push(args.map(String).join(" "))
-      : key === "error" ? (...args: Array<unknown>) => void err.push(args.map(String).join(" "))
+      key === "log" ? (...args: Array<unknown>) => void out.push(util.format(...args))
+      : key === "error" ? (...args: Array<unknown>) => void err.push(util.format(...args))
       : Reflect.get(target, key)
   }) as Console.Console
   return { out, err, console }
@@ -55,7 +56,7 @@ describe("the loggers", () => {
     yield* Effect.logInfo(new LogRecord("a record", { count: 2, nested: { a: 1 } }))
     yield* Effect.logWarning("a warning")
     yield* Effect.logError("an error", Cause.die(new Error("boom")))
-  }).pipe(Effect.annotateLogs("model_id", "m"))
+  }).pipe(Effect.annotateLogs({ model_id: "m", stage: "warm-up" }))
 
   it.effect("json: one object per line with timestamp, level, message, model_id and a record's fields; warnings and errors on stderr", () =>
     Effect.gen(function*() {
@@ -68,7 +69,7 @@ describe("the loggers", () => {
       const stderr = err.map((l) => JSON.parse(l))
       for (const line of [...stdout, ...stderr]) {
         expect(new Date(line.timestamp).toISOString()).toBe(line.timestamp)
-        expect(line.model_id).toBe("m")
+        expect(line).toMatchObject({ model_id: "m", stage: "warm-up" })
       }
       expect(stdout).toMatchObject([
         { level: "debug", message: "a debug line" },
@@ -80,7 +81,7 @@ describe("the loggers", () => {
       expect(stderr[1].cause).toMatch(/\n\s+at /)
     }))
 
-  it.effect("pretty: Effect's default look; the level decides the stream; below the minimum level nothing", () =>
+  it.effect("pretty: Effect's default look, annotations but the model id; the level decides the stream; below the minimum level nothing", () =>
     Effect.gen(function*() {
       const { out, err, console } = capturedConsole()
       yield* logAll.pipe(
@@ -88,7 +89,7 @@ describe("the loggers", () => {
         Effect.provideService(Console.Console, console)
       )
       expect(out).toHaveLength(1)
-      expect(out[0]).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] INFO \(#\d+\): a record count=2 nested=\{"a":1\}/)
+      expect(out[0]).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] INFO \(#\d+\): a record count=2 nested=\{"a":1\} \{ stage: 'warm-up' \}$/)
       expect(err).toHaveLength(2)
       expect(err[0]).toMatch(/^\[[\d:.]+\] WARN \(#\d+\): a warning/)
       expect(err[1]).toMatch(/^\[[\d:.]+\] ERROR \(#\d+\): an error/)
