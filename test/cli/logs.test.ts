@@ -94,13 +94,13 @@ describe("container logs (RUTH_LOG_FORMAT, RUTH_LOG_LEVEL)", () => {
       expect(answered[0]!.server_time_ms).toBeGreaterThan(0)
     }))
 
-  it.live("launch, json: RUTH_LOG_LEVEL=error hides the info lines (the default level shows them)", () =>
+  it.live("launch: without a terminal the default is JSON at info; RUTH_LOG_LEVEL=error hides the info lines", () =>
     Effect.gen(function*() {
-      /** The minimal example at `level` (unset: the default), asked once and stopped; what it wrote. */
-      const runAt = (level: string | undefined) =>
+      /** The minimal example with `logEnv`, asked once and stopped; what it wrote. */
+      const runWith = (logEnv: Record<string, string>) =>
         Effect.gen(function*() {
           const dir = yield* tempDir()
-          const env = { RUTH_SOCKET_DIR: dir, RUTH_HEARTBEAT_DIR: dir, RUTH_LOG_FORMAT: "json", ...(level === undefined ? {} : { RUTH_LOG_LEVEL: level }) }
+          const env = { RUTH_SOCKET_DIR: dir, RUTH_HEARTBEAT_DIR: dir, ...logEnv }
           const launched = yield* child(() => spawnTs("examples/minimal/main.ts", [], env))
           const output = streamsOf(launched)
           const socket = path.join(dir, "vas_model_minimal.sock")
@@ -113,14 +113,15 @@ describe("container logs (RUTH_LOG_FORMAT, RUTH_LOG_LEVEL)", () => {
           return output()
         }).pipe(Effect.scoped)
 
-      const byDefault = yield* runAt(undefined)
+      // The child's stdout and stderr are pipes: `auto` means JSON.
+      const byDefault = yield* runWith({})
       const lines = jsonLines(byDefault.stdout)
       expect(lines.some((l) => l.level === "info" && l.model_id === "minimal" && l.message.includes("serving model 'minimal'"))).toBe(true)
       expect(lines.some((l) => l.message.startsWith("effective configuration"))).toBe(true)
       // No per-request lines below debug.
       expect(lines.filter((l) => l.message === "request answered")).toEqual([])
 
-      const quiet = yield* runAt("error")
+      const quiet = yield* runWith({ RUTH_LOG_FORMAT: "json", RUTH_LOG_LEVEL: "error" })
       expect(quiet.stdout).toBe("")
       expect(quiet.stderr).not.toContain("{")
     }))
