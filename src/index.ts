@@ -12,6 +12,10 @@ export { DEFAULT_MAX_MESSAGE_BYTES, type DecodedEvent, encodeMessage, FrameDecod
 export {
   describeSettings,
   heartbeatPathFor,
+  LOG_FORMATS,
+  LOG_LEVELS,
+  type LogFormat,
+  type LogLevelName,
   InvalidSettings,
   MissingModelId,
   programEnvironment,
@@ -111,6 +115,9 @@ export {
   settingsFromEnvironment as tracingSettingsFromEnvironment,
   type TracingSettings
 } from "./container/Tracing.js"
+// Log lines: the JSON and pretty loggers `launch*` installs, and a message with fields for them.
+export * as Logging from "./container/Logging.js"
+export { LogRecord } from "./internal/logRecord.js"
 
 // Talking to a container
 export {

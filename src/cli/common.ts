@@ -56,7 +56,7 @@ const variable = (name: string) =>
     Effect.orElseSucceed(() => Option.none<string>())
   )
 
-/** The scheduling and limit settings `serve` has flags for (its help shows their variables' values). */
+/** The scheduling, limit, metrics and log settings `serve` has flags for (its help shows their variables' values). */
 export const SERVED_SETTINGS = [
   "maxInflight",
   "requestTimeoutMs",
@@ -66,7 +66,9 @@ export const SERVED_SETTINGS = [
   "maxBatch",
   "maxQueueDelayMs",
   "metricsAddr",
-  "metricsCameras"
+  "metricsCameras",
+  "logFormat",
+  "logLevel"
 ] as const satisfies ReadonlyArray<keyof RuntimeSettings>
 export type ServedSetting = (typeof SERVED_SETTINGS)[number]
 

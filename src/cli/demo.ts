@@ -124,7 +124,10 @@ export const demoCommand = Command.make("demo", options, (o) =>
     // The container runs beside the demo in this scope: closing it (Ctrl+C, or the end of --once)
     // drains the container before the directories above are removed.
     yield* Console.log(`starting model '${o.modelId}' from ${modelsDir} ...`)
-    const container = yield* ModelContainer.serveModel({ modelsDir, modelId: o.modelId, socketDir, heartbeatDir: socketDir }).pipe(
+    const launch = { modelsDir, modelId: o.modelId, socketDir, heartbeatDir: socketDir }
+    // The container's log lines as `serve` writes them (RUTH_LOG_FORMAT, RUTH_LOG_LEVEL); the demo's own output is plain text.
+    const container = yield* ModelContainer.serveModel(launch).pipe(
+      ModelContainer.withLogging(launch),
       Effect.mapError((e) => new CliFailure({ message: e.message, exitCode: ExitCode.negative })),
       Effect.forkScoped
     )

@@ -21,7 +21,9 @@ const SETTING_FLAGS: { readonly [K in ServedSetting]: readonly ["int" | "string"
   maxBatch: ["int", "max-batch", "waiting frames run as one batch, at most this many"],
   maxQueueDelayMs: ["int", "max-queue-delay-ms", "how long a batch may wait for more frames, in milliseconds"],
   metricsAddr: ["string", "metrics-addr", "host:port where GET /metrics serves Prometheus metrics"],
-  metricsCameras: ["int", "metrics-cameras", "label requests and frame ages by camera, for at most this many cameras (0: no camera label)"]
+  metricsCameras: ["int", "metrics-cameras", "label requests and frame ages by camera, for at most this many cameras (0: no camera label)"],
+  logFormat: ["string", "log-format", "json | pretty | auto: one JSON object per log line, or text; auto is pretty on a terminal"],
+  logLevel: ["string", "log-level", "trace | debug | info | warning | error | none: the least severe log lines written; debug adds one per request"]
 }
 
 /**
@@ -88,11 +90,13 @@ export const launchOptionsOf = (
   return { ...(given as Partial<LaunchOptions>), modelsDir: resolveModelsDir(o.modelsDir, env), flagNames }
 }
 
-export const serveCommand = (env: CliEnvironment) => Command.make("serve", options(env), (o) =>
-  ModelContainer.serveModel(launchOptionsOf(o, env)).pipe(
+export const serveCommand = (env: CliEnvironment) => Command.make("serve", options(env), (o) => {
+  const launch = launchOptionsOf(o, env)
+  return ModelContainer.serveModel(launch).pipe(
+    ModelContainer.withLogging(launch),
     Effect.mapError((e) => new CliFailure({ message: e.message, exitCode: exitCodeOf(e) }))
   )
-).pipe(
+}).pipe(
   Command.withDescription(
     "Serve a discovered model (model.yaml + weights) with the built-in ONNX backend until SIGTERM/SIGINT."
   )

@@ -10,14 +10,14 @@ import { ModelConfig } from "./ModelConfig.js"
 import type { LoadedModelConfig } from "./ModelLoader.js"
 import type { ModelYaml } from "./ModelYaml.js"
 import {
-  describeSettings,
   type FlagNames,
   makeSettings,
   type ModelYamlSettings,
   resolveSettings,
   type RuntimeSettings,
   type RuntimeSettingsInput,
-  type SettingsError
+  type SettingsError,
+  settingsRecord
 } from "./RuntimeSettings.js"
 
 export * from "./RuntimeSettings.js"
@@ -77,7 +77,7 @@ export class RuntimeConfig extends Context.Service<RuntimeConfig, RuntimeSetting
           ...(options.flagNames === undefined ? {} : { flagNames: options.flagNames }),
           ...(Option.isSome(model) ? { modelYaml: settingsFromModel(model.value) } : {})
         })
-        yield* Effect.logInfo(`effective configuration (flag > env > model.yaml > default):\n${describeSettings(resolved)}`)
+        yield* Effect.logInfo(settingsRecord(resolved))
         return resolved.settings
       })
     )

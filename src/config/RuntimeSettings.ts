@@ -8,6 +8,7 @@
 import * as path from "node:path"
 import { Config, ConfigProvider, Data, Effect, Layer, Option, Result } from "effect"
 import { DEFAULT_MAX_MESSAGE_BYTES } from "../contract/codec.js"
+import { LogRecord } from "../internal/logRecord.js"
 
 export interface RuntimeSettings {
   /** The model this container serves; requests naming another get MODEL_MISMATCH. */
@@ -50,10 +51,21 @@ export interface RuntimeSettings {
   readonly metricsAddr: string
   /** 0 (default): metrics carry no `camera` label. N > 0: requests and frame ages by camera, for the first N cameras (the rest `_other`). */
   readonly metricsCameras: number
+  /** `json`: one JSON object per log line; `pretty`: text for a person; `auto`: pretty when stdout or stderr is a terminal, else JSON. */
+  readonly logFormat: LogFormat
+  /** The least severe log lines written; `debug` adds one line per answered request. */
+  readonly logLevel: LogLevelName
 }
 
 export const PER_CAMERA = ["all", "latest"] as const
 export type PerCamera = (typeof PER_CAMERA)[number]
+
+export const LOG_FORMATS = ["json", "pretty", "auto"] as const
+export type LogFormat = (typeof LOG_FORMATS)[number]
+
+/** Most to least verbose; `none` writes nothing. */
+export const LOG_LEVELS = ["trace", "debug", "info", "warning", "error", "none"] as const
+export type LogLevelName = (typeof LOG_LEVELS)[number]
 
 export const defaults = {
   modelVersion: "unknown",
@@ -75,7 +87,9 @@ export const defaults = {
   maxBatch: 1,
   maxQueueDelayMs: 0,
   metricsAddr: "",
-  metricsCameras: 0
+  metricsCameras: 0,
+  logFormat: "auto",
+  logLevel: "info"
 } as const
 
 /** Model ids become file names; keep them to a safe alphabet (model.yaml's `model_id` uses the same). */
@@ -182,6 +196,14 @@ export const parseListenAddress = (raw: string): { readonly host: string; readon
 }
 const listenAddress = rule("host:port, e.g. 127.0.0.1:9464 (or empty for none)", (raw) =>
   typeof raw === "string" && (raw.trim() === "" || parseListenAddress(raw) !== undefined) ? raw.trim() : undefined)
+const logFormat = rule(
+  `one of ${LOG_FORMATS.join(", ")}`,
+  (raw) => LOG_FORMATS.find((f) => typeof raw === "string" && raw.trim().toLowerCase() === f)
+)
+const logLevel = rule(`one of ${LOG_LEVELS.join(", ")}`, (raw) => {
+  const name = typeof raw === "string" ? raw.trim().toLowerCase() : undefined
+  return name === "warn" ? "warning" : LOG_LEVELS.find((l) => name === l)
+})
 const bool = rule("true or false", (raw) => (typeof raw === "boolean" ? raw : undefined))
 
 interface Spec<A> {
@@ -219,7 +241,9 @@ const specs: { readonly [K in keyof RuntimeSettings]: Spec<RuntimeSettings[K]> }
   maxBatch: { env: ["RUTH_MAX_BATCH"], check: positiveInt },
   maxQueueDelayMs: { env: ["RUTH_MAX_QUEUE_DELAY_MS"], check: nonNegativeInt },
   metricsAddr: { env: ["RUTH_METRICS_ADDR"], check: listenAddress },
-  metricsCameras: { env: ["RUTH_METRICS_CAMERAS"], check: nonNegativeInt }
+  metricsCameras: { env: ["RUTH_METRICS_CAMERAS"], check: nonNegativeInt },
+  logFormat: { env: ["RUTH_LOG_FORMAT"], check: logFormat },
+  logLevel: { env: ["RUTH_LOG_LEVEL"], check: logLevel }
 }
 
 const settingKeys = Object.keys(specs) as ReadonlyArray<keyof RuntimeSettings>
@@ -403,30 +427,62 @@ export const resolveSettings = (layers: SettingsLayers = {}): Effect.Effect<Reso
       layers.flagNames?.modelId
     )))
 
+/** What the flags and the environment alone settle, before a model.yaml is read (which cannot set these). */
+export interface EarlySettings {
+  /** The model to select, when given. */
+  readonly modelId: string | undefined
+  readonly logFormat: LogFormat
+  readonly logLevel: LogLevelName
+}
+
 /**
  * The flags and the environment alone, checked (before a model.yaml is read): the model id
- * to select, or the problems with what was given.
+ * to select and how to log, or the problems with what was given.
  */
 export const checkFlagsAndEnvironment = (
   layers: Pick<SettingsLayers, "flags" | "flagNames">
-): Effect.Effect<{ readonly modelId: string | undefined }, InvalidSettings> =>
+): Effect.Effect<EarlySettings, InvalidSettings> =>
   Effect.flatMap(environmentLayer, (env) => {
     const checked = [optionLayer(layers.flags ?? {}, layers.flagNames), env].map(checkLayer)
     const problems = checked.flatMap((r) => (Result.isFailure(r) ? r.failure : []))
     if (problems.length > 0) return Effect.fail(new InvalidSettings({ problems }))
-    const ids = checked.flatMap((r) => (Result.isSuccess(r) && typeof r.success.modelId === "string" ? [r.success.modelId] : []))
-    return Effect.succeed({ modelId: ids[0] })
+    const first = <K extends keyof EarlySettings>(key: K): RuntimeSettings[K] | undefined => {
+      for (const r of checked) if (Result.isSuccess(r) && r.success[key] !== undefined) return r.success[key] as RuntimeSettings[K]
+      return undefined
+    }
+    return Effect.succeed({
+      modelId: first("modelId"),
+      logFormat: first("logFormat") ?? defaults.logFormat,
+      logLevel: first("logLevel") ?? defaults.logLevel
+    })
   })
+
+/** The socket's file mode as a person writes it: `0600`. */
+const octal = (mode: number): string => `0${mode.toString(8)}`
 
 /** The effective settings, one `key=value (source)` per line, for the start-up log. */
 export const describeSettings = ({ settings, sources }: ResolvedSettings): string =>
   (Object.keys(sources) as Array<keyof RuntimeSettings>)
     .map((key) => {
       const value = settings[key]
-      const shown = key === "socketMode" ? `0${(value as number).toString(8)}` : JSON.stringify(value)
+      const shown = key === "socketMode" ? octal(value as number) : JSON.stringify(value)
       return `  ${key}=${shown} (${sources[key]})`
     })
     .join("\n")
+
+/**
+ * The start-up record: the effective settings, logged once. As JSON, one record with the values
+ * under `config` and where each came from under `config_sources`; as text, `describeSettings`.
+ */
+export const settingsRecord = (resolved: ResolvedSettings): LogRecord => {
+  const config: Record<string, unknown> = {}
+  for (const key of Object.keys(resolved.sources) as Array<keyof RuntimeSettings>) {
+    const value = resolved.settings[key]
+    config[key] = key === "socketMode" ? octal(value as number) : value
+  }
+  const message = "effective configuration (flag > env > model.yaml > default)"
+  return new LogRecord(message, { config, config_sources: resolved.sources }, () => `${message}:\n${describeSettings(resolved)}`)
+}
 
 /**
  * A program's environment as Effect 3 read it, and as the runtime and the CLI read it: an empty

@@ -34,6 +34,7 @@ import * as IpcServer from "../ipc/IpcServer.js"
 import type { SocketPathError } from "../ipc/socketPath.js"
 import { VERSION } from "../version.js"
 import * as Heartbeat from "./Heartbeat.js"
+import * as Logging from "./Logging.js"
 import { InferenceHandler } from "../inference/InferenceHandler.js"
 import { ContainerState, type MetricsSnapshot } from "./Metrics.js"
 import { makePipeline } from "./pipeline.js"
@@ -216,6 +217,25 @@ export const launchConfig = (options: LaunchOptions = {}): Layer.Layer<RuntimeCo
   }))
 
 /**
+ * Runs a container program with the logger its flags and environment ask for (`logFormat`,
+ * `logLevel`: `RUTH_LOG_FORMAT`, `RUTH_LOG_LEVEL`), every line annotated with the model id. A bad
+ * value fails it before anything is logged. `launch*`, `ruth-model serve` and `demo` use it; `run`,
+ * `runWith` and `serveModel` leave an embedding program's logger alone.
+ */
+export const withLogging = (options: LaunchOptions = {}) =>
+<A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | InvalidSettings, R> =>
+  Effect.suspend(() => {
+    const { flagNames, modelsDir: _, ...flags } = options
+    return checkFlagsAndEnvironment({ flags, ...(flagNames === undefined ? {} : { flagNames }) })
+  }).pipe(
+    Effect.flatMap((early) =>
+      (early.modelId === undefined ? self : Effect.annotateLogs(self, Logging.MODEL_ID_KEY, early.modelId)).pipe(
+        Effect.provide(Logging.layer(early))
+      )
+    )
+  )
+
+/**
  * Resolves the settings once (`launchConfig`), logging the effective configuration, and returns
  * them with the selected model when a models dir and model id are known.
  */
@@ -274,7 +294,7 @@ export const runWith = (options: LaunchOptions): Effect.Effect<void, LaunchError
 
 /** `runWith` as a program's main: a failure to start goes to stderr, exit code 1 (`reportStartFailure`). */
 export const launchWith = (options: LaunchOptions): Effect.Effect<void, never, InferenceHandler> =>
-  reportStartFailure(runWith(options)).pipe(Effect.provide(programEnvironment))
+  reportStartFailure(runWith(options).pipe(withLogging(options))).pipe(Effect.provide(programEnvironment))
 
 /**
  * `launchWith` for a handler layer that uses the runtime's services, e.g. the `Scheduler`
@@ -286,7 +306,9 @@ export const launchHandler = <E extends { readonly message: string }>(
   options: LaunchOptions = {}
 ): Effect.Effect<void> =>
   reportStartFailure(
-    Effect.flatMap(resolveLaunch(options), ({ settings }) => run.pipe(Effect.provide(containerLayer(settings, handler))))
+    Effect.flatMap(resolveLaunch(options), ({ settings }) => run.pipe(Effect.provide(containerLayer(settings, handler)))).pipe(
+      withLogging(options)
+    )
   ).pipe(Effect.provide(programEnvironment))
 
 /** All a model author needs besides the handler: configuration from the environment. */

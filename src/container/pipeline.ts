@@ -30,6 +30,7 @@ import { VERSION } from "../version.js"
 import { type DroppedByReason, Scheduler, type SchedulerShape, type Slot, ticketOf } from "../inference/Scheduler.js"
 import { InferenceHandler, type InferenceHandlerShape, type InferenceOutput } from "../inference/InferenceHandler.js"
 import { roundMs } from "../internal/time.js"
+import { answeredLogger } from "./Logging.js"
 import type { ContainerState } from "./Metrics.js"
 import type { ReadTimes, RequestFacts, RequestTracing } from "./Tracing.js"
 import { METRICS_CONTENT_TYPE } from "./Prometheus.js"
@@ -116,6 +117,8 @@ export const makePipeline = ({ settings, state, tracing }: PipelineDeps) =>
       ? { inTurn: handler.inTurn, scheduler: scheduler.value }
       : undefined
     const noDrops: DroppedByReason = { expired: 0, superseded: 0, deadline: 0, displaced: 0 }
+    /** The per-request debug line, when debug lines are on (decided once). */
+    const logAnswered = yield* answeredLogger
 
     /** Error bodies and health always serialise: their values come from parsed JSON of bounded depth, or are ours. */
     const reply = (body: unknown, close = false): Reply => ({ bytes: encodeMessage(body), close })
@@ -138,10 +141,19 @@ export const makePipeline = ({ settings, state, tracing }: PipelineDeps) =>
       text: state.metrics?.text() ?? ""
     })
 
+    /**
+     * A request answered with an error, `elapsedMs` after it `started`: counted (health, metrics),
+     * traced when traces are on, and logged when debug lines are on.
+     */
+    const recordError = (echo: Echo, started: number, elapsedMs: number, error: RequestError): void => {
+      state.record(elapsedMs, error.code, echo.camera_id)
+      tracing?.failed(echo, started, error)
+      if (logAnswered !== undefined) logAnswered(echo, elapsedMs, error.code)
+    }
+
     /** Answers for a request that ended with an error. */
     const failed = (echo: Echo, started: number, error: RequestError): Reply => {
-      state.record(performance.now() - started, error.code, echo.camera_id)
-      tracing?.failed(echo, started, error)
+      recordError(echo, started, performance.now() - started, error)
       return reply(errorBody(echo, error))
     }
 
@@ -199,6 +211,9 @@ export const makePipeline = ({ settings, state, tracing }: PipelineDeps) =>
         return rejected(raw, started, `handler returned metadata JSON cannot carry: ${describeFailure(e)}`)
       }
       state.record(elapsed, undefined, request.camera_id)
+      if (logAnswered !== undefined) {
+        logAnswered({ camera_id: request.camera_id, frame_id: request.frame_metadata.frame_id ?? 0, request_id: request.request_id }, elapsed, undefined)
+      }
       state.metrics?.answered(readMs, metadata as Record<string, unknown> | undefined, request, valid.success)
       tracing?.answered(request, started, started + elapsed, measured, metadata as Record<string, unknown> | undefined)
       return { bytes, close: false }
@@ -368,9 +383,8 @@ export const makePipeline = ({ settings, state, tracing }: PipelineDeps) =>
       const started = performance.now()
       if (event._tag === "TooLarge") {
         const error = new MessageTooLarge({ length: event.length, limit: event.limit })
-        state.record(0, error.code, "")
         const echo = echoOf(undefined, settings.modelId)
-        tracing?.failed(echo, started, error)
+        recordError(echo, started, 0, error)
         return reply(errorBody(echo, error), true)
       }
       const parsed = parseJson(event.payload)
@@ -400,8 +414,7 @@ export const makePipeline = ({ settings, state, tracing }: PipelineDeps) =>
     const onTimeout = (event: DecodedEvent): Reply => {
       const error = new RequestTimeout({ timeoutMs: settings.requestTimeoutMs })
       const echo = echoOfEvent(event)
-      state.record(settings.requestTimeoutMs, error.code, echo.camera_id)
-      tracing?.failed(echo, performance.now() - settings.requestTimeoutMs, error)
+      recordError(echo, performance.now() - settings.requestTimeoutMs, settings.requestTimeoutMs, error)
       return reply(errorBody(echo, error))
     }
 

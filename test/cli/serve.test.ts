@@ -34,7 +34,8 @@ describe("ruth-model serve (model.yaml + weights, no code)", () => {
             // Scheduling flags win over model.yaml: two one-thread sessions, batches of up to 2 (the model's batch is dynamic).
             "--streams", "2", "--max-batch", "2", "--per-camera", "latest"
           ], {
-            env: { ...process.env, RUTH_HEARTBEAT_DIR: dir },
+            // Pretty, as on a terminal (without one the default is JSON: test/cli/logs.test.ts).
+            env: { ...process.env, RUTH_HEARTBEAT_DIR: dir, RUTH_LOG_FORMAT: "pretty" },
             stdio: ["ignore", "pipe", "pipe"]
           })
         ),
@@ -53,6 +54,7 @@ describe("ruth-model serve (model.yaml + weights, no code)", () => {
       expect((reply.detections as Array<unknown>).length).toBe(4)
       expect(output()).toContain("effective configuration")
       for (const line of ["streams=2 (flag)", "maxBatch=2 (flag)", `perCamera="latest" (flag)`]) expect(output()).toContain(line)
+      expect(output()).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] INFO \(#\d+\): model-runtime \S+: serving model 'text-detection' on /m)
       child.kill("SIGTERM")
       expect(yield* Effect.promise(() => exitOf(child))).toEqual({ code: 0, signal: null })
       expect(fs.existsSync(socket)).toBe(false)
@@ -84,7 +86,9 @@ describe("ruth-model serve (model.yaml + weights, no code)", () => {
           [{}, ["--per-camera", "newest"], 2, `invalid --per-camera (flag): must be one of all, latest, got "newest"`],
           [{ RUTH_MAX_BATCH: "0" }, [], 1, `invalid RUTH_MAX_BATCH (environment): must be a positive integer, got "0"`],
           [{ RUTH_METRICS_ADDR: "9464" }, [], 1, `invalid RUTH_METRICS_ADDR (environment): must be host:port, e.g. 127.0.0.1:9464 (or empty for none), got "9464"`],
-          [{}, ["--metrics-addr", "localhost"], 2, `invalid --metrics-addr (flag): must be host:port, e.g. 127.0.0.1:9464 (or empty for none), got "localhost"`]
+          [{}, ["--metrics-addr", "localhost"], 2, `invalid --metrics-addr (flag): must be host:port, e.g. 127.0.0.1:9464 (or empty for none), got "localhost"`],
+          [{ RUTH_LOG_FORMAT: "xml" }, [], 1, `invalid RUTH_LOG_FORMAT (environment): must be one of json, pretty, auto, got "xml"`],
+          [{}, ["--log-level", "loud"], 2, `invalid --log-level (flag): must be one of trace, debug, info, warning, error, none, got "loud"`]
         ] as const
       ) {
         const r = yield* ruthModel([...serve, ...flags], env)
