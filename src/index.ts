@@ -119,4 +119,12 @@ export {
   socketTransport,
   Transport
 } from "./ipc/IpcServer.js"
-export { ClientError, type ClientOptions, type HealthResponse, makeClient, ModelClient, type ModelClientShape } from "./ipc/ModelClient.js"
+export {
+  ClientError,
+  type ClientOptions,
+  type HealthResponse,
+  makeClient,
+  type MetricsResponse,
+  ModelClient,
+  type ModelClientShape
+} from "./ipc/ModelClient.js"
