@@ -63,12 +63,15 @@ export interface TopSnapshot {
 /** The stages the runtime reports, in the order a request passes them. */
 export const STAGES: ReadonlyArray<string> = ["frame_read", "preprocess", "queue", "inference", "postprocess"]
 
+/** To a thousandth: microseconds of a duration in ms, a rate to 0.001/s (a float's noise is not a number to show). */
+const round3 = (v: number) => Math.round(v * 1000) / 1000
+
 const quantiles = (previous: Histogram | undefined, current: Histogram | undefined): Quantiles => {
   if (current === undefined) return { p50_ms: null, p99_ms: null, samples: 0 }
   const delta = histogramDelta(previous, current)
   const ms = (q: number) => {
     const v = histogramQuantile(q, delta)
-    return v === undefined ? null : v * 1000
+    return v === undefined ? null : round3(v * 1000)
   }
   return { p50_ms: ms(0.5), p99_ms: ms(0.99), samples: delta.count }
 }
@@ -83,7 +86,7 @@ const healthOutcomes = (h: HealthResponse): ReadonlyMap<string, number> =>
 /** The view's numbers between `previous` and `current` (a counter that went down was reset: it counts from 0). */
 export const snapshot = (socket: string, previous: TopSample, current: TopSample): TopSnapshot => {
   const seconds = Math.max(current.atMs - previous.atMs, 1) / 1000
-  const rate = (before: number | undefined, now: number) => counterDelta(before, now) / seconds
+  const rate = (before: number | undefined, now: number) => round3(counterDelta(before, now) / seconds)
   const h = current.health
   const now = current.metrics
   const before = previous.metrics
