@@ -32,6 +32,11 @@ export interface Quantiles {
   readonly p99_ms: number | null
   /** Observations in the interval. */
   readonly samples: number
+  /**
+   * The highest finite bucket bound when some of the interval's observations were beyond it
+   * (a percentile equal to it then means "at least"), else `null`.
+   */
+  readonly beyond_ms: number | null
 }
 
 /** The numbers of one view (`--json` prints this object). */
@@ -67,13 +72,20 @@ export const STAGES: ReadonlyArray<string> = ["frame_read", "preprocess", "queue
 const round3 = (v: number) => Math.round(v * 1000) / 1000
 
 const quantiles = (previous: Histogram | undefined, current: Histogram | undefined): Quantiles => {
-  if (current === undefined) return { p50_ms: null, p99_ms: null, samples: 0 }
+  if (current === undefined) return { p50_ms: null, p99_ms: null, samples: 0, beyond_ms: null }
   const delta = histogramDelta(previous, current)
   const ms = (q: number) => {
     const v = histogramQuantile(q, delta)
     return v === undefined ? null : round3(v * 1000)
   }
-  return { p50_ms: ms(0.5), p99_ms: ms(0.99), samples: delta.count }
+  const finite = delta.buckets.filter((b) => b.le !== Infinity)
+  const top = finite[finite.length - 1]
+  return {
+    p50_ms: ms(0.5),
+    p99_ms: ms(0.99),
+    samples: delta.count,
+    beyond_ms: top !== undefined && delta.count > top.count ? round3(top.le * 1000) : null
+  }
 }
 
 /** Outcomes since start from health alone: `ok` and its `errors_by_code`, lower-cased like the metrics' labels. */
@@ -155,8 +167,10 @@ const row = (label: string, value: string) => `${label.padEnd(LABEL)}${value}`
 /** The view as text lines: the numbers of `s`, one row each. */
 export const renderSnapshot = (s: TopSnapshot): ReadonlyArray<string> => {
   const m = s.model
+  // A percentile in the +Inf bucket is the highest bound: at least that.
+  const cell = (v: number | null, q: Quantiles) => `${v !== null && v === q.beyond_ms ? "≥" : ""}${ms(v)}`.padStart(10)
   const quantileRow = (label: string, q: Quantiles) =>
-    `${label.padEnd(LABEL)}${ms(q.p50_ms).padStart(10)}${ms(q.p99_ms).padStart(10)}${String(q.samples).padStart(9)}`
+    `${label.padEnd(LABEL)}${cell(q.p50_ms, q)}${cell(q.p99_ms, q)}${String(q.samples).padStart(9)}`
   const dropped = s.dropped_by_reason
   return [
     row("model", `${m.id} ${m.version} (runtime ${m.runtime_version}), ${m.status}, up ${formatUptime(m.uptime_seconds)}`),

@@ -56,12 +56,12 @@ describe("the view's numbers, from two samples", () => {
     expect(s.outcomes).toEqual({ ok: { count: 15, per_second: 5 }, frame_not_found: { count: 2, per_second: 1 } })
     // 12 in the interval: 10 in (2 ms, 4 ms], 2 in (512 ms, 1024 ms]. p50: rank 6 → 2 + 2·6/10 = 3.2 ms;
     // p99: rank 11.88 → 512 + 512·1.88/2 = 993.28 ms.
-    expect(s.request_duration).toEqual({ p50_ms: 3.2, p99_ms: 993.28, samples: 12 })
+    expect(s.request_duration).toEqual({ p50_ms: 3.2, p99_ms: 993.28, samples: 12, beyond_ms: null })
     // One frame read in (0.0 ms, 0.5 ms]: p50 rank 0.5 → 0.25 ms. No other stage reported: "—".
-    expect(s.stages.frame_read).toEqual({ p50_ms: 0.25, p99_ms: 0.495, samples: 1 })
+    expect(s.stages.frame_read).toEqual({ p50_ms: 0.25, p99_ms: 0.495, samples: 1, beyond_ms: null })
     expect(Object.keys(s.stages)).toEqual(["frame_read", "preprocess", "queue", "inference", "postprocess"])
-    expect(s.stages.inference).toEqual({ p50_ms: null, p99_ms: null, samples: 0 })
-    expect(s.frame_age).toEqual({ p50_ms: null, p99_ms: null, samples: 0 })
+    expect(s.stages.inference).toEqual({ p50_ms: null, p99_ms: null, samples: 0, beyond_ms: null })
+    expect(s.frame_age).toEqual({ p50_ms: null, p99_ms: null, samples: 0, beyond_ms: null })
     expect(s.inflight).toEqual({ current: 3, limit: 16 })
     expect(s.connections).toBe(2)
 
@@ -73,6 +73,16 @@ describe("the view's numbers, from two samples", () => {
     expect(text).toMatch(/^request +3\.20 ms +993 ms +12$/m)
     expect(text).toMatch(/^inference +— +— +0$/m)
     expect(text).toContain("not run      4 superseded, 1 expired, 0 past their deadline, 0 displaced")
+  })
+
+  it("a percentile beyond the highest bucket (2.048 s) is shown as at least that bound", () => {
+    const metrics = new ContainerMetrics("m")
+    const first: TopSample = { atMs: 0, health: health(), metrics: samplesOf(metrics) }
+    metrics.request(3, undefined)
+    for (let i = 0; i < 3; i++) metrics.request(5000, "TIMEOUT")
+    const s = snapshot("/s.sock", first, { atMs: 1000, health: health(), metrics: samplesOf(metrics) })
+    expect(s.request_duration).toEqual({ p50_ms: 2048, p99_ms: 2048, samples: 4, beyond_ms: 2048 })
+    expect(renderSnapshot(s).join("\n")).toMatch(/^request +≥2048 ms +≥2048 ms +4$/m)
   })
 
   it("a counter that went down (the container restarted) counts from zero", () => {
@@ -152,7 +162,7 @@ describe("ruth-model top", () => {
       expect(s.request_duration.p50_ms).toBeGreaterThan(0)
       expect(s.stages.frame_read.samples).toBeGreaterThan(0)
       // The handler reports no backend stages.
-      expect(s.stages.inference).toEqual({ p50_ms: null, p99_ms: null, samples: 0 })
+      expect(s.stages.inference).toEqual({ p50_ms: null, p99_ms: null, samples: 0, beyond_ms: null })
       expect(s.frame_age.samples).toBeGreaterThan(0)
       expect(s.connections).toBeGreaterThanOrEqual(1)
     }), 60_000)
@@ -205,6 +215,19 @@ describe("ruth-model top", () => {
         expect(frame).toMatch(/^in flight +0 \/ 7$/m)
         expect(frame).toMatch(/^inference +— +— +0$/m)
       }
+    }), 60_000)
+
+  it.live("help: listed as `top, stats`; each flag with its description and default; a bad interval is a usage error", () =>
+    Effect.gen(function*() {
+      const root = yield* ruthModel(["--help"], { NO_COLOR: "1" })
+      expect(root.stdout).toMatch(/^ {2}top, stats +A live view of a container/m)
+      const help = (yield* ruthModel(["stats", "--help"], { NO_COLOR: "1" })).stdout
+      expect(help).toContain("USAGE\n  ruth-model top [flags]\n")
+      expect(help).toMatch(/--interval-ms integer +time between two samples .*\(default: 1000\)/)
+      expect(help).toMatch(/--json +print one snapshot as a JSON object/)
+      expect(help).toMatch(/--timeout-ms integer +give up on a reply/)
+      const bad = yield* ruthModel(["top", "--socket", "/x.sock", "--interval-ms", "0"])
+      expect(bad).toMatchObject({ code: ExitCode.usage, stdout: "", stderr: "ruth-model: --interval-ms must be a positive integer, got 0\n" })
     }), 60_000)
 
   it.live("a container it cannot reach: exit 3, one line", () =>
