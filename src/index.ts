@@ -128,3 +128,12 @@ export {
   ModelClient,
   type ModelClientShape
 } from "./ipc/ModelClient.js"
+export {
+  type Histogram,
+  histogramDelta,
+  histogramOf,
+  histogramQuantile,
+  parsePrometheusText,
+  type PrometheusSample,
+  PrometheusTextError
+} from "./ipc/prometheusText.js"
