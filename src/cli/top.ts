@@ -36,25 +36,26 @@ const options = (env: CliEnvironment) => ({
 /** Why a sample could not be taken. */
 type SampleError = ClientError | PrometheusTextError
 
-/** A container that closes the connection on a request it does not know, or answers it with something else. */
-const notServed = (e: ClientError) => e.kind === "closed" || e.kind === "protocol"
-
 /**
- * Takes samples of the container behind `client`. A container that does not serve metrics (the
- * original closes the connection; an older runtime answers an error) is asked for health only
- * from then on, so the view does not add an error answer to its counts every interval.
+ * Takes samples of the container behind `client`. A container that does not serve metrics is asked
+ * for health only from then on, so the view does not add an error answer to its counts every
+ * interval: one that answers `{"op":"metrics"}` with something else (an older runtime answers an
+ * error), or closes the connection on it the first time, having just answered health.
  */
 const sampler = (client: ModelClientShape, onNoMetrics: (e: ClientError) => Effect.Effect<void>) => {
-  let metricsServed = true
+  /** Unknown until the first answer; a connection closed later is a failed sample, not a verdict. */
+  let metricsServed: boolean | undefined
   const metrics = Effect.gen(function*() {
-    if (!metricsServed) return undefined
+    if (metricsServed === false) return undefined
     const reply = yield* Effect.result(client.metrics)
     if (Result.isFailure(reply)) {
-      if (!notServed(reply.failure)) return yield* reply.failure
+      const e = reply.failure
+      if (!(e.kind === "protocol" || (e.kind === "closed" && metricsServed === undefined))) return yield* e
       metricsServed = false
-      yield* onNoMetrics(reply.failure)
+      yield* onNoMetrics(e)
       return undefined
     }
+    metricsServed = true
     const samples = parsePrometheusText(reply.success.text)
     return Result.isSuccess(samples) ? samples.success : yield* samples.failure
   })

@@ -4,7 +4,7 @@
  * off a terminal stopped by Ctrl-C (exit 0), a container it cannot reach, one without metrics.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber, Result } from "effect"
+import { Effect, Exit, Fiber, Result, Scope } from "effect"
 import { renderSnapshot, snapshot, type TopSample } from "../../src/cli/topView.js"
 import { ExitCode } from "../../src/cli/common.js"
 import { InferenceFailed } from "../../src/contract/errors.js"
@@ -215,6 +215,27 @@ describe("ruth-model top", () => {
         expect(frame).toMatch(/^in flight +0 \/ 7$/m)
         expect(frame).toMatch(/^inference +— +— +0$/m)
       }
+    }), 60_000)
+
+  it.live("a container that stops answering while watched: a `no answer` frame, still running; Ctrl-C exits 0", () =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const c = yield* Scope.provide(scope)(startContainer({ frames }))
+      const child = spawnRuthModel(["top", "--socket", c.socketPath, "--interval-ms", "100"])
+      let stdout = ""
+      const seen = (pattern: RegExp) =>
+        Effect.promise(() =>
+          new Promise<void>((resolve) => {
+            if (pattern.test(stdout)) return resolve()
+            child.stdout!.on("data", () => pattern.test(stdout) && resolve())
+          })
+        )
+      child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()))
+      yield* seen(/^not run .*\n\n/m)
+      yield* Scope.close(scope, Exit.void)
+      yield* seen(/^no answer: .*cannot connect.*\(asking again every 0\.1 s\)\n\n/m)
+      child.kill("SIGINT")
+      expect((yield* Effect.promise(() => exitOf(child))).code).toBe(ExitCode.ok)
     }), 60_000)
 
   it.live("help: listed as `top, stats`; each flag with its description and default; a bad interval is a usage error", () =>
