@@ -8,7 +8,6 @@ import { Effect, Exit, Fiber, Result, Scope } from "effect"
 import { renderSnapshot, snapshot, type TopSample } from "../../src/cli/topView.js"
 import { ExitCode } from "../../src/cli/common.js"
 import { InferenceFailed } from "../../src/contract/errors.js"
-import { ContainerMetrics } from "../../src/container/Prometheus.js"
 import type { InferenceHandlerShape } from "../../src/inference/InferenceHandler.js"
 import type { HealthResponse } from "../../src/ipc/ModelClient.js"
 import { parsePrometheusText } from "../../src/ipc/prometheusText.js"
@@ -16,6 +15,7 @@ import { exitOf } from "../support/child.js"
 import { ruthModel, spawnRuthModel } from "../support/cli.js"
 import { call, memoryFrame, request, startContainer } from "../support/harness.js"
 import { startOriginalServer, startScriptedServer } from "../support/originalServer.js"
+import { PrometheusSeries } from "../support/prometheusSeries.js"
 
 const health = (overrides: Partial<HealthResponse> = {}): HealthResponse => ({
   op: "health",
@@ -31,23 +31,23 @@ const health = (overrides: Partial<HealthResponse> = {}): HealthResponse => ({
   ...overrides
 })
 
-const samplesOf = (metrics: ContainerMetrics) => {
-  const parsed = parsePrometheusText(metrics.text())
+const samplesOf = (series: PrometheusSeries) => {
+  const parsed = parsePrometheusText(series.text())
   if (Result.isFailure(parsed)) throw new Error(parsed.failure.message)
   return parsed.success
 }
 
 describe("the view's numbers, from two samples", () => {
   it("rates are the counters' deltas over the interval; p50/p99 the histograms' deltas, interpolated in their bucket", () => {
-    const metrics = new ContainerMetrics("m")
-    metrics.gauges({ inflight: () => 3, inflightLimit: 16, connections: () => 2, ready: () => true, modelVersion: "2.1" })
     // Before the interval: 5 slow answers (which the interval's percentiles must not see).
-    for (let i = 0; i < 5; i++) metrics.request(1500, undefined)
+    const metrics = new PrometheusSeries("m")
+      .gauge("ruth_inflight_requests", 3)
+      .gauge("ruth_inflight_limit", 16)
+      .gauge("ruth_connections", 2)
+      .requests(5, "ok", 1500)
     const first: TopSample = { atMs: 10_000, health: health(), metrics: samplesOf(metrics) }
     // In the 2 s interval: 10 answers of 3 ms, 2 FRAME_NOT_FOUND of 700 ms, one frame read of 0.3 ms.
-    for (let i = 0; i < 10; i++) metrics.request(3, undefined)
-    for (let i = 0; i < 2; i++) metrics.request(700, "FRAME_NOT_FOUND")
-    metrics.stage("frame_read", 0.3)
+    metrics.requests(10, "ok", 3).requests(2, "frame_not_found", 700).stage(1, "frame_read", 0.3)
     const second: TopSample = { atMs: 12_000, health: health({ dropped_by_reason: { expired: 1, superseded: 4, deadline: 0, displaced: 0 } }), metrics: samplesOf(metrics) }
 
     const s = snapshot("/s.sock", first, second)
@@ -76,20 +76,17 @@ describe("the view's numbers, from two samples", () => {
   })
 
   it("a percentile beyond the highest bucket (2.048 s) is shown as at least that bound", () => {
-    const metrics = new ContainerMetrics("m")
+    const metrics = new PrometheusSeries("m")
     const first: TopSample = { atMs: 0, health: health(), metrics: samplesOf(metrics) }
-    metrics.request(3, undefined)
-    for (let i = 0; i < 3; i++) metrics.request(5000, "TIMEOUT")
+    metrics.requests(1, "ok", 3).requests(3, "timeout", 5000)
     const s = snapshot("/s.sock", first, { atMs: 1000, health: health(), metrics: samplesOf(metrics) })
     expect(s.request_duration).toEqual({ p50_ms: 2048, p99_ms: 2048, samples: 4, beyond_ms: 2048 })
     expect(renderSnapshot(s).join("\n")).toMatch(/^request +≥2048 ms +≥2048 ms +4$/m)
   })
 
   it("a counter that went down (the container restarted) counts from zero", () => {
-    const before = new ContainerMetrics("m")
-    for (let i = 0; i < 50; i++) before.request(3, undefined)
-    const after = new ContainerMetrics("m")
-    for (let i = 0; i < 4; i++) after.request(3, undefined)
+    const before = new PrometheusSeries("m").requests(50, "ok", 3)
+    const after = new PrometheusSeries("m").requests(4, "ok", 3)
     const s = snapshot("/s.sock", { atMs: 0, health: health(), metrics: samplesOf(before) }, { atMs: 1000, health: health(), metrics: samplesOf(after) })
     expect(s.outcomes.ok).toEqual({ count: 4, per_second: 4 })
     expect(s.request_duration?.samples).toBe(4)

@@ -5,7 +5,6 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Result } from "effect"
-import { ContainerMetrics } from "../../src/container/Prometheus.js"
 import {
   counterDelta,
   type Histogram,
@@ -17,6 +16,7 @@ import {
   sumBy,
   sumOf
 } from "../../src/ipc/prometheusText.js"
+import { PrometheusSeries } from "../support/prometheusSeries.js"
 
 const parsed = (text: string): ReadonlyArray<PrometheusSample> => {
   const r = parsePrometheusText(text)
@@ -31,14 +31,16 @@ const hist = (...pairs: ReadonlyArray<readonly [number, number]>): Histogram => 
 })
 
 describe("parsePrometheusText", () => {
-  it("reads the container's formatter output: names, labels (escaped values unescaped), counters, gauges and histograms", () => {
+  it("reads the formatter's output the container answers: names, labels (escaped values unescaped), counters, gauges and histograms", () => {
     const model = "we\"ird\\model\nid"
-    const metrics = new ContainerMetrics(model)
-    metrics.gauges({ inflight: () => 2, inflightLimit: 9, connections: () => 3, ready: () => true, modelVersion: "v\"1" })
-    for (let i = 0; i < 4; i++) metrics.request(3, undefined)
-    metrics.request(700, "FRAME_NOT_FOUND")
-    metrics.answered(0.2, { inference_ms: 12 }, Date.now() / 1000)
-    const text = metrics.text()
+    const text = new PrometheusSeries(model)
+      .requests(4, "ok", 3)
+      .requests(1, "frame_not_found", 700)
+      .stage(1, "inference", 12)
+      .gauge("ruth_inflight_limit", 9)
+      .gauge("ruth_connections", 3)
+      .gauge("ruth_model_info", 1, { model_version: "v\"1" })
+      .text()
     // The formatter escapes the quote, the backslash and the newline of the label value.
     expect(text).toContain(`model="we\\"ird\\\\model\\nid"`)
 
@@ -46,7 +48,7 @@ describe("parsePrometheusText", () => {
     expect(sumBy(samples, "ruth_requests_total", "outcome", { model })).toEqual(new Map([["ok", 4], ["frame_not_found", 1]]))
     expect(sumOf(samples, "ruth_inflight_limit", { model })).toBe(9)
     expect(sumOf(samples, "ruth_connections", { model })).toBe(3)
-    expect(samples.find((s) => s.name === "ruth_model_info")?.labels).toMatchObject({ model, model_version: "v\"1" })
+    expect(samples.find((s) => s.name === "ruth_model_info")?.labels).toEqual({ model, model_version: "v\"1" })
 
     const duration = histogramOf(samples, "ruth_request_duration_seconds", { model })!
     expect(duration.count).toBe(5)
