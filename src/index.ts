@@ -133,4 +133,21 @@ export {
   socketTransport,
   Transport
 } from "./ipc/IpcServer.js"
-export { ClientError, type ClientOptions, type HealthResponse, makeClient, ModelClient, type ModelClientShape } from "./ipc/ModelClient.js"
+export {
+  ClientError,
+  type ClientOptions,
+  type HealthResponse,
+  makeClient,
+  type MetricsResponse,
+  ModelClient,
+  type ModelClientShape
+} from "./ipc/ModelClient.js"
+export {
+  type Histogram,
+  histogramDelta,
+  histogramOf,
+  histogramQuantile,
+  parsePrometheusText,
+  type PrometheusSample,
+  PrometheusTextError
+} from "./ipc/prometheusText.js"

@@ -1,15 +1,24 @@
 /** `ruth-model health`: exit 0 only when the container answers and is ready. */
 import { Command } from "effect/cli"
 import { Console, Effect } from "effect"
+import type { DroppedByReason } from "../contract/schema.js"
 import { type HealthResponse, makeClient } from "../ipc/ModelClient.js"
 import { type CliEnvironment, CliFailure, clientFlags, ExitCode, jsonOption, positiveFlags, resolveSocket, unreachable } from "./common.js"
+
+/** The scheduler's drops by reason, each with the words a person reads (`3 past their deadline`). */
+export const dropsByReason = (dropped: DroppedByReason): ReadonlyArray<readonly [string, number]> => [
+  ["superseded", dropped.superseded],
+  ["expired", dropped.expired],
+  ["past their deadline", dropped.deadline],
+  ["displaced", dropped.displaced]
+]
 
 /** Health as one line for a person; the scheduler's drops when there were any (this runtime's servers). */
 export const describeHealth = (health: HealthResponse): string => {
   const dropped = health.dropped_by_reason
   const drops = dropped === undefined
     ? []
-    : ([["superseded", dropped.superseded], ["expired", dropped.expired], ["past their deadline", dropped.deadline], ["displaced", dropped.displaced]] as const)
+    : dropsByReason(dropped)
       .filter(([, n]) => n > 0)
       .map(([what, n]) => `${n} ${what}`)
   return `${health.status}: model ${health.model_id} ${health.model_version} (runtime ${health.version}), ` +

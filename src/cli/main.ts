@@ -1,5 +1,5 @@
 /**
- * `ruth-model`: talk to a running model container (health, infer, bench), check and serve models.
+ * `ruth-model`: talk to a running model container (health, infer, bench, top), check and serve models.
  * Exit codes (`ExitCode`, the README's table): 0 success, 1 the answer is negative, 2 usage,
  * 3 the container could not be reached or did not answer, 130/143 `bench` stopped by SIGINT/SIGTERM
  * (and `serve`/`demo` stopped at once by a second signal).
@@ -16,6 +16,7 @@ import { inferCommand } from "./infer.js"
 import { discoverCommand, validateCommand } from "./models.js"
 import { serveCommand } from "./serve.js"
 import { demoCommand } from "./demo.js"
+import { topCommand } from "./top.js"
 import { usageLine } from "./usage.js"
 
 /** The command tree; help shows the defaults the environment makes. */
@@ -26,6 +27,7 @@ export const makeRoot = (env: CliEnvironment) =>
       healthCommand(env),
       inferCommand(env),
       benchCommand(env),
+      topCommand(env),
       validateCommand,
       discoverCommand(env),
       serveCommand(env),

@@ -322,3 +322,13 @@ export const HealthResponse = Schema.Struct({
   /** Requests the scheduler answered without running, by reason. */
   dropped_by_reason: Schema.optional(DroppedByReasonSchema)
 }).annotate({ identifier: "a health object" })
+
+/**
+ * A metrics answer (`{"op":"metrics"}`, this runtime's extension; the original containers close
+ * the connection): the Prometheus text format in `text`, as `GET /metrics` serves it.
+ */
+export const MetricsResponse = Schema.Struct({
+  op: Schema.Literal("metrics"),
+  content_type: Schema.String,
+  text: Schema.String
+}).annotate({ identifier: "a metrics object" })

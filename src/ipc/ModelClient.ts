@@ -12,7 +12,8 @@ import {
   formatSchemaError,
   HealthResponse as HealthResponseSchema,
   type InferenceRequestInput,
-  InferenceResponse
+  InferenceResponse,
+  MetricsResponse as MetricsResponseSchema
 } from "../contract/schema.js"
 
 /**
@@ -41,6 +42,9 @@ export interface ClientOptions {
 /** A health answer (`{"op":"health"}`): the schema's fields, and whatever else the server added. */
 export type HealthResponse = typeof HealthResponseSchema.Type & { readonly [key: string]: unknown }
 
+/** A metrics answer (`{"op":"metrics"}`): the Prometheus text in `text`, and whatever else the server added. */
+export type MetricsResponse = typeof MetricsResponseSchema.Type & { readonly [key: string]: unknown }
+
 export interface ModelClientShape {
   /** Sends any JSON value and returns the parsed reply, unchecked. */
   readonly send: (message: unknown) => Effect.Effect<unknown, ClientError>
@@ -48,6 +52,11 @@ export interface ModelClientShape {
   readonly infer: (request: InferenceRequestInput) => Effect.Effect<InferenceResponse, ClientError>
   /** The reply decoded as a health answer; one that is not is a `protocol` error. */
   readonly health: Effect.Effect<HealthResponse, ClientError>
+  /**
+   * The reply decoded as a metrics answer; one that is not is a `protocol` error. A server without
+   * metrics (the original, which closes the connection) fails as `closed`.
+   */
+  readonly metrics: Effect.Effect<MetricsResponse, ClientError>
 }
 
 /**
@@ -273,11 +282,13 @@ export const makeClient = (options: ClientOptions): Effect.Effect<ModelClientSha
 
     const decodeResponse = decodeReply(Schema.decodeUnknownResult(InferenceResponse), "an inference response", socketPath)
     const decodeHealth = decodeReply(Schema.decodeUnknownResult(HealthResponseSchema), "a health answer", socketPath)
+    const decodeMetrics = decodeReply(Schema.decodeUnknownResult(MetricsResponseSchema), "a metrics answer", socketPath)
 
     return {
       send,
       infer: (request) => Effect.flatMap(send(request), decodeResponse),
-      health: Effect.flatMap(send({ op: "health" }), decodeHealth)
+      health: Effect.flatMap(send({ op: "health" }), decodeHealth),
+      metrics: Effect.flatMap(send({ op: "metrics" }), decodeMetrics)
     }
   })
 

@@ -12,7 +12,7 @@ import { ExitCode } from "../../src/cli/common.js"
 import { VERSION } from "../../src/version.js"
 import { ruthModel } from "../support/cli.js"
 
-const SUBCOMMANDS = ["health", "infer", "bench", "validate", "discover", "serve", "demo"] as const
+const SUBCOMMANDS = ["health", "infer", "bench", "top", "validate", "discover", "serve", "demo"] as const
 
 /** The variables help reads, unset (an empty variable counts as unset), so the machine's own do not leak in. */
 const cleanEnv = {
@@ -82,7 +82,8 @@ describe("ruth-model --help", () => {
     Effect.gen(function*() {
       const root = yield* ruthModel(["--help"], cleanEnv)
       expect(root.stdout).toContain("USAGE\n  ruth-model <subcommand> [flags]\n")
-      for (const sub of SUBCOMMANDS) expect(root.stdout).toMatch(new RegExp(`^ {2}${sub} +\\S`, "m"))
+      // A command with an alias is listed as `top, stats`.
+      for (const sub of SUBCOMMANDS) expect(root.stdout).toMatch(new RegExp(`^ {2}${sub}(, [a-z]+)? +\\S`, "m"))
       const infer = yield* ruthModel(["infer", "--help"], cleanEnv)
       expect(infer.stdout).toContain("USAGE\n  ruth-model infer [flags]\n")
       expect(infer.stdout).not.toMatch(/\$ infer/)
@@ -105,7 +106,7 @@ describe("ruth-model --help", () => {
     Effect.gen(function*() {
       const helps = yield* Effect.forEach(SUBCOMMANDS, (sub) => ruthModel([sub, "--help"], cleanEnv), { concurrency: 2 })
       for (const h of helps) expect(h.stdout).not.toMatch(/\$RUTH_|\|\/tmp/)
-      const [health, infer, bench, , discover, serve] = helps.map((h) => h.stdout)
+      const [health, infer, bench, , , discover, serve] = helps.map((h) => h.stdout)
       expect(health).toMatch(/--timeout-ms integer +give up on a reply after this many milliseconds \(default: 10000\)/)
       expect(health).toContain("required unless RUTH_MODEL_ID is set, which makes it /tmp/vas_model_{RUTH_MODEL_ID}.sock")
       expect(infer).toMatch(/--camera-id string +the request's camera_id \(default: cli\)/)

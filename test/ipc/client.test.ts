@@ -137,5 +137,23 @@ describe("ModelClient", () => {
       const original = yield* startOriginalServer()
       const client = yield* makeClient({ socketPath: original.socketPath, poolSize: 2 })
       expect(yield* Effect.flip(client.health)).toMatchObject({ kind: "closed" })
+      expect(yield* Effect.flip(client.metrics)).toMatchObject({ kind: "closed" })
+    }))
+
+  it.live("metrics: the Prometheus text of a container; a reply that is not a metrics answer is a `protocol` error naming the field", () =>
+    Effect.gen(function*() {
+      const c = yield* startContainer({ frames })
+      const client = yield* makeClient({ socketPath: c.socketPath })
+      yield* client.infer(request("/dev/shm/cam1"))
+      const metrics = yield* client.metrics
+      expect(metrics).toMatchObject({ op: "metrics", content_type: "text/plain; version=0.0.4; charset=utf-8" })
+      expect(metrics.text).toContain(`ruth_requests_total{model="test-model",outcome="ok"} 1`)
+
+      // An older runtime reads {"op":"metrics"} as a request and answers an error.
+      const older = yield* startScriptedServer(() => ({ error: "frame_reference: is required", error_code: "INVALID_REQUEST" }))
+      const olderClient = yield* makeClient({ socketPath: older.socketPath })
+      const rejected = yield* Effect.flip(olderClient.metrics)
+      expect(rejected.kind).toBe("protocol")
+      expect(rejected.message).toContain("reply is not a metrics answer: op: is required")
     }))
 })
