@@ -180,6 +180,7 @@ export const demoCommand = Command.make("demo", options, (o) =>
           `serving '${o.modelId}' on ${socketPath} — try, from another shell:`,
           `  ./bin/ruth-model.js infer --socket ${socketPath} --image ${path.join(scenesDir, richest)} --out annotated.jpg`,
           `  ./bin/ruth-model.js bench --socket ${socketPath} --image ${path.join(scenesDir, richest)} --concurrency 1 --duration 5`,
+          `  ./bin/ruth-model.js top --socket ${socketPath}`,
           "Ctrl+C to stop."
         ].join("\n")
       )

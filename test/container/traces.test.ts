@@ -4,7 +4,6 @@
  * traceparent, the attributes, the sampling (every errored request kept), and traces off without
  * an endpoint. Spans are flushed by closing the container's scope, which waits for the export.
  */
-import * as http from "node:http"
 import * as net from "node:net"
 import { describe, expect, it } from "@effect/vitest"
 import { vi } from "vitest"
@@ -21,76 +20,14 @@ import * as ModelContainer from "../../src/container/ModelContainer.js"
 import { keeps, settingsFromEnvironment } from "../../src/container/Tracing.js"
 import { dbTextYaml, loaded, mapModel, nv12Frame, SIZE } from "../support/fakeModel.js"
 import { request, tempDir } from "../support/harness.js"
+import { attrs, type OtlpSpan, type Received, spansOf, startOtlpReceiver } from "../../scripts/otlpReceiver.js"
 
 vi.mock("onnxruntime-node", () => {
   throw new Error("onnxruntime-node was loaded by a test that must not need it")
 })
 
-interface Post {
-  readonly path: string
-  readonly contentType: string | undefined
-  readonly headers: http.IncomingHttpHeaders
-  readonly body: Buffer
-}
-
-/** An OTLP/HTTP receiver on a free port: every POST recorded, answered 200 `{}`; closed with the scope. */
-const receiver = Effect.acquireRelease(
-  Effect.promise(() =>
-    new Promise<{ server: http.Server; posts: Array<Post>; url: string }>((resolve) => {
-      const posts: Array<Post> = []
-      const server = http.createServer((req, res) => {
-        const chunks: Array<Buffer> = []
-        req.on("data", (c: Buffer) => chunks.push(c))
-        req.on("end", () => {
-          posts.push({ path: req.url ?? "", contentType: req.headers["content-type"], headers: req.headers, body: Buffer.concat(chunks) })
-          res.writeHead(200, { "content-type": "application/json" }).end("{}")
-        })
-      })
-      server.listen(0, "127.0.0.1", () => resolve({ server, posts, url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}` }))
-    })
-  ),
-  ({ server }) => Effect.promise(() => new Promise<void>((resolve) => server.close(() => resolve())))
-)
-
-type AnyValue = { stringValue?: string; intValue?: string | number; doubleValue?: number; boolValue?: boolean }
-interface OtlpSpan {
-  traceId: string
-  spanId: string
-  parentSpanId?: string
-  name: string
-  kind: number
-  startTimeUnixNano: string
-  endTimeUnixNano: string
-  attributes: Array<{ key: string; value: AnyValue }>
-  events: Array<{ name: string; attributes: Array<{ key: string; value: AnyValue }> }>
-  status: { code: number; message?: string }
-}
-interface Received {
-  readonly spans: Array<OtlpSpan>
-  readonly resource: Record<string, unknown>
-}
-
-const valueOf = (v: AnyValue | undefined): unknown =>
-  v === undefined ? undefined : v.stringValue ?? (v.intValue !== undefined ? Number(v.intValue) : undefined) ?? v.doubleValue ?? v.boolValue
-
-const attrs = (list: ReadonlyArray<{ key: string; value: AnyValue }>): Record<string, unknown> =>
-  Object.fromEntries(list.map((a) => [a.key, valueOf(a.value)]))
-
-/** Every span of every JSON post, and the resource's attributes. */
-const received = (posts: ReadonlyArray<Post>): Received => {
-  const spans: Array<OtlpSpan> = []
-  let resource: Record<string, unknown> = {}
-  for (const post of posts) {
-    const data = JSON.parse(post.body.toString("utf8")) as {
-      resourceSpans: Array<{ resource: { attributes: Array<{ key: string; value: AnyValue }> }; scopeSpans: Array<{ spans: Array<OtlpSpan> }> }>
-    }
-    for (const rs of data.resourceSpans) {
-      resource = attrs(rs.resource.attributes)
-      for (const ss of rs.scopeSpans) spans.push(...ss.spans)
-    }
-  }
-  return { spans, resource }
-}
+/** The receiver of scripts/otlpReceiver.ts on a free port: every POST recorded, answered 200 `{}`; closed with the scope. */
+const receiver = Effect.acquireRelease(Effect.promise(() => startOtlpReceiver()), (r) => Effect.promise(r.close))
 
 const TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 const PARENT_ID = "00f067aa0ba902b7"
@@ -164,7 +101,7 @@ describe("traces over OTLP/HTTP", () => {
       expect(posts.length).toBeGreaterThan(0)
       expect(posts.every((p) => p.path === "/v1/traces" && p.contentType === "application/json")).toBe(true)
       expect(posts[0]!.headers).toMatchObject({ authorization: "Bearer abc", "x-tenant": "cams" })
-      const r = received(posts)
+      const r = spansOf(posts)
       expect(r.resource).toMatchObject({
         "service.name": "ruth-model-test-model",
         "ruth.model_id": "test-model",
@@ -242,7 +179,7 @@ describe("traces over OTLP/HTTP", () => {
       expect(yield* memory.request(frameRequest({ request_id: "hangs" }))).toMatchObject({ error_code: "TIMEOUT" })
       yield* Scope.close(scope, Exit.void)
 
-      const r = received(posts)
+      const r = spansOf(posts)
       expect(r.resource).toMatchObject({ "service.name": "edge-detector", "deployment.environment": "test", "ruth.model_id": "test-model" })
       const kept = requestSpans(r).map((s) => attrs(s.attributes)["ruth.request_id"]).sort()
       expect(kept).toEqual(["fails", "fails", "hangs", "sampled"])
