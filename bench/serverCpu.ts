@@ -4,7 +4,12 @@
  * alternated round by round under the same load. CPU time per answer (user + system, read from
  * /proc) is steadier than req/s on a shared machine: it does not depend on who else got the cores.
  *
- *   npx tsx bench/serverCpu.ts --a DIR --b DIR [--rounds 5] [--seconds 3] [--connections 8] [--persistent]
+ *   npx tsx bench/serverCpu.ts --a DIR --b DIR [--rounds 5] [--seconds 3] [--connections 8] [--persistent] [--frames memory|shm]
+ *
+ * `--env-a K=V[,K=V]` adds environment to A's server only: the same checkout twice with a feature
+ * on in A (e.g. `--env-a OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318` for traces).
+ * `--frames shm` reads a 640x360 NV12 frame from /dev/shm per request (bench/ipc's `ours+shm`)
+ * instead of serving it from memory.
  *
  * A and B default to this checkout; give B an older checkout (e.g. a `git worktree` of main) to
  * see what a change costs per request.
@@ -25,6 +30,11 @@ const rounds = Number(arg("rounds", "5"))
 const seconds = Number(arg("seconds", "3"))
 const connections = Number(arg("connections", "8"))
 const connectPerRequest = !process.argv.includes("--persistent")
+const envA: Record<string, string> = Object.fromEntries(
+  (option("env-a") ?? "").split(",").filter((kv) => kv !== "").map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)])
+)
+const frames = arg("frames", "memory")
+if (frames !== "memory" && frames !== "shm") throw new Error(`--frames must be memory or shm, got ${frames}`)
 
 const ticks = 100 // USER_HZ
 
@@ -34,10 +44,11 @@ const cpuOf = (pid: number): number => {
   return (Number(fields[11]) + Number(fields[12])) / ticks
 }
 
-const start = async (checkout: string, dir: string, frame: string): Promise<{ child: ChildProcess; socket: string }> => {
+const start = async (which: "A" | "B", dir: string, frame: string): Promise<{ child: ChildProcess; socket: string }> => {
   const socket = path.join(dir, "vas_model_bench.sock")
   fs.rmSync(socket, { force: true })
-  return { child: await spawnServer(path.join(checkout, "bench/servers/ours.ts"), [dir, "bench", "memory", frame], socket), socket }
+  const env = which === "A" ? { ...process.env, ...envA } : process.env
+  return { child: await spawnServer(path.join(checkouts[which], "bench/servers/ours.ts"), [dir, "bench", frames, frame], socket, env), socket }
 }
 
 const median = (xs: ReadonlyArray<number>) => {
@@ -54,7 +65,7 @@ const main = async () => {
       for (const which of round % 2 === 0 ? (["A", "B"] as const) : (["B", "A"] as const)) {
         const serverDir = path.join(dir, which)
         fs.mkdirSync(serverDir, { recursive: true })
-        const server = await start(checkouts[which], serverDir, frame)
+        const server = await start(which, serverDir, frame)
         try {
           await runLoad({ socketPath: server.socket, concurrency: connections, durationMs: 500, connectPerRequest, message })
           const before = cpuOf(server.child.pid!)
@@ -74,8 +85,8 @@ const main = async () => {
     fs.rmSync(frame, { force: true })
   }
   const mode = connectPerRequest ? "connect-per-request" : "persistent"
-  console.log(`\n${os.availableParallelism()} vCPUs, Node ${process.version}; ${connections} clients, ${mode}, ${rounds} rounds of ${seconds} s`)
-  console.log(`A = ${checkouts.A}\nB = ${checkouts.B}`)
+  console.log(`\n${os.availableParallelism()} vCPUs, Node ${process.version}; ${connections} clients, ${mode}, frames from ${frames}, ${rounds} rounds of ${seconds} s`)
+  console.log(`A = ${checkouts.A}${Object.keys(envA).length > 0 ? ` with ${JSON.stringify(envA)}` : ""}\nB = ${checkouts.B}`)
   for (const which of ["A", "B"] as const) {
     console.log(`${which}: server CPU median ${median(results[which].us).toFixed(1)} µs/request (${results[which].us.map((u) => u.toFixed(1)).join(", ")}), req/s median ${Math.round(median(results[which].rps))}`)
   }
