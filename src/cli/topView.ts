@@ -60,6 +60,8 @@ export interface TopSnapshot {
   /** By stage (`frame_read`, `preprocess`, `queue`, `inference`, `postprocess`, and any other the container reports). */
   readonly stages: Readonly<Record<string, Quantiles>>
   readonly frame_age: Quantiles | null
+  /** Detections by class (the model's `class_name`): answered since start, and per second over the interval; `null` without metrics. */
+  readonly detections: Readonly<Record<string, { readonly count: number; readonly per_second: number }>> | null
   readonly inflight: { readonly current: number; readonly limit: number }
   readonly connections: number | null
   readonly dropped_by_reason: DroppedByReason | null
@@ -117,6 +119,16 @@ export const snapshot = (socket: string, previous: TopSample, current: TopSample
 
   const histogram = (samples: ReadonlyArray<PrometheusSample> | undefined, name: string, match: Record<string, string> = {}) =>
     samples === undefined ? undefined : histogramOf(samples, name, { ...model, ...match })
+  /** A counter by one label: since start and per second over the interval, most frequent first (then by name). */
+  const byLabel = (name: string, label: string, order: (a: [string, number], b: [string, number]) => number) => {
+    if (now === undefined) return undefined
+    const counts = sumBy(now, name, label, model)
+    const countsBefore = before !== undefined ? sumBy(before, name, label, model) : new Map<string, number>()
+    const out: Record<string, { count: number; per_second: number }> = {}
+    for (const [key, count] of [...counts].sort(order)) out[key] = { count, per_second: rate(countsBefore.get(key), count) }
+    return out
+  }
+
   const stages: Record<string, Quantiles> = {}
   if (now !== undefined) {
     const reported = [...sumBy(now, "ruth_stage_duration_seconds_count", "stage", model).keys()]
@@ -137,6 +149,7 @@ export const snapshot = (socket: string, previous: TopSample, current: TopSample
       : quantiles(histogram(before, "ruth_request_duration_seconds"), histogram(now, "ruth_request_duration_seconds")),
     stages,
     frame_age: now === undefined ? null : quantiles(histogram(before, "ruth_frame_age_seconds"), histogram(now, "ruth_frame_age_seconds")),
+    detections: byLabel("ruth_detections_total", "class", ([a, x], [b, y]) => y - x || a.localeCompare(b)) ?? null,
     inflight: {
       current: (now !== undefined ? sumOf(now, "ruth_inflight_requests", model) : undefined) ?? h.inflight,
       limit: (now !== undefined ? sumOf(now, "ruth_inflight_limit", model) : undefined) ?? h.max_inflight
@@ -162,6 +175,9 @@ const perSecond = (v: number) => `${v.toFixed(1)}/s`
 
 const LABEL = 13
 
+/** The detection classes a view line names (the most frequent; `--json` has them all). */
+const MAX_CLASSES_SHOWN = 6
+
 const row = (label: string, value: string) => `${label.padEnd(LABEL)}${value}`
 
 /** The view as text lines: the numbers of `s`, one row each. */
@@ -181,6 +197,15 @@ export const renderSnapshot = (s: TopSnapshot): ReadonlyArray<string> => {
         ? "none yet"
         : Object.entries(s.outcomes).map(([outcome, o]) => `${outcome} ${perSecond(o.per_second)} (${o.count})`).join("  ")
     ),
+    ...(s.detections === null ? [] : [
+      row(
+        "detections",
+        Object.keys(s.detections).length === 0
+          ? "none yet"
+          : Object.entries(s.detections).slice(0, MAX_CLASSES_SHOWN).map(([cls, d]) => `${cls} ${perSecond(d.per_second)} (${d.count})`).join("  ") +
+            (Object.keys(s.detections).length > MAX_CLASSES_SHOWN ? `  … ${Object.keys(s.detections).length - MAX_CLASSES_SHOWN} more` : "")
+      )
+    ]),
     row("in flight", `${s.inflight.current} / ${s.inflight.limit}`),
     row("connections", s.connections === null ? "—" : String(s.connections)),
     ...(s.request_duration === null

@@ -164,8 +164,13 @@ export class ContainerMetrics {
         if (typeof ms === "number" && Number.isFinite(ms)) this.stage(stage, ms)
       }
     }
-    for (const d of detections) this.detections.get(d.class_name).updateUnsafe(1, this.context)
+    this.detected(detections)
     this.frameAge.get(this.cameraOf(request.camera_id) ?? "").updateUnsafe(Date.now() / 1000 - request.timestamp, this.context)
+  }
+
+  /** Detections answered, counted by class. */
+  detected(detections: ReadonlyArray<{ readonly class_name: string }>): void {
+    for (const d of detections) this.detections.get(d.class_name).updateUnsafe(1, this.context)
   }
 
   /** Registers `metric` as read from `get` each time the text is made. */

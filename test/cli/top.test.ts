@@ -45,9 +45,10 @@ describe("the view's numbers, from two samples", () => {
       .gauge("ruth_inflight_limit", 16)
       .gauge("ruth_connections", 2)
       .requests(5, "ok", 1500)
+      .detections(4, "person")
     const first: TopSample = { atMs: 10_000, health: health(), metrics: samplesOf(metrics) }
     // In the 2 s interval: 10 answers of 3 ms, 2 FRAME_NOT_FOUND of 700 ms, one frame read of 0.3 ms.
-    metrics.requests(10, "ok", 3).requests(2, "frame_not_found", 700).stage(1, "frame_read", 0.3)
+    metrics.requests(10, "ok", 3).requests(2, "frame_not_found", 700).stage(1, "frame_read", 0.3).detections(6, "person").detections(2, "car")
     const second: TopSample = { atMs: 12_000, health: health({ dropped_by_reason: { expired: 1, superseded: 4, deadline: 0, displaced: 0 } }), metrics: samplesOf(metrics) }
 
     const s = snapshot("/s.sock", first, second)
@@ -64,12 +65,15 @@ describe("the view's numbers, from two samples", () => {
     expect(s.frame_age).toEqual({ p50_ms: null, p99_ms: null, samples: 0, beyond_ms: null })
     expect(s.inflight).toEqual({ current: 3, limit: 16 })
     expect(s.connections).toBe(2)
+    // Detections by class, most frequent first: since start, and per second over the interval.
+    expect(s.detections).toEqual({ person: { count: 10, per_second: 3 }, car: { count: 2, per_second: 1 } })
 
     const text = renderSnapshot(s).join("\n")
     expect(text).toContain("model        m 2.1 (runtime 0.1.0), ready, up 1h02m03s")
     expect(text).toContain("requests     6.0/s  (17 since start)")
     expect(text).toContain("outcomes     ok 5.0/s (15)  frame_not_found 1.0/s (2)")
     expect(text).toContain("in flight    3 / 16")
+    expect(text).toContain("detections   person 3.0/s (10)  car 1.0/s (2)")
     expect(text).toMatch(/^request +3\.20 ms +993 ms +12$/m)
     expect(text).toMatch(/^inference +— +— +0$/m)
     expect(text).toContain("not run      4 superseded, 1 expired, 0 past their deadline, 0 displaced")
@@ -107,6 +111,7 @@ describe("the view's numbers, from two samples", () => {
       inflight: { current: 1, limit: 16 },
       connections: null
     })
+    expect(s.detections).toBeNull()
     expect(renderSnapshot(s).join("\n")).toContain("this container does not serve metrics")
   })
 })
@@ -195,6 +200,7 @@ describe("ruth-model top", () => {
           "model",
           "requests",
           "outcomes",
+          "detections",
           "in flight",
           "connections",
           "",
