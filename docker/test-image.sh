@@ -264,7 +264,9 @@ await sharp({ create: { width: 960, height: 540, channels: 3, background: "#f4f4
 ' "$png" node_modules/dejavu-fonts-ttf/ttf/DejaVuSans-Bold.ttf
 socket="$work/td/sock/vas_model_text-detection.sock"
 t=$SECONDS
-start_container "$td_image" td/sock
+# Metrics on, as deploy/ turns them on (all interfaces; chroot isolation shares the host's network).
+metrics_port="$(node -e 'const s = require("node:net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close() })')"
+start_container "$td_image" td/sock -e "RUTH_METRICS_ADDR=0.0.0.0:$metrics_port"
 wait_ready "$socket"
 ok "ready after $((SECONDS - t)) s (socket $socket)"
 health="$(./bin/ruth-model.js health --socket "$socket" --json)"
@@ -277,7 +279,8 @@ node_pid="$(container_node_pid)"
 nices="$(for stat in /proc/"$node_pid"/task/*/stat; do sed 's/.*) //' "$stat" | cut -d' ' -f17; done | sort -n | uniq -c | sed 's/^ *//' | paste -sd, -)"
 grep -qE '(^|,)[0-9]+ 10(,|$)' <<<"$nices" && grep -qE '(^|,)[0-9]+ 0(,|$)' <<<"$nices" ||
   fail "expected threads at nice 10 (onnxruntime's pools) and at 0 (the rest), got (count nice): $nices"
-lowered="$(grep -oE 'pool_thread_nice(: '"'"'?|=")10 \([1-9][0-9]* threads?\)' "$work/td/sock.log" | head -n 1)"
+# The container has no terminal: its log is JSON lines (RUTH_LOG_FORMAT=auto), the backend's settings as fields.
+lowered="$(grep -oE '"pool_thread_nice":"10 \([1-9][0-9]* threads?\)"' "$work/td/sock.log" | head -n 1)"
 [ -n "$lowered" ] || fail "the ready log does not report the pool threads lowered: $(grep 'pool_thread_nice' "$work/td/sock.log")"
 ok "threads of node (pid $node_pid) by nice value (count nice): $nices; log: $lowered"
 for layout in raw export-dir; do
@@ -291,6 +294,14 @@ for layout in raw export-dir; do
   ' "$response")" || fail "expected the two text lines, got: $response"
   ok "ruth-model infer --image ($layout, host -> container): $summary"
 done
+metrics="$(node -e '
+  const text = await (await fetch(`http://127.0.0.1:${process.argv[1]}/metrics`)).text()
+  const ok = /^ruth_requests_total\{model="text-detection",outcome="ok"\} 2$/m.test(text)
+  const info = /^ruth_model_info\{[^}]*execution_provider="cpu"\} 1$/m.test(text)
+  if (!ok || !info) { console.log(text); process.exit(1) }
+  console.log(text.split("\n").find((l) => l.startsWith("ruth_detections_total")))
+' --input-type=module "$metrics_port")" || fail "GET /metrics: expected 2 ok requests and execution_provider cpu, got: $metrics"
+ok "GET /metrics on :$metrics_port from the host (RUTH_METRICS_ADDR=0.0.0.0:$metrics_port): 2 ok requests, execution_provider cpu, $metrics"
 [ -f "$work/td/sock/vas_heartbeat_text-detection.json" ] || fail "no heartbeat file"
 ok "heartbeat $(node -p 'const h = require(process.argv[1]); h.status + " " + h.timestamp' "$work/td/sock/vas_heartbeat_text-detection.json")"
 stop_gracefully td/sock text-detection
