@@ -227,18 +227,22 @@ export class ContainerMetrics {
       (h) => Effect.sync(() => h.disable())
     )
     // The last complete window's percentiles: every reader sees the same numbers, however often it reads.
-    let window = { p50: 0, p99: 0, max: 0 }
-    const roll = setInterval(() => {
-      window = delay.count === 0
+    const measured = () =>
+      delay.count === 0
         ? { p50: 0, p99: 0, max: 0 }
         : { p50: delay.percentile(50) / 1e9, p99: delay.percentile(99) / 1e9, max: delay.max / 1e9 }
+    // Until the first window closes, what has been measured since the start.
+    let window: ReturnType<typeof measured> | undefined = undefined
+    const current = () => window ?? measured()
+    const roll = setInterval(() => {
+      window = measured()
       delay.reset()
     }, EVENT_LOOP_WINDOW_MS)
     roll.unref()
     yield* Effect.addFinalizer(() => Effect.sync(() => clearInterval(roll)))
-    gauge("nodejs_eventloop_delay_p50_seconds", `Event loop delay, median over the last ${EVENT_LOOP_WINDOW_MS / 1000} s`, () => window.p50)
-    gauge("nodejs_eventloop_delay_p99_seconds", `Event loop delay, 99th percentile over the last ${EVENT_LOOP_WINDOW_MS / 1000} s`, () => window.p99)
-    gauge("nodejs_eventloop_delay_max_seconds", `Event loop delay, maximum over the last ${EVENT_LOOP_WINDOW_MS / 1000} s`, () => window.max)
+    gauge("nodejs_eventloop_delay_p50_seconds", `Event loop delay, median over the last ${EVENT_LOOP_WINDOW_MS / 1000} s`, () => current().p50)
+    gauge("nodejs_eventloop_delay_p99_seconds", `Event loop delay, 99th percentile over the last ${EVENT_LOOP_WINDOW_MS / 1000} s`, () => current().p99)
+    gauge("nodejs_eventloop_delay_max_seconds", `Event loop delay, maximum over the last ${EVENT_LOOP_WINDOW_MS / 1000} s`, () => current().max)
     })
   }
 

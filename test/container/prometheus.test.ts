@@ -141,6 +141,21 @@ describe("Prometheus metrics", () => {
       expect(sample(text, "ruth_request_duration_seconds_count", `model="test-model",outcome="ok"`)).toBe(7)
     }))
 
+  it.live("the event loop's delay shows from the start, before the first 10 s window has closed", () =>
+    Effect.gen(function*() {
+      const c = yield* startContainer({ handler, frames })
+      const max = () =>
+        Effect.promise(async () => Number(/^nodejs_eventloop_delay_max_seconds (\S+)$/m.exec((await call(c.socketPath, { op: "metrics" })).text as string)?.[1]))
+      // The monitor measures between its ticks (every 10 ms): wait (asking, not sleeping) until it has measured.
+      let first = 0
+      for (let asked = 0; first === 0 && asked < 10_000; asked++) first = yield* max()
+      expect(first).toBeGreaterThan(0)
+      // Hold the event loop for 60 ms: the monitor's next tick is that late.
+      const until = performance.now() + 60
+      while (performance.now() < until) { /* busy */ }
+      expect(yield* max()).toBeGreaterThanOrEqual(0.04)
+    }))
+
   it("detections of more classes than MAX_CLASSES: the classes past the cap count as class=\"_other\"", () => {
     const metrics = new ContainerMetrics({ modelId: "m", cameras: 0 })
     const classes = Array.from({ length: MAX_CLASSES + 5 }, (_, i) => ({ class_name: `c${i}` }))
