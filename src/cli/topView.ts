@@ -106,29 +106,20 @@ export const snapshot = (socket: string, previous: TopSample, current: TopSample
   const before = previous.metrics
   const model = { model: h.model_id }
 
-  const counts = now !== undefined ? sumBy(now, "ruth_requests_total", "outcome", model) : healthOutcomes(h)
-  const countsBefore = now !== undefined
-    ? (before !== undefined ? sumBy(before, "ruth_requests_total", "outcome", model) : new Map<string, number>())
-    : healthOutcomes(previous.health)
-  const outcomes: Record<string, { count: number; per_second: number }> = {}
-  for (const [outcome, count] of [...counts].sort(([a], [b]) => (a === "ok" ? -1 : b === "ok" ? 1 : a.localeCompare(b)))) {
-    outcomes[outcome] = { count, per_second: rate(countsBefore.get(outcome), count) }
-  }
+  /** A counter of `samples` summed by one label (none: empty). */
+  const countsOf = (samples: ReadonlyArray<PrometheusSample> | undefined, name: string, label: string): ReadonlyMap<string, number> =>
+    samples === undefined ? new Map() : sumBy(samples, name, label, model)
+  const counts = now !== undefined ? countsOf(now, "ruth_requests_total", "outcome") : healthOutcomes(h)
+  const countsBefore = now !== undefined ? countsOf(before, "ruth_requests_total", "outcome") : healthOutcomes(previous.health)
+  /** Counts by label value: since start, and per second over the interval, in `order`. */
+  const counted = (at: ReadonlyMap<string, number>, since: ReadonlyMap<string, number>, order: (a: [string, number], b: [string, number]) => number) =>
+    Object.fromEntries([...at].sort(order).map(([key, count]) => [key, { count, per_second: rate(since.get(key), count) }]))
+  const outcomes = counted(counts, countsBefore, ([a], [b]) => (a === "ok" ? -1 : b === "ok" ? 1 : a.localeCompare(b)))
   const total = now !== undefined ? [...counts.values()].reduce((a, b) => a + b, 0) : h.total_requests
   const totalBefore = now !== undefined ? [...countsBefore.values()].reduce((a, b) => a + b, 0) : previous.health.total_requests
 
   const histogram = (samples: ReadonlyArray<PrometheusSample> | undefined, name: string, match: Record<string, string> = {}) =>
     samples === undefined ? undefined : histogramOf(samples, name, { ...model, ...match })
-  /** A counter by one label: since start and per second over the interval, most frequent first (then by name). */
-  const byLabel = (name: string, label: string, order: (a: [string, number], b: [string, number]) => number) => {
-    if (now === undefined) return undefined
-    const counts = sumBy(now, name, label, model)
-    const countsBefore = before !== undefined ? sumBy(before, name, label, model) : new Map<string, number>()
-    const out: Record<string, { count: number; per_second: number }> = {}
-    for (const [key, count] of [...counts].sort(order)) out[key] = { count, per_second: rate(countsBefore.get(key), count) }
-    return out
-  }
-
   const stages: Record<string, Quantiles> = {}
   if (now !== undefined) {
     const reported = [...sumBy(now, "ruth_stage_duration_seconds_count", "stage", model).keys()]
@@ -149,7 +140,10 @@ export const snapshot = (socket: string, previous: TopSample, current: TopSample
       : quantiles(histogram(before, "ruth_request_duration_seconds"), histogram(now, "ruth_request_duration_seconds")),
     stages,
     frame_age: now === undefined ? null : quantiles(histogram(before, "ruth_frame_age_seconds"), histogram(now, "ruth_frame_age_seconds")),
-    detections: byLabel("ruth_detections_total", "class", ([a, x], [b, y]) => y - x || a.localeCompare(b)) ?? null,
+    // Most frequent first, then by name.
+    detections: now === undefined
+      ? null
+      : counted(countsOf(now, "ruth_detections_total", "class"), countsOf(before, "ruth_detections_total", "class"), ([a, x], [b, y]) => y - x || a.localeCompare(b)),
     inflight: {
       current: (now !== undefined ? sumOf(now, "ruth_inflight_requests", model) : undefined) ?? h.inflight,
       limit: (now !== undefined ? sumOf(now, "ruth_inflight_limit", model) : undefined) ?? h.max_inflight
