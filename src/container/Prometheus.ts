@@ -199,55 +199,63 @@ export class ContainerMetrics {
    * The process' own series, under the names Prometheus' Node.js client uses (no `model` label: a
    * container is one process): CPU seconds, resident memory, heap, start time, and the event loop's
    * delay (p50, p99, max over the last `EVENT_LOOP_WINDOW_MS`), for as long as the scope is open.
+   * CPU and memory are read once per text, so the series of one text agree with each other.
    */
   processMetrics(): Effect.Effect<void, never, Scope.Scope> {
-    const counter = (name: string, description: string, value: () => number) =>
-      this.readUnsafe(Metric.counter(name, { description }), () => ({ count: value() }))
-    const gauge = (name: string, description: string, value: () => number) =>
-      this.readUnsafe(Metric.gauge(name, { description }), () => ({ value: value() }))
-    counter("process_cpu_user_seconds_total", "User CPU time spent, in seconds", () => process.cpuUsage().user / 1e6)
-    counter("process_cpu_system_seconds_total", "System CPU time spent, in seconds", () => process.cpuUsage().system / 1e6)
-    counter("process_cpu_seconds_total", "User and system CPU time spent, in seconds", () => {
-      const { system, user } = process.cpuUsage()
-      return (user + system) / 1e6
-    })
-    gauge("process_resident_memory_bytes", "Resident memory size, in bytes", () => process.memoryUsage.rss())
-    const startTime = Math.round(Date.now() / 1000 - process.uptime())
-    gauge("process_start_time_seconds", "Start time of the process since the Unix epoch, in seconds", () => startTime)
-    gauge("nodejs_heap_size_used_bytes", "V8 heap used, in bytes", () => process.memoryUsage().heapUsed)
-    gauge("nodejs_heap_size_total_bytes", "V8 heap allocated, in bytes", () => process.memoryUsage().heapTotal)
-    gauge("nodejs_external_memory_bytes", "Memory of C++ objects bound to JavaScript (Buffers), in bytes", () => process.memoryUsage().external)
+    const self = this
     return Effect.gen(function*() {
-    const delay = yield* Effect.acquireRelease(
-      Effect.sync(() => {
-        const h = monitorEventLoopDelay({ resolution: 10 })
-        h.enable()
-        return h
-      }),
-      (h) => Effect.sync(() => h.disable())
-    )
-    // The last complete window's percentiles: every reader sees the same numbers, however often it reads.
-    const measured = () =>
-      delay.count === 0
-        ? { p50: 0, p99: 0, max: 0 }
-        : { p50: delay.percentile(50) / 1e9, p99: delay.percentile(99) / 1e9, max: delay.max / 1e9 }
-    // Until the first window closes, what has been measured since the start.
-    let window: ReturnType<typeof measured> | undefined = undefined
-    const current = () => window ?? measured()
-    const roll = setInterval(() => {
-      window = measured()
-      delay.reset()
-    }, EVENT_LOOP_WINDOW_MS)
-    roll.unref()
-    yield* Effect.addFinalizer(() => Effect.sync(() => clearInterval(roll)))
-    gauge("nodejs_eventloop_delay_p50_seconds", `Event loop delay, median over the last ${EVENT_LOOP_WINDOW_MS / 1000} s`, () => current().p50)
-    gauge("nodejs_eventloop_delay_p99_seconds", `Event loop delay, 99th percentile over the last ${EVENT_LOOP_WINDOW_MS / 1000} s`, () => current().p99)
-    gauge("nodejs_eventloop_delay_max_seconds", `Event loop delay, maximum over the last ${EVENT_LOOP_WINDOW_MS / 1000} s`, () => current().max)
+      const delay = yield* Effect.acquireRelease(
+        Effect.sync(() => {
+          const h = monitorEventLoopDelay({ resolution: 10 })
+          h.enable()
+          return h
+        }),
+        (h) => Effect.sync(() => h.disable())
+      )
+      const measured = () =>
+        delay.count === 0
+          ? { p50: 0, p99: 0, max: 0 }
+          : { p50: delay.percentile(50) / 1e9, p99: delay.percentile(99) / 1e9, max: delay.max / 1e9 }
+      // The last complete window's percentiles (every reader sees the same numbers, however often it
+      // reads); until the first window closes, what has been measured since the start.
+      let window: ReturnType<typeof measured> | undefined = undefined
+      const roll = setInterval(() => {
+        window = measured()
+        delay.reset()
+      }, EVENT_LOOP_WINDOW_MS)
+      roll.unref()
+      yield* Effect.addFinalizer(() => Effect.sync(() => clearInterval(roll)))
+
+      let sample = { cpu: process.cpuUsage(), memory: process.memoryUsage(), loop: measured() }
+      self.beforeText = () => {
+        sample = { cpu: process.cpuUsage(), memory: process.memoryUsage(), loop: window ?? measured() }
+      }
+      const counter = (name: string, description: string, value: () => number) =>
+        self.readUnsafe(Metric.counter(name, { description }), () => ({ count: value() }))
+      const gauge = (name: string, description: string, value: () => number) =>
+        self.readUnsafe(Metric.gauge(name, { description }), () => ({ value: value() }))
+      counter("process_cpu_user_seconds_total", "User CPU time spent, in seconds", () => sample.cpu.user / 1e6)
+      counter("process_cpu_system_seconds_total", "System CPU time spent, in seconds", () => sample.cpu.system / 1e6)
+      counter("process_cpu_seconds_total", "User and system CPU time spent, in seconds", () => (sample.cpu.user + sample.cpu.system) / 1e6)
+      gauge("process_resident_memory_bytes", "Resident memory size, in bytes", () => sample.memory.rss)
+      const startTime = Math.round(Date.now() / 1000 - process.uptime())
+      gauge("process_start_time_seconds", "Start time of the process since the Unix epoch, in seconds", () => startTime)
+      gauge("nodejs_heap_size_used_bytes", "V8 heap used, in bytes", () => sample.memory.heapUsed)
+      gauge("nodejs_heap_size_total_bytes", "V8 heap allocated, in bytes", () => sample.memory.heapTotal)
+      gauge("nodejs_external_memory_bytes", "Memory of C++ objects bound to JavaScript (Buffers), in bytes", () => sample.memory.external)
+      const over = `over the last ${EVENT_LOOP_WINDOW_MS / 1000} s`
+      gauge("nodejs_eventloop_delay_p50_seconds", `Event loop delay, median ${over}`, () => sample.loop.p50)
+      gauge("nodejs_eventloop_delay_p99_seconds", `Event loop delay, 99th percentile ${over}`, () => sample.loop.p99)
+      gauge("nodejs_eventloop_delay_max_seconds", `Event loop delay, maximum ${over}`, () => sample.loop.max)
     })
   }
 
+  /** Reads what the process series show, once per text (set by `processMetrics`). */
+  private beforeText: () => void = () => {}
+
   /** The Prometheus text of every series. */
   text(): string {
+    this.beforeText()
     return PrometheusMetrics.formatUnsafe(this.context)
   }
 }
