@@ -151,6 +151,26 @@ export const makePipeline = ({ settings, state, tracing }: PipelineDeps) =>
       if (logAnswered !== undefined) logAnswered(echo, elapsedMs, error.code)
     }
 
+    /**
+     * A request answered with detections, `elapsedMs` after it `started`: counted (health), its
+     * stages, detections and frame age in the metrics, traced when kept, logged when debug lines are on.
+     */
+    const recordAnswer = (
+      request: InferenceRequest,
+      started: number,
+      elapsedMs: number,
+      measured: Measured,
+      metadata: Readonly<Record<string, unknown>> | undefined,
+      detections: ReadonlyArray<{ readonly class_name: string }>
+    ): void => {
+      state.record(elapsedMs, undefined, request.camera_id)
+      state.metrics?.answered(measured.readMs, metadata, request, detections)
+      tracing?.answered(request, started, started + elapsedMs, measured, metadata)
+      if (logAnswered !== undefined) {
+        logAnswered({ camera_id: request.camera_id, frame_id: request.frame_metadata.frame_id ?? 0, request_id: request.request_id }, elapsedMs, undefined)
+      }
+    }
+
     /** Answers for a request that ended with an error. */
     const failed = (echo: Echo, started: number, error: RequestError): Reply => {
       recordError(echo, started, performance.now() - started, error)
@@ -210,12 +230,7 @@ export const makePipeline = ({ settings, state, tracing }: PipelineDeps) =>
         // Metadata JSON cannot carry (a cycle, a BigInt, a throwing toJSON) must not cost the caller their answer.
         return rejected(raw, started, `handler returned metadata JSON cannot carry: ${describeFailure(e)}`)
       }
-      state.record(elapsed, undefined, request.camera_id)
-      if (logAnswered !== undefined) {
-        logAnswered({ camera_id: request.camera_id, frame_id: request.frame_metadata.frame_id ?? 0, request_id: request.request_id }, elapsed, undefined)
-      }
-      state.metrics?.answered(readMs, metadata as Record<string, unknown> | undefined, request, valid.success)
-      tracing?.answered(request, started, started + elapsed, measured, metadata as Record<string, unknown> | undefined)
+      recordAnswer(request, started, elapsed, measured, metadata as Record<string, unknown> | undefined, valid.success)
       return { bytes, close: false }
     }
 
