@@ -2,8 +2,8 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Flag } from "effect/cli"
-import { Config, Data, Effect, Option } from "effect"
-import { defaults, modelIdOfSocketPath, type RuntimeSettings, socketPathFor, variableOf } from "../config/RuntimeConfig.js"
+import { Data, Effect, Option } from "effect"
+import { defaults, environmentVariable, modelIdOfSocketPath, type RuntimeSettings, socketPathFor, variableOf } from "../config/RuntimeConfig.js"
 import { imageToNv12 } from "../frames/image.js"
 import { publishExportDir, publishRaw, sharedMemoryDir } from "../frames/publish.js"
 import { type ClientError, makeClient } from "../ipc/ModelClient.js"
@@ -48,13 +48,6 @@ export interface CliEnvironment {
 
 export const DEFAULT_MODELS_DIR = "/opt/ruth-ai/models"
 
-/** A variable as text, trimmed; missing, empty or blank is `None`. */
-const variable = (name: string) =>
-  Config.option(Config.String(name)).pipe(
-    Effect.map(Option.flatMap((v) => (v.trim() === "" ? Option.none() : Option.some(v.trim())))),
-    // A string cannot be invalid; only a broken provider fails, and then the variable is not there.
-    Effect.orElseSucceed(() => Option.none<string>())
-  )
 
 /** The scheduling, limit, metrics and log settings `serve` has flags for (its help shows their variables' values). */
 export const SERVED_SETTINGS = [
@@ -76,12 +69,12 @@ export type ServedSetting = (typeof SERVED_SETTINGS)[number]
 export const SERVE_VARIABLES: ReadonlyArray<string> = SERVED_SETTINGS.flatMap((key) => variableOf(key) ?? [])
 
 export const readCliEnvironment: Effect.Effect<CliEnvironment> = Effect.gen(function*() {
-  const modelId = yield* variable("RUTH_MODEL_ID")
-  const socketDir = yield* variable("RUTH_SOCKET_DIR")
-  const modelsDir = yield* variable("RUTH_MODELS_DIR")
+  const modelId = yield* environmentVariable("RUTH_MODEL_ID")
+  const socketDir = yield* environmentVariable("RUTH_SOCKET_DIR")
+  const modelsDir = yield* environmentVariable("RUTH_MODELS_DIR")
   const settings: Record<string, string> = {}
   for (const name of SERVE_VARIABLES) {
-    const value = yield* variable(name)
+    const value = yield* environmentVariable(name)
     if (Option.isSome(value)) settings[name] = value.value
   }
   return {

@@ -322,6 +322,16 @@ export interface ModelYamlSettings {
   readonly names: FlagNames
 }
 
+/**
+ * One variable of the environment (through `Config`), trimmed; missing, empty or blank is `None`.
+ * A string read cannot be invalid: only a broken provider fails, and then the variable is not there.
+ */
+export const environmentVariable = (name: string): Effect.Effect<Option.Option<string>> =>
+  Config.option(Config.String(name)).pipe(
+    Effect.map(Option.flatMap((v) => (v.trim() === "" ? Option.none() : Option.some(v.trim())))),
+    Effect.orElseSucceed(() => Option.none<string>())
+  )
+
 /** The `RUTH_*` environment (plus `VAS_HEARTBEAT_INTERVAL_SECONDS`, as the reference read it), unparsed. */
 const environmentLayer: Effect.Effect<SettingsLayer> = Effect.gen(function*() {
   const values: Partial<Record<keyof RuntimeSettings, unknown>> = {}

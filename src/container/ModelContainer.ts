@@ -14,11 +14,12 @@
  * write a final `stopped` heartbeat. With `handleSignals`, a signal while it
  * stops exits the process at once.
  */
-import { Cause, Config, Context, Data, Deferred, Effect, Exit, Layer, Option, type Runtime, Scope } from "effect"
+import { Cause, Context, Data, Deferred, Effect, Exit, Layer, Option, type Runtime, Scope } from "effect"
 import { ModelConfig } from "../config/ModelConfig.js"
 import { type ModelSelectionError, selectModel } from "../config/ModelDiscovery.js"
 import {
   checkFlagsAndEnvironment,
+  environmentVariable,
   type FlagNames,
   type InvalidSettings,
   programEnvironment,
@@ -193,10 +194,7 @@ export type LaunchOptions = Partial<RuntimeSettingsInput> & {
 export { type ModelSelectionError, selectModel, settingsFromModel }
 
 /** `RUTH_MODELS_DIR`, when set to something. */
-const envModelsDir = Config.option(Config.String("RUTH_MODELS_DIR")).pipe(
-  Effect.map(Option.filter((dir) => dir.trim() !== "")),
-  Effect.orElseSucceed(() => Option.none<string>())
-)
+const envModelsDir = environmentVariable("RUTH_MODELS_DIR")
 
 /**
  * The configuration layers of a launch: `RuntimeConfig.fromSources` over the flags, and — when a

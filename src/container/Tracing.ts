@@ -20,7 +20,7 @@
 import { Config, Context, Effect, Exit, Layer, Option, Schema, type Scope, type Tracer } from "effect"
 import { FetchHttpClient, Headers, HttpBody, HttpTraceContext } from "effect/http"
 import { OtlpExporter, OtlpSerialization, OtlpTracer } from "effect/observability"
-import { InvalidSettings, type RuntimeSettings } from "../config/RuntimeConfig.js"
+import { environmentVariable, InvalidSettings, type RuntimeSettings } from "../config/RuntimeConfig.js"
 import type { RequestError } from "../contract/errors.js"
 import type { InferenceRequest } from "../contract/schema.js"
 import { encodeTracesData } from "../internal/otlpProtobuf.js"
@@ -60,12 +60,8 @@ const SAMPLERS: Readonly<Record<string, { readonly parentBased: boolean; readonl
   parentbased_traceidratio: { parentBased: true }
 }
 
-/** A variable of the environment (through `Config`), or undefined when unset or blank (as OpenTelemetry reads it). */
-const variable = (name: string): Effect.Effect<string | undefined> =>
-  Config.option(Config.String(name)).pipe(
-    Effect.map((value) => Option.getOrUndefined(Option.filter(value, (v) => v.trim() !== ""))?.trim()),
-    Effect.orElseSucceed(() => undefined)
-  )
+/** A variable of the environment, trimmed, or undefined when unset or blank (as OpenTelemetry reads it). */
+const variable = (name: string): Effect.Effect<string | undefined> => Effect.map(environmentVariable(name), Option.getOrUndefined)
 
 const problem = (name: string, reason: string) =>
   new InvalidSettings({ problems: [{ name, where: "environment", source: "env", reason }] })
