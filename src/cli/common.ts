@@ -48,7 +48,6 @@ export interface CliEnvironment {
 
 export const DEFAULT_MODELS_DIR = "/opt/ruth-ai/models"
 
-
 /** The scheduling, limit, metrics and log settings `serve` has flags for (its help shows their variables' values). */
 export const SERVED_SETTINGS = [
   "maxInflight",
