@@ -8,54 +8,25 @@
 import * as fs from "node:fs"
 import { describe, expect, it } from "@effect/vitest"
 import { vi } from "vitest"
-import { Context, Deferred, Effect, Exit, Fiber, Layer, Scope } from "effect"
+import { Deferred, Effect, Exit, Fiber, Layer, Scope } from "effect"
 import { TestClock } from "effect/testing"
-import { RuntimeConfig, type RuntimeSettingsInput } from "../../src/config/RuntimeConfig.js"
+import type { RuntimeSettingsInput } from "../../src/config/RuntimeConfig.js"
 import type { LoadedModelConfig } from "../../src/config/ModelLoader.js"
-import { FrameReader } from "../../src/frames/FrameReader.js"
 import * as OnnxHandler from "../../src/inference/OnnxHandler.js"
 import { type FakeModel, makeFake } from "../../src/inference/OnnxSession.js"
-import { layer as schedulerLayer } from "../../src/inference/Scheduler.js"
-import { MemoryTransport, memoryTransport } from "../../src/ipc/IpcServer.js"
-import * as ModelContainer from "../../src/container/ModelContainer.js"
-import { type Box, dbTextYaml, expectBox, firstChannelMap, loaded, mapModel, nv12Frame, SIZE } from "../support/fakeModel.js"
-import { request, tempDir } from "../support/harness.js"
+import { dbTextYaml, expectBox, firstChannelMap, loaded, mapModel, SIZE } from "../support/fakeModel.js"
+import { request } from "../support/harness.js"
+import { FRAME_BOX, frameRequest, memoryContainer } from "../support/memoryContainer.js"
 
 vi.mock("onnxruntime-node", () => {
   throw new Error("onnxruntime-node was loaded by a test that must not need it")
 })
 
-const rect: Box = [8, 8, 16, 14]
-const frames = new Map([["cam1/latest", nv12Frame(SIZE, SIZE, rect)]])
-const frameRequest = (overrides: Record<string, unknown> = {}) =>
-  request("cam1/latest", { frame_metadata: { width: SIZE, height: SIZE, format: "NV12", frame_id: 7 }, ...overrides })
+const rect = FRAME_BOX
 
-/** The container on the memory transport, in the given scope; the socket dir it was given, to check it stays empty. */
-const containerIn = (
-  scope: Scope.Scope,
-  model: LoadedModelConfig,
-  fake: FakeModel,
-  settings: Partial<RuntimeSettingsInput> = {}
-) =>
-  Effect.gen(function*() {
-    const dir = yield* tempDir("ruth-pipeline-")
-    const config = RuntimeConfig.layer({
-      modelId: "test-model",
-      socketDir: dir,
-      heartbeatDir: dir,
-      heartbeatIntervalMs: 0,
-      handleSignals: false,
-      ...settings
-    })
-    const handler = OnnxHandler.layerOn(model).pipe(Layer.provide(makeFake(fake).layer))
-    const layer = ModelContainer.layerOn.pipe(
-      Layer.provideMerge(Layer.mergeAll(memoryTransport, handler)),
-      Layer.provideMerge(Layer.mergeAll(FrameReader.layerMemory(frames), schedulerLayer)),
-      Layer.provideMerge(config)
-    )
-    const services = yield* Layer.buildWithScope(layer, scope)
-    return { container: Context.get(services, ModelContainer.ModelContainer), memory: Context.get(services, MemoryTransport), dir }
-  })
+/** The container on the memory transport with the ONNX backend on a scripted session, in the given scope. */
+const containerIn = (scope: Scope.Scope, model: LoadedModelConfig, fake: FakeModel, settings: Partial<RuntimeSettingsInput> = {}) =>
+  memoryContainer(scope, OnnxHandler.layerOn(model).pipe(Layer.provide(makeFake(fake).layer)), { settings })
 
 describe("the container without a socket (in-memory transport, frames in memory, a scripted session)", () => {
   it.effect("a request runs the whole path: the frame's bright region comes back as a detection; no socket file is made", () =>

@@ -9,17 +9,14 @@ import { describe, expect, it } from "@effect/vitest"
 import { vi } from "vitest"
 import { ConfigProvider, Context, Effect, Exit, Layer, Scope } from "effect"
 import { InferenceFailed } from "../../src/contract/errors.js"
-import { RuntimeConfig, type RuntimeSettingsInput } from "../../src/config/RuntimeConfig.js"
-import { FrameReader } from "../../src/frames/FrameReader.js"
+import type { RuntimeSettingsInput } from "../../src/config/RuntimeConfig.js"
 import { InferenceHandler, type InferenceHandlerShape } from "../../src/inference/InferenceHandler.js"
 import * as OnnxHandler from "../../src/inference/OnnxHandler.js"
 import { makeFake } from "../../src/inference/OnnxSession.js"
-import { layer as schedulerLayer } from "../../src/inference/Scheduler.js"
-import { MemoryTransport, memoryTransport } from "../../src/ipc/IpcServer.js"
-import * as ModelContainer from "../../src/container/ModelContainer.js"
 import { keeps, settingsFromEnvironment } from "../../src/container/Tracing.js"
-import { dbTextYaml, loaded, mapModel, nv12Frame, SIZE } from "../support/fakeModel.js"
-import { request, tempDir } from "../support/harness.js"
+import { dbTextYaml, loaded, mapModel } from "../support/fakeModel.js"
+import { request } from "../support/harness.js"
+import { frameRequest as anyFrameRequest, memoryContainer } from "../support/memoryContainer.js"
 import { attrs, type OtlpSpan, type Received, spansOf, startOtlpReceiver } from "../../scripts/otlpReceiver.js"
 
 vi.mock("onnxruntime-node", () => {
@@ -44,33 +41,13 @@ const containerIn = (
   settings: Partial<RuntimeSettingsInput> = {}
 ) =>
   Effect.gen(function*() {
-    const dir = yield* tempDir("ruth-traces-")
-    const config = RuntimeConfig.layer({
-      modelId: "test-model",
-      modelVersion: "7",
-      socketDir: dir,
-      heartbeatDir: dir,
-      heartbeatIntervalMs: 0,
-      handleSignals: false,
-      ...settings
-    })
     const handlerLayer = handler !== undefined
       ? Layer.succeed(InferenceHandler, handler)
       : OnnxHandler.layerOn(yield* loaded(dbTextYaml())).pipe(Layer.provide(makeFake(mapModel()).layer))
-    const frames = new Map([["cam1/latest", nv12Frame(SIZE, SIZE, [8, 8, 16, 14])]])
-    const layer = ModelContainer.layerOn.pipe(
-      Layer.provideMerge(Layer.mergeAll(memoryTransport, handlerLayer)),
-      Layer.provideMerge(Layer.mergeAll(FrameReader.layerMemory(frames), schedulerLayer)),
-      Layer.provideMerge(config)
-    )
-    const services = yield* Layer.buildWithScope(layer, scope).pipe(
-      Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env }))
-    )
-    return { container: Context.get(services, ModelContainer.ModelContainer), memory: Context.get(services, MemoryTransport) }
+    return yield* memoryContainer(scope, handlerLayer, { env, settings: { modelVersion: "7", ...settings } })
   })
 
-const frameRequest = (overrides: Record<string, unknown> = {}) =>
-  request("cam1/latest", { frame_metadata: { width: SIZE, height: SIZE, format: "NV12", frame_id: 7 }, timestamp: Date.now() / 1000 - 2, ...overrides })
+const frameRequest = (overrides: Record<string, unknown> = {}) => anyFrameRequest({ timestamp: Date.now() / 1000 - 2, ...overrides })
 
 const requestSpans = (r: Received) => r.spans.filter((s) => s.name === "inference.request")
 const byRequestId = (r: Received, id: string) => {
